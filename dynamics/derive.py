@@ -37,7 +37,7 @@ def evaluate(rule: str, point: dict[str, float]) -> dict[str, float | None]:
         if not isinstance(expr, sp.Expr) or expr.free_symbols - set(values):
             out[f.key] = None
             continue
-        value = complex(expr.subs(values).evalf())
+        value = complex(expr.xreplace({k: sp.Float(x) for k, x in values.items()}).evalf())
         out[f.key] = value.real if abs(value.imag) < 1e-12 and math.isfinite(value.real) else None
     try:
         out["relaxation_steps"] = S.predict(rule, full["lr"], full["wd"], full["momentum"],

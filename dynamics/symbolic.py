@@ -267,7 +267,8 @@ def from_rotated(rotated, momentum, wd):
 
 
 # ------------------------------------------------------------------ all, by name
-def derive(rule: str) -> list[Formula]:
+@lru_cache(maxsize=None)
+def derive(rule: str) -> tuple[Formula, ...]:
     """Every derived result for ``rule``, in reading order (keys documented in README)."""
     first, total = gradient_weight(rule)
     scaling = linear_scaling(rule)
@@ -275,7 +276,7 @@ def derive(rule: str) -> list[Formula]:
     eq = equilibrium(rule)
     back = rotated_coordinates()["lambda"]
     in_u = lambda e: tidy(e.subs(lam, back))  # noqa: E731 - express in (u, ρ, α)
-    return [
+    return (
         Formula("gradient_weight_first_steps", "change of w from one unit gradient at steps 0, 1, 2 (α = 0)", sp.Tuple(*first)),
         Formula("gradient_weight_total", "its sum over all later steps (geometric series)", total),
         Formula("momentum_invariant", "combination held fixed by the total gradient weight", momentum_invariant(rule)),
@@ -297,7 +298,7 @@ def derive(rule: str) -> list[Formula]:
         Formula("relaxation_steps_leading", "e-folding time of |w|² towards equilibrium, steps, leading order", eq.relaxation_steps_leading),
         Formula("rotated_u", "the seed's tuning coordinate u", rotated_coordinates()["u"]),
         Formula("rotated_lambda", "the map back: λ from (u, ρ, α)", back),
-    ]
+    )
 
 
 # ------------------------------------------------------------------------ numbers

@@ -1,0 +1,59 @@
+"""`ridgeline derive` and the CLI's contract: instant help, one-line errors, exit 2."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+
+runner = CliRunner()
+
+
+def test_help_imports_no_heavy_library():
+    code = ("import sys, cli; heavy = {'torch', 'sympy', 'seaborn', 'pandas', 'matplotlib'} "
+            "& set(sys.modules); assert not heavy, heavy")
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_derive_json_has_every_rule_and_values_at_a_point():
+    result = runner.invoke(app, ["derive", "--rule", "all", "--format", "json",
+                                 "--at", "lr=0.4,wd=5e-4,momentum=0.9"])
+    assert result.exit_code == 0, result.output
+    doc = json.loads(result.stdout)
+    assert set(doc) == {"sgd", "heavy-ball", "nesterov", "decoupled"}
+    hb = doc["heavy-ball"]
+    assert hb["formulas"]["rescaling_exponents"]["expr"] == "(1, 2, -2, -1)"
+    assert hb["formulas"]["momentum_invariant"]["value"] == pytest.approx(4.0)
+    assert hb["formulas"]["rotated_u"]["value"] == pytest.approx(0.002)
+    assert hb["at"] == {"lr": 0.4, "wd": 5e-4, "momentum": 0.9, "grad_norm": 1.0}
+    assert hb["relaxation_steps"] > 0
+
+
+def test_derive_table_and_latex():
+    table = runner.invoke(app, ["derive", "--rule", "nesterov"])
+    assert table.exit_code == 0 and "weight_norm4" in table.stdout
+    latex = runner.invoke(app, ["derive", "--rule", "sgd", "--format", "latex"])
+    assert latex.exit_code == 0 and r"\begin{align*}" in latex.stdout
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--rule", "adam"], "unknown rule 'adam'"),
+    (["--at", "momentum=1"], "momentum must be in [0, 1)"),
+    (["--at", "momentum=-0.1"], "momentum must be in [0, 1)"),
+    (["--at", "lr=-0.4"], "lr must be"),
+    (["--at", "wd=-1"], "wd must be"),
+    (["--at", "lr0.4"], "is not NAME=VALUE"),
+    (["--at", "lr=abc"], "is not a number"),
+    (["--at", "beta=1"], "unknown name 'beta'"),
+    (["--format", "yaml"], "unknown format"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, message):
+    proc = subprocess.run([sys.executable, "-m", "cli", "derive", *args],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert message in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
