@@ -84,6 +84,113 @@ def derive(
     typer.echo(render(rule, format, point), nl=False)
 
 
+# --------------------------------------------------------------- sweep and tune
+_PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
+_ObjectiveOpt = Annotated[str, typer.Option(
+    help="quadratic (the simulator's toy, seconds) or train (the real ResNet-9; every "
+         "`ridgeline train` option passes through, e.g. --width 0.25 --epochs 4).")]
+_ExecutorOpt = Annotated[str, typer.Option(
+    help="local (this process, or one worker per visible GPU) or ray (pip install 'ridgeline[ray]').")]
+_RayAddressOpt = Annotated[Optional[str], typer.Option(
+    help="Address of an existing Ray cluster (e.g. auto or ray://head:10001); default: start a local one.")]
+_CpusOpt = Annotated[float, typer.Option(help="CPU cores each trial asks Ray for.")]
+_GpusOpt = Annotated[float, typer.Option(help="GPUs (or a fraction) each trial asks Ray for.")]
+_WorkersOpt = Annotated[Optional[int], typer.Option(
+    help="Local worker processes; default: one per visible GPU for --objective train, else 1.")]
+
+
+@app.command(context_settings=_PASS_THROUGH)
+@_library_call
+def sweep(
+    ctx: typer.Context,
+    objective: _ObjectiveOpt,
+    x: Annotated[str, typer.Option("--x", help="Horizontal axis NAME=LO:HI:POINTS, log-spaced; "
+                                   "NAME: lr, batch_size, one_minus_momentum or wd.")],
+    y: Annotated[str, typer.Option("--y", help="Vertical axis, as --x.")],
+    out: Annotated[str, typer.Option(help="Sweep directory (records, records.csv, ridge.json, heatmap.png).")],
+    repeats: Annotated[int, typer.Option(help="Runs per grid point, seeds seed, seed+1, ...")] = 1,
+    executor: _ExecutorOpt = "local",
+    ray_address: _RayAddressOpt = None,
+    cpus_per_trial: _CpusOpt = 1.0,
+    gpus_per_trial: _GpusOpt = 0.0,
+    workers: _WorkersOpt = None,
+    max_runs: Annotated[Optional[int], typer.Option(
+        help="Stop after this many new runs; rerun the same command to continue.")] = None,
+    floor: Annotated[Optional[float], typer.Option(
+        help="Floor the heatmap's score here (default 0.91 for accuracy, none for the toy's loss).")] = None,
+) -> None:
+    """Sweep a 2-D slice of (lr, batch size, 1 - momentum, wd), fit its ridge, draw the heatmap.
+
+    Resumable: rerunning the same command recomputes nothing finished. Other
+    hyperparameters stay at the seed's defaults (the toy's for quadratic) unless given,
+    e.g. --momentum 0.8 or --seed 3.
+    """
+    from training.sweep import SweepConfig, parse_axis, run_sweep
+
+    run_sweep(SweepConfig(
+        objective=objective, x=parse_axis(x, "--x"), y=parse_axis(y, "--y"), out=out,
+        repeats=repeats, options=tuple(ctx.args), executor=executor, workers=workers,
+        ray_address=ray_address, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
+        max_runs=max_runs, floor=floor))
+
+
+@app.command(context_settings=_PASS_THROUGH)
+@_library_call
+def tune(
+    ctx: typer.Context,
+    objective: _ObjectiveOpt,
+    out: Annotated[str, typer.Option(help="Tune directory (records, tune.csv, trials.csv).")],
+    start: Annotated[Optional[str], typer.Option(
+        help="Starting point, e.g. lr=0.001,momentum=0.5,wd=0.01 (missing names: the defaults).")] = None,
+    coordinates: Annotated[str, typer.Option(
+        help="rotated: descend in (lr wd/(1-momentum), momentum, wd), the seed's way; naive: in (lr, momentum, wd).")] = "rotated",
+    factor: Annotated[float, typer.Option(help="Line-search step: multiply or divide by this.")] = 2.0,
+    max_runs: Annotated[int, typer.Option(help="Stop after this many distinct runs.")] = 100,
+    executor: _ExecutorOpt = "local",
+    ray_address: _RayAddressOpt = None,
+    cpus_per_trial: _CpusOpt = 1.0,
+    gpus_per_trial: _GpusOpt = 0.0,
+) -> None:
+    """Tune (lr, momentum, wd) by the seed's cyclical coordinate descent, doubling or halving.
+
+    Resumable: every run is recorded, and rerunning the same command replays the
+    descent without recomputing a finished run.
+    """
+    from training.tune import TuneConfig, run_tune
+
+    point = parse_assignments(start, "--start", ("lr", "momentum", "wd")) if start else {}
+    run_tune(TuneConfig(
+        objective=objective, out=out, **point, coordinates=coordinates, factor=factor,
+        max_runs=max_runs, options=tuple(ctx.args), executor=executor, ray_address=ray_address,
+        cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial))
+
+
+# ------------------------------------------------------------------------ validate
+@app.command()
+@_library_call
+def validate(
+    run_dir: Annotated[str, typer.Argument(help="A run directory written by `ridgeline train`.")],
+    out: Annotated[Optional[str], typer.Option(
+        help="Output directory for validation.csv and the figures (default RUN_DIR/validation).")] = None,
+    adiabatic: Annotated[float, typer.Option(
+        help="ε: a step is quasi-static when relaxation time × |d ln lr/dt| < ε.")] = 0.1,
+    settle: Annotated[float, typer.Option(
+        help="n: relaxation times a layer needs after the last fast lr change.")] = 3.0,
+    tolerance: Annotated[float, typer.Option(
+        help="A layer is 'off' when a median ratio is further than this from 1.")] = 0.10,
+) -> None:
+    """Compare a run's per-layer |w| and angular update with the predicted equilibria.
+
+    Writes validation.csv (one row per layer), validation_steps.csv and figures, and
+    prints the per-layer table; see dynamics/validate.py for the smoothing and the
+    equilibrium-phase criterion.
+    """
+    from dynamics.validate import ValidateConfig, validate as run_validation
+
+    run_validation(ValidateConfig(run_dir=run_dir, out=out, adiabatic=adiabatic,
+                                  settle=settle, tolerance=tolerance))
+
+
 def main() -> None:  # pragma: no cover - for `python -m cli`
     app()
 

@@ -1,0 +1,186 @@
+"""Where trials run: ``local`` (this process, or one worker process per visible GPU)
+or ``ray`` (a local Ray instance, or an existing cluster at ``--ray-address``).
+
+An executor takes an objective and a list of trials and calls ``on_result(trial,
+result)`` in the driver process as each result arrives; only the driver writes
+records, so every executor leaves the same records. Work is split into *tasks*: one
+trial each, or, for a vectorised objective (the quadratic toy), chunks of trials
+evaluated by one simulator call — one chunk per seed when running in one process,
+split further across workers when there are several.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable
+
+from dynamics.errors import RidgelineError
+from training.records import Trial
+
+OnResult = Callable[[Trial, dict], None]
+EXECUTORS = ("local", "ray")
+
+
+def split_tasks(objective, trials: list[Trial], workers: int) -> list[list[Trial]]:
+    """Trials grouped into tasks: singletons, or per-seed chunks for a vectorised objective."""
+    if not objective.vectorised:
+        return [[t] for t in trials]
+    tasks = []
+    for seed in sorted({t.params["seed"] for t in trials}):
+        group = [t for t in trials if t.params["seed"] == seed]
+        n = max(1, min(workers, len(group)))
+        size = -(-len(group) // n)
+        tasks += [group[i:i + size] for i in range(0, len(group), size)]
+    return tasks
+
+
+def _evaluate(objective, trials: list[Trial], workdir: str, report=None) -> list[dict]:
+    return objective.evaluate(trials, workdir, report)
+
+
+def visible_gpus() -> list[str]:
+    """Ids of the CUDA devices this process may use (empty without CUDA)."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return []
+    listed = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if listed:
+        return [d.strip() for d in listed.split(",") if d.strip()][: torch.cuda.device_count()]
+    return [str(i) for i in range(torch.cuda.device_count())]
+
+
+def _pin_gpu(gpus: list[str], counter) -> None:
+    """Worker initialiser: take the next GPU id and make it the only one visible."""
+    with counter.get_lock():
+        index = counter.value
+        counter.value += 1
+    os.environ["CUDA_VISIBLE_DEVICES"] = gpus[index % len(gpus)]
+
+
+@dataclass(frozen=True)
+class LocalExecutor:
+    """Run tasks in this process, or in ``workers`` processes (one per GPU by default)."""
+
+    workers: int | None = None  # None: one per visible GPU when the objective trains on CUDA
+
+    def _workers(self, objective) -> tuple[int, list[str]]:
+        if self.workers is not None:
+            return self.workers, []
+        if objective.vectorised or getattr(objective.base, "device", "cpu") == "cpu":
+            return 1, []
+        gpus = visible_gpus()
+        return max(1, len(gpus)), gpus
+
+    def run(self, objective, trials: list[Trial], workdir: str, on_result: OnResult,
+            report=None) -> None:
+        """Evaluate ``trials``; ``report(text)`` shows in-process progress within a trial."""
+        workers, gpus = self._workers(objective)
+        tasks = split_tasks(objective, trials, workers)
+        if workers <= 1:
+            for task in tasks:
+                for trial, result in zip(task, _evaluate(objective, task, workdir, report)):
+                    on_result(trial, result)
+            return
+        import multiprocessing
+        from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+        ctx = multiprocessing.get_context("spawn")
+        init = (_pin_gpu, (gpus, ctx.Value("i", 0))) if gpus else (None, ())
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=init[0],
+                                 initargs=init[1]) as pool:
+            futures = {pool.submit(_evaluate, objective, task, workdir): task for task in tasks}
+            try:
+                pending = set(futures)
+                while pending:
+                    done, pending = wait(pending, return_when=FIRST_COMPLETED)
+                    for future in done:
+                        for trial, result in zip(futures[future], future.result()):
+                            on_result(trial, result)
+            except BaseException:
+                for future in futures:
+                    future.cancel()
+                raise
+
+
+@dataclass(frozen=True)
+class RayExecutor:
+    """Run each task as a Ray task asking for the resources given."""
+
+    address: str | None = None  # an existing cluster ("auto", "ray://host:10001"); None: start one
+    cpus_per_trial: float = 1.0  # CPU cores each task asks Ray for
+    gpus_per_trial: float = 0.0  # GPUs (or fractions) each task asks Ray for
+    num_cpus: int | None = None  # cores of a local instance (None: all)
+
+    def run(self, objective, trials: list[Trial], workdir: str, on_result: OnResult,
+            report=None) -> None:
+        try:
+            import ray
+        except ImportError:
+            raise RidgelineError(
+                "--executor ray needs Ray: pip install 'ridgeline[ray]'") from None
+        started = not ray.is_initialized()
+        if started:
+            try:
+                if self.address:
+                    ray.init(address=self.address, log_to_driver=False)
+                else:
+                    ray.init(num_cpus=self.num_cpus, include_dashboard=False, log_to_driver=False)
+            except (ConnectionError, RuntimeError, ValueError) as e:
+                where = self.address or "a local instance"
+                raise RidgelineError(f"cannot start Ray at {where}: {e}".splitlines()[0]) from None
+        try:
+            self._run(ray, objective, trials, workdir, on_result)
+        finally:
+            if started:
+                ray.shutdown()
+
+    def _run(self, ray, objective, trials, workdir, on_result) -> None:
+        resources = ray.cluster_resources()
+        slots = int(resources.get("CPU", 1) // max(self.cpus_per_trial, 1e-9))
+        if self.gpus_per_trial > 0:
+            if resources.get("GPU", 0) < self.gpus_per_trial:
+                raise RidgelineError(
+                    f"--gpus-per-trial {self.gpus_per_trial} but the Ray cluster has "
+                    f"{resources.get('GPU', 0):g} GPUs; lower it or add GPU nodes")
+            slots = min(slots, int(resources["GPU"] // self.gpus_per_trial))
+        remote = ray.remote(_evaluate).options(
+            num_cpus=self.cpus_per_trial, num_gpus=self.gpus_per_trial, max_retries=1)
+        objective_ref = ray.put(objective)
+        tasks = split_tasks(objective, trials, max(1, slots))
+        refs = {remote.remote(objective_ref, task, workdir): task for task in tasks}
+        pending = list(refs)
+        try:
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1)
+                for ref in done:
+                    try:
+                        results = ray.get(ref)
+                    except ray.exceptions.RayTaskError as e:
+                        cause = e.as_instanceof_cause()
+                        if isinstance(cause, RidgelineError):
+                            raise RidgelineError(str(cause).splitlines()[0]) from None
+                        raise
+                    for trial, result in zip(refs[ref], results):
+                        on_result(trial, result)
+        except BaseException:
+            for ref in pending:
+                ray.cancel(ref)
+            raise
+
+
+def make_executor(name: str, *, workers: int | None = None, ray_address: str | None = None,
+                  cpus_per_trial: float = 1.0, gpus_per_trial: float = 0.0):
+    """The executor called ``name`` (local or ray) with its options checked."""
+    if name not in EXECUTORS:
+        raise RidgelineError(f"unknown executor {name!r}; use local or ray")
+    if workers is not None and workers < 1:
+        raise RidgelineError(f"--workers must be >= 1, got {workers}")
+    if cpus_per_trial <= 0 or gpus_per_trial < 0:
+        raise RidgelineError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
+    if name == "local":
+        if ray_address or gpus_per_trial:
+            raise RidgelineError("--ray-address and --gpus-per-trial need --executor ray")
+        return LocalExecutor(workers)
+    return RayExecutor(ray_address, cpus_per_trial, gpus_per_trial)

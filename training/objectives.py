@@ -1,0 +1,190 @@
+"""What a sweep or a tune evaluates: the ``quadratic`` toy or the real ``train``er.
+
+An objective turns hyperparameters (λ ``lr`` per step, N ``batch_size`` examples per
+step, ρ ``momentum``, α ``wd``, and a ``seed``) into a :class:`~training.records.Trial`
+— the full configuration and its key — and evaluates a list of trials into results
+``{"score", "diverged", "summary"}``:
+
+- ``quadratic``: the final loss of the scale-invariant quadratic toy
+  (:func:`dynamics.slices.quadratic_final_loss`), lower is better; *vectorised*: a whole
+  list of settings is one simulator call per seed;
+- ``train``: the test accuracy of :func:`training.train` on a
+  :class:`training.config.TrainConfig`, higher is better; one trial at a time, each
+  writing its run directory under ``<work dir>/runs/<key>``.
+
+Objectives are small frozen dataclasses, so executors can ship them to worker
+processes or Ray tasks.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dynamics.errors import RidgelineError
+from training.options import dataclass_types, parse_options
+from training.records import HYPERPARAMETERS, Trial, canonical, trial_key
+
+OBJECTIVES = ("quadratic", "train")
+
+#: fields of TrainConfig a sweep or tune sets itself
+_TRAIN_RESERVED = {
+    "out": "the sweep or tune sets each trial's run directory (under --out)",
+    "resume": "a sweep or tune resumes on its own: rerun the same command",
+}
+
+
+def check_params(params: dict) -> None:
+    """One-line errors for hyperparameters outside their domain."""
+    for name in ("lr", "wd"):
+        if not (params[name] > 0 and math.isfinite(params[name])):
+            raise RidgelineError(f"{name} must be a finite number > 0, got {params[name]}")
+    if not 0 <= params["momentum"] < 1:
+        raise RidgelineError(f"momentum must be in [0, 1), got {params['momentum']}")
+    if params["batch_size"] < 1:
+        raise RidgelineError(f"batch_size must be >= 1, got {params['batch_size']}")
+
+
+@dataclass(frozen=True)
+class QuadraticObjective:
+    """The quadratic toy: final loss (lower is better) of ``quadratic_final_loss``."""
+
+    base: dict  # lr (per step), batch_size (examples), momentum, wd, seed: the defaults
+    options: dict = field(default_factory=dict)  # other keyword arguments of the simulator
+    name: str = "quadratic"
+    score_name: str = "final_loss"  # the toy's loss at the end of the run
+    maximize: bool = False
+    vectorised: bool = True  # one simulator call evaluates many settings
+    floor: float | None = None  # no natural floor for a loss
+
+    @classmethod
+    def from_options(cls, args: list[str]) -> "QuadraticObjective":
+        from dynamics.slices import TOY_DEFAULTS
+
+        fields = _simulator_fields()
+        values = parse_options(args, fields, owner="--objective quadratic")
+        base = {"lr": float(TOY_DEFAULTS["lr"]), "batch_size": int(TOY_DEFAULTS["batch_size"]),
+                "momentum": float(TOY_DEFAULTS["momentum"]), "wd": float(TOY_DEFAULTS["wd"]),
+                "seed": 0}
+        base |= {k: v for k, v in values.items() if k in HYPERPARAMETERS}
+        check_params(base)
+        options = {k: v for k, v in values.items() if k not in HYPERPARAMETERS}
+        return cls(base=base, options=options)
+
+    def describe(self) -> dict:
+        return canonical({"base": self.base, "options": self.options})
+
+    def trial(self, params: dict) -> Trial:
+        params = canonical(self.base | params)
+        check_params(params)
+        config = params | self.options
+        return Trial(trial_key(self.name, config), params, config)
+
+    def evaluate(self, trials: list[Trial], workdir: str, report=None) -> list[dict]:
+        """One vectorised simulator call per seed for all of ``trials``."""
+        import numpy as np
+
+        from dynamics.slices import quadratic_final_loss
+
+        results: list[dict | None] = [None] * len(trials)
+        for seed in sorted({t.params["seed"] for t in trials}):
+            idx = [i for i, t in enumerate(trials) if t.params["seed"] == seed]
+            arrays = {k: np.array([trials[i].params[k] for i in idx],
+                                  dtype=int if k == "batch_size" else float)
+                      for k in ("lr", "batch_size", "momentum", "wd")}
+            loss = np.asarray(quadratic_final_loss(**arrays, seed=seed, **self.options), dtype=float)
+            for i, value in zip(idx, loss.reshape(-1)):
+                ok = bool(np.isfinite(value))
+                results[i] = {"score": float(value) if ok else math.nan, "diverged": not ok,
+                              "summary": {"final_loss": float(value) if ok else None}}
+        return results  # type: ignore[return-value]
+
+
+def _simulator_fields() -> dict[str, Any]:
+    """Option name → type: the four hyperparameters, seed, and the simulator's keywords."""
+    from dynamics.slices import quadratic_final_loss
+
+    fields: dict[str, Any] = {"lr": float, "batch_size": int, "momentum": float, "wd": float,
+                              "seed": int}
+    for p in inspect.signature(quadratic_final_loss).parameters.values():
+        if p.name in fields or p.default is inspect.Parameter.empty:
+            continue
+        if p.kind not in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD):
+            continue
+        default = p.default
+        fields[p.name] = type(default) if default is not None else str
+    return fields
+
+
+@dataclass(frozen=True)
+class TrainObjective:
+    """The real network: test accuracy (higher is better) of ``training.train``."""
+
+    base: Any  # training.config.TrainConfig with every option the user gave
+    name: str = "train"
+    score_name: str = "test_acc"  # fraction of test images right ("val_acc" with a holdout)
+    maximize: bool = True
+    vectorised: bool = False
+    floor: float | None = 0.91  # the seed's heatmap floor
+
+    @classmethod
+    def from_options(cls, args: list[str]) -> "TrainObjective":
+        from training.config import TrainConfig
+
+        values = parse_options(args, dataclass_types(TrainConfig),
+                               owner="--objective train (the options of ridgeline train)",
+                               reserved=_TRAIN_RESERVED)
+        from training.config import check
+
+        base = TrainConfig(**values)
+        check(base)
+        check_params({k: getattr(base, k) for k in ("lr", "batch_size", "momentum", "wd")})
+        # tune on held-out training images when there are some, not on the test set
+        return cls(base=base, score_name="val_acc" if base.holdout > 0 else "test_acc")
+
+    def _config(self, params: dict) -> dict:
+        config = dataclasses.asdict(dataclasses.replace(self.base, **params))
+        return {k: v for k, v in config.items() if k not in _TRAIN_RESERVED}
+
+    def describe(self) -> dict:
+        return canonical({"base": self._config({})})
+
+    def trial(self, params: dict) -> Trial:
+        params = canonical({k: getattr(self.base, k) for k in HYPERPARAMETERS} | params)
+        params["batch_size"] = int(params["batch_size"])
+        check_params(params)
+        config = canonical(self._config(params))
+        return Trial(trial_key(self.name, config), params, config)
+
+    def evaluate(self, trials: list[Trial], workdir: str, report=None) -> list[dict]:
+        """Train each trial in turn; its run directory is ``workdir/runs/<key>``.
+
+        A trial killed mid-way left a checkpoint there: ``resume=True`` continues it
+        from its last finished epoch (the same result as an uninterrupted run).
+        ``report(text)``, when given, receives the step count as training goes.
+        """
+        from training import train
+        from training.config import TrainConfig
+
+        on_step = (lambda step, *_: report(f"step {step}")) if report else None
+        results = []
+        for t in trials:
+            config = TrainConfig(**t.config, out=str(Path(workdir) / "runs" / t.key))
+            summary = train(config, resume=True, verbose=False, on_step=on_step)
+            score = summary.get(self.score_name)
+            results.append({"score": float(score) if score is not None else math.nan,
+                            "diverged": bool(summary.get("diverged", False)), "summary": summary})
+        return results
+
+
+def make_objective(name: str, args: list[str]):
+    """The objective called ``name``, configured from pass-through ``args``."""
+    if name == "quadratic":
+        return QuadraticObjective.from_options(args)
+    if name == "train":
+        return TrainObjective.from_options(args)
+    raise RidgelineError(f"unknown objective {name!r}; use {' or '.join(OBJECTIVES)}")

@@ -1,0 +1,186 @@
+"""The record store shared by ``ridgeline sweep`` and ``ridgeline tune``.
+
+A *trial* is one run of an objective at one full configuration; its *key* is a hash
+of that configuration (every field that can change the result, canonicalised), so the
+same trial gets the same key whichever command, executor or machine asks for it.
+A finished trial leaves exactly one record, ``records/<key>.json``, written atomically
+by the driver process (never by a worker): a trial that was killed mid-way has no
+record and is simply run again, and two workers never write the same record.
+
+The directory also holds a description of the work it belongs to (``sweep.json`` or
+``tune.json``); :func:`claim_directory` refuses a directory that holds something else,
+before anything in it is touched, and takes a lock so that two drivers never work in
+one directory at once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dynamics.errors import RidgelineError
+from dynamics.io import ensure_dir, write_json
+
+#: significant digits kept for every float in a trial (so 2 × 0.128 and a log-spaced
+#: grid's 0.256 are the same trial)
+DIGITS = 12
+
+#: the hyperparameters every objective takes; a record's ``params`` holds exactly these
+HYPERPARAMETERS = ("lr", "batch_size", "momentum", "wd", "seed")
+
+
+def canonical(value: Any) -> Any:
+    """``value`` with floats rounded to :data:`DIGITS` significant digits, recursively."""
+    if isinstance(value, bool) or value is None or isinstance(value, (int, str)):
+        return value
+    if isinstance(value, float):
+        return float(f"{value:.{DIGITS}g}")
+    if hasattr(value, "item"):  # numpy scalar
+        return canonical(value.item())
+    if isinstance(value, dict):
+        return {str(k): canonical(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [canonical(v) for v in value]
+    if isinstance(value, os.PathLike):
+        return os.fspath(value)
+    raise TypeError(f"cannot canonicalise {type(value).__name__}")
+
+
+def trial_key(objective: str, config: dict) -> str:
+    """16 hex digits of sha256 over the objective's name and the canonical config."""
+    text = json.dumps({"objective": objective, "config": canonical(config)}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Trial:
+    """One run to do: its key, its hyperparameters and its full configuration."""
+
+    key: str  # trial_key(objective, config)
+    params: dict = field(hash=False)  # lr (per step), batch_size (examples), momentum, wd, seed
+    config: dict = field(hash=False)  # everything the objective needs, JSON-able
+
+
+def make_record(objective: str, trial: Trial, result: dict) -> dict:
+    """The record of a finished trial: identity, hyperparameters, score and summary.
+
+    ``result`` is what the objective returned: ``score`` (float, NaN when diverged),
+    ``diverged`` (bool) and ``summary`` (a dict). Nothing here depends on where or
+    when the trial ran, so every executor writes the same record.
+    """
+    return canonical({
+        "key": trial.key, "objective": objective, "params": trial.params,
+        "score": float(result["score"]), "diverged": bool(result["diverged"]),
+        "summary": result.get("summary", {}), "config": trial.config,
+    })
+
+
+class RecordStore:
+    """``records/<key>.json`` under a work directory, one per finished trial."""
+
+    def __init__(self, root: str | os.PathLike):
+        self.dir = Path(root) / "records"
+
+    def path(self, key: str) -> Path:
+        return self.dir / f"{key}.json"
+
+    def has(self, key: str) -> bool:
+        return self.path(key).is_file()
+
+    def load(self, key: str) -> dict:
+        try:
+            return json.loads(self.path(key).read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise RidgelineError(
+                f"cannot read record {self.path(key)}: {e}; delete it and rerun to recompute it"
+            ) from None
+
+    def write(self, record: dict) -> Path:
+        ensure_dir(self.dir)
+        return write_json(self.path(record["key"]), record)
+
+
+def describe_difference(old: dict, new: dict, prefix: str = "") -> str:
+    """Where two descriptions differ, as ``name: old -> new`` (nested names dotted)."""
+    diffs = []
+    for name in sorted(set(old) | set(new)):
+        a, b = old.get(name), new.get(name)
+        if isinstance(a, dict) and isinstance(b, dict):
+            inner = describe_difference(a, b, f"{prefix}{name}.")
+            diffs += [inner] if inner else []
+        elif a != b:
+            diffs.append(f"{prefix}{name}: {a!r} -> {b!r}")
+    return "; ".join(diffs[:3]) + ("; …" if len(diffs) > 3 else "")
+
+
+class DirectoryLock:
+    """An exclusive ``flock`` on ``<dir>/.lock``, released when the process ends."""
+
+    def __init__(self, directory: Path):
+        self.path = directory / ".lock"
+        self.fd: int | None = None
+
+    def acquire(self) -> "DirectoryLock":
+        import fcntl
+
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise RidgelineError(
+                f"another ridgeline process is working in {self.path.parent}; "
+                "wait for it to finish or choose another --out") from None
+        self.fd = fd
+        return self
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing the descriptor drops the flock
+            self.fd = None
+
+    def __enter__(self) -> "DirectoryLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+def claim_directory(out: str | os.PathLike, kind: str, description: dict) -> DirectoryLock:
+    """Check that ``out`` is new, empty, or holds this very ``kind`` (sweep or tune)
+    described by ``description``; then create it, write ``<kind>.json`` and lock it.
+
+    Raises RidgelineError, having written nothing, when ``out`` holds anything else.
+    """
+    out = Path(out)
+    meta = out / f"{kind}.json"
+    description = canonical(description)
+    if out.exists() and not out.is_dir():
+        raise RidgelineError(f"--out {out} is a file, not a directory; choose another --out")
+    if meta.is_file():
+        try:
+            old = json.loads(meta.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise RidgelineError(f"cannot read {meta}: {e}; choose another --out") from None
+        if old != description:
+            raise RidgelineError(
+                f"{out} holds a different {kind} ({describe_difference(old, description)}); "
+                "rerun with its original options, or choose another --out")
+    elif out.is_dir() and any(p.name != ".lock" for p in out.iterdir()):
+        others = sorted(p.name for p in out.iterdir() if p.name.endswith(".json"))
+        what = f"it holds {', '.join(others)}" if others else "it is not empty"
+        raise RidgelineError(
+            f"{out} does not hold a ridgeline {kind} ({what}); choose a new or empty --out")
+    ensure_dir(out)
+    lock = DirectoryLock(out).acquire()
+    try:
+        if not meta.is_file():
+            write_json(meta, description)
+    except BaseException:
+        lock.release()
+        raise
+    return lock

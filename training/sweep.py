@@ -1,0 +1,264 @@
+"""``ridgeline sweep``: the seed's two-dimensional hyperparameter slices, resumable.
+
+A sweep evaluates an objective (:mod:`training.objectives`) on a log-spaced grid over
+two of λ ``lr`` (per step), N ``batch_size`` (examples per step), 1 − ρ
+``one_minus_momentum`` and α ``wd``, ``repeats`` times with seeds s, s+1, …; every
+other hyperparameter stays at the objective's default (the seed's, or the toy's
+``TOY_DEFAULTS``) unless given. The seed (Page, "How to Train Your ResNet 5") found a
+ridge of best score along λ/N, λ/(1−ρ) and λα constant: a line of slope 1 in log-log
+axes for N and 1 − ρ against λ, and of slope −1 for α against λ.
+
+The sweep directory ``--out`` holds
+
+- ``sweep.json``: what the sweep is; a directory holding another sweep is refused;
+- ``records/<key>.json``: one per finished run (:mod:`training.records`); a rerun
+  recomputes nothing finished, and a run killed mid-way is simply run again;
+- ``records.csv``: one row per finished run (hyperparameters, seed, score, diverged);
+- ``ridge.json`` and ``heatmap.png`` once every run has finished: the ridge of best
+  mean score, fitted as a line in log-log axes by :func:`dynamics.ridge.fit_ridge`,
+  drawn by :func:`figures.heatmap.slice_heatmap` (the functions ``ridgeline simulate
+  slices`` uses).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from dynamics.errors import RidgelineError
+from dynamics.io import write_csv, write_json
+from training.executors import make_executor
+from training.objectives import make_objective
+from training.records import RecordStore, canonical, claim_directory, make_record
+
+#: names an axis may take, and the hyperparameter each one sets
+AXES = ("lr", "batch_size", "one_minus_momentum", "wd")
+#: records.csv columns before score and diverged
+COLUMNS = ("lr", "batch_size", "momentum", "one_minus_momentum", "wd", "seed")
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One axis of a slice: ``points`` log-spaced values from ``lo`` to ``hi``."""
+
+    name: str  # lr (per step), batch_size (examples), one_minus_momentum or wd
+    lo: float  # first value, in the axis' own units
+    hi: float  # last value
+    points: int  # number of values, >= 2
+
+    def values(self) -> list[float]:
+        """The grid values; batch sizes rounded to whole examples."""
+        ratio = self.hi / self.lo
+        raw = [self.lo * ratio ** (i / (self.points - 1)) for i in range(self.points)]
+        if self.name == "batch_size":
+            return [float(round(v)) for v in raw]
+        return [canonical(v) for v in raw]
+
+    def params(self, value: float) -> dict:
+        """The hyperparameters one grid value sets."""
+        if self.name == "one_minus_momentum":
+            return {"momentum": 1.0 - value}
+        if self.name == "batch_size":
+            return {"batch_size": int(value)}
+        return {self.name: value}
+
+
+def parse_axis(text: str, option: str) -> Axis:
+    """``NAME=LO:HI:POINTS`` (e.g. ``lr=0.01:1:7``) as a checked :class:`Axis`."""
+    usage = f"{option}: expected NAME=LO:HI:POINTS with NAME one of {', '.join(AXES)}, e.g. lr=0.01:1:7"
+    name, sep, spec = text.partition("=")
+    parts = spec.split(":")
+    if not sep or len(parts) != 3:
+        raise RidgelineError(f"{usage}; got {text!r}")
+    name = name.strip()
+    if name not in AXES:
+        raise RidgelineError(f"{option}: unknown parameter {name!r}; use one of {', '.join(AXES)}")
+    try:
+        lo, hi, points = float(parts[0]), float(parts[1]), int(parts[2])
+    except ValueError:
+        raise RidgelineError(f"{usage}; got {text!r}") from None
+    if not (lo > 0 and hi > 0 and math.isfinite(lo) and math.isfinite(hi)):
+        raise RidgelineError(f"{option}: {name} needs LO and HI > 0 (log-spaced), got {lo:g}:{hi:g}")
+    if points < 2 or lo == hi:
+        raise RidgelineError(f"{option}: a slice needs at least 2 distinct points, got {text!r}")
+    if name == "one_minus_momentum" and max(lo, hi) > 1:
+        raise RidgelineError(f"{option}: one_minus_momentum must be in (0, 1], got {lo:g}:{hi:g}")
+    axis = Axis(name, lo, hi, points)
+    values = axis.values()
+    if name == "batch_size" and (len(set(values)) < len(values) or min(values) < 1):
+        raise RidgelineError(
+            f"{option}: batch sizes {lo:g}:{hi:g} in {points} points repeat after rounding "
+            "to whole examples; use fewer points or a wider range")
+    return axis
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """One ``ridgeline sweep``: printed at the start and saved (``sweep_config.json``)."""
+
+    objective: str  # "quadratic" (the toy) or "train" (the real network)
+    x: Axis  # horizontal axis of the slice
+    y: Axis  # vertical axis of the slice
+    out: str  # sweep directory
+    repeats: int = 1  # runs per grid point, with seeds seed, seed+1, …
+    options: tuple[str, ...] = ()  # the objective's own options, e.g. ("--width", "0.25")
+    executor: str = "local"  # "local" or "ray"
+    workers: int | None = None  # local worker processes; None: one per visible GPU for train
+    ray_address: str | None = None  # existing Ray cluster; None: start a local one
+    cpus_per_trial: float = 1.0  # Ray resources per task, cores
+    gpus_per_trial: float = 0.0  # Ray resources per task, GPUs
+    max_runs: int | None = None  # stop after this many new runs (a rerun continues)
+    floor: float | None = None  # heatmap floor on the score; None: the objective's (0.91 for accuracy)
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    """What a sweep left: its frame of finished runs and, once complete, the ridge."""
+
+    out: Path
+    records: object  # pandas DataFrame, one row per finished run (records.csv)
+    total: int  # runs in the sweep
+    new: int  # runs computed by this call
+    fit: object | None  # dynamics.ridge.RidgeFit, None until every run has finished
+
+
+def _check(config: SweepConfig) -> None:
+    if config.x.name == config.y.name:
+        raise RidgelineError(f"--x and --y are both {config.x.name}; sweep two different parameters")
+    if config.repeats < 1:
+        raise RidgelineError(f"--repeats must be >= 1, got {config.repeats}")
+    if config.max_runs is not None and config.max_runs < 1:
+        raise RidgelineError(f"--max-runs must be >= 1, got {config.max_runs}")
+    swept = {p for a in (config.x, config.y) for p in a.params(a.lo)}
+    given = {o[2:].split("=")[0].replace("-", "_") for o in config.options if o.startswith("--")}
+    if swept & given:
+        raise RidgelineError(f"--{', --'.join(sorted(swept & given))} is swept by --x/--y; drop it")
+
+
+def grid_trials(config: SweepConfig, objective) -> list:
+    """Every trial of the sweep: seeds outermost, then y, then x."""
+    base_seed = objective.trial({}).params["seed"]
+    return [objective.trial({**config.x.params(xv), **config.y.params(yv), "seed": base_seed + r})
+            for r in range(config.repeats) for yv in config.y.values() for xv in config.x.values()]
+
+
+def describe(config: SweepConfig, objective) -> dict:
+    """The identity of a sweep, saved as ``sweep.json``: a rerun must match it."""
+    return {"kind": "sweep", "objective": objective.name, "score": objective.score_name,
+            "maximize": objective.maximize, "x": asdict(config.x), "y": asdict(config.y),
+            "repeats": config.repeats, **objective.describe()}
+
+
+def records_frame(records: list[dict]):
+    """records.csv as a DataFrame: the hyperparameters, seed, score, diverged, key."""
+    import pandas as pd
+
+    rows = [{**{c: r["params"].get(c) for c in COLUMNS if c != "one_minus_momentum"},
+             "score": r["score"], "diverged": r["diverged"], "key": r["key"]} for r in records]
+    frame = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "one_minus_momentum"]
+                         + ["score", "diverged", "key"])
+    frame.insert(3, "one_minus_momentum", [canonical(1.0 - m) for m in frame["momentum"]])
+    return frame
+
+
+def mean_frame(frame, x: str, y: str):
+    """Mean score over repeats at each grid point (a diverged repeat makes the mean NaN)."""
+    return frame.groupby([x, y], as_index=False)["score"].agg(lambda s: s.mean(skipna=False))
+
+
+def run_sweep(config: SweepConfig, *, console=None) -> SweepResult:
+    """Run (or resume) the sweep; write records, records.csv, ridge.json, heatmap.png."""
+    from rich.console import Console
+    from rich.progress import Progress
+
+    console = console or Console(stderr=True)
+    _check(config)
+    objective = make_objective(config.objective, list(config.options))
+    executor = make_executor(config.executor, workers=config.workers,
+                             ray_address=config.ray_address, cpus_per_trial=config.cpus_per_trial,
+                             gpus_per_trial=config.gpus_per_trial)
+    trials = grid_trials(config, objective)
+    out = Path(config.out)
+    lock = claim_directory(out, "sweep", describe(config, objective))
+    try:
+        write_json(out / "sweep_config.json", asdict(config))
+        console.print(f"[bold]sweep[/] {config.objective}: {config.x.name} x {config.y.name}, "
+                      f"{len(trials)} runs -> {out}")
+        console.print(asdict(config))
+        store = RecordStore(out)
+        pending = [t for t in trials if not store.has(t.key)]
+        if config.max_runs is not None:
+            pending = pending[: config.max_runs]
+        with Progress(console=console, transient=False) as progress:
+            before = f"runs ({len(trials) - len(pending)} done before)"
+            bar = progress.add_task(before, total=len(pending))
+
+            def finished(trial, result):
+                store.write(make_record(objective.name, trial, result))
+                progress.update(bar, advance=1, description=before)
+
+            def report(text):  # within a trial, when it runs in this process
+                progress.update(bar, description=f"{before}: {text}")
+
+            if pending:
+                executor.run(objective, pending, str(out.resolve()), finished, report)
+        done = [store.load(t.key) for t in trials if store.has(t.key)]
+        frame = records_frame(done)
+        write_csv(out / "records.csv", frame)
+        fit = _ridge(config, objective, frame, out) if len(done) == len(trials) else None
+    finally:
+        lock.release()
+    result = SweepResult(out, frame, len(trials), len(pending), fit)
+    _print_summary(console, config, objective, result)
+    return result
+
+
+def _ridge(config: SweepConfig, objective, frame, out: Path):
+    """Fit the ridge of the mean score, save ridge.json and draw heatmap.png."""
+    from dynamics.ridge import fit_ridge
+    from figures.heatmap import slice_heatmap
+
+    x, y = config.x.name, config.y.name
+    means = mean_frame(frame, x, y)
+    fit = fit_ridge(means, x, y, "score", objective.maximize)
+    write_json(out / "ridge.json", {f"{x}_x_{y}": ridge_dict(fit, objective)})
+    floor = config.floor if config.floor is not None else objective.floor
+    title = (f"{objective.name}: mean {objective.score_name} over {config.repeats} seed(s); "
+             f"ridge slope {fit.slope:.2f} ± {fit.slope_err:.2f}")
+    slice_heatmap(means, x, y, "score", out / "heatmap.png", maximize=objective.maximize,
+                  floor=floor, fit=fit, title=title)
+    return fit
+
+
+def ridge_dict(fit, objective) -> dict:
+    """ridge.json's entry for one slice."""
+    return canonical({"x": fit.x, "y": fit.y, "score": objective.score_name,
+                      "maximize": objective.maximize, "slope": float(fit.slope),
+                      "slope_err": float(fit.slope_err), "intercept": float(fit.intercept),
+                      "points": [[float(a), float(b)] for a, b in fit.points]})
+
+
+def _print_summary(console, config: SweepConfig, objective, result: SweepResult) -> None:
+    from rich.table import Table
+
+    x, y = config.x.name, config.y.name
+    frame = result.records
+    better = "higher" if objective.maximize else "lower"
+    table = Table(title=f"mean {objective.score_name} ({better} is better)")
+    if len(frame):
+        grid = mean_frame(frame, x, y).pivot(index=y, columns=x, values="score")
+        grid = grid.sort_index(ascending=False)  # rows top to bottom as in the heatmap
+        table.add_column(f"{y} \\ {x}")
+        for xv in grid.columns:
+            table.add_column(f"{xv:.3g}", justify="right")
+        for yv, row in grid.iterrows():
+            table.add_row(f"{yv:.3g}", *("-" if v != v else f"{v:.4g}" for v in row))
+        console.print(table)
+    left = result.total - len(frame)
+    console.print(f"{len(frame)}/{result.total} runs finished ({result.new} new)"
+                  + (f"; {left} left: rerun the same command to continue" if left else ""))
+    if result.fit is not None:
+        console.print(f"ridge: log {y} = {result.fit.slope:.3f} (± {result.fit.slope_err:.3f}) "
+                      f"log {x} + {result.fit.intercept:.3f}  -> {result.out / 'ridge.json'}, "
+                      f"{result.out / 'heatmap.png'}")
