@@ -1,0 +1,395 @@
+"""Predictions for a logged training run, and their comparison with what was measured.
+
+For every parameter tensor of a run directory (``norms.csv``, DESIGN.md) and every
+logged step t, with λ_t the learning rate of that step, α the weight decay, ρ the
+momentum and τ_t the relaxation time (all from :func:`dynamics.symbolic.predict`):
+
+    G²_t            = EMA_τ( |g_t|² |w_t|² )             scale-free gradient norm², smoothed
+    |w|*_t, θ*_t    = predict(rule, λ_t, α, ρ, G_t)       equilibrium norm and angle per step
+    1 − cos θ̄_t     = EMA_τ( 1 − cos θ_t )               measured angle, smoothed the same way
+    norm ratio      = |w_t| / |w|*_t,      angle ratio = θ̄_t / θ*_t
+
+**Why an exponential average of G² with time constant τ.** ``predict`` assumes a
+stationary G; in a real network G drifts as the loss falls. To first order in λα the
+plain-SGD norm obeys u' = (1 − 4λα) u + 2λ²G² for u = |w|⁴: the norm is a first-order
+low-pass filter of G² whose time constant is the relaxation time τ = 1/(4λα) (for the
+momentum rules the slow mode plays the same part, with τ from ``predict``). So the
+equilibrium the norm should sit at is the one for G² filtered through that same causal
+kernel. The moment recursion is linear in |g|², so it is the mean of G², not of G, that
+enters.
+
+**Why the angle of the mean cosine.** ``predict`` gives θ* = arccos(E[w·w']/E|w|²): the
+moment model predicts the *mean cosine* of the per-step angle, i.e. θ* ≈ the RMS angle,
+not the mean angle (a per-step angle that fluctuates, as it does when |g| varies from
+step to step, has mean θ below arccos of its mean cosine, by Jensen). So the measured
+side is averaged as 1 − cos θ, with the same kernel. Both sides are the full angle
+between w_t and w_t+1, weight-decay component included.
+
+**The equilibrium phase.** A logged step counts when both hold:
+
+1. *quasi-static*: τ_t |d ln λ/dt| < ε. The target |w|* ∝ λ^{1/4} then moves by
+   ε/4 per relaxation time, and a first-order system lags a target moving at a
+   steady log-rate r by r τ: the norm lags by ≈ ε/4 and the angle (θ ∝ λG/|w|²) by
+   ≈ ε/2. ε = 0.1 bounds these at 2.5% and 5%.
+2. *settled*: at least n relaxation times, Σ Δt/τ_t, have passed since the last step
+   that was not quasi-static (or since the start), so that a gap left by the
+   initialisation or by a fast change of λ has decayed by e^{-n}; n = 3 leaves 5% of
+   it in |w|², 2.5% in |w|.
+
+Diagnostics, for where the noise model fails (DESIGN.md): the momentum buffer's norm
+against the noise model's for the measured |w| and |g| (from the moment map of
+:func:`dynamics.symbolic.equilibrium`; above 1 means gradients positively correlated
+from step to step), the weights per filter (BN normalises each output channel, so each filter is
+its own scale-invariant vector), and the relaxation time against the schedule.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from dynamics.errors import RidgelineError
+
+NORM_COLUMNS = ("step", "layer", "scale_invariant", "weight_norm", "grad_norm",
+                "angular_update", "lr")
+
+
+@dataclass(frozen=True)
+class ValidateConfig:
+    """What ``ridgeline validate`` compares, and where it writes."""
+
+    run_dir: str  # a directory written by `ridgeline train`
+    out: str | None = None  # output directory; None: RUN_DIR/validation
+    adiabatic: float = 0.1  # ε: largest τ·|d ln λ/dt| (dimensionless) for a quasi-static step
+    settle: float = 3.0  # n: relaxation times since the last fast change before a step counts
+    tolerance: float = 0.10  # |median ratio − 1| above which a layer is reported "off"
+    figures: bool = True  # draw the PNG figures
+
+    def check(self) -> None:
+        """Raise a one-line RidgelineError for a criterion that cannot be used."""
+        for name in ("adiabatic", "tolerance"):
+            if not (np.isfinite(getattr(self, name)) and getattr(self, name) > 0):
+                raise RidgelineError(f"{name} must be a number > 0, got {getattr(self, name)}")
+        if not (np.isfinite(self.settle) and self.settle >= 0):
+            raise RidgelineError(f"settle must be a number >= 0 (relaxation times), got {self.settle}")
+
+    def out_dir(self) -> Path:
+        return Path(self.out) if self.out else Path(self.run_dir) / "validation"
+
+
+@dataclass(frozen=True)
+class Run:
+    """A loaded run directory."""
+
+    path: Path
+    config: dict
+    norms: "pandas.DataFrame"  # noqa: F821
+    summary: dict | None  # None while the run is unfinished
+    rule: str
+    wd: float  # α, per step (torch.optim.SGD weight_decay on the mean loss)
+    momentum: float  # ρ
+
+
+@dataclass(frozen=True)
+class Validation:
+    """The per-step comparison and the per-layer summary."""
+
+    run: Run
+    steps: "pandas.DataFrame"  # noqa: F821 - one row per (layer, logged step)
+    layers: "pandas.DataFrame"  # noqa: F821 - one row per layer (validation.csv)
+    config: ValidateConfig
+
+
+# ---------------------------------------------------------------------------- loading
+def _rule_of(config: dict) -> str:
+    from dynamics.rules import RULES
+
+    if config.get("rule") in RULES:
+        return config["rule"]
+    if "rule" in config:
+        raise RidgelineError(f"config.json names an unknown rule {config['rule']!r}")
+    if float(config.get("momentum", 0.0)) == 0.0:
+        return "sgd"
+    return "nesterov" if config.get("nesterov") else "heavy-ball"
+
+
+def load_run(run_dir: str | Path) -> Run:
+    """Read a run directory, or raise a one-line RidgelineError saying what is wrong."""
+    import pandas as pd
+
+    path = Path(run_dir)
+    hint = "give a directory written by `ridgeline train --out DIR`"
+    if not path.is_dir():
+        raise RidgelineError(f"{str(path)!r} is not a directory: {hint}")
+    if not (path / "config.json").is_file():
+        raise RidgelineError(f"{str(path)!r} is not a run directory (no config.json): {hint}")
+    try:
+        config = json.loads((path / "config.json").read_text())
+        summary = (json.loads((path / "summary.json").read_text())
+                   if (path / "summary.json").is_file() else None)
+    except json.JSONDecodeError as e:
+        raise RidgelineError(f"{path}: unreadable JSON ({e.msg} at line {e.lineno}); "
+                             "rerun the training run") from None
+    if summary and summary.get("diverged"):
+        raise RidgelineError(
+            f"run {path} diverged (loss became non-finite after {summary.get('steps', '?')} "
+            "steps): there is no equilibrium to validate; rerun with a smaller lr")
+    if not (path / "norms.csv").is_file():
+        raise RidgelineError(f"run {path} has no norm table (norms.csv): rerun "
+                             "`ridgeline train` with norm logging on (--log-every K)")
+    try:
+        norms = pd.read_csv(path / "norms.csv")
+    except (pd.errors.EmptyDataError, pd.errors.ParserError) as e:
+        raise RidgelineError(f"{path / 'norms.csv'} is empty or unreadable ({e}); "
+                             "rerun the training run") from None
+    missing = [c for c in NORM_COLUMNS if c not in norms.columns]
+    if missing:
+        raise RidgelineError(f"{path / 'norms.csv'} lacks columns {', '.join(missing)}: "
+                             "it was not written by `ridgeline train`")
+    if norms.empty:
+        raise RidgelineError(f"{path / 'norms.csv'} has no rows: the run logged no step")
+    wd = config.get("wd", config.get("weight_decay"))
+    if wd is None or "momentum" not in config and _rule_of(config) != "sgd":
+        raise RidgelineError(f"{path / 'config.json'} lacks wd or momentum: not a ridgeline run")
+    norms["scale_invariant"] = norms["scale_invariant"].astype(str).str.lower().isin(["true", "1"])
+    return Run(path, config, norms, summary, _rule_of(config), float(wd),
+               float(config.get("momentum", 0.0)))
+
+
+# ------------------------------------------------------------------------ prediction
+@lru_cache(maxsize=None)
+def _moment_map(rule: str):
+    """(M, h) of the moment map (|w|², w·v, |v|²)' = M (…) + h |g|², as nested lists of numpy functions."""
+    import sympy as sp
+
+    from dynamics import symbolic as S
+
+    eq = S.equilibrium(rule)
+    args = (S.lam, S.alpha, S.rho)
+    return (sp.lambdify(args, eq.moment_map.tolist(), "numpy"),
+            sp.lambdify(args, eq.noise_vector.T.tolist()[0], "numpy"))
+
+
+def noise_buffer_norm2(rule: str, lr, wd, momentum, weight_norm2, grad_norm2) -> np.ndarray:
+    """The noise model's |v|² for the measured |w|² = x and |g|² = s, elementwise.
+
+    With x held at its measured value (it moves on the slow time τ, the buffer on
+    1/(1−ρ) steps), rows 2 and 3 of the moment map are a 2×2 linear system for
+    (w·v, |v|²) = (y, z):  y = M₂₁x + M₂₂y + M₂₃z + h₂s,  z = M₃₁x + M₃₂y + M₃₃z + h₃s.
+    Valid off equilibrium too, so it tells gradient correlation apart from a norm
+    that has not settled.
+    """
+    M_f, h_f = _moment_map(rule)
+    lr, x, s = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (lr, weight_norm2, grad_norm2)))
+    M = [[np.broadcast_to(np.asarray(e, dtype=float), lr.shape) for e in row]
+         for row in M_f(lr, wd, momentum)]
+    h = [np.broadcast_to(np.asarray(e, dtype=float), lr.shape) for e in h_f(lr, wd, momentum)]
+    with np.errstate(all="ignore"):
+        a, b = 1 - M[1][1], -M[1][2]
+        c, d = -M[2][1], 1 - M[2][2]
+        r2, r3 = M[1][0] * x + h[1] * s, M[2][0] * x + h[2] * s
+        return (a * r3 - c * r2) / (a * d - b * c)
+
+
+def _ema(values: np.ndarray, steps: np.ndarray, tau: np.ndarray) -> np.ndarray:
+    """Causal exponential average with a time constant τ_t (steps) that may vary.
+
+    x̄_t = x̄_{t−1} + a_t (x_t − x̄_{t−1}),  a_t = 1 − exp(−Δstep_t/τ_t),
+    started at the first value; where τ is infinite (λ = 0) the average holds still.
+    """
+    out = np.empty_like(values, dtype=float)
+    avg = values[0]
+    prev = steps[0]
+    for i, (x, s, t) in enumerate(zip(values, steps, tau)):
+        a = 1.0 - np.exp(-(s - prev) / t) if np.isfinite(t) and t > 0 else 0.0
+        avg = avg + a * (x - avg) if i else x
+        out[i] = avg
+        prev = s
+    return out
+
+
+def _phase(steps: np.ndarray, lr: np.ndarray, tau: np.ndarray, cfg: ValidateConfig):
+    """Quasi-static flag, relaxation clock and equilibrium flag along one layer's steps."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_lr = np.log(np.where(lr > 0, lr, np.nan))
+        rate = (np.abs(np.gradient(log_lr, steps)) if len(steps) > 1
+                else np.zeros_like(lr))  # |d ln λ/dt|, per step
+        lag = tau * rate
+    quasi = np.isfinite(tau) & np.isfinite(lag) & (lag < cfg.adiabatic)
+    clock = np.zeros(len(steps))
+    for i in range(1, len(steps)):
+        clock[i] = clock[i - 1] + (steps[i] - steps[i - 1]) / tau[i] if quasi[i] else 0.0
+    return lag, quasi, clock, quasi & (clock >= cfg.settle)
+
+
+def compare(run: Run, cfg: ValidateConfig) -> "pandas.DataFrame":  # noqa: F821
+    """The per-step table: predictions, smoothed measurements, ratios and phase flags."""
+    import pandas as pd
+
+    from dynamics.symbolic import predict
+
+    frames = []
+    for layer, df in run.norms.groupby("layer", sort=False):
+        df = df.sort_values("step").reset_index(drop=True).copy()
+        steps = df["step"].to_numpy(float)
+        lr = df["lr"].to_numpy(float)
+        w = df["weight_norm"].to_numpy(float)
+        g = df["grad_norm"].to_numpy(float)
+        tau = predict(run.rule, lr, run.wd, run.momentum, np.ones_like(lr)).relaxation_steps
+        tau = np.where(np.isfinite(tau), tau, np.inf)
+        df["relaxation_steps"] = tau
+        df["G2"] = (g * w) ** 2
+        df["G_smoothed"] = np.sqrt(_ema(df["G2"].to_numpy(), steps, tau))
+        p = predict(run.rule, lr, run.wd, run.momentum, df["G_smoothed"].to_numpy())
+        df["predicted_norm"], df["predicted_angle"] = p.weight_norm, p.angular_update
+        half_chord2 = np.sin(df["angular_update"].to_numpy(float) / 2) ** 2  # (1 − cos θ)/2
+        df["measured_angle"] = 2 * np.arcsin(np.sqrt(_ema(half_chord2, steps, tau)))
+        df["norm_ratio"] = w / df["predicted_norm"]
+        df["angle_ratio"] = df["measured_angle"] / df["predicted_angle"]
+        if "momentum_norm" in df and run.rule != "sgd":
+            z = noise_buffer_norm2(run.rule, lr, run.wd, run.momentum, w**2, g**2)
+            v2 = df["momentum_norm"].to_numpy(float) ** 2
+            df["momentum_ratio"] = np.sqrt(_ema(v2, steps, tau) / _ema(z, steps, tau))
+        else:
+            df["momentum_ratio"] = np.nan
+        with np.errstate(invalid="ignore"):  # Δ ln|w| over the last relaxation time
+            back = np.interp(steps - tau, steps, np.log(w), left=np.nan)
+            df["norm_drift"] = np.where(np.isfinite(tau) & (steps - tau >= steps[0]),
+                                        np.log(w) - back, np.nan)
+        df["lr_lag"], df["quasi_static"], df["relaxation_clock"], df["equilibrium"] = \
+            _phase(steps, lr, tau, cfg)
+        frames.append(df)
+    return pd.concat(frames, ignore_index=True)
+
+
+# --------------------------------------------------------------------------- summary
+def _fan_in(shape) -> int | None:
+    """Weights per output filter: the product of a tensor's shape after the first axis."""
+    try:
+        dims = [int(x) for x in str(shape).strip("()[] ").replace("x", ",").split(",") if x.strip()]
+    except ValueError:
+        return None
+    return int(np.prod(dims[1:])) if len(dims) > 1 else None
+
+
+def _notes(row: dict, cfg: ValidateConfig) -> str:
+    """Why a layer may sit off its predicted equilibrium, read from its diagnostics."""
+    notes = []
+    if not row["scale_invariant"]:
+        notes.append("not scale-invariant: the noise model does not apply")
+    if row["equilibrium_steps"] == 0:
+        notes.append(f"never quasi-static and settled (ε={cfg.adiabatic}, n={cfg.settle}): "
+                     f"smallest lr lag τ|dlnλ/dt| {row['min_lr_lag']:.2g}, "
+                     f"{row['relaxation_times']:.1f} relaxation times logged")
+    m = row["momentum_ratio_median"]
+    if np.isfinite(m) and abs(m - 1) > cfg.tolerance:
+        kind = "positively correlated" if m > 1 else "anti-correlated"
+        notes.append(f"momentum buffer {m:.2f}x the noise model's: gradients {kind} "
+                     "between steps")
+    d = row["norm_drift_median"]
+    if np.isfinite(d) and abs(d) > cfg.tolerance / 2:
+        notes.append(f"|w| still {'growing' if d > 0 else 'shrinking'} by {abs(d):.0%} per "
+                     "relaxation time: not settled")
+    if row["fan_in"] is not None and row["fan_in"] < 64:
+        notes.append(f"few weights per filter ({row['fan_in']})")
+    return "; ".join(notes)
+
+
+def summarise(steps: "pandas.DataFrame", cfg: ValidateConfig) -> "pandas.DataFrame":  # noqa: F821
+    """One row per layer: equilibrium-phase medians and IQRs of the ratios, a status, notes."""
+    import pandas as pd
+
+    rows = []
+    for layer, df in steps.groupby("layer", sort=False):
+        eq = df[df["equilibrium"]]
+        si = bool(df["scale_invariant"].iloc[0])
+        row = {"layer": layer, "shape": df["shape"].iloc[0] if "shape" in df else "",
+               "scale_invariant": si, "fan_in": _fan_in(df["shape"].iloc[0]) if "shape" in df else None,
+               "equilibrium_steps": int(len(eq)),
+               "first_equilibrium_step": int(eq["step"].iloc[0]) if len(eq) else -1,
+               "relaxation_steps_median": float(np.median(eq["relaxation_steps"])) if len(eq) else np.nan,
+               "min_lr_lag": float(np.nanmin(df["lr_lag"])) if df["lr_lag"].notna().any() else np.nan,
+               "relaxation_times": float(np.nansum(np.diff(df["step"]) / df["relaxation_steps"].iloc[1:]))}
+        for q in ("norm_ratio", "angle_ratio", "momentum_ratio", "norm_drift"):
+            x = eq[q].to_numpy(float)
+            x = x[np.isfinite(x)]
+            lo, med, hi = np.percentile(x, [25, 50, 75]) if len(x) else (np.nan,) * 3
+            row[f"{q}_median"], row[f"{q}_iqr"] = med, hi - lo
+            row[f"{q}_q25"], row[f"{q}_q75"] = lo, hi
+        row["measured_angle_median"] = float(np.median(eq["measured_angle"])) if len(eq) else np.nan
+        row["predicted_angle_median"] = float(np.median(eq["predicted_angle"])) if len(eq) else np.nan
+        row["measured_norm_median"] = float(np.median(eq["weight_norm"])) if len(eq) else np.nan
+        row["predicted_norm_median"] = float(np.median(eq["predicted_norm"])) if len(eq) else np.nan
+        if not si:
+            row["status"] = "not scale-invariant"
+        elif not len(eq):
+            row["status"] = "no equilibrium phase"
+        elif max(abs(row["norm_ratio_median"] - 1), abs(row["angle_ratio_median"] - 1)) <= cfg.tolerance:
+            row["status"] = "ok"
+        else:
+            row["status"] = "off"
+        row["notes"] = _notes(row, cfg)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------ entry point
+def validate(cfg: ValidateConfig, console=None) -> Validation:
+    """Compare a run's logged norms with the predictions; write CSVs, figures, table."""
+    from rich.console import Console
+
+    from dynamics.io import ensure_dir, write_csv, write_json
+
+    if console is None:
+        console = Console()
+        if not console.is_terminal:  # a pipe or a file: room for the notes column
+            console = Console(width=160)
+    cfg.check()
+    run = load_run(cfg.run_dir)
+    out = ensure_dir(cfg.out_dir())
+    console.print(f"[bold]validate[/bold] {run.path}  rule={run.rule} wd={run.wd:g} "
+                  f"momentum={run.momentum:g}  config: {asdict(cfg)}")
+    steps = compare(run, cfg)
+    layers = summarise(steps, cfg)
+    write_json(out / "config.json", asdict(cfg) | {"rule": run.rule, "wd": run.wd,
+                                                     "momentum": run.momentum})
+    write_csv(out / "validation_steps.csv", steps)
+    write_csv(out / "validation.csv", layers)
+    result = Validation(run, steps, layers, cfg)
+    if cfg.figures:
+        from figures.validation import plot_layers, plot_scatter
+
+        plot_layers(steps, out / "validation_norms.png", quantity="norm")
+        plot_layers(steps, out / "validation_angles.png", quantity="angle")
+        plot_scatter(steps, layers, out / "validation_scatter.png")
+    console.print(table(result))
+    si = layers[layers["scale_invariant"]]
+    console.print(f"{(si['status'] == 'ok').sum()}/{len(si)} scale-invariant layers within "
+                  f"{cfg.tolerance:.0%} of the prediction in their equilibrium phase; "
+                  f"wrote {out}/validation.csv and figures")
+    return result
+
+
+def table(result: Validation):
+    """The per-layer summary as a rich Table."""
+    from rich.table import Table
+
+    t = Table(title=f"validation of {result.run.path}", title_justify="left")
+    for col, just in [("layer", "left"), ("SI", "center"), ("eq. steps", "right"),
+                      ("|w| ratio (IQR)", "right"), ("angle ratio (IQR)", "right"),
+                      ("|v| ratio", "right"), ("status", "left"), ("notes", "left")]:
+        t.add_column(col, justify=just, overflow="fold")
+    style = {"ok": "green", "off": "red", "no equilibrium phase": "yellow",
+             "not scale-invariant": "dim"}
+    fmt = lambda m, i: "–" if not np.isfinite(m) else f"{m:.3f} ({i:.3f})"  # noqa: E731
+    for r in result.layers.to_dict("records"):
+        t.add_row(str(r["layer"]), "yes" if r["scale_invariant"] else "no",
+                  str(r["equilibrium_steps"]), fmt(r["norm_ratio_median"], r["norm_ratio_iqr"]),
+                  fmt(r["angle_ratio_median"], r["angle_ratio_iqr"]),
+                  "–" if not np.isfinite(r["momentum_ratio_median"]) else f"{r['momentum_ratio_median']:.2f}",
+                  f"[{style[r['status']]}]{r['status']}[/]", r["notes"])
+    return t

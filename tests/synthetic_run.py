@@ -1,0 +1,72 @@
+"""A run directory whose truth is known: the noise model advanced by the rules themselves.
+
+Each "layer" is one vector of ``dim`` weights updated by ``dynamics.rules.RULES[rule]``
+with gradients from ``dynamics.toys.noise_gradient`` (g ⟂ w, |g| = G/|w|, independent
+across steps), or, with ``correlation`` c > 0, the tangent part of an AR(1) noise
+ξ_t = c ξ_{t−1} + √(1−c²) n_t, so that successive gradients are correlated (the noise
+model's assumption broken on purpose), rescaled to the same |g| = G/|w|.
+The files follow DESIGN.md's run-directory contract.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+
+from dynamics.geometry import angle
+from dynamics.rules import RULES
+from dynamics.toys import noise_gradient, tangent
+
+
+def warmup_constant(steps: int, lr: float, warmup: int) -> np.ndarray:
+    """λ rising linearly from λ/warmup to λ over ``warmup`` steps, then constant."""
+    t = np.arange(steps, dtype=float)
+    return lr * np.minimum(1.0, (t + 1) / warmup)
+
+
+def make_run(path, lrs, *, rule="heavy-ball", wd=5e-3, momentum=0.9,
+             layers=(("conv1.weight", (16, 64), 1.0, True), ("conv2.weight", (32, 64), 3.0, True),
+                     ("bn1.weight", (500,), 1.0, False)),
+             init_norm=1.0, correlation=0.0, log_every=5, seed=0, diverged=False) -> Path:
+    """Write a run directory at ``path``; ``layers`` are (name, shape, G, scale_invariant)."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    gen = torch.Generator().manual_seed(seed)
+    state = {}
+    for name, shape, G, _ in layers:
+        dim = int(np.prod(shape))
+        w = torch.randn(1, dim, generator=gen, dtype=torch.float64)
+        state[name] = [w * (init_norm / w.norm()), torch.zeros_like(w),
+                       torch.randn(1, dim, generator=gen, dtype=torch.float64)]
+    rows = []
+    for t, lr in enumerate(lrs):
+        for name, shape, G, si in layers:
+            w, v, direction = state[name]
+            g = noise_gradient(w, G, gen)
+            if correlation:
+                c = correlation
+                direction = c * direction + (1 - c * c) ** 0.5 * torch.randn(
+                    direction.shape, generator=gen, dtype=direction.dtype)
+                state[name][2] = direction
+                g = tangent(w, direction)
+                g = g * (G / (g.norm() * w.norm()))
+            w_new, v_new = RULES[rule](w, v, g, lr, wd, momentum)
+            if t % log_every == 0:
+                rows.append(dict(step=t, epoch=t // 100, layer=name, shape=str(tuple(shape)),
+                                 scale_invariant=si, weight_norm=w.norm().item(),
+                                 grad_norm=g.norm().item(), angular_update=angle(w, w_new).item(),
+                                 lr=lr, momentum_norm=v_new.norm().item()))
+            state[name][:2] = [w_new, v_new]
+    pd.DataFrame(rows).to_csv(path / "norms.csv", index=False)
+    config = dict(lr=float(max(lrs)), wd=wd, momentum=momentum, nesterov=rule == "nesterov",
+                  schedule="synthetic", epochs=len(lrs) // 100, batch_size=512, rule=rule)
+    (path / "config.json").write_text(json.dumps(config))
+    (path / "summary.json").write_text(json.dumps(dict(test_acc=0.5, diverged=diverged,
+                                                       steps=len(lrs), seconds=1.0)))
+    pd.DataFrame([dict(epoch=0, step=len(lrs), lr=lrs[-1], train_loss=1.0, train_acc=0.5,
+                       test_loss=1.0, test_acc=0.5, seconds=1.0)]).to_csv(path / "metrics.csv", index=False)
+    return path

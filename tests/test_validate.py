@@ -1,0 +1,159 @@
+"""``dynamics.validate`` on run directories whose truth is known, and ``ridgeline validate``.
+
+The runs are the noise model advanced by the rules themselves (tests/synthetic_run.py),
+so the equilibrium is known: validate must recover measured/predicted = 1 there, and
+must say so when a run is off equilibrium (λ falling faster than the relaxation, a
+norm started far away, gradients correlated between steps).
+"""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+from dynamics.errors import RidgelineError
+from dynamics.symbolic import predict
+from dynamics.validate import ValidateConfig, _ema, load_run, validate
+from synthetic_run import make_run, warmup_constant
+
+LR, WD, MOMENTUM = 0.4, 5e-3, 0.9  # λα = 2e-3: relaxation ≈ 19 steps, so runs stay short
+
+
+def _check(path, **kw):
+    return validate(ValidateConfig(str(path), figures=False, **kw))
+
+
+@pytest.fixture(scope="module")
+def equilibrium_run(tmp_path_factory):
+    return make_run(tmp_path_factory.mktemp("eq") / "run", warmup_constant(1000, LR, 100),
+                    rule="nesterov", wd=WD, momentum=MOMENTUM)
+
+
+def test_noise_model_run_recovers_unit_ratios(equilibrium_run):
+    result = _check(equilibrium_run)
+    layers = result.layers.set_index("layer")
+    tau = predict("nesterov", LR, WD, MOMENTUM).relaxation_steps
+    for name in ("conv1.weight", "conv2.weight"):
+        row = layers.loc[name]
+        assert row["status"] == "ok", row["notes"]
+        # warm-up ends at step 100; quasi-static from about then, settled 3τ later
+        assert 100 < row["first_equilibrium_step"] < 100 + 6 * tau
+        assert row["norm_ratio_median"] == pytest.approx(1, abs=0.02)
+        assert row["angle_ratio_median"] == pytest.approx(1, abs=0.02)
+        assert row["momentum_ratio_median"] == pytest.approx(1, abs=0.02)
+        assert row["norm_ratio_iqr"] < 0.03
+    assert layers.loc["bn1.weight", "status"] == "not scale-invariant"
+    # the layers differ by G (1 and 3): the predicted norms by √3, as measured
+    assert layers.loc["conv2.weight", "measured_norm_median"] / layers.loc[
+        "conv1.weight", "measured_norm_median"] == pytest.approx(3 ** 0.5, rel=0.02)
+
+
+def test_lr_falling_faster_than_relaxation_has_no_equilibrium_phase(tmp_path):
+    lrs = LR * np.exp(-np.arange(1000) / 100)  # τ/T_λ = 0.19 at the start and growing
+    result = _check(make_run(tmp_path / "run", lrs, wd=WD, momentum=MOMENTUM))
+    si = result.layers[result.layers["scale_invariant"]]
+    assert (si["status"] == "no equilibrium phase").all()
+    assert si["notes"].str.contains("never quasi-static").all()
+    # and rightly so: by the end the norm lags the instantaneous prediction by far more than 10%
+    last = result.steps[result.steps["step"] == result.steps["step"].max()]
+    assert (last["norm_ratio"] > 1.2).all()
+
+
+def test_norm_far_from_equilibrium_is_reported_off_and_not_settled(tmp_path):
+    # |w| starts 25x too large and λα is small: the shrinking takes longer than the run
+    result = _check(make_run(tmp_path / "run", warmup_constant(500, LR, 1), wd=5e-4,
+                             momentum=MOMENTUM, init_norm=100))
+    for row in result.layers[result.layers["scale_invariant"]].to_dict("records"):
+        assert row["status"] == "off"
+        assert row["norm_ratio_median"] > 2
+        assert "not settled" in row["notes"]
+        # the noise model itself holds: the buffer diagnostic must not blame correlation
+        assert row["momentum_ratio_median"] == pytest.approx(1, abs=0.05)
+
+
+def test_correlated_gradients_move_the_norm_and_the_buffer_says_why(tmp_path):
+    result = _check(make_run(tmp_path / "run", warmup_constant(1000, LR, 100), wd=WD,
+                             momentum=MOMENTUM, correlation=0.5))
+    for row in result.layers[result.layers["scale_invariant"]].to_dict("records"):
+        assert row["status"] == "off"
+        assert row["norm_ratio_median"] > 1.15
+        # the angle is set by λα alone at equilibrium, correlated gradients or not
+        assert row["angle_ratio_median"] == pytest.approx(1, abs=0.03)
+        assert row["momentum_ratio_median"] > 1.2
+        assert "correlated" in row["notes"]
+
+
+def test_ema_matches_the_closed_form_for_a_step_input():
+    steps = np.arange(0, 200, 5, dtype=float)
+    values = np.where(steps >= 50, 1.0, 0.0)
+    tau = np.full_like(steps, 20.0)
+    out = _ema(values, steps, tau)
+    after = steps >= 50
+    expected = 1 - np.exp(-(steps[after] - 45) / 20)  # first update at step 50 covers 45→50
+    assert out[after] == pytest.approx(expected, rel=1e-12)
+    assert np.all(out[~after] == 0)
+
+
+def test_diverged_and_broken_runs_raise_one_line_errors(tmp_path, equilibrium_run):
+    with pytest.raises(RidgelineError, match="not a run directory"):
+        load_run(tmp_path)
+    run = make_run(tmp_path / "div", warmup_constant(20, LR, 1), diverged=True)
+    with pytest.raises(RidgelineError, match="diverged"):
+        load_run(run)
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "config.json").write_text((equilibrium_run / "config.json").read_text())
+    (bad / "norms.csv").write_text("step,layer\n1,a\n")
+    with pytest.raises(RidgelineError, match="lacks columns"):
+        load_run(bad)
+
+
+# ----------------------------------------------------------------------------- CLI
+runner = CliRunner()
+
+
+def test_cli_writes_table_csv_and_figures(equilibrium_run, tmp_path):
+    out = tmp_path / "v"
+    result = runner.invoke(app, ["validate", str(equilibrium_run), "--out", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "conv1.weight" in result.output and "2/2 scale-invariant layers" in result.output
+    table = pd.read_csv(out / "validation.csv")
+    for col in ("layer", "scale_invariant", "norm_ratio_median", "norm_ratio_iqr",
+                "angle_ratio_median", "angle_ratio_iqr", "equilibrium_steps"):
+        assert col in table.columns
+    assert set(table["layer"]) == {"conv1.weight", "conv2.weight", "bn1.weight"}
+    for name in ("validation_norms.png", "validation_angles.png", "validation_scatter.png"):
+        assert (out / name).stat().st_size > 10_000
+    assert json.loads((out / "config.json").read_text())["adiabatic"] == 0.1
+
+
+@pytest.mark.parametrize("case, message", [
+    ("missing", "is not a directory"),
+    ("empty", "not a run directory"),
+    ("no_norms", "no norm table"),
+    ("diverged", "diverged"),
+])
+def test_cli_bad_input_gives_a_one_line_error(tmp_path, equilibrium_run, case, message):
+    path = tmp_path / case
+    if case != "missing":
+        path.mkdir()
+    if case in ("no_norms", "diverged"):
+        for name in ("config.json", "summary.json"):
+            (path / name).write_text((equilibrium_run / name).read_text())
+    if case == "diverged":
+        (path / "summary.json").write_text(json.dumps({"diverged": True, "steps": 12}))
+    result = runner.invoke(app, ["validate", str(path)])
+    assert result.exit_code == 2
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert len(result.output.strip().splitlines()) == 1
+    assert not (path / "validation").exists() or not any((path / "validation").iterdir())
+
+
+def test_cli_rejects_a_nonsense_criterion(equilibrium_run, tmp_path):
+    result = runner.invoke(app, ["validate", str(equilibrium_run), "--out", str(tmp_path),
+                                 "--adiabatic", "0"])
+    assert result.exit_code == 2 and "adiabatic" in result.output
