@@ -1,0 +1,52 @@
+"""A run killed after epoch k and resumed ends exactly like an uninterrupted one (CPU)."""
+
+import json
+
+import pandas as pd
+import pytest
+
+from dynamics.errors import RidgelineError
+from test_train import tiny_config
+from training import train
+
+
+class Killed(KeyboardInterrupt):
+    pass
+
+
+def _kill_at(step_to_kill):
+    def on_step(step, model, optimizer):
+        if step == step_to_kill:
+            raise Killed()
+    return on_step
+
+
+def test_resumed_run_equals_uninterrupted_run(tmp_path):
+    whole = tiny_config(tmp_path, epochs=3, log_every=1, out=str(tmp_path / "whole"))
+    broken = tiny_config(tmp_path, epochs=3, log_every=1, out=str(tmp_path / "broken"))
+    expected = train(whole, verbose=False)
+
+    with pytest.raises(Killed):  # killed in epoch 3 (steps 7-9), after epoch 2's checkpoint
+        train(broken, verbose=False, on_step=_kill_at(8))
+    assert not (tmp_path / "broken" / "summary.json").exists()
+    with pytest.raises(RidgelineError, match="unfinished run; pass --resume"):
+        train(broken, verbose=False)
+    resumed = train(broken, resume=True, verbose=False)
+
+    for key in ("test_acc", "test_loss", "train_loss", "train_acc", "steps", "diverged"):
+        assert resumed[key] == expected[key], key
+    for name, drop in (("metrics.csv", ["seconds"]), ("norms.csv", [])):
+        a = pd.read_csv(tmp_path / "whole" / name).drop(columns=drop)
+        b = pd.read_csv(tmp_path / "broken" / name).drop(columns=drop)
+        pd.testing.assert_frame_equal(a, b, check_exact=True)
+    assert len(pd.read_csv(tmp_path / "broken" / "norms.csv").step.unique()) == 9
+
+
+def test_resume_refuses_a_different_configuration_and_returns_a_finished_summary(tmp_path):
+    config = tiny_config(tmp_path, epochs=1)
+    summary = train(config, verbose=False)
+    assert train(config, resume=True, verbose=False) == summary
+    with pytest.raises(RidgelineError, match="lr: 0.4 then, 0.2 now"):
+        train(tiny_config(tmp_path, epochs=1, lr=0.2), resume=True, verbose=False)
+    saved = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert saved == summary

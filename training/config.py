@@ -1,0 +1,149 @@
+"""The configuration of one training run, and the two conversions it needs.
+
+:class:`TrainConfig` holds every choice of a run; its defaults are the seed's
+(Page, "How to Train Your ResNet", parts 4-5): batch 512, Nesterov momentum 0.9,
+weight decay 5e-4, peak learning rate 0.4, 24 epochs, piecewise linear schedule.
+
+:func:`sgd_arguments` is the one place where the seed's hyperparameters become
+``torch.optim.SGD`` arguments; :func:`lr_at` is the learning-rate schedule.
+No torch import here, so the sweep and report helpers can build configs cheaply.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from dataclasses import dataclass
+from typing import Optional
+
+from dynamics.errors import RidgelineError
+
+SEED_EPOCHS = 24  # the seed's run length, epochs
+SEED_WARMUP_EPOCHS = 5  # the seed's warm-up, epochs out of SEED_EPOCHS
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run of the seed's ResNet-9 on CIFAR-10. Plain types only."""
+
+    # data
+    data: Optional[str] = None  # .npz file or torchvision root dir; None -> $RIDGELINE_DATA, then cache_dir
+    download: bool = False  # let torchvision download CIFAR-10 (170 MB) into cache_dir
+    cache_dir: str = "~/.cache/ridgeline"  # torchvision root used when data is None and $RIDGELINE_DATA unset
+    train_size: Optional[int] = None  # training examples used, images; None = all left after holdout
+    holdout: int = 0  # training images held out for validation (val_* columns); 0 = none, the test set only
+    # optimisation, on the MEAN loss over a batch (see sgd_arguments)
+    epochs: int = 24  # passes over the training subset
+    batch_size: int = 512  # N, images per step
+    lr: float = 0.4  # λ, peak learning rate, per step
+    wd: float = 5e-4  # α, weight decay coefficient (coupled, added to the gradient), per step
+    momentum: float = 0.9  # ρ, momentum coefficient, dimensionless (0 = plain SGD)
+    nesterov: bool = True  # Nesterov momentum (torch.optim.SGD nesterov=True)
+    schedule: str = "piecewise"  # "piecewise": 0 -> lr over warm-up, then linear -> 0; "constant": warm-up then lr
+    warmup_epochs: Optional[float] = None  # linear warm-up length, epochs; None = the seed's 5/24 of the run
+    # model and augmentation
+    width: float = 1.0  # channel multiplier of every layer (1 = Page's 64-128-256-512)
+    cutout: bool = False  # 8x8 cutout augmentation (off in the seed's part 5 network)
+    # machinery
+    device: str = "auto"  # "auto" (cuda if present), "cpu", "cuda" or "cuda:N"
+    compile: bool = False  # torch.compile the model (CUDA mostly; slow start-up)
+    seed: int = 0  # initialisation, shuffling and augmentation; the data split uses a fixed seed 0
+    log_every: int = 10  # norm logging interval, steps (norms.csv: one row per tensor per logged step)
+    per_channel: bool = False  # also log every output channel of conv/linear weights (norms_per_channel.csv)
+    out: Optional[str] = None  # run directory; None = write nothing (in-memory run)
+
+    @property
+    def rule(self) -> str:
+        """The update rule of :mod:`dynamics.rules` that torch.optim.SGD applies."""
+        return rule_name(self.momentum, self.nesterov)
+
+    @property
+    def warmup(self) -> float:
+        """Warm-up length, epochs (the seed's 5 of 24, scaled to the run, when unset)."""
+        if self.warmup_epochs is not None:
+            return float(self.warmup_epochs)
+        return self.epochs * SEED_WARMUP_EPOCHS / SEED_EPOCHS
+
+    def to_dict(self) -> dict:
+        """All fields plus the derived rule name, as written to config.json."""
+        return {**dataclasses.asdict(self), "rule": self.rule}
+
+
+def rule_name(momentum: float, nesterov: bool) -> str:
+    """"sgd" when ρ = 0, else "nesterov" or "heavy-ball" (names of dynamics.rules.RULES)."""
+    if momentum == 0:
+        return "sgd"
+    return "nesterov" if nesterov else "heavy-ball"
+
+
+def sgd_arguments(lr: float, wd: float, momentum: float, nesterov: bool,
+                  batch_size: int, loss: str = "mean") -> dict:
+    """torch.optim.SGD arguments for the seed's (λ, α, ρ) — the one conversion.
+
+    Page's code minimises the SUMMED loss S = Σ_i ℓ_i = N·L over a batch of N images
+    and passes ``lr = λ/N`` and ``weight_decay = α·N`` to SGD, so its step is
+
+        (λ/N)(∇S + αN w) = (λ/N)(N ∇L + αN w) = λ(∇L + α w),
+
+    the step of SGD on the MEAN loss L with ``lr = λ`` and ``weight_decay = α``.
+    ridgeline trains on the mean loss (``loss="mean"``), so λ and α are used as they
+    are and match the rules and predictions of :mod:`dynamics`; ``loss="sum"`` gives
+    the seed's literal arguments, for a summed loss. Momentum ρ is the same in both.
+    """
+    if loss not in ("mean", "sum"):
+        raise RidgelineError(f"loss must be 'mean' or 'sum', got {loss!r}")
+    from dynamics.rules import torch_sgd_kwargs
+
+    if loss == "sum":
+        lr, wd = lr / batch_size, wd * batch_size
+    return torch_sgd_kwargs(rule_name(momentum, nesterov), lr, wd, momentum)
+
+
+def lr_at(config: TrainConfig, epoch_time: float) -> float:
+    """Learning rate at ``epoch_time`` (fractional epochs since the start).
+
+    piecewise: linear 0 → λ over the warm-up, then linear λ → 0 at ``epochs``
+    (the seed: knots at 0, 5, 24 epochs); constant: the same warm-up, then λ.
+    The trainer evaluates it at the middle of each step, (s + ½)/steps_per_epoch.
+    """
+    t, warm, end = epoch_time, config.warmup, config.epochs
+    if warm > 0 and t < warm:
+        return config.lr * t / warm
+    if config.schedule == "constant":
+        return config.lr
+    return config.lr * max(0.0, (end - t) / (end - warm)) if end > warm else 0.0
+
+
+_DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
+
+
+def check(config: TrainConfig) -> None:
+    """Raise a one-line RidgelineError for a config no run can use (before any data)."""
+    def bad(name, value, need):
+        raise RidgelineError(f"{name} must be {need}, got {value!r}")
+
+    if not isinstance(config.epochs, int) or config.epochs < 1:
+        bad("epochs", config.epochs, "an integer >= 1")
+    if not isinstance(config.batch_size, int) or config.batch_size < 1:
+        bad("batch_size", config.batch_size, "an integer >= 1")
+    if not (isinstance(config.width, (int, float)) and math.isfinite(config.width) and config.width > 0):
+        bad("width", config.width, "a number > 0 (1 = Page's ResNet-9, 0.25 for a quick CPU run)")
+    if not (math.isfinite(config.lr) and config.lr >= 0):
+        bad("lr", config.lr, "a finite number >= 0")
+    if not (math.isfinite(config.wd) and config.wd >= 0):
+        bad("wd", config.wd, "a finite number >= 0")
+    if not 0 <= config.momentum < 1:
+        bad("momentum", config.momentum, "in [0, 1)")
+    if config.schedule not in ("piecewise", "constant"):
+        bad("schedule", config.schedule, "'piecewise' or 'constant'")
+    if config.warmup_epochs is not None and not 0 <= config.warmup_epochs <= config.epochs:
+        bad("warmup_epochs", config.warmup_epochs, f"between 0 and epochs={config.epochs}")
+    if not isinstance(config.log_every, int) or config.log_every < 1:
+        bad("log_every", config.log_every, "an integer >= 1 (steps)")
+    if config.train_size is not None and (not isinstance(config.train_size, int) or config.train_size < 1):
+        bad("train_size", config.train_size, "an integer >= 1 or None (all)")
+    if not isinstance(config.holdout, int) or config.holdout < 0:
+        bad("holdout", config.holdout, "an integer >= 0")
+    if not isinstance(config.device, str) or not _DEVICE.match(config.device):
+        bad("device", config.device, "'auto', 'cpu', 'cuda' or 'cuda:N'")

@@ -1,0 +1,141 @@
+"""The inner loop: model and optimiser for a config, one epoch of steps, evaluation.
+
+Kept apart from the run bookkeeping (training.trainer) so the throughput benchmark
+times exactly the steps a run takes. On CUDA the forward/backward runs under bf16
+autocast with channels_last tensors, optionally through torch.compile; the only
+host synchronisations are the divergence checks on logged steps and the epoch end.
+On CPU everything is float32 and deterministic for a given seed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import torch
+import torch.nn.functional as F
+
+from dynamics.errors import RidgelineError
+from training.config import TrainConfig, lr_at, sgd_arguments
+from training.model import ResNet9
+from training.norms import NormLogger
+
+
+def resolve_device(name: str) -> torch.device:
+    """"auto" → cuda if available else cpu; "cuda[:N]" must exist."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise RidgelineError(f"device {name!r} requested but torch sees no CUDA device "
+                                 f"(torch {torch.__version__}); use --device cpu or auto")
+        index = int(name.split(":")[1]) if ":" in name else 0
+        if index >= torch.cuda.device_count():
+            raise RidgelineError(f"device {name!r} does not exist: {torch.cuda.device_count()} CUDA "
+                                 "device(s) visible; use cuda:0 or auto")
+    elif name != "cpu":
+        raise RidgelineError(f"unknown device {name!r}; use auto, cpu, cuda or cuda:N")
+    return torch.device(name)
+
+
+@dataclass
+class Setup:
+    """Everything the steps need: model, its (maybe compiled) forward, optimiser."""
+
+    model: torch.nn.Module
+    forward: Callable
+    optimizer: torch.optim.SGD
+    device: torch.device
+    amp: Optional[torch.dtype]  # autocast dtype (bf16 on CUDA) or None
+    memory_format: torch.memory_format
+
+    def autocast(self):
+        return torch.autocast(self.device.type, dtype=self.amp, enabled=self.amp is not None)
+
+
+def build(config: TrainConfig, device: torch.device) -> Setup:
+    """Seeded ResNet9(width) and torch.optim.SGD on the mean loss (sgd_arguments)."""
+    torch.manual_seed(config.seed)
+    cuda = device.type == "cuda"
+    memory_format = torch.channels_last if cuda else torch.contiguous_format
+    model = ResNet9(config.width).to(device=device, memory_format=memory_format)
+    kwargs = sgd_arguments(config.lr, config.wd, config.momentum, config.nesterov, config.batch_size)
+    optimizer = torch.optim.SGD(model.parameters(), **kwargs)
+    forward = torch.compile(model) if config.compile else model
+    if cuda:
+        torch.backends.cudnn.benchmark = True
+    return Setup(model, forward, optimizer, device, torch.bfloat16 if cuda else None, memory_format)
+
+
+@dataclass
+class EpochResult:
+    step: int  # steps done since the start of the run, after this epoch
+    loss_sum: float  # Σ over images of the training loss
+    correct: int
+    images: int
+    diverged: bool
+
+
+def train_epoch(setup: Setup, config: TrainConfig, batches, epoch: int, step: int,
+                steps_per_epoch: int, logger: Optional[NormLogger] = None,
+                on_step: Optional[Callable] = None, progress: Optional[Callable] = None) -> EpochResult:
+    """One pass over ``batches`` (x, y); ``epoch`` counts from 1, ``step`` is the
+    number of steps already done. Learning rate set before every step from
+    :func:`training.config.lr_at` at the step's middle, (s − ½)/steps_per_epoch for
+    the s-th step (s from 1). Stops at the first non-finite loss it sees (every step
+    on CPU; on logged steps and at the end on CUDA, to avoid host syncs)."""
+    model, opt = setup.model, setup.optimizer
+    model.train()
+    sync_each_step = setup.device.type != "cuda"
+    sums = torch.zeros(3, dtype=torch.float64, device=setup.device)  # loss·n, correct, n
+    diverged = False
+    for x, y in batches:
+        step += 1
+        lr = lr_at(config, (step - 0.5) / steps_per_epoch)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        x = x.contiguous(memory_format=setup.memory_format)
+        with setup.autocast():
+            logits = setup.forward(x)
+        loss = F.cross_entropy(logits.float(), y)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        logged = logger is not None and logger.wants(step)
+        if logged:
+            logger.before(step)
+        opt.step()
+        if logged:
+            logger.after(step, epoch, lr)
+        with torch.no_grad():
+            sums += torch.stack([loss.detach().double() * len(y),
+                                 (logits.argmax(1) == y).sum().double(),
+                                 torch.tensor(float(len(y)), dtype=torch.float64, device=sums.device)])
+        if on_step is not None:
+            on_step(step, model, opt)
+        if sync_each_step or logged:
+            value = float(loss.detach())
+            if progress is not None:
+                progress(step, value)
+            if not torch.isfinite(torch.tensor(value)):
+                diverged = True
+                break
+    loss_sum, correct, images = sums.tolist()
+    if not diverged and not torch.isfinite(torch.tensor(loss_sum)):
+        diverged = True
+    return EpochResult(step, loss_sum, int(correct), int(images), diverged)
+
+
+@torch.no_grad()
+def evaluate(setup: Setup, images, batch_size: int = 1024) -> tuple[float, float]:
+    """(mean cross-entropy, accuracy) of the model in eval mode on DeviceImages."""
+    setup.model.eval()
+    loss = torch.zeros((), dtype=torch.float64, device=setup.device)
+    correct = torch.zeros((), dtype=torch.float64, device=setup.device)
+    for x, y in images.eval_batches(batch_size):
+        with setup.autocast():
+            logits = setup.forward(x.contiguous(memory_format=setup.memory_format))
+        loss += F.cross_entropy(logits.float(), y, reduction="sum").double()
+        correct += (logits.argmax(1) == y).sum()
+    setup.model.train()
+    n = len(images)
+    return float(loss) / n, float(correct) / n

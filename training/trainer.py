@@ -1,0 +1,171 @@
+"""``train(config)``: one run of the seed's ResNet-9, its run directory, its summary.
+
+Order of work: check the config (before touching data), check the run directory
+(resume or refuse), load the data onto the device, build model and optimiser, then
+per epoch: a shuffled, augmented pass with per-step learning rate and norm logging,
+evaluation on the test set (and the held-out set), and an atomic write of the
+tables and the checkpoint. A non-finite loss stops the run cleanly with
+``diverged: true``. Randomness per epoch comes from a generator seeded by
+(seed, epoch), so a resumed run repeats an uninterrupted one exactly on CPU.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from typing import Callable, Optional
+
+import torch
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, \
+    TimeRemainingColumn
+from rich.table import Table
+
+from training.config import TrainConfig, check
+from training.data import load
+from training.loop import build, evaluate, resolve_device, train_epoch
+from training.model import weight_count
+from training.norms import NormLogger
+from training.rundir import METRIC_COLUMNS, RunDir, environment, rng_state, set_rng_state
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    """Seed of the generator for shuffling and augmentation in ``epoch`` (from 1)."""
+    return (seed * 1_000_003 + epoch) % (2**63)
+
+
+def train(config: TrainConfig, *, resume: bool = False, verbose: bool = True,
+          on_step: Optional[Callable] = None) -> dict:
+    """Train, write ``config.out`` (unless None) and return the summary dict.
+
+    ``resume``: continue the unfinished run in ``config.out`` from its last finished
+    epoch (or return its summary if it finished). ``verbose``: config line, progress
+    bar and final table on the console. ``on_step(step, model, optimizer)`` is
+    called after every optimiser step (tests use it to snapshot weights).
+    """
+    import pandas as pd
+
+    check(config)
+    device = resolve_device(config.device)
+    console = Console(quiet=not verbose)
+    run = RunDir(config.out) if config.out else None
+    finished, ckpt = run.prepare(config, resume) if run else (None, None)
+    if finished is not None:
+        console.print(f"{run.path} already finished; its summary:")
+        _print_summary(console, finished)
+        return finished
+
+    train_set, val_set, test_set, source = load(config, device)
+    console.print("[bold]ridgeline train[/] " + "  ".join(f"{k}={v}" for k, v in config.to_dict().items()),
+                  highlight=False, markup=True)
+    setup = build(config, device)
+    logger = NormLogger(setup.model, setup.optimizer, config.log_every, config.per_channel, config.wd)
+    steps_per_epoch = len(train_set) // config.batch_size
+    total_steps = steps_per_epoch * config.epochs
+
+    metrics: list[dict] = []
+    norms, channels = pd.DataFrame(), (pd.DataFrame() if config.per_channel else None)
+    start_epoch, step, elapsed = 0, 0, 0.0
+    if ckpt is not None:
+        setup.model.load_state_dict(ckpt["model"])
+        setup.optimizer.load_state_dict(ckpt["optimizer"])
+        set_rng_state(ckpt["rng"])
+        start_epoch, step, elapsed, metrics = ckpt["epoch"], ckpt["step"], ckpt["seconds"], ckpt["metrics"]
+        norms, channels = run.read_tables(start_epoch, config.per_channel)
+        console.print(f"resuming {run.path} after epoch {start_epoch} (step {step})")
+    if run is not None and ckpt is None:
+        run.write_start(config, environment(device, source))
+
+    console.print(f"{len(train_set)} training images, {steps_per_epoch} steps/epoch, "
+                  f"{weight_count(setup.model) / 1e6:.3f} M weights, device {device}")
+    diverged, t0 = False, time.perf_counter() - elapsed
+    columns = (TextColumn("[bold]epoch {task.fields[epoch]}/" + str(config.epochs)), BarColumn(),
+               MofNCompleteColumn(), TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task("train", total=total_steps, completed=step, epoch=start_epoch + 1,
+                            status=_status(metrics[-1] if metrics else None))
+        for epoch in range(start_epoch + 1, config.epochs + 1):
+            generator = torch.Generator(device=device).manual_seed(epoch_seed(config.seed, epoch))
+            batches = train_set.train_batches(config.batch_size, generator, config.cutout)
+            bar.update(task, epoch=epoch)
+            result = train_epoch(setup, config, batches, epoch, step, steps_per_epoch, logger, on_step,
+                                 progress=lambda s, loss: bar.update(task, completed=s,
+                                                                     status=f"loss {loss:.3f}"))
+            step, diverged = result.step, result.diverged
+            row = {"epoch": epoch, "step": step, "lr": setup.optimizer.param_groups[0]["lr"],
+                   "train_loss": result.loss_sum / max(result.images, 1),
+                   "train_acc": result.correct / max(result.images, 1)}
+            row["test_loss"], row["test_acc"] = evaluate(setup, test_set)
+            if val_set is not None:
+                row["val_loss"], row["val_acc"] = evaluate(setup, val_set)
+            row["seconds"] = time.perf_counter() - t0
+            metrics.append(row)
+            new_norms, new_channels = logger.fetch()
+            norms = pd.concat([norms, new_norms], ignore_index=True) if len(norms) else new_norms
+            if config.per_channel:
+                channels = pd.concat([channels, new_channels], ignore_index=True) if len(channels) else new_channels
+            bar.update(task, completed=step, status=_status(row))
+            if run is not None:
+                checkpoint = None if diverged else {
+                    "model": setup.model.state_dict(), "optimizer": setup.optimizer.state_dict(),
+                    "rng": rng_state(), "epoch": epoch, "step": step, "seconds": row["seconds"],
+                    "metrics": metrics, "config": config.to_dict()}
+                columns_order = METRIC_COLUMNS + [c for c in row if c not in METRIC_COLUMNS]
+                run.write_epoch(pd.DataFrame(metrics)[columns_order], norms, channels, checkpoint)
+            if diverged:
+                console.print(f"[red]diverged[/]: non-finite loss by step {step} (epoch {epoch}); stopping")
+                break
+
+    summary = _summary(config, metrics, step, total_steps, diverged, time.perf_counter() - t0,
+                       len(train_set), len(test_set), str(device))
+    if run is not None:
+        run.write_summary(summary)
+    _print_summary(console, summary)
+    return summary
+
+
+def _status(row: Optional[dict]) -> str:
+    if row is None:
+        return ""
+    text = f"loss {row['train_loss']:.3f} acc {row['train_acc']:.1%} | test {row['test_acc']:.1%}"
+    return text + (f" val {row['val_acc']:.1%}" if "val_acc" in row else "")
+
+
+def _finite(x: Optional[float]) -> Optional[float]:
+    return x if x is not None and math.isfinite(x) else None
+
+
+def _summary(config: TrainConfig, metrics: list[dict], step: int, total_steps: int, diverged: bool,
+             seconds: float, n_train: int, n_test: int, device: str) -> dict:
+    last = metrics[-1] if metrics else {}
+    acc = last.get("test_acc")
+    return {
+        "test_acc": acc,
+        "test_acc_se": math.sqrt(acc * (1 - acc) / n_test) if acc is not None else None,
+        "test_loss": _finite(last.get("test_loss")),
+        "val_acc": last.get("val_acc"), "val_loss": _finite(last.get("val_loss")),
+        "train_acc": last.get("train_acc"), "train_loss": _finite(last.get("train_loss")),
+        "diverged": diverged, "steps": step, "planned_steps": total_steps,
+        "epochs": last.get("epoch", 0), "seconds": seconds,
+        "images_per_second": step * config.batch_size / seconds if seconds > 0 else None,
+        "rule": config.rule, "lr": config.lr, "wd": config.wd, "momentum": config.momentum,
+        "lr_wd_over_1_minus_momentum": config.lr * config.wd / (1 - config.momentum),
+        "batch_size": config.batch_size, "width": config.width, "schedule": config.schedule,
+        "train_images": n_train, "test_images": n_test, "device": device, "seed": config.seed,
+    }
+
+
+def _print_summary(console: Console, summary: dict) -> None:
+    table = Table(title="ridgeline train", show_header=False)
+    acc, se = summary.get("test_acc"), summary.get("test_acc_se")
+    table.add_row("test accuracy", f"{acc:.2%} ± {se:.2%} ({summary['test_images']} images)"
+                  if acc is not None else "-")
+    if summary.get("val_acc") is not None:
+        table.add_row("held-out accuracy", f"{summary['val_acc']:.2%}")
+    table.add_row("diverged", "[red]yes[/]" if summary["diverged"] else "no")
+    table.add_row("steps", f"{summary['steps']} of {summary['planned_steps']} ({summary['epochs']} epochs)")
+    table.add_row("time", f"{summary['seconds']:.1f} s ({summary['images_per_second'] or 0:.0f} images/s)")
+    table.add_row("rule", f"{summary['rule']}  lr={summary['lr']} wd={summary['wd']} "
+                          f"momentum={summary['momentum']}  batch={summary['batch_size']}")
+    console.print(table)
