@@ -191,6 +191,49 @@ def validate(
                                   settle=settle, tolerance=tolerance))
 
 
+# ----------------------------------------------------------------------------- train
+from training.config import TrainConfig as _TrainConfig  # noqa: E402  (no torch: cheap)
+
+_T = _TrainConfig()
+
+
+@app.command()
+@_library_call
+def train(
+    out: Annotated[str, typer.Option(help="Run directory (config.json, metrics.csv, norms.csv, summary.json, checkpoint.pt).")],
+    data: Annotated[Optional[str], typer.Option(help="CIFAR-10 .npz file or torchvision root dir (default: $RIDGELINE_DATA, then --cache-dir).")] = None,
+    download: Annotated[bool, typer.Option(help="Download CIFAR-10 with torchvision into --cache-dir (170 MB).")] = _T.download,
+    cache_dir: Annotated[str, typer.Option(help="torchvision CIFAR-10 root used when no --data / RIDGELINE_DATA.")] = _T.cache_dir,
+    train_size: Annotated[Optional[int], typer.Option(help="Training images used (class-balanced subset; default: all).")] = None,
+    holdout: Annotated[int, typer.Option(help="Training images held out for validation (val_acc); 0 = none.")] = _T.holdout,
+    epochs: Annotated[int, typer.Option(help="Passes over the training set.")] = _T.epochs,
+    batch_size: Annotated[int, typer.Option(help="N, images per step.")] = _T.batch_size,
+    lr: Annotated[float, typer.Option(help="λ, peak learning rate per step, on the mean loss (= the seed's 0.4).")] = _T.lr,
+    wd: Annotated[float, typer.Option(help="α, coupled weight decay per step, on the mean loss (= the seed's 5e-4).")] = _T.wd,
+    momentum: Annotated[float, typer.Option(help="ρ, momentum (0 = plain SGD).")] = _T.momentum,
+    nesterov: Annotated[bool, typer.Option(help="Nesterov momentum (torch.optim.SGD nesterov=True).")] = _T.nesterov,
+    schedule: Annotated[str, typer.Option(help="piecewise (0→λ→0, the seed's) or constant (warm-up, then λ).")] = _T.schedule,
+    warmup_epochs: Annotated[Optional[float], typer.Option(help="Linear warm-up, epochs (default: 5/24 of --epochs).")] = None,
+    width: Annotated[float, typer.Option(help="Channel multiplier (1 = Page's ResNet-9, 0.25 for CPU).")] = _T.width,
+    cutout: Annotated[bool, typer.Option(help="8x8 cutout augmentation.")] = _T.cutout,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda or cuda:N.")] = _T.device,
+    compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model (CUDA).")] = _T.compile,
+    seed: Annotated[int, typer.Option(help="Initialisation, shuffling and augmentation seed.")] = _T.seed,
+    log_every: Annotated[int, typer.Option(help="Log per-layer norms every this many steps.")] = _T.log_every,
+    per_channel: Annotated[bool, typer.Option("--per-channel", help="Also log every output channel (norms_per_channel.csv).")] = _T.per_channel,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the unfinished run in --out from its last epoch.")] = False,
+) -> None:
+    """Train Page's ResNet-9 on CIFAR-10, logging per-layer weight norms and angular updates."""
+    from training import train as run_training
+
+    config = _TrainConfig(
+        data=data, download=download, cache_dir=cache_dir, train_size=train_size, holdout=holdout,
+        epochs=epochs, batch_size=batch_size, lr=lr, wd=wd, momentum=momentum, nesterov=nesterov,
+        schedule=schedule, warmup_epochs=warmup_epochs, width=width, cutout=cutout, device=device,
+        compile=compile, seed=seed, log_every=log_every, per_channel=per_channel, out=out)
+    run_training(config, resume=resume)
+
+
 def main() -> None:  # pragma: no cover - for `python -m cli`
     app()
 
