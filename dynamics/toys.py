@@ -6,6 +6,8 @@ torch tensors of shape (R, D): R runs (settings) of D dimensions each.
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 
@@ -24,3 +26,35 @@ def noise_gradient(w: torch.Tensor, grad_norm, generator: torch.Generator | None
     """
     z = tangent(w, torch.randn(w.shape, generator=generator, dtype=w.dtype, device=w.device))
     return z * (grad_norm / (z.norm(dim=-1, keepdim=True) * w.norm(dim=-1, keepdim=True)))
+
+
+# ---------------------------------------------------------------- the quadratic toy
+def curvatures(dim: int, curvature_min: float, curvature_max: float, *, dtype=torch.float32,
+               device="cpu") -> torch.Tensor:
+    """The spectrum h of H = diag(h): h₀ = 0 (the target direction), then D − 1 values
+    log-spaced from ``curvature_min`` to ``curvature_max``."""
+    rest = torch.logspace(math.log10(curvature_min), math.log10(curvature_max), dim - 1,
+                          dtype=dtype, device=device)
+    return torch.cat([torch.zeros(1, dtype=dtype, device=device), rest])
+
+
+def quadratic_loss(w: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+    """L(w) = ½ uᵀ H u with u = w/|w| and H = diag(h), one value per row."""
+    u = w / w.norm(dim=-1, keepdim=True)
+    return 0.5 * (h * u * u).sum(-1)
+
+
+def quadratic_gradient(w: torch.Tensor, h: torch.Tensor, noise_std, z: torch.Tensor) -> torch.Tensor:
+    """Minibatch gradient of the quadratic toy, row by row:
+
+        g = P⊥ (H u + s ζ) / |w|,   u = w/|w|,   P⊥ = I − u uᵀ,   ζ = z/√D,
+
+    the exact gradient of L(w) = ½ uᵀHu plus sampling noise of scale-free size
+    s = σ/√N (``noise_std``, broadcastable to (R, 1)); ``z`` is standard normal,
+    (R, D) or broadcastable to it. Both terms are ⟂ w and scale as 1/|w|, so the
+    minibatch loss is scale-invariant too and G² = |g|²|w|² ≈ |P⊥Hu|² + s².
+    """
+    norm = w.norm(dim=-1, keepdim=True)
+    u = w / norm
+    x = h * u + z * (noise_std / math.sqrt(w.shape[-1]))
+    return (x - (x * u).sum(-1, keepdim=True) * u) / norm

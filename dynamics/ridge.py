@@ -1,0 +1,114 @@
+"""The ridge of best score on a 2-D log-log grid, fitted as a line with an uncertainty.
+
+The seed reads its flat directions off heatmaps: the ridge of best test accuracy runs
+at ±45° in log-log axes. Here the ridge is measured in two steps.
+
+1. **Ridge points.** For every grid row (one value of y) the best x: the grid optimum
+   refined by the vertex of the parabola through it and its two neighbours, in
+   log₁₀ x (the score is smooth in log x, the grid log-spaced). A row whose optimum
+   sits on the edge of the grid has no vertex; its point is the edge value, flagged
+   ``interior=False``, and kept out of the line fit when at least two interior points
+   exist (it only bounds the ridge).
+2. **Line.** Ordinary least squares of log₁₀ x* on log₁₀ y: the error is in x* (it is
+   estimated), y is a grid value known exactly, so x* is the dependent variable. The
+   fitted log₁₀ x* = a + b log₁₀ y is reported as the line drawn on the heatmap, x
+   horizontal:
+
+       log₁₀ y = intercept + slope · log₁₀ x,   slope = 1/b,   intercept = −a/b,
+
+   with slope_err = σ_b/b² (first-order propagation of b's standard error,
+   σ_b² = RSS/(n − 2) / Σ(log₁₀ y − mean)²). NaN when fewer than three points.
+
+In this convention the seed's flat directions are: λ/N fixed → slope +1 in (lr, N);
+λ/(1 − ρ) fixed → +1 in (lr, 1 − ρ); λα fixed → −1 in (lr, wd).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from dynamics.errors import RidgelineError
+
+
+@dataclass(frozen=True)
+class RidgeFit:
+    """A fitted ridge line log₁₀ y = intercept + slope · log₁₀ x (see module docstring)."""
+
+    slope: float  # d log y / d log x along the ridge (dimensionless)
+    slope_err: float  # its standard error
+    intercept: float  # log₁₀ y at x = 1
+    points: list  # [(x*, y)] the best x for every grid row, in increasing y
+    x: str  # the column on the horizontal axis
+    y: str  # the column on the vertical axis
+    interior: list = field(default_factory=list)  # per point: vertex inside the grid
+    maximize: bool = False  # the score's sense (True: higher is better)
+
+    def line(self, x_values) -> np.ndarray:
+        """y on the fitted ridge at ``x_values``."""
+        return 10 ** (self.intercept + self.slope * np.log10(np.asarray(x_values, dtype=float)))
+
+    def to_dict(self) -> dict:
+        out = asdict(self)
+        out["points"] = [[float(a), float(b)] for a, b in self.points]
+        return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in out.items()}
+
+
+def _vertex(lx: np.ndarray, s: np.ndarray, i: int) -> float:
+    """log x of the parabola's vertex through points i−1, i, i+1, clipped to them."""
+    a, b, _ = np.polyfit(lx[i - 1:i + 2], s[i - 1:i + 2], 2)
+    if a == 0:
+        return float(lx[i])
+    return float(np.clip(-b / (2 * a), lx[i - 1], lx[i + 1]))
+
+
+def ridge_points(frame, x: str, y: str, score: str, maximize: bool) -> tuple[list, list]:
+    """The best x per y row (mean score over repeats) and whether it is interior."""
+    for col in (x, y, score):
+        if col not in frame.columns:
+            raise RidgelineError(f"no column {col!r} in the table; it has {', '.join(map(str, frame.columns))}")
+    means = frame.groupby([y, x], as_index=False)[score].mean()
+    points, interior = [], []
+    for y_value, row in means.groupby(y, sort=True):
+        row = row[np.isfinite(row[score])].sort_values(x)
+        xs, s = row[x].to_numpy(float), row[score].to_numpy(float)
+        if len(xs) == 0 or np.any(xs <= 0) or y_value <= 0:
+            continue
+        if len(xs) < 3:
+            i = int(np.argmax(s) if maximize else np.argmin(s))
+            points.append((float(xs[i]), float(y_value)))
+            interior.append(False)
+            continue
+        i = int(np.argmax(s) if maximize else np.argmin(s))
+        inside = 0 < i < len(xs) - 1
+        lx = np.log10(xs)
+        points.append((float(10 ** _vertex(lx, s, i)) if inside else float(xs[i]), float(y_value)))
+        interior.append(inside)
+    return points, interior
+
+
+def fit_ridge(frame, x: str, y: str, score: str, maximize: bool) -> RidgeFit:
+    """Fit the ridge of best ``score`` over the (``x``, ``y``) grid of ``frame``.
+
+    ``frame``: a pandas DataFrame with one row per run or per grid point (repeats are
+    averaged here); ``maximize``: True when higher scores are better. Positive x, y.
+    """
+    points, interior = ridge_points(frame, x, y, score, maximize)
+    if not points:
+        raise RidgelineError(f"no finite {score!r} values with positive {x} and {y} to fit a ridge to")
+    use = [p for p, ok in zip(points, interior) if ok]
+    if len(use) < 2:
+        use = points  # the ridge leaves the grid: fit what there is, flagged in `interior`
+    ly = np.log10([p[1] for p in use])
+    lx = np.log10([p[0] for p in use])
+    slope = slope_err = intercept = float("nan")
+    if len(use) >= 2 and np.ptp(ly) > 0:
+        b, a = np.polyfit(ly, lx, 1)  # log x* = a + b log y
+        if b != 0:
+            slope, intercept = 1 / b, -a / b
+            if len(use) >= 3:
+                rss = float(np.sum((lx - (a + b * ly)) ** 2))
+                sigma_b = np.sqrt(rss / (len(use) - 2) / np.sum((ly - ly.mean()) ** 2))
+                slope_err = float(sigma_b / b**2)
+    return RidgeFit(float(slope), slope_err, float(intercept), points, x, y, interior, bool(maximize))

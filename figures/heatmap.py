@@ -1,0 +1,93 @@
+"""The seed's slice heatmaps: a score over a log-spaced 2-D grid, with its ridge line.
+
+Page ("How to Train Your ResNet 5") plots final test accuracy over (lr, batch size),
+(lr, 1 − momentum) and (lr, weight decay) on log-log axes, floored at 91% to keep the
+dynamic range, each point a mean of three runs. :func:`slice_heatmap` draws the same
+picture for any score (accuracy: ``maximize=True``; loss: ``maximize=False``), with
+the ridge fitted by :func:`dynamics.ridge.fit_ridge` drawn over it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def _index(values, grid) -> "np.ndarray":  # noqa: F821
+    """Heatmap cell coordinate of ``values`` on a log-spaced ``grid`` (cell centres at i + ½)."""
+    import numpy as np
+
+    lg, lv = np.log10(grid), np.log10(values)
+    if len(grid) == 1:
+        return np.full_like(lv, 0.5)
+    slope = (len(grid) - 1) / (lg[-1] - lg[0])
+    return 0.5 + (lv - lg[0]) * slope
+
+
+def slice_heatmap(frame, x: str, y: str, score: str, path, *, maximize: bool,
+                  floor: float | None = None, fit=None, title: str | None = None) -> Path:
+    """Draw the mean ``score`` over the (``x``, ``y``) grid of ``frame`` and write a PNG.
+
+    Cells are coloured by the score clipped at ``floor`` on its bad side (below for
+    ``maximize``, above for a loss), so the ridge keeps the colour range; the best
+    cells are bright. Positive losses spanning more than a decade get a log colour
+    scale. ``fit``, a :class:`dynamics.ridge.RidgeFit`, adds its ridge points (open
+    circles on the rows where the optimum is inside the grid, crosses on the edge)
+    and its line, labelled with slope ± err. Written atomically; returns the path.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import seaborn as sns
+    from matplotlib.colors import LogNorm
+
+    from dynamics.io import atomic_write
+
+    table = frame.pivot_table(index=y, columns=x, values=score, aggfunc="mean")
+    table = table.sort_index(ascending=False).sort_index(axis=1)
+    if floor is not None:
+        table = table.clip(lower=floor) if maximize else table.clip(upper=floor)
+    values = table.to_numpy(float)
+    finite = values[np.isfinite(values)]
+    norm = None
+    if not maximize and finite.size and finite.min() > 0 and finite.max() / finite.min() > 10:
+        norm = LogNorm(vmin=finite.min(), vmax=finite.max())
+
+    sns.set_theme(style="white", context="paper")
+    fig, ax = plt.subplots(figsize=(6.4, 5.0))
+    annot = values.size <= 120
+    sns.heatmap(table, ax=ax, cmap="viridis" if maximize else "viridis_r", norm=norm,
+                annot=annot, fmt=".3g", annot_kws={"size": 6},
+                xticklabels=[f"{v:.3g}" for v in table.columns],
+                yticklabels=[f"{v:.3g}" for v in table.index],
+                cbar_kws={"label": score + (f" (floored at {floor:g})" if floor is not None else "")})
+    xs, ys_desc = table.columns.to_numpy(float), table.index.to_numpy(float)
+    ys = ys_desc[::-1]
+    to_row = lambda yv: len(ys) - _index(yv, ys)  # rows run top (largest y) to bottom  # noqa: E731
+    if fit is not None and fit.points:
+        px = np.array([p[0] for p in fit.points])
+        py = np.array([p[1] for p in fit.points])
+        ok = np.array(fit.interior, dtype=bool) if fit.interior else np.ones(len(px), bool)
+        ax.scatter(_index(px[ok], xs), to_row(py[ok]), s=40, facecolors="none", edgecolors="red",
+                   linewidths=1.5, zorder=3, label="best x per row")
+        if (~ok).any():
+            ax.scatter(_index(px[~ok], xs), to_row(py[~ok]), s=30, marker="x", color="red",
+                       zorder=3, label="optimum on the grid edge")
+        if np.isfinite(fit.slope):
+            gx = np.logspace(np.log10(xs[0]), np.log10(xs[-1]), 200)
+            gy = fit.line(gx)
+            keep = (gy >= ys[0]) & (gy <= ys[-1])
+            ax.plot(_index(gx[keep], xs), to_row(gy[keep]), color="red", lw=1.5, zorder=2)
+            err = f" ± {fit.slope_err:.2f}" if np.isfinite(fit.slope_err) else ""
+            ax.text(1.0, 1.01, f"ridge slope {fit.slope:.2f}{err}", transform=ax.transAxes,
+                    ha="right", va="bottom", color="red", fontsize=9)
+        ax.legend(loc="lower left", fontsize=7, framealpha=0.8)
+    ax.set_xlabel(f"{x} (log scale)")
+    ax.set_ylabel(f"{y} (log scale)")
+    ax.set_title(title or f"{score} over {x} × {y}", loc="left", fontsize=10)
+    fig.tight_layout()
+    path = Path(path)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=130, format="png"))
+    plt.close(fig)
+    return path

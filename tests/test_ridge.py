@@ -1,0 +1,74 @@
+"""fit_ridge on synthetic grids whose ridge is known, and slice_heatmap writes a PNG."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from dynamics.errors import RidgelineError
+from dynamics.ridge import fit_ridge
+
+
+def grid(slope, intercept, noise=0.0, seed=0, maximize=True):
+    """A score peaked on the line log y = intercept + slope log x (x between grid points)."""
+    rng = np.random.default_rng(seed)
+    xs = np.logspace(-3, 3, 19)
+    ys = np.logspace(-3, -1, 7)
+    rows = []
+    for yv in ys:
+        ridge_lx = (np.log10(yv) - intercept) / slope
+        for xv in xs:
+            s = -(np.log10(xv) - ridge_lx) ** 2 + noise * rng.normal()
+            rows.append({"lr": xv, "wd": yv, "score": s if maximize else -s})
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("slope", [-1.0, 1.0, 0.5])
+def test_exact_parabolic_ridge_is_recovered(slope):
+    fit = fit_ridge(grid(slope, -2.0), "lr", "wd", "score", maximize=True)
+    assert fit.slope == pytest.approx(slope, abs=1e-9)
+    assert fit.intercept == pytest.approx(-2.0, abs=1e-9)
+    assert fit.slope_err == pytest.approx(0, abs=1e-9)
+    assert all(fit.interior) and len(fit.points) == 7
+
+
+def test_minimize_is_the_mirror_of_maximize():
+    up = fit_ridge(grid(-1.0, -2.5), "lr", "wd", "score", maximize=True)
+    down = fit_ridge(grid(-1.0, -2.5, maximize=False), "lr", "wd", "score", maximize=False)
+    assert down.slope == pytest.approx(up.slope) and down.points == up.points
+
+
+def test_noise_gives_an_honest_uncertainty():
+    """Over many noisy grids the slope scatters by about its reported error."""
+    fits = [fit_ridge(grid(-1.0, -2.0, noise=0.02, seed=s), "lr", "wd", "score", True) for s in range(40)]
+    slopes = np.array([f.slope for f in fits])
+    errs = np.array([f.slope_err for f in fits])
+    assert abs(slopes.mean() + 1) < 3 * slopes.std() / np.sqrt(len(slopes)) + 0.01
+    assert 0.5 < slopes.std() / np.median(errs) < 2.0
+
+
+def test_repeats_are_averaged_and_edges_flagged():
+    frame = pd.concat([grid(1.0, -1.0), grid(1.0, -1.0)])
+    fit = fit_ridge(frame, "lr", "wd", "score", maximize=True)
+    assert fit.slope == pytest.approx(1.0)
+    # a ridge that leaves the grid: rows whose optimum sits on the edge are flagged
+    fit = fit_ridge(grid(1.0, -5.0), "lr", "wd", "score", maximize=True)
+    assert not all(fit.interior)
+    assert fit.to_dict()["points"][0][1] == pytest.approx(1e-3)
+
+
+def test_missing_column_is_a_clear_error():
+    with pytest.raises(RidgelineError, match="no column 'batch_size'"):
+        fit_ridge(grid(1.0, -2.0), "lr", "batch_size", "score", True)
+
+
+def test_slice_heatmap_writes_a_png(tmp_path):
+    from figures.heatmap import slice_heatmap
+
+    frame = grid(-1.0, -2.0)
+    fit = fit_ridge(frame, "lr", "wd", "score", True)
+    path = slice_heatmap(frame, "lr", "wd", "score", tmp_path / "h.png", maximize=True,
+                         floor=-1.0, fit=fit, title="synthetic")
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
+    assert [p.name for p in tmp_path.iterdir()] == ["h.png"]  # no temporary left behind
