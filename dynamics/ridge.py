@@ -4,8 +4,10 @@ The seed reads its flat directions off heatmaps: the ridge of best test accuracy
 at ±45° in log-log axes. Here the ridge is measured in two steps.
 
 1. **Ridge points.** For every grid row (one value of y) the best x: the grid optimum
-   refined by the vertex of the parabola through it and its two neighbours, in
-   log₁₀ x (the score is smooth in log x, the grid log-spaced). A row whose optimum
+   refined by the vertex of the least-squares parabola in log₁₀ x through it and up
+   to two neighbours on each side (three points at least; more points average the
+   noise of a broad optimum, and because the valley keeps its shape along a flat
+   direction, its asymmetry shifts every row alike and leaves the slope). A row whose optimum
    sits on the edge of the grid has no vertex; its point is the edge value, flagged
    ``interior=False``, and kept out of the line fit when at least two interior points
    exist (it only bounds the ridge).
@@ -55,10 +57,12 @@ class RidgeFit:
         return {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in out.items()}
 
 
-def _vertex(lx: np.ndarray, s: np.ndarray, i: int) -> float:
-    """log x of the parabola's vertex through points i−1, i, i+1, clipped to them."""
-    a, b, _ = np.polyfit(lx[i - 1:i + 2], s[i - 1:i + 2], 2)
-    if a == 0:
+def _vertex(lx: np.ndarray, s: np.ndarray, i: int, maximize: bool) -> float:
+    """log x of the vertex of the parabola fitted to points i−2 … i+2 (as many as exist),
+    clipped to the neighbours of i; the grid optimum when the fit has no such vertex."""
+    lo, hi = max(0, i - 2), min(len(lx), i + 3)
+    a, b, _ = np.polyfit(lx[lo:hi], s[lo:hi], 2)
+    if a == 0 or (a > 0) == maximize:  # opens the wrong way: no optimum
         return float(lx[i])
     return float(np.clip(-b / (2 * a), lx[i - 1], lx[i + 1]))
 
@@ -83,7 +87,7 @@ def ridge_points(frame, x: str, y: str, score: str, maximize: bool) -> tuple[lis
         i = int(np.argmax(s) if maximize else np.argmin(s))
         inside = 0 < i < len(xs) - 1
         lx = np.log10(xs)
-        points.append((float(10 ** _vertex(lx, s, i)) if inside else float(xs[i]), float(y_value)))
+        points.append((float(10 ** _vertex(lx, s, i, maximize)) if inside else float(xs[i]), float(y_value)))
         interior.append(inside)
     return points, interior
 

@@ -29,13 +29,15 @@ def noise_gradient(w: torch.Tensor, grad_norm, generator: torch.Generator | None
 
 
 # ---------------------------------------------------------------- the quadratic toy
-def curvatures(dim: int, curvature_min: float, curvature_max: float, *, dtype=torch.float32,
-               device="cpu") -> torch.Tensor:
-    """The spectrum h of H = diag(h): h₀ = 0 (the target direction), then D − 1 values
-    log-spaced from ``curvature_min`` to ``curvature_max``."""
-    rest = torch.logspace(math.log10(curvature_min), math.log10(curvature_max), dim - 1,
+def curvatures(dim: int, curvature_min: float, curvature_max: float, flat: int = 0, *,
+               dtype=torch.float32, device="cpu") -> torch.Tensor:
+    """The spectrum h of H = diag(h): ``flat`` zeros (default D/2; the flat subspace
+    where L = 0), then D − flat values log-spaced from ``curvature_min`` to
+    ``curvature_max``."""
+    flat = flat or dim // 2
+    rest = torch.logspace(math.log10(curvature_min), math.log10(curvature_max), dim - flat,
                           dtype=dtype, device=device)
-    return torch.cat([torch.zeros(1, dtype=dtype, device=device), rest])
+    return torch.cat([torch.zeros(flat, dtype=dtype, device=device), rest])
 
 
 def quadratic_loss(w: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
