@@ -33,6 +33,7 @@ not masked by sampling luck; repeats differ by seed.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -106,3 +107,112 @@ def quadratic_final_loss(lr, batch_size, momentum, wd, seed: int = 0, steps: int
                          momentum=col(rho_), steps=col(steps_for_batch(steps, n_)), schedule=schedule)
         loss = quadratic_loss(w, h).double().cpu().numpy()
     return np.where(np.isfinite(loss), loss, np.nan).reshape(shape)
+
+
+# --------------------------------------------------------- ridgeline simulate slices
+#: The three slices: name → (y column, how a y value sets the hyperparameters, the
+#: seed's flat direction, the ridge slope it implies in d log y / d log lr, y grid).
+SLICES = {
+    "lr_x_batch_size": ("batch_size", lambda y: {"batch_size": y}, "lr/N", 1.0, (128, 2048)),
+    "lr_x_one_minus_momentum": ("one_minus_momentum", lambda y: {"momentum": 1 - y}, "lr/(1-momentum)", 1.0,
+                                (0.025, 0.4)),
+    "lr_x_wd": ("wd", lambda y: {"wd": y}, "lr*wd", -1.0, (1.25e-4, 2e-3)),
+}
+
+
+@dataclass(frozen=True)
+class SlicesConfig:
+    """``ridgeline simulate slices``: the seed's three heatmaps on the quadratic toy."""
+
+    out: str  # output directory
+    points: int = 9  # lr grid points, a factor 2 apart, centred on the defaults' lr
+    rows: int = 5  # y grid points, log-spaced over each slice's range (a factor 16)
+    repeats: int = 3  # seeds per grid point, averaged (the seed: mean of three runs)
+    steps: int = 700  # steps at batch size 512 (fixed examples: steps·512/N at batch N)
+    dim: int = 256  # D, dimensions of the toy
+    seed: int = 0  # first seed; repeats use seed, seed+1, ...
+    device: str = "cpu"  # torch device
+
+
+def slice_frame(name: str, config: SlicesConfig, seed: int):
+    """Final losses over one slice's grid for one seed (one vectorised call)."""
+    import pandas as pd
+
+    y_col, to_params, _, _, (lo, hi) = SLICES[name]
+    lr = TOY_DEFAULTS["lr"] * 2.0 ** (np.arange(config.points) - (config.points - 1) / 2)
+    ys = np.geomspace(lo, hi, config.rows)
+    if y_col == "batch_size":
+        ys = np.rint(ys)
+    LR, Y = np.meshgrid(lr, ys)
+    params = {k: TOY_DEFAULTS[k] for k in ("batch_size", "momentum", "wd")}
+    params |= {k: np.asarray(v) for k, v in to_params(Y).items()}
+    loss = quadratic_final_loss(LR, params["batch_size"], params["momentum"], params["wd"], seed=seed,
+                                steps=config.steps, dim=config.dim, device=config.device)
+    full = {k: np.broadcast_to(np.asarray(v, dtype=float), LR.shape).ravel() for k, v in params.items()}
+    return pd.DataFrame({"slice": name, "lr": LR.ravel(), "batch_size": full["batch_size"],
+                         "momentum": full["momentum"], "one_minus_momentum": 1 - full["momentum"],
+                         "wd": full["wd"], "seed": seed, "loss": loss.ravel()})
+
+
+def run_slices(config: SlicesConfig) -> dict:
+    """Compute (or resume) the three slices, fit their ridges, draw the heatmaps.
+
+    Writes per slice ``<name>.csv`` (every grid point and seed) and ``<name>.png``,
+    then ``ridge.json`` (fits, the seed's claims) and ``config.json``. A slice whose CSV
+    exists from the same configuration is not recomputed. Returns the ridge fits.
+    """
+    import dataclasses
+    import json
+
+    import pandas as pd
+    from rich.console import Console
+    from rich.progress import Progress
+    from rich.table import Table
+
+    from dynamics.io import ensure_dir, write_csv, write_json
+    from dynamics.ridge import fit_ridge
+    from figures.heatmap import slice_heatmap
+
+    if min(config.points, config.rows) < 3 or config.repeats < 1 or config.steps < 1:
+        raise RidgelineError("slices need points >= 3, rows >= 3, repeats >= 1 and steps >= 1")
+    out = ensure_dir(config.out)
+    console = Console()
+    console.print(f"[bold]ridgeline simulate slices[/] {config}")
+    settings = dataclasses.asdict(config) | {"toy_defaults": TOY_DEFAULTS}
+    settings.pop("out")
+    previous = out / "config.json"
+    same = previous.exists() and json.loads(previous.read_text()).get("settings") == json.loads(json.dumps(settings))
+    write_json(previous, {"settings": settings})
+    fits = {}
+    with Progress(console=console) as bar:
+        task = bar.add_task("slices", total=len(SLICES) * config.repeats)
+        for name, (y_col, _, claim, expected, _) in SLICES.items():
+            csv = out / f"{name}.csv"
+            if same and csv.exists():
+                frame = pd.read_csv(csv)
+                bar.advance(task, config.repeats)
+            else:
+                parts = []
+                for k in range(config.repeats):
+                    parts.append(slice_frame(name, config, config.seed + k))
+                    bar.advance(task)
+                frame = pd.concat(parts, ignore_index=True)
+                write_csv(csv, frame)
+            fit = fit_ridge(frame, "lr", y_col, "loss", maximize=False)
+            means = frame.groupby(["lr", y_col], as_index=False)["loss"].mean()
+            slice_heatmap(means, "lr", y_col, "loss", out / f"{name}.png", maximize=False,
+                          floor=float(4 * means.loss.min()), fit=fit,
+                          title=f"quadratic toy: final loss, mean of {config.repeats} seeds; seed's claim: {claim} flat")
+            fits[name] = fit.to_dict() | {"claim": claim, "expected_slope": expected}
+    write_json(out / "ridge.json", fits)
+    table = Table(title="ridge slopes (d log y / d log lr) against the seed's flat directions")
+    for col in ("slice", "claim", "expected", "fitted", "(fit − expected)/err"):
+        table.add_column(col, justify="right")
+    for name, f in fits.items():
+        slope, err = f["slope"], f["slope_err"]
+        z = (slope - f["expected_slope"]) / err if slope is not None and err else float("nan")
+        table.add_row(name, f["claim"], f"{f['expected_slope']:+.0f}",
+                      f"{slope:+.3f} ± {err:.3f}" if slope is not None and err is not None else "n/a", f"{z:+.1f}")
+    console.print(table)
+    console.print(f"wrote {out}/ridge.json and the heatmaps")
+    return fits

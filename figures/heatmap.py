@@ -59,12 +59,13 @@ def slice_heatmap(frame, x: str, y: str, score: str, path, *, maximize: bool,
     annot = values.size <= 120
     sns.heatmap(table, ax=ax, cmap="viridis" if maximize else "viridis_r", norm=norm,
                 annot=annot, fmt=".3g", annot_kws={"size": 6},
-                xticklabels=[f"{v:.3g}" for v in table.columns],
-                yticklabels=[f"{v:.3g}" for v in table.index],
-                cbar_kws={"label": score + (f" (floored at {floor:g})" if floor is not None else "")})
+                xticklabels=[f"{v:.4g}" for v in table.columns],
+                yticklabels=[f"{v:.4g}" for v in table.index],
+                cbar_kws={"label": score + (f" (floored at {floor:.3g})" if floor is not None else "")})
     xs, ys_desc = table.columns.to_numpy(float), table.index.to_numpy(float)
     ys = ys_desc[::-1]
     to_row = lambda yv: len(ys) - _index(yv, ys)  # rows run top (largest y) to bottom  # noqa: E731
+    subtitle = ""
     if fit is not None and fit.points:
         px = np.array([p[0] for p in fit.points])
         py = np.array([p[1] for p in fit.points])
@@ -80,12 +81,18 @@ def slice_heatmap(frame, x: str, y: str, score: str, path, *, maximize: bool,
             keep = (gy >= ys[0]) & (gy <= ys[-1])
             ax.plot(_index(gx[keep], xs), to_row(gy[keep]), color="red", lw=1.5, zorder=2)
             err = f" ± {fit.slope_err:.2f}" if np.isfinite(fit.slope_err) else ""
-            ax.text(1.0, 1.01, f"ridge slope {fit.slope:.2f}{err}", transform=ax.transAxes,
-                    ha="right", va="bottom", color="red", fontsize=9)
+            label = f"slope {fit.slope:.2f}{err}"
+            subtitle = f"\nfitted ridge (red): {label} in log {y} vs log {x}"
+            end = np.flatnonzero(keep)
+            if len(end):
+                tip = end[-1] if fit.slope > 0 else end[0]
+                ax.annotate(label, (_index(gx[tip], xs), to_row(gy[tip])), xytext=(4, 4),
+                            textcoords="offset points", color="red", fontsize=8, ha="left",
+                            va="bottom", bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="red", alpha=0.85))
         ax.legend(loc="lower left", fontsize=7, framealpha=0.8)
     ax.set_xlabel(f"{x} (log scale)")
     ax.set_ylabel(f"{y} (log scale)")
-    ax.set_title(title or f"{score} over {x} × {y}", loc="left", fontsize=10)
+    ax.set_title((title or f"{score} over {x} × {y}") + subtitle, loc="left", fontsize=9)
     fig.tight_layout()
     path = Path(path)
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=130, format="png"))

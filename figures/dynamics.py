@@ -1,0 +1,67 @@
+"""Trajectory plots for ``ridgeline simulate``: |w| and the per-step angle against step,
+with the predicted equilibria dashed in the same colour."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+MAX_LINES = 8  # settings drawn; more would be unreadable
+
+
+def trajectory_figure(trajectories, summary, path, *, config=None) -> Path:
+    """Two panels (|w|, θ per step) for up to MAX_LINES settings; the caption gives, for
+    the ``step`` schedule, the measured/predicted relaxation ratio of every setting."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    import seaborn as sns
+
+    from dynamics.io import atomic_write
+
+    sns.set_theme(style="whitegrid", context="paper")
+    settings = list(dict.fromkeys(trajectories.setting))[:MAX_LINES]
+    colours = sns.color_palette("tab10", len(settings))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for s, c in zip(settings, colours):
+        d = trajectories[trajectories.setting == s]
+        row = summary[summary.setting == s].iloc[0]
+        label = f"λ={row.lr:.3g} α={row.wd:.3g} ρ={row.momentum:.3g}" + (
+            f" N={row.batch_size:.0f}" if trajectories.batch_size.nunique() > 1 else "")
+        for ax, key in zip(axes, ("weight_norm", "angular_update")):
+            ax.plot(d.step, d[key], color=c, lw=1.2, label=label)
+            ax.plot(d.step, d["predicted_" + key], color=c, lw=1.0, ls="--")
+    for ax, name in zip(axes, ("|w| (mean over runs)", "angular update θ per step (rad)")):
+        values = trajectories[trajectories.setting.isin(settings)][["weight_norm", "angular_update"]]
+        ax.set_xlabel("step")
+        ax.set_ylabel(name)
+        col = "weight_norm" if name.startswith("|w|") else "angular_update"
+        v = values[col][values[col] > 0]
+        if len(v) and v.max() / v.min() > 10:
+            ax.set_yscale("log")
+    axes[0].legend(fontsize=7, title="solid: measured, dashed: predicted", title_fontsize=7)
+    title = f"{config.loss} loss, {config.rule}, {config.schedule} schedule" if config else ""
+    if len(set(trajectories.setting)) > MAX_LINES:
+        title += f" (first {MAX_LINES} of {trajectories.setting.nunique()} settings)"
+    fig.suptitle(title, fontsize=10)
+    caption = _caption(summary, settings)
+    if caption:
+        fig.text(0.01, 0.01, caption, fontsize=8, ha="left", va="bottom", wrap=True)
+    fig.tight_layout(rect=(0, 0.08 if caption else 0, 1, 0.95))
+    path = Path(path)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=130, format="png"))
+    plt.close(fig)
+    return path
+
+
+def _caption(summary, settings) -> str:
+    if "relaxation_ratio" not in summary:
+        return ""
+    parts = []
+    for s in settings:
+        r = summary[summary.setting == s].iloc[0]
+        parts.append(f"λ={r.lr:.3g}: τ {r.relaxation_measured:.0f} / {r.relaxation_predicted:.0f} steps "
+                     f"= {r.relaxation_ratio:.3f}")
+    return ("Relaxation after the 10x lr drop (e-folding time of the deviation of |w|², "
+            "measured / predicted −1/ln μ): " + "; ".join(parts))
