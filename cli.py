@@ -90,7 +90,7 @@ _ObjectiveOpt = Annotated[str, typer.Option(
     help="quadratic (the simulator's toy, seconds) or train (the real ResNet-9; every "
          "`ridgeline train` option passes through, e.g. --width 0.25 --epochs 4).")]
 _ExecutorOpt = Annotated[str, typer.Option(
-    help="local (this process, or one worker per visible GPU) or ray (pip install 'ridgeline[ray]').")]
+    help="local (this process, or one worker per visible GPU) or ray (pip install 'ridgeline\\[ray]').")]
 _RayAddressOpt = Annotated[Optional[str], typer.Option(
     help="Address of an existing Ray cluster (e.g. auto or ray://head:10001); default: start a local one.")]
 _CpusOpt = Annotated[float, typer.Option(help="CPU cores each trial asks Ray for.")]
@@ -123,7 +123,8 @@ def sweep(
 
     Resumable: rerunning the same command recomputes nothing finished. Other
     hyperparameters stay at the seed's defaults (the toy's for quadratic) unless given,
-    e.g. --momentum 0.8 or --seed 3.
+    e.g. --momentum 0.8 or --seed 3; any other option goes to the objective (every
+    `ridgeline train` option for train).
     """
     from training.sweep import SweepConfig, parse_axis, run_sweep
 
@@ -145,6 +146,10 @@ def tune(
     coordinates: Annotated[str, typer.Option(
         help="rotated: descend in (lr wd/(1-momentum), momentum, wd), the seed's way; naive: in (lr, momentum, wd).")] = "rotated",
     factor: Annotated[float, typer.Option(help="Line-search step: multiply or divide by this.")] = 2.0,
+    refine: Annotated[int, typer.Option(
+        help="After convergence, refine the step (factor -> sqrt(factor)) this many times.")] = 0,
+    tolerance: Annotated[float, typer.Option(
+        help="Relative improvement a move must make to count as better.")] = 1e-6,
     max_runs: Annotated[int, typer.Option(help="Stop after this many distinct runs.")] = 100,
     executor: _ExecutorOpt = "local",
     ray_address: _RayAddressOpt = None,
@@ -154,15 +159,17 @@ def tune(
     """Tune (lr, momentum, wd) by the seed's cyclical coordinate descent, doubling or halving.
 
     Resumable: every run is recorded, and rerunning the same command replays the
-    descent without recomputing a finished run.
+    descent without recomputing a finished run. Any other option goes to the objective
+    (every `ridgeline train` option for train), e.g. --batch-size 256.
     """
     from training.tune import TuneConfig, run_tune
 
     point = parse_assignments(start, "--start", ("lr", "momentum", "wd")) if start else {}
     run_tune(TuneConfig(
         objective=objective, out=out, **point, coordinates=coordinates, factor=factor,
-        max_runs=max_runs, options=tuple(ctx.args), executor=executor, ray_address=ray_address,
-        cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial))
+        refine=refine, tolerance=tolerance, max_runs=max_runs, options=tuple(ctx.args),
+        executor=executor, ray_address=ray_address, cpus_per_trial=cpus_per_trial,
+        gpus_per_trial=gpus_per_trial))
 
 
 # ------------------------------------------------------------------------ validate

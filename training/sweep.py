@@ -206,7 +206,7 @@ def run_sweep(config: SweepConfig, *, console=None) -> SweepResult:
         done = [store.load(t.key) for t in trials if store.has(t.key)]
         frame = records_frame(done)
         write_csv(out / "records.csv", frame)
-        fit = _ridge(config, objective, frame, out) if len(done) == len(trials) else None
+        fit = _ridge(config, objective, frame, out, console) if len(done) == len(trials) else None
     finally:
         lock.release()
     result = SweepResult(out, frame, len(trials), len(pending), fit)
@@ -214,46 +214,51 @@ def run_sweep(config: SweepConfig, *, console=None) -> SweepResult:
     return result
 
 
-def _ridge(config: SweepConfig, objective, frame, out: Path):
+def _ridge(config: SweepConfig, objective, frame, out: Path, console):
     """Fit the ridge of the mean score, save ridge.json and draw heatmap.png."""
     from dynamics.ridge import fit_ridge
     from figures.heatmap import slice_heatmap
 
-    x, y = config.x.name, config.y.name
-    means = mean_frame(frame, x, y)
-    fit = fit_ridge(means, x, y, "score", objective.maximize)
-    write_json(out / "ridge.json", {f"{x}_x_{y}": ridge_dict(fit, objective)})
+    x, y, score = config.x.name, config.y.name, objective.score_name
+    means = mean_frame(frame, x, y).rename(columns={"score": score})
+    fit = fit_ridge(means, x, y, score, objective.maximize)
+    write_json(out / "ridge.json", {f"{x}_x_{y}": {"score": score, **fit.to_dict()}})
     floor = config.floor if config.floor is not None else objective.floor
-    title = (f"{objective.name}: mean {objective.score_name} over {config.repeats} seed(s); "
-             f"ridge slope {fit.slope:.2f} ± {fit.slope_err:.2f}")
-    slice_heatmap(means, x, y, "score", out / "heatmap.png", maximize=objective.maximize,
+    finite = means[score].dropna()
+    if floor is not None and len(finite) and not (
+            (finite > floor).any() if objective.maximize else (finite < floor).any()):
+        console.print(f"[yellow]note[/]: the floor {floor:g} is past every {score}; "
+                      "heatmap drawn without it (set --floor)")
+        floor = None
+    title = f"{objective.name}: mean {score} of {config.repeats} seed(s)"
+    slice_heatmap(means, x, y, score, out / "heatmap.png", maximize=objective.maximize,
                   floor=floor, fit=fit, title=title)
     return fit
 
 
-def ridge_dict(fit, objective) -> dict:
-    """ridge.json's entry for one slice."""
-    return canonical({"x": fit.x, "y": fit.y, "score": objective.score_name,
-                      "maximize": objective.maximize, "slope": float(fit.slope),
-                      "slope_err": float(fit.slope_err), "intercept": float(fit.intercept),
-                      "points": [[float(a), float(b)] for a, b in fit.points]})
-
-
 def _print_summary(console, config: SweepConfig, objective, result: SweepResult) -> None:
+    import numpy as np
+    from rich import box
     from rich.table import Table
 
     x, y = config.x.name, config.y.name
     frame = result.records
     better = "higher" if objective.maximize else "lower"
-    table = Table(title=f"mean {objective.score_name} ({better} is better)")
+    table = Table(title=f"mean {objective.score_name} ({better} is better)", box=box.SIMPLE_HEAD,
+                  padding=(0, 1))
     if len(frame):
         grid = mean_frame(frame, x, y).pivot(index=y, columns=x, values="score")
         grid = grid.sort_index(ascending=False)  # rows top to bottom as in the heatmap
-        table.add_column(f"{y} \\ {x}")
+        finite = grid.to_numpy(float)[np.isfinite(grid.to_numpy(float))]
+        exponent = int(np.floor(np.log10(np.abs(finite).max()))) if finite.size and finite.any() else 0
+        exponent = exponent if abs(exponent) >= 2 else 0  # print 1.23 (x 1e-4), not 0.000123
+        if exponent:
+            table.title += f", in units of 1e{exponent}"
+        table.add_column(f"{y} \\ {x}", no_wrap=True)
         for xv in grid.columns:
-            table.add_column(f"{xv:.3g}", justify="right")
+            table.add_column(f"{xv:.3g}", justify="right", no_wrap=True)
         for yv, row in grid.iterrows():
-            table.add_row(f"{yv:.3g}", *("-" if v != v else f"{v:.4g}" for v in row))
+            table.add_row(f"{yv:.3g}", *("-" if v != v else f"{v / 10.0**exponent:.3g}" for v in row))
         console.print(table)
     left = result.total - len(frame)
     console.print(f"{len(frame)}/{result.total} runs finished ({result.new} new)"

@@ -47,6 +47,8 @@ class TuneConfig:
     wd: float | None = None  # α at the start, per step; None: the objective's default
     coordinates: str = "rotated"  # "rotated": (λα/(1−ρ), ρ, α); "naive": (λ, ρ, α)
     factor: float = 2.0  # line-search step: multiply or divide λ, 1 − ρ or α by this
+    refine: int = 0  # after convergence, halve the step in log space this many times (0: the seed's)
+    tolerance: float = 1e-6  # relative improvement a move must make to count (1e-6: rounding)
     max_runs: int = 100  # stop after this many distinct trials (a rerun with more continues)
     options: tuple[str, ...] = ()  # the objective's own options, e.g. ("--width", "0.25")
     executor: str = "local"  # "local" or "ray"
@@ -81,17 +83,19 @@ def move(point: dict, coordinate: str, direction: int, factor: float, rotated: b
     step = factor ** direction
     new = dict(point)
     if coordinate == "lr":
-        new["lr"] = point["lr"] * step
+        new["lr"] = canonical(point["lr"] * step)
         return new
     if coordinate == "momentum":
-        new["momentum"] = 1.0 - (1.0 - point["momentum"]) * step
+        new["momentum"] = canonical(1.0 - (1.0 - point["momentum"]) * step)
+        if abs(new["momentum"]) < 1e-9:  # 1 − ρ doubled onto 1 up to rounding: plain SGD
+            new["momentum"] = 0.0
         if not 0 <= new["momentum"] < 1:
             return None
     else:
-        new["wd"] = point["wd"] * step
+        new["wd"] = canonical(point["wd"] * step)
     if rotated:
         u = to_rotated(point["lr"], point["momentum"], point["wd"])
-        new["lr"] = float(from_rotated(u, new["momentum"], new["wd"]))
+        new["lr"] = canonical(float(from_rotated(u, new["momentum"], new["wd"])))
     return new
 
 
@@ -133,37 +137,46 @@ def _row(run: int, record: dict, coordinate: str) -> dict:
             "score": record["score"], "diverged": record["diverged"]}
 
 
-def descend(evaluate, start: dict, maximize: bool, factor: float, rotated: bool,
-            log=lambda row: None) -> tuple[dict, float, int]:
+def descend(evaluate, start: dict, maximize: bool, factor: float, rotated: bool, *,
+            tolerance: float = 0.0, refine: int = 0, log=lambda row: None) -> tuple[dict, float, int]:
     """The cyclical coordinate descent; returns (best point, its score, its run number).
 
-    ``evaluate(point, coordinate) -> (run, score)``; ``log`` receives each improvement.
+    ``evaluate(point, coordinate) -> (run, score)``. A move counts as better when it
+    improves the score by more than ``tolerance`` × |score| (ties from exact
+    symmetries, e.g. λα in the toy, are not improvements). After a full cycle without
+    improvement the step is refined ``refine`` times, factor → √factor, and the
+    cycles resume. ``log`` receives each improvement.
     """
     def better(a: float, b: float) -> bool:
         if a != a:  # NaN (diverged) is never better
             return False
-        return b != b or (a > b if maximize else a < b)
+        if b != b:
+            return True
+        margin = tolerance * abs(b)
+        return a > b + margin if maximize else a < b - margin
 
     point = dict(start)
     run, score = evaluate(point, "start")
     log({"run": run, "coordinate": "start", **point, "score": score})
     directions = {c: 1 for c in ORDER}
-    improved = True
-    while improved:
-        improved = False
-        for coordinate in ORDER:
-            for direction in (directions[coordinate], -directions[coordinate]):
-                moved = False
-                while (candidate := move(point, coordinate, direction, factor, rotated)) is not None:
-                    cand_run, cand_score = evaluate(candidate, coordinate)
-                    if not better(cand_score, score):
+    for level in range(refine + 1):
+        step = factor ** (0.5 ** level)
+        improved = True
+        while improved:  # cycles at this step size
+            improved = False
+            for coordinate in ORDER:
+                for direction in (directions[coordinate], -directions[coordinate]):
+                    moved = False
+                    while (candidate := move(point, coordinate, direction, step, rotated)) is not None:
+                        cand_run, cand_score = evaluate(candidate, coordinate)
+                        if not better(cand_score, score):
+                            break
+                        point, score, run, moved = candidate, cand_score, cand_run, True
+                    if moved:
+                        directions[coordinate] = direction
+                        improved = True
+                        log({"run": run, "coordinate": coordinate, **point, "score": score})
                         break
-                    point, score, run, moved = candidate, cand_score, cand_run, True
-                if moved:
-                    directions[coordinate] = direction
-                    improved = True
-                    log({"run": run, "coordinate": coordinate, **point, "score": score})
-                    break
     return point, score, run
 
 
@@ -172,7 +185,8 @@ def describe(config: TuneConfig, objective) -> dict:
     return {"kind": "tune", "objective": objective.name, "score": objective.score_name,
             "maximize": objective.maximize, "start": {"lr": config.lr, "momentum": config.momentum,
                                                       "wd": config.wd},
-            "coordinates": config.coordinates, "factor": config.factor, **objective.describe()}
+            "coordinates": config.coordinates, "factor": config.factor, "refine": config.refine,
+            "tolerance": config.tolerance, **objective.describe()}
 
 
 def _check(config: TuneConfig) -> None:
@@ -180,6 +194,8 @@ def _check(config: TuneConfig) -> None:
         raise RidgelineError(f"--coordinates must be rotated or naive, got {config.coordinates!r}")
     if not config.factor > 1:
         raise RidgelineError(f"--factor must be > 1, got {config.factor}")
+    if config.refine < 0 or not config.tolerance >= 0:
+        raise RidgelineError("--refine and --tolerance must be >= 0")
     if config.max_runs < 1:
         raise RidgelineError(f"--max-runs must be >= 1, got {config.max_runs}")
     given = {o[2:].split("=")[0].replace("-", "_") for o in config.options if o.startswith("--")}
@@ -223,7 +239,8 @@ def run_tune(config: TuneConfig, *, console=None) -> TuneResult:
             converged = True
             try:
                 descend(evaluator, start, objective.maximize, config.factor,
-                        config.coordinates == "rotated", log=table.append)
+                        config.coordinates == "rotated", tolerance=config.tolerance,
+                        refine=config.refine, log=table.append)
             except _Budget:
                 converged = False
         trials = pd.DataFrame(evaluator.rows)

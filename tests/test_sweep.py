@@ -1,0 +1,198 @@
+"""ridgeline sweep: grids, the record store, resume, refusal of bad input (toy objective).
+
+The slopes of the toy's ridges are in test_sweep_slices.py, the real trainer as an
+objective in test_sweep_train.py, Ray in test_ray.py.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+from dynamics.errors import RidgelineError
+from training.records import RecordStore, claim_directory
+from training.sweep import Axis, SweepConfig, parse_axis, run_sweep
+
+runner = CliRunner()
+
+
+def snapshot(directory: Path) -> dict:
+    """Every file under ``directory`` with its bytes (to prove nothing was overwritten)."""
+    return {str(p.relative_to(directory)): p.read_bytes()
+            for p in sorted(directory.rglob("*")) if p.is_file() and p.name != ".lock"}
+
+
+def toy(out, x="lr=0.01:1:3", y="wd=1e-4:1e-2:3", **kw) -> SweepConfig:
+    return SweepConfig(objective="quadratic", x=parse_axis(x, "--x"), y=parse_axis(y, "--y"),
+                       out=str(out), **kw)
+
+
+def records(out: Path) -> dict:
+    return {p.stem: json.loads(p.read_text()) for p in (out / "records").glob("*.json")}
+
+
+# ------------------------------------------------------------------------- grids
+def test_axis_values_are_log_spaced_and_batch_sizes_whole():
+    assert parse_axis("lr=0.01:1:3", "--x").values() == pytest.approx([0.01, 0.1, 1.0])
+    assert parse_axis("batch_size=16:256:5", "--x").values() == [16, 32, 64, 128, 256]
+    assert parse_axis("batch_size=10:100:3", "--x").values() == [10, 32, 100]
+    omm = parse_axis("one_minus_momentum=0.01:1:3", "--y")
+    assert omm.params(0.1) == {"momentum": pytest.approx(0.9)}
+    assert Axis("wd", 1e-3, 1e-5, 3).values() == pytest.approx([1e-3, 1e-4, 1e-5])
+
+
+@pytest.mark.parametrize("text, message", [
+    ("lr=0.01:1:1", "at least 2 distinct points"),
+    ("lr=0.1:0.1:4", "at least 2 distinct points"),
+    ("lr=0:1:3", "LO and HI > 0"),
+    ("wd=-1e-4:1e-3:3", "LO and HI > 0"),
+    ("momentum=0.1:0.9:3", "unknown parameter 'momentum'"),
+    ("lr=0.01:1", "NAME=LO:HI:POINTS"),
+    ("lr=a:1:3", "NAME=LO:HI:POINTS"),
+    ("one_minus_momentum=0.1:2:3", "must be in (0, 1]"),
+    ("batch_size=2:4:5", "repeat after rounding"),
+])
+def test_parse_axis_refuses_bad_grids(text, message):
+    with pytest.raises(RidgelineError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        parse_axis(text, "--x")
+
+
+# ------------------------------------------------------------------ the store
+def test_sweep_writes_one_record_per_run_and_the_tables(tmp_path):
+    out = tmp_path / "s"
+    result = run_sweep(toy(out, repeats=2))
+    assert result.total == result.new == 18
+    assert len(records(out)) == 18
+    frame = pd.read_csv(out / "records.csv")
+    assert list(frame.columns[:8]) == ["lr", "batch_size", "momentum", "one_minus_momentum", "wd",
+                                       "seed", "score", "diverged"]
+    assert sorted(frame.seed.unique()) == [0, 1] and len(frame) == 18
+    ridge = json.loads((out / "ridge.json").read_text())["lr_x_wd"]
+    assert {"slope", "slope_err", "points"} <= set(ridge) and len(ridge["points"]) >= 2
+    assert (out / "heatmap.png").stat().st_size > 1000
+    assert json.loads((out / "sweep.json").read_text())["repeats"] == 2
+    # the key is the hash of the full trial: the same grid point with another seed differs
+    assert frame.groupby(["lr", "wd"]).key.nunique().eq(2).all()
+
+
+def test_rerun_recomputes_nothing(tmp_path):
+    out = tmp_path / "s"
+    run_sweep(toy(out))
+    before = {p: p.stat().st_mtime_ns for p in (out / "records").glob("*.json")}
+    again = run_sweep(toy(out))
+    assert again.new == 0 and len(again.records) == 9
+    assert {p: p.stat().st_mtime_ns for p in (out / "records").glob("*.json")} == before
+
+
+def test_stopped_after_k_runs_and_resumed_equals_uninterrupted(tmp_path):
+    whole, parts = tmp_path / "whole", tmp_path / "parts"
+    run_sweep(toy(whole, repeats=2))
+    first = run_sweep(toy(parts, repeats=2, max_runs=5))
+    assert first.new == 5 and len(records(parts)) == 5 and first.fit is None
+    assert not (parts / "ridge.json").exists()
+    second = run_sweep(toy(parts, repeats=2))
+    assert second.new == 13
+    assert records(parts) == records(whole)
+    assert (parts / "records.csv").read_bytes() == (whole / "records.csv").read_bytes()
+    assert (parts / "ridge.json").read_bytes() == (whole / "ridge.json").read_bytes()
+
+
+def test_a_run_killed_mid_way_is_simply_rerun(tmp_path, monkeypatch):
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    run_sweep(toy(whole))
+    write = RecordStore.write
+    calls = []
+
+    def dying_write(self, record):  # the process dies while the 4th result comes in
+        calls.append(record["key"])
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        return write(self, record)
+
+    monkeypatch.setattr(RecordStore, "write", dying_write)
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(toy(killed))
+    assert len(records(killed)) == 3
+    assert not list((killed / "records").glob(".*tmp"))  # no half-written record
+    monkeypatch.setattr(RecordStore, "write", write)
+    assert run_sweep(toy(killed)).new == 6
+    assert records(killed) == records(whole)
+
+
+def test_local_worker_processes_write_the_same_records(tmp_path):
+    one, two = tmp_path / "one", tmp_path / "two"
+    light = ("--init-norm", "1", "--steps", "100")  # a fixed |w0| spares each worker sympy
+    run_sweep(toy(one, repeats=2, options=light))
+    run_sweep(toy(two, repeats=2, options=light, workers=2))
+    assert records(one) == records(two)
+
+
+def test_two_drivers_never_share_a_directory(tmp_path):
+    out = tmp_path / "s"
+    lock = claim_directory(out, "sweep", {"kind": "sweep", "a": 1})
+    try:
+        with pytest.raises(RidgelineError, match="another ridgeline process"):
+            claim_directory(out, "sweep", {"kind": "sweep", "a": 1})
+    finally:
+        lock.release()
+    claim_directory(out, "sweep", {"kind": "sweep", "a": 1}).release()
+
+
+# -------------------------------------------------------------------- the CLI
+ARGS = ["sweep", "--objective", "quadratic", "--x", "lr=0.01:1:3", "--y", "wd=1e-4:1e-2:3"]
+
+
+def test_cli_sweep_prints_the_table_and_the_ridge(tmp_path):
+    result = runner.invoke(app, ARGS + ["--out", str(tmp_path / "s"), "--momentum", "0.8"])
+    assert result.exit_code == 0, result.output
+    assert "mean final_loss" in result.output and "ridge: log wd =" in result.output
+    frame = pd.read_csv(tmp_path / "s" / "records.csv")
+    assert (frame.momentum == 0.8).all() and len(frame) == 9
+
+
+@pytest.mark.parametrize("extra, message", [
+    (["--x", "lr=0.01:1:1"], "at least 2 distinct points"),
+    (["--y", "wd=0:1e-2:3"], "LO and HI > 0"),
+    (["--y", "alpha=1e-4:1e-2:3"], "unknown parameter 'alpha'"),
+    (["--bogus", "3"], "unknown option --bogus"),
+    (["--lr", "0.1"], "--lr is swept"),
+    (["--momentum", "1.5"], "momentum must be in [0, 1)"),
+    (["--repeats", "0"], "--repeats must be >= 1"),
+    (["--executor", "spark"], "unknown executor"),
+    (["--y", "lr=0.01:1:3"], "both lr"),
+])
+def test_cli_bad_input_is_one_line_and_writes_nothing(tmp_path, extra, message):
+    out = tmp_path / "s"
+    result = runner.invoke(app, ARGS + ["--out", str(out)] + extra)
+    assert result.exit_code == 2
+    assert "error: " in result.output and message in result.output
+    assert "Traceback" not in result.output and len(result.output.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_cli_refuses_a_directory_holding_a_different_sweep(tmp_path):
+    out = tmp_path / "s"
+    assert runner.invoke(app, ARGS + ["--out", str(out)]).exit_code == 0
+    before = snapshot(out)
+    for args in (ARGS[:-1] + ["wd=1e-4:1e-2:4"], ARGS + ["--momentum", "0.5"],
+                 ARGS + ["--repeats", "2"]):
+        result = runner.invoke(app, args + ["--out", str(out)])
+        assert result.exit_code == 2, args
+        assert "holds a different sweep" in result.output
+    tune = runner.invoke(app, ["tune", "--objective", "quadratic", "--out", str(out)])
+    assert tune.exit_code == 2 and "does not hold a ridgeline tune" in tune.output
+    assert snapshot(out) == before
+
+
+def test_cli_refuses_a_directory_holding_something_else(tmp_path):
+    out = tmp_path / "elsewhere"
+    out.mkdir()
+    (out / "notes.txt").write_text("mine")
+    result = runner.invoke(app, ARGS + ["--out", str(out)])
+    assert result.exit_code == 2 and "does not hold a ridgeline sweep" in result.output
+    assert snapshot(out) == {"notes.txt": b"mine"}
