@@ -49,7 +49,8 @@ class RidgeFit:
 
     def line(self, x_values) -> np.ndarray:
         """y on the fitted ridge at ``x_values``."""
-        return 10 ** (self.intercept + self.slope * np.log10(np.asarray(x_values, dtype=float)))
+        with np.errstate(over="ignore"):  # a steep line leaves the grid: inf, drawn nowhere
+            return 10 ** (self.intercept + self.slope * np.log10(np.asarray(x_values, dtype=float)))
 
     def to_dict(self) -> dict:
         out = asdict(self)

@@ -49,3 +49,36 @@ def test_bad_input(kwargs, message):
     args = dict(lr=0.4, batch_size=512, momentum=0.9, wd=5e-4) | kwargs
     with pytest.raises(RidgelineError, match=message):
         quadratic_final_loss(**args)
+
+
+@pytest.fixture(scope="module")
+def slice_fits():
+    """The three slices at the command's defaults, two seeds averaged."""
+    import pandas as pd
+    import torch
+
+    from dynamics.ridge import fit_ridge
+    from dynamics.slices import SLICES, SlicesConfig, slice_frame
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    config = SlicesConfig(out="unused", repeats=2)
+    fits = {}
+    for name, (y_col, *_rest) in SLICES.items():
+        frame = pd.concat([slice_frame(name, config, seed) for seed in range(config.repeats)])
+        fits[name] = fit_ridge(frame, "lr", y_col, "loss", maximize=False)
+    torch.set_num_threads(threads)
+    return fits
+
+
+@pytest.mark.parametrize("name", ["lr_x_batch_size", "lr_x_one_minus_momentum", "lr_x_wd"])
+def test_ridge_slopes_follow_the_seeds_flat_directions(slice_fits, name):
+    """lr/N, lr/(1 − ρ) and lr·wd constant: slopes +1, +1, −1 in d log y / d log lr,
+    within 0.15 (the ridge must also lie inside the grid on every row)."""
+    from dynamics.slices import SLICES
+
+    fit = slice_fits[name]
+    expected = SLICES[name][3]
+    assert all(fit.interior), fit.points
+    assert abs(fit.slope - expected) < 0.15, (fit.slope, fit.slope_err)
+    assert fit.slope_err < 0.15

@@ -1,0 +1,112 @@
+"""ridgeline simulate and simulate slices through the CLI: outputs, JSON, bad input."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from cli import app
+
+runner = CliRunner()
+SMALL = ["--steps", "200", "--runs", "2", "--dim", "32", "--record-every", "20"]
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+def test_simulate_writes_its_files_and_prints_the_table(tmp_path):
+    out = tmp_path / "run"
+    result = runner.invoke(app, ["simulate", "--rule", "nesterov", "--lr", "0.2,0.4", "--wd", "1e-2",
+                                 "--momentum", "0.5", "--init-norm", "0", "--out", str(out)] + SMALL)
+    assert result.exit_code == 0, result.output
+    assert "late-time means" in result.output and "|w|*" in result.output
+    assert sorted(p.name for p in out.iterdir()) == ["config.json", "summary.csv", "summary.json",
+                                                     "trajectories.csv", "trajectories.png"]
+    assert json.loads((out / "config.json").read_text())["lr"] == [0.2, 0.4]
+
+
+def test_simulate_json_has_measured_and_predicted_per_setting(tmp_path):
+    result = runner.invoke(app, ["simulate", "--lr", "0.2,0.4", "--wd", "1e-2", "--momentum", "0.9",
+                                 "--init-norm", "0", "--json", "--out", str(tmp_path / "j")] + SMALL)
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert len(payload["settings"]) == 2
+    for s in payload["settings"]:
+        for side in ("measured", "predicted"):
+            assert s[side]["weight_norm"] > 0 and s[side]["angular_update"] > 0
+        assert s["measured"]["weight_norm"] == pytest.approx(s["predicted"]["weight_norm"], rel=0.05)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--steps", "0"], "steps must be >= 1"),
+    (["--runs", "-1"], "runs must be >= 1"),
+    (["--momentum", "1"], "momentum must be in [0, 1)"),
+    (["--momentum", "0.5,1.5"], "momentum must be in [0, 1)"),
+    (["--loss", "hinge"], "unknown loss 'hinge'"),
+    (["--rule", "adam"], "unknown rule 'adam'"),
+    (["--schedule", "cosine"], "unknown schedule 'cosine'"),
+    (["--lr", "fast"], "--lr: 'fast' is not a number"),
+])
+def test_bad_input_is_one_line_exit_2_and_no_files(tmp_path, args, message):
+    out = tmp_path / "bad"
+    result = runner.invoke(app, ["simulate", "--out", str(out)] + args)
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [f"error: {result.output.strip()[7:]}"]
+    assert message in result.output
+    assert not out.exists()
+
+
+def test_missing_out_and_unwritable_out(tmp_path):
+    result = runner.invoke(app, ["simulate"])
+    assert result.exit_code == 2 and "--out DIR is required" in result.output
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = runner.invoke(app, ["simulate", "--out", str(blocker / "sub")] + SMALL)
+    assert result.exit_code == 2 and "cannot write to output directory" in result.output
+    if os.geteuid() != 0:  # root writes anywhere
+        locked = tmp_path / "locked"
+        locked.mkdir(mode=0o500)
+        result = runner.invoke(app, ["simulate", "--out", str(locked)] + SMALL)
+        assert result.exit_code == 2 and "cannot write" in result.output
+        assert list(locked.iterdir()) == []
+
+
+def test_interrupted_write_leaves_no_complete_looking_summary(tmp_path, monkeypatch):
+    """A failure while writing the figure leaves no summary.json (the file that says 'done')."""
+    import figures.dynamics
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(figures.dynamics, "trajectory_figure", boom)
+    out = tmp_path / "cut"
+    result = runner.invoke(app, ["simulate", "--out", str(out)] + SMALL)
+    assert result.exit_code == 130
+    assert not (out / "summary.json").exists()
+    assert not [p for p in out.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_simulate_slices_small(tmp_path):
+    out = tmp_path / "slices"
+    args = ["simulate", "slices", "--out", str(out), "--points", "5", "--rows", "3", "--repeats", "1",
+            "--steps", "60", "--dim", "16"]
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    fits = json.loads((out / "ridge.json").read_text())
+    assert set(fits) == {"lr_x_batch_size", "lr_x_one_minus_momentum", "lr_x_wd"}
+    for name, fit in fits.items():
+        assert {"slope", "slope_err", "points", "claim", "expected_slope"} <= set(fit)
+        assert (out / f"{name}.png").stat().st_size > 5000
+    again = runner.invoke(app, args)  # resumes: same fits, nothing recomputed
+    assert again.exit_code == 0 and json.loads((out / "ridge.json").read_text()) == fits
+    bad = runner.invoke(app, ["simulate", "slices", "--out", str(out), "--points", "2"])
+    assert bad.exit_code == 2 and "points >= 3" in bad.output
