@@ -241,6 +241,82 @@ def train(
     run_training(config, resume=resume)
 
 
+# -------------------------------------------------------------------------- simulate
+simulate_app = typer.Typer(
+    invoke_without_command=True, no_args_is_help=False,
+    help="Simulate weight norms settling into their equilibrium on scale-invariant toy losses "
+    "(many settings at once); `simulate slices` draws the seed's three heatmaps on the toy.")
+app.add_typer(simulate_app, name="simulate")
+
+
+def _floats(text: str, option: str) -> list[float] | float:
+    """``0.1`` → 0.1, ``0.1,0.2`` → [0.1, 0.2], naming the option on failure."""
+    try:
+        values = [float(v) for v in text.split(",") if v.strip()]
+    except ValueError:
+        raise RidgelineError(f"{option}: {text!r} is not a number or a comma-separated list of numbers") from None
+    if not values:
+        raise RidgelineError(f"{option}: give a number or a comma-separated list")
+    return values[0] if len(values) == 1 else values
+
+
+@simulate_app.callback()
+@_library_call
+def simulate(
+    ctx: typer.Context,
+    out: Annotated[Optional[str], typer.Option(help="Output directory (config.json, trajectories.csv, trajectories.png, summary.csv, summary.json). Required.")] = None,
+    loss: Annotated[str, typer.Option(help="noise (the derivation's model), quadratic (toy with a loss) or bn-net (small batch-norm net, torch.optim.SGD).")] = "noise",
+    rule: Annotated[str, typer.Option(help="sgd, heavy-ball, nesterov or decoupled.")] = "heavy-ball",
+    lr: Annotated[str, typer.Option(help="λ, peak learning rate per step; a comma-separated list gives several settings.")] = "0.1",
+    wd: Annotated[str, typer.Option(help="α, weight decay per step (list allowed).")] = "5e-3",
+    momentum: Annotated[str, typer.Option(help="ρ in [0, 1) (list allowed).")] = "0.9",
+    batch_size: Annotated[str, typer.Option(help="N, examples per step; gradient noise G = noise/√N (list allowed).")] = "1",
+    steps: Annotated[int, typer.Option(help="Steps per run.")] = 2000,
+    runs: Annotated[int, typer.Option(help="Independent runs per setting.")] = 16,
+    dim: Annotated[int, typer.Option(help="D, dimensions of w (bn-net: hidden width).")] = 256,
+    schedule: Annotated[str, typer.Option(help="constant, piecewise (the seed's 0→λ→0) or step (λ/10 from half-way: relaxation).")] = "constant",
+    record_every: Annotated[int, typer.Option(help="Steps between records.")] = 10,
+    noise: Annotated[float, typer.Option(help="σ, scale-free per-example gradient noise.")] = 1.0,
+    init_norm: Annotated[float, typer.Option(help="|w₀|; 0 starts each setting at its predicted equilibrium.")] = 1.0,
+    grid: Annotated[bool, typer.Option("--grid", help="Every combination of the lists instead of zipping them.")] = False,
+    seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+    dtype: Annotated[str, typer.Option(help="float32 or float64.")] = "float32",
+    json: Annotated[bool, typer.Option("--json", help="Print the summary as JSON (measured and predicted per setting).")] = False,
+) -> None:
+    """Simulate many settings at once and compare late-time |w| and angular update with theory."""
+    if ctx.invoked_subcommand is not None:
+        return
+    if out is None:
+        raise RidgelineError("--out DIR is required (where the trajectories and summary go)")
+    from dynamics.simulate import SimConfig, run
+
+    run(SimConfig(loss=loss, rule=rule, lr=_floats(lr, "--lr"), wd=_floats(wd, "--wd"),
+                  momentum=_floats(momentum, "--momentum"), batch_size=_floats(batch_size, "--batch-size"),
+                  steps=steps, runs=runs, dim=dim, schedule=schedule, record_every=record_every,
+                  noise=noise, init_norm=init_norm, grid=grid, seed=seed, device=device, dtype=dtype),
+        out, as_json=json)
+
+
+@simulate_app.command("slices")
+@_library_call
+def simulate_slices(
+    out: Annotated[str, typer.Option(help="Output directory (per slice CSV and heatmap PNG, ridge.json).")],
+    points: Annotated[int, typer.Option(help="lr grid points, a factor 2 apart around the toy's default lr.")] = 9,
+    rows: Annotated[int, typer.Option(help="Grid points of the other hyperparameter (a factor 16 range).")] = 5,
+    repeats: Annotated[int, typer.Option(help="Seeds averaged per grid point.")] = 3,
+    steps: Annotated[int, typer.Option(help="Steps at batch size 512 (every setting sees steps·512 examples).")] = 700,
+    dim: Annotated[int, typer.Option(help="D, dimensions of the quadratic toy.")] = 256,
+    seed: Annotated[int, typer.Option(help="First seed.")] = 0,
+    device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
+) -> None:
+    """The seed's three slices (lr × N, lr × (1 − momentum), lr × wd) on the quadratic toy, with ridge slopes."""
+    from dynamics.slices import SlicesConfig, run_slices
+
+    run_slices(SlicesConfig(out=out, points=points, rows=rows, repeats=repeats, steps=steps, dim=dim,
+                            seed=seed, device=device))
+
+
 def main() -> None:  # pragma: no cover - for `python -m cli`
     app()
 
