@@ -155,6 +155,7 @@ class DeviceImages:
         self.pad = pad
         self.mean = torch.tensor(MEAN, device=device).view(1, 3, 1, 1) * 255
         self.std = torch.tensor(STD, device=device).view(1, 3, 1, 1) * 255
+        self.fill = mean_colour(device)  # made once: no host-to-device copy per batch
 
     def __len__(self) -> int:
         return len(self.labels)
@@ -171,7 +172,7 @@ class DeviceImages:
         perm = torch.randperm(n, generator=generator, device=device)
         for start in range(0, n - batch_size + 1, batch_size):
             idx = perm[start:start + batch_size]
-            x = augment(self.images[idx], generator, self.pad, cutout)
+            x = augment(self.images[idx], generator, self.pad, cutout, self.fill)
             yield self.normalise(x, dtype), self.labels[idx]
 
     def eval_batches(self, batch_size: int, dtype=torch.float32):
@@ -182,7 +183,13 @@ class DeviceImages:
                    self.labels[start:start + batch_size])
 
 
-def augment(padded: torch.Tensor, generator: torch.Generator, pad: int, cutout: bool) -> torch.Tensor:
+def mean_colour(device) -> torch.Tensor:
+    """The CIFAR-10 mean colour as uint8 pixels, shape (1, 3, 1, 1), on ``device``."""
+    return torch.tensor(MEAN, device=device).mul(255).round().to(torch.uint8).view(1, 3, 1, 1)
+
+
+def augment(padded: torch.Tensor, generator: torch.Generator, pad: int, cutout: bool,
+            fill: Optional[torch.Tensor] = None) -> torch.Tensor:
     """Random crop, flip and optional cutout of a batch (B, C, 32+2p, 32+2p) uint8.
 
     One gather does every crop: image b takes rows dy_b + 0..31 and columns
@@ -207,8 +214,9 @@ def augment(padded: torch.Tensor, generator: torch.Generator, pad: int, cutout: 
         inside_r = (ar >= corner[0, :, None]) & (ar < corner[0, :, None] + CUTOUT)  # (B,32)
         inside_c = (ar >= corner[1, :, None]) & (ar < corner[1, :, None] + CUTOUT)
         square = (inside_r[:, :, None] & inside_c[:, None, :])[:, None]  # (B,1,32,32)
-        mean = torch.tensor(MEAN, device=device).mul(255).round().to(torch.uint8).view(1, c, 1, 1)
-        x = torch.where(square, mean, x)
+        if fill is None:
+            fill = mean_colour(device)
+        x = torch.where(square, fill, x)
     return x
 
 

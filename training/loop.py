@@ -1,14 +1,15 @@
 """The inner loop: model and optimiser for a config, one epoch of steps, evaluation.
 
 Kept apart from the run bookkeeping (training.trainer) so the throughput benchmark
-times exactly the steps a run takes. On CUDA the forward/backward runs under bf16
-autocast with channels_last tensors, optionally through torch.compile; the only
+times exactly the steps a run takes. Tensors are channels_last; on CUDA the
+forward/backward runs under bf16 autocast, optionally through torch.compile; the only
 host synchronisations are the divergence checks on logged steps and the epoch end.
 On CPU everything is float32 and deterministic for a given seed.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Callable, Optional
 
@@ -57,7 +58,7 @@ def build(config: TrainConfig, device: torch.device) -> Setup:
     """Seeded ResNet9(width) and torch.optim.SGD on the mean loss (sgd_arguments)."""
     torch.manual_seed(config.seed)
     cuda = device.type == "cuda"
-    memory_format = torch.channels_last if cuda else torch.contiguous_format
+    memory_format = torch.channels_last  # faster on CUDA and, with oneDNN, on CPU (about 1.3x)
     model = ResNet9(config.width).to(device=device, memory_format=memory_format)
     kwargs = sgd_arguments(config.lr, config.wd, config.momentum, config.nesterov, config.batch_size)
     optimizer = torch.optim.SGD(model.parameters(), **kwargs)
@@ -87,8 +88,8 @@ def train_epoch(setup: Setup, config: TrainConfig, batches, epoch: int, step: in
     model, opt = setup.model, setup.optimizer
     model.train()
     sync_each_step = setup.device.type != "cuda"
-    sums = torch.zeros(3, dtype=torch.float64, device=setup.device)  # loss·n, correct, n
-    diverged = False
+    sums = torch.zeros(2, dtype=torch.float64, device=setup.device)  # Σ loss·n, Σ correct
+    images, diverged = 0, False
     for x, y in batches:
         step += 1
         lr = lr_at(config, (step - 0.5) / steps_per_epoch)
@@ -106,21 +107,20 @@ def train_epoch(setup: Setup, config: TrainConfig, batches, epoch: int, step: in
         opt.step()
         if logged:
             logger.after(step, epoch, lr)
-        with torch.no_grad():
-            sums += torch.stack([loss.detach().double() * len(y),
-                                 (logits.argmax(1) == y).sum().double(),
-                                 torch.tensor(float(len(y)), dtype=torch.float64, device=sums.device)])
+        with torch.no_grad():  # stays on the device: no host sync
+            sums += torch.stack([loss.detach().double() * len(y), (logits.argmax(1) == y).sum().double()])
+        images += len(y)
         if on_step is not None:
             on_step(step, model, opt)
         if sync_each_step or logged:
             value = float(loss.detach())
             if progress is not None:
                 progress(step, value)
-            if not torch.isfinite(torch.tensor(value)):
+            if not math.isfinite(value):
                 diverged = True
                 break
-    loss_sum, correct, images = sums.tolist()
-    if not diverged and not torch.isfinite(torch.tensor(loss_sum)):
+    loss_sum, correct = sums.tolist()
+    if not diverged and not math.isfinite(loss_sum):
         diverged = True
     return EpochResult(step, loss_sum, int(correct), int(images), diverged)
 
