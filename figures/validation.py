@@ -39,7 +39,8 @@ def plot_layers(steps, path: str | Path, quantity: str = "norm", cols: int = 5) 
 
     ``quantity`` "norm": |w| (solid) and the predicted equilibrium |w|* (dashed).
     ``quantity`` "angle": the per-step angle (faint dots), its mean-cosine average
-    (solid) and the predicted equilibrium angle (dashed). The equilibrium phase is
+    (solid), the predicted equilibrium angle (dashed) and the angle of the drifting
+    equilibrium at the measured rate of change of |w| (dotted). The equilibrium phase is
     shaded green; titles of layers that are not scale-invariant are grey.
     """
     plt, _ = _setup()
@@ -64,7 +65,11 @@ def plot_layers(steps, path: str | Path, quantity: str = "norm", cols: int = 5) 
                     label="mean-cosine angle")
             ax.plot(df["step"], df["predicted_angle"], color="black", ls="--", lw=1,
                     label="predicted θ*")
+            if "predicted_angle_drift" in df:
+                ax.plot(df["step"], df["predicted_angle_drift"], color="grey", ls=":", lw=1,
+                        label="θ of the drifting equilibrium")
             smooth = np.concatenate([df["measured_angle"], df["predicted_angle"]]).astype(float)
+            smooth = smooth[smooth > 0]
             smooth = smooth[np.isfinite(smooth)]
             if len(smooth):  # per-step dots of the first steps may be far above: clip them
                 ax.set_ylim(0, 1.3 * np.percentile(smooth, 99))

@@ -31,8 +31,11 @@ def warmup_constant(steps: int, lr: float, warmup: int) -> np.ndarray:
 def make_run(path, lrs, *, rule="heavy-ball", wd=5e-3, momentum=0.9,
              layers=(("conv1.weight", (16, 64), 1.0, True), ("conv2.weight", (32, 64), 3.0, True),
                      ("bn1.weight", (500,), 1.0, False)),
-             init_norm=1.0, correlation=0.0, log_every=5, seed=0, diverged=False) -> Path:
-    """Write a run directory at ``path``; ``layers`` are (name, shape, G, scale_invariant)."""
+             init_norm=1.0, correlation=0.0, drift=0.0, log_every=5, seed=0, diverged=False) -> Path:
+    """Write a run directory at ``path``; ``layers`` are (name, shape, G, scale_invariant).
+
+    ``drift``: G grows as G·exp(drift·t), t the step (a loss landscape that keeps changing).
+    """
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
     gen = torch.Generator().manual_seed(seed)
@@ -46,6 +49,7 @@ def make_run(path, lrs, *, rule="heavy-ball", wd=5e-3, momentum=0.9,
     for t, lr in enumerate(lrs):
         for name, shape, G, si in layers:
             w, v, direction = state[name]
+            G = G * float(np.exp(drift * t))
             g = noise_gradient(w, G, gen)
             if correlation:
                 c = correlation

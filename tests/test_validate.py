@@ -16,7 +16,8 @@ from typer.testing import CliRunner
 from cli import app
 from dynamics.errors import RidgelineError
 from dynamics.symbolic import predict
-from dynamics.validate import ValidateConfig, _ema, load_run, validate
+from dynamics.rules import RULES
+from dynamics.validate import ValidateConfig, _ema, drifting_angle, load_run, validate
 from synthetic_run import make_run, warmup_constant
 
 LR, WD, MOMENTUM = 0.4, 5e-3, 0.9  # λα = 2e-3: relaxation ≈ 19 steps, so runs stay short
@@ -49,6 +50,15 @@ def test_noise_model_run_recovers_unit_ratios(equilibrium_run):
     # the layers differ by G (1 and 3): the predicted norms by √3, as measured
     assert layers.loc["conv2.weight", "measured_norm_median"] / layers.loc[
         "conv1.weight", "measured_norm_median"] == pytest.approx(3 ** 0.5, rel=0.02)
+
+
+def test_plain_sgd_run_recovers_unit_ratios(tmp_path):
+    result = _check(make_run(tmp_path / "run", warmup_constant(1000, LR, 100), rule="sgd",
+                             wd=WD, momentum=0.0, layers=(("conv.weight", (16, 64), 1.0, True),)))
+    row = result.layers.iloc[0]
+    assert row["status"] == "ok", row["notes"]
+    assert row["norm_ratio_median"] == pytest.approx(1, abs=0.02)
+    assert row["angle_ratio_median"] == pytest.approx(1, abs=0.02)
 
 
 def test_lr_falling_faster_than_relaxation_has_no_equilibrium_phase(tmp_path):
@@ -84,6 +94,27 @@ def test_correlated_gradients_move_the_norm_and_the_buffer_says_why(tmp_path):
         assert row["angle_ratio_median"] == pytest.approx(1, abs=0.03)
         assert row["momentum_ratio_median"] > 1.2
         assert "correlated" in row["notes"]
+
+
+def test_drifting_gradient_raises_the_angle_as_the_drifting_equilibrium_predicts(tmp_path):
+    tau = predict("nesterov", LR, WD, MOMENTUM).relaxation_steps
+    # G grows 10% per relaxation time: the norm follows (the EMA of G² tracks it), the
+    # angle rises above the stationary prediction, onto the drifting equilibrium's
+    result = _check(make_run(tmp_path / "run", warmup_constant(1000, LR, 100), rule="nesterov",
+                             wd=WD, momentum=MOMENTUM, drift=0.1 / tau))
+    for row in result.layers[result.layers["scale_invariant"]].to_dict("records"):
+        assert row["norm_ratio_median"] == pytest.approx(1, abs=0.02)
+        assert row["angle_ratio_median"] > 1.05
+        assert row["angle_ratio_drift_median"] == pytest.approx(1, abs=0.02)
+        assert row["norm_drift_median"] == pytest.approx(0.05, abs=0.01)  # |w| ∝ √G
+
+
+@pytest.mark.parametrize("rule", list(RULES))
+def test_drifting_angle_is_the_stationary_angle_at_zero_drift(rule):
+    lr, wd, rho = np.array([0.05, 0.4]), np.array([4e-3, 5e-4]), np.array([0.9, 0.5])
+    stationary = [predict(rule, *args).angular_update for args in zip(lr, wd, rho)]
+    assert drifting_angle(rule, lr, wd, rho, 0.0) == pytest.approx(stationary, rel=1e-9)
+    assert np.all(np.diff(drifting_angle(rule, 0.1, 5e-3, 0.9, [0.0, 1e-4, 1e-3])) > 0)
 
 
 def test_ema_matches_the_closed_form_for_a_step_input():
