@@ -65,7 +65,7 @@ def plot_layers(steps, path: str | Path, quantity: str = "norm", cols: int = 5) 
                     label="mean-cosine angle")
             ax.plot(df["step"], df["predicted_angle"], color="black", ls="--", lw=1,
                     label="predicted θ*")
-            if "predicted_angle_drift" in df:
+            if si and "predicted_angle_drift" in df:
                 ax.plot(df["step"], df["predicted_angle_drift"], color="grey", ls=":", lw=1,
                         label="θ of the drifting equilibrium")
             smooth = np.concatenate([df["measured_angle"], df["predicted_angle"]]).astype(float)
@@ -96,34 +96,44 @@ def plot_layers(steps, path: str | Path, quantity: str = "norm", cols: int = 5) 
 def plot_scatter(steps, layers, path: str | Path) -> Path:
     """Measured against predicted on log-log axes, all layers, with y = x and ±10%.
 
-    Faint points: every logged step in a layer's equilibrium phase; large markers:
-    the layer's medians (filled: scale-invariant, hollow: not). Left |w|, right angle.
+    Faint points: every logged step in a scale-invariant layer's equilibrium phase;
+    large markers: each layer's equilibrium-phase medians (coloured: scale-invariant,
+    grey hollow: not). Left |w|, right the angle per step (the predicted angle does
+    not depend on G, so at one λ every layer shares it: the panel shows the spread).
     """
     plt, sns = _setup()
     import numpy as np
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
-    fig, axes = plt.subplots(1, 2, figsize=(10, 4.6))
-    palette = dict(zip(layers["layer"], sns.color_palette("husl", len(layers))))
-    eq = steps[steps["equilibrium"]]
-    for ax, (meas, pred, name) in zip(axes, [("weight_norm", "predicted_norm", "|w|"),
-                                             ("measured_angle", "predicted_angle", "angle per step (rad)")]):
+    fig, axes = plt.subplots(1, 2, figsize=(10.5, 4.8))
+    si_layers = layers[layers["scale_invariant"]]
+    palette = dict(zip(si_layers["layer"], sns.color_palette("husl", max(len(si_layers), 1))))
+    eq = steps[steps["equilibrium"] & steps["scale_invariant"]]
+    for ax, key, name in [(axes[0], "norm", "|w|"), (axes[1], "angle", "angle per step (rad)")]:
+        meas_col = "weight_norm" if key == "norm" else "measured_angle"
+        pred_col = f"predicted_{key}"
         for layer, df in eq.groupby("layer", sort=False):
-            ax.scatter(df[pred], df[meas], s=4, alpha=0.15, color=palette[layer], lw=0)
+            ax.scatter(df[pred_col], df[meas_col], s=4, alpha=0.15, color=palette[layer], lw=0)
+        xs, ys = [], []
+        first_grey = True
         for r in layers.to_dict("records"):
-            x, y = r[f"predicted_{'norm' if meas == 'weight_norm' else 'angle'}_median"], \
-                r[f"measured_{'norm' if meas == 'weight_norm' else 'angle'}_median"]
-            if np.isfinite(x) and np.isfinite(y):
-                ax.scatter([x], [y], s=55, color=palette[r["layer"]] if r["scale_invariant"] else "none",
-                           edgecolor=palette[r["layer"]], lw=1.5, zorder=3,
-                           label=r["layer"] if meas == "weight_norm" else None)
-        vals = np.concatenate([eq[pred].to_numpy(float), eq[meas].to_numpy(float)]) if len(eq) else np.array([])
-        vals = vals[np.isfinite(vals) & (vals > 0)]
-        if len(vals):
-            lo, hi = vals.min() / 1.3, vals.max() * 1.3
+            x, y = r[f"predicted_{key}_median"], r[f"measured_{key}_median"]
+            if not (np.isfinite(x) and np.isfinite(y) and x > 0 and y > 0):
+                continue
+            xs.append(x), ys.append(y)
+            if r["scale_invariant"]:
+                ax.scatter([x], [y], s=60, color=palette[r["layer"]], edgecolor="black", lw=0.6,
+                           zorder=3, label=r["layer"] if key == "norm" else None)
+            else:
+                ax.scatter([x], [y], s=40, facecolor="none", edgecolor="grey", lw=1.0, zorder=2,
+                           label="not scale-invariant" if key == "norm" and first_grey else None)
+                first_grey = False
+        if xs:
+            lo, hi = min(xs + ys) / 1.5, max(xs + ys) * 1.5
             line = np.geomspace(lo, hi, 50)
-            ax.plot(line, line, color="black", lw=1, label="measured = predicted" if meas == "weight_norm" else None)
-            ax.fill_between(line, line * 0.9, line * 1.1, color="grey", alpha=0.15,
-                            label="±10%" if meas == "weight_norm" else None)
+            ax.plot(line, line, color="black", lw=1, label="measured = predicted" if key == "norm" else None)
+            ax.fill_between(line, line * 0.9, line * 1.1, color="grey", alpha=0.2,
+                            label="±10%" if key == "norm" else None)
             ax.set_xlim(lo, hi)
             ax.set_ylim(lo, hi)
         else:
@@ -131,12 +141,16 @@ def plot_scatter(steps, layers, path: str | Path) -> Path:
                     va="center", transform=ax.transAxes)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        for axis in (ax.xaxis, ax.yaxis):  # ticks at 1, 2, 5 × 10^k, plainly labelled
+            axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+            axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            axis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(f"predicted {name}")
         ax.set_ylabel(f"measured {name}")
         ax.set_aspect("equal", adjustable="box")
     if axes[0].get_legend_handles_labels()[0]:
         fig.legend(loc="center right", fontsize=7, frameon=False)
-    fig.suptitle("equilibrium phase: measured vs predicted (filled: scale-invariant, hollow: not)",
+    fig.suptitle("equilibrium phase: measured vs predicted, medians per layer (faint: every logged step)",
                  fontsize=9)
     fig.tight_layout(rect=(0, 0, 0.8, 1))
     fig.savefig(path, dpi=110)
