@@ -317,6 +317,29 @@ def simulate_slices(
                             seed=seed, device=device))
 
 
+# -------------------------------------------------------------------------- report
+@app.command()
+@_library_call
+def report(
+    out: Annotated[str, typer.Option(help="Report directory: report.md, report.html and one folder per step.")],
+    profile: Annotated[str, typer.Option(
+        help="quick: CPU-sized (a small ResNet-9 on 8,000 images); full: the seed's 24-epoch runs, for a GPU.")] = "quick",
+    data: Annotated[Optional[str], typer.Option(
+        help="CIFAR-10 .npz file or torchvision folder (default: $RIDGELINE_DATA). Without it the "
+             "real-run part is skipped and the report says so.")] = None,
+    download: Annotated[bool, typer.Option(help="Let torchvision download CIFAR-10 (170 MB) if it is not found.")] = False,
+    device: Annotated[str, typer.Option(help="Training device: auto, cpu, cuda or cuda:N.")] = "auto",
+) -> None:
+    """The main job end to end: derivations, the simulator against them, the seed's slices in
+    toy form, a real training run and its layer-by-layer validation, in report.md/.html.
+
+    Resumable: rerunning the same command recomputes no finished step.
+    """
+    from training.report import ReportConfig, report as run_report
+
+    run_report(ReportConfig.for_profile(profile, out, data=data, download=download, device=device))
+
+
 def main() -> None:  # pragma: no cover - for `python -m cli`
     app()
 

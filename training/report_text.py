@@ -1,0 +1,263 @@
+"""``report.md`` and ``report.html`` from the steps of :mod:`training.report`.
+
+Every section shows its tables and figures (paths relative to the report, so the
+folder can be moved) and the command that reproduces them. A step that failed or
+was skipped says so where its results would be.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from datetime import datetime, timezone
+from pathlib import Path
+
+SKIP_HELP = ("To include it, point `--data PATH` (or the `RIDGELINE_DATA` variable) at a "
+             "CIFAR-10 `.npz` file (x_train (N,32,32,3) uint8, y_train, x_test, y_test) or a "
+             "torchvision CIFAR-10 folder, or pass `--download` on a machine with internet, "
+             "then rerun the same `ridgeline report` command: finished steps are not recomputed.")
+
+
+def _f(x, fmt="{:.4g}") -> str:
+    return "–" if x is None or (isinstance(x, float) and not math.isfinite(x)) else fmt.format(x)
+
+
+def _table(header: list[str], rows: list[list]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(c).replace("|", "\\|") if not str(c).startswith("$") else str(c)
+                                for c in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+def _status(step) -> str:
+    if step.status in ("done", "done earlier"):
+        return ""
+    what = "failed" if step.status == "failed" else "skipped"
+    return f"\n> **This step {what}**: {step.message}\n"
+
+
+def _reproduce(step) -> str:
+    return f"\nReproduce:\n\n```\n{step.command}\n```\n"
+
+
+# ----------------------------------------------------------------------- sections
+def _derive_section(step, out: Path) -> str:
+    text = ["## 1. Derivations\n",
+            "Every formula is derived by sympy from the update rule's own code "
+            "(`dynamics/rules.py`): nothing is typed in. λ learning rate, α weight decay, "
+            "ρ momentum, N batch size, G = |g||w| the scale-free gradient norm, "
+            "u = λα/(1−ρ) the seed's rotated coordinate. Values at the seed's point "
+            "λ = 0.4, α = 5e-4, ρ = 0.9, G = 1.\n", _status(step)]
+    path = out / "derive" / "derivations.json"
+    if step.status in ("done", "done earlier") and path.exists():
+        data = json.loads(path.read_text())
+        hb = data.get("heavy-ball", {}).get("formulas", {})
+        if "weight_norm4" in hb:
+            text.append("Heavy-ball's equilibrium, to compare with Wan et al. (2021) and Kosson et "
+                        "al. (2024), |w|⁴ = λG²(1+ρ)/(α(1−ρ)(2(1+ρ)−λα)) and "
+                        "θ ≈ √(2λα/(1+ρ)):\n\n"
+                        f"$$|w|^4 = {hb['weight_norm4']['latex']}, \\qquad "
+                        f"\\theta \\approx {hb['angular_update_leading']['latex']}$$\n")
+        for rule, body in data.items():
+            rows = [[f"`{key}`", f"${f['latex'].replace('|', chr(92) + 'vert ')}$",
+                     _f(f.get("value")), f["meaning"]] for key, f in body["formulas"].items()]
+            rows.append(["relaxation time (exact, from the Jacobian)", "", _f(body.get("relaxation_steps")),
+                         "steps for |w|² to close 1/e of a small gap"])
+            text.append(f"\n### {rule}\n\n" + _table(["result", "formula", "value", "meaning"], rows))
+        text.append("\nThe same in LaTeX: [derive/derivations.tex](derive/derivations.tex); "
+                    "as JSON: [derive/derivations.json](derive/derivations.json).\n")
+    return "\n".join(text) + _reproduce(step)
+
+
+def _simulate_section(steps, relax) -> str:
+    text = ["## 2. The simulator on the noise loss\n",
+            "The derivation's own noise model (g ⟂ w, |g| = G/|w|, independent across steps) "
+            "advanced by the update rules themselves, many settings at once, every run started "
+            "at |w| = 1 (off equilibrium). Late time is the last half of the run; the "
+            "equilibrium must hold to a percent or two.\n"]
+    for step in steps:
+        text.append(f"### {step.title}\n" + _status(step))
+        if step.status in ("done", "done earlier"):
+            rows, worst = [], 0.0
+            for s in step.result["summary"]["settings"]:
+                m, p = s["measured"], s["predicted"]
+                rn = m["weight_norm"] / p["weight_norm"] if p["weight_norm"] else float("nan")
+                ra = m["angular_update"] / p["angular_update"] if p["angular_update"] else float("nan")
+                worst = max(worst, abs(rn - 1), abs(ra - 1))
+                rows.append([_f(s["lr"]), _f(s["wd"]), _f(s["momentum"]), _f(s["lr"] * s["wd"], "{:.1e}"),
+                             _f(m["weight_norm"]), _f(p["weight_norm"]), _f(rn, "{:.4f}"),
+                             _f(m["angular_update"]), _f(p["angular_update"]), _f(ra, "{:.4f}")])
+            text.append(_table(["λ", "α", "ρ", "λα", "|w|", "|w|*", "ratio", "θ", "θ*", "ratio"], rows))
+            text.append(f"\nLargest deviation from the prediction: {worst:.2%}.\n")
+            text.append(f"\n![{step.title}]({step.result['folder']}/trajectories.png)\n")
+        text.append(_reproduce(step))
+    text.append(f"### {relax.title}\n" + _status(relax))
+    text.append("λ drops 10x half-way (Nesterov, ρ = 0.9); the measured e-folding time of "
+                "|w|²'s deviation against the derived relaxation time −1/ln μ.\n")
+    if relax.status in ("done", "done earlier"):
+        rows = []
+        for s in relax.result["summary"]["settings"]:
+            m, p = s["measured"], s["predicted"]
+            tm, tp = m.get("relaxation_steps"), p.get("relaxation_steps")
+            rows.append([_f(s["lr"]), _f(s["wd"]), _f(tm, "{:.1f}"), _f(tp, "{:.1f}"),
+                         _f(tm / tp if tm and tp else None, "{:.3f}")])
+        text.append(_table(["λ before the drop", "α", "τ measured", "τ predicted", "ratio"], rows))
+        text.append(f"\n![relaxation]({relax.result['folder']}/trajectories.png)\n")
+    text.append(_reproduce(relax))
+    return "\n".join(text)
+
+
+def _slices_section(step) -> str:
+    text = ["## 3. The seed's three slices, in toy form\n",
+            "Final loss of the quadratic toy (scale-invariant, minibatch noise σ/√N) over the "
+            "seed's three 2-D slices around its defaults. The fitted ridge of best loss is a "
+            "line in log-log axes; the seed's flat directions say its slope d log y / d log λ "
+            "is +1 (λ/N), +1 (λ/(1−ρ)) and −1 (λα).\n", _status(step)]
+    if step.status in ("done", "done earlier"):
+        rows = []
+        for name, f in step.result["fits"].items():
+            slope, err = f.get("slope"), f.get("slope_err")
+            z = (slope - f["expected_slope"]) / err if slope is not None and err else None
+            rows.append([name, f["claim"], f"{f['expected_slope']:+.0f}",
+                         f"{slope:+.3f} ± {err:.3f}" if slope is not None and err is not None else "–",
+                         _f(z, "{:+.1f}")])
+        text.append(_table(["slice", "seed's flat direction", "expected slope", "fitted slope",
+                            "(fit − expected)/err"], rows))
+        for name in step.result["fits"]:
+            text.append(f"\n![{name}](slices/{name}.png)\n")
+    return "\n".join(text) + _reproduce(step)
+
+
+def _train_section(step, found: bool, message: str) -> str:
+    text = [f"## 4. {step.title}\n", _status(step)]
+    if step.status in ("done", "done earlier"):
+        s = step.result["summary"]
+        rows = [["test accuracy", f"{_f(s.get('test_acc'), '{:.2%}')} ± {_f(s.get('test_acc_se'), '{:.2%}')} "
+                 f"({s.get('test_images')} test images)"],
+                ["rule, λ, α, ρ, N", f"{s['rule']}, {s['lr']}, {s['wd']}, {s['momentum']}, {s['batch_size']}"],
+                ["λα/(1−ρ)", _f(s.get("lr_wd_over_1_minus_momentum"))],
+                ["width, schedule", f"{s['width']}, {s['schedule']}"],
+                ["steps", f"{s['steps']} of {s['planned_steps']} ({s['epochs']} epochs, "
+                          f"{s['train_images']} training images)"],
+                ["time", f"{_f(s['seconds'], '{:.0f}')} s ({_f(s.get('images_per_second'), '{:.0f}')} images/s, "
+                         f"{s['device']})"],
+                ["diverged", "yes" if s["diverged"] else "no"]]
+        text.append(_table(["", ""], rows))
+        text.append(f"\n![training curves]({step.result['run_dir']}/training_curves.png)\n")
+    return "\n".join(text) + _reproduce(step)
+
+
+def _validate_section(step, train_step) -> str:
+    text = [f"## 5. {step.title}: the theory layer by layer\n",
+            "For each parameter tensor and logged step: the equilibrium |w|* and angle θ* from "
+            "`predict` at the step's λ and the layer's scale-free gradient norm G = |g||w| "
+            "(G² averaged causally over one relaxation time, the norm's own response time), "
+            "against the measured |w| and the angle of the mean cosine over the same window. "
+            "Equilibrium phase: τ|d ln λ/dt| < 0.1 and 3 relaxation times since the last fast "
+            "change. Medians over that phase (IQR in brackets). √k: the |w| ratio that the "
+            "measured momentum buffer implies (k = |v| / the noise model's |v|; k < 1: gradients "
+            "anti-correlated between steps). 'angle, drifting': measured angle against the "
+            "equilibrium of a norm growing at its measured rate (`dynamics.validate.drifting_angle`). "
+            "Status 'ok' = both plain ratios within 10% of 1.\n", _status(step)]
+    if step.status in ("done", "done earlier"):
+        layers = step.result["layers"]
+        rows, notes = [], []
+        for r in layers:
+            if not r["scale_invariant"]:
+                continue
+            k = r.get("momentum_ratio_median")
+            rows.append([f"`{r['layer']}`", _f(r.get("fan_in"), "{:.0f}"), r["equilibrium_steps"],
+                         f"{_f(r['norm_ratio_median'], '{:.3f}')} ({_f(r['norm_ratio_iqr'], '{:.3f}')})",
+                         _f(math.sqrt(k) if k is not None and k > 0 else None, "{:.3f}"),
+                         f"{_f(r['angle_ratio_median'], '{:.3f}')} ({_f(r['angle_ratio_iqr'], '{:.3f}')})",
+                         _f(r.get("angle_ratio_drift_median"), "{:.3f}"), f"**{r['status']}**"])
+            if r["notes"]:
+                notes.append(f"- `{r['layer']}`: {r['notes']}")
+        text.append(_table(["layer (conv → BN)", "weights per filter", "eq. steps", "|w| ratio",
+                            "√k", "angle ratio", "angle, drifting", "status"], rows))
+        ok = sum(1 for r in layers if r["scale_invariant"] and r["status"] == "ok")
+        text.append(f"\n{ok} of {len(rows)} scale-invariant layers within 10% on both ratios.\n")
+        if notes:
+            text.append("\nWhat the data say about the departures:\n\n" + "\n".join(notes) + "\n")
+        other = [r for r in layers if not r["scale_invariant"]]
+        if other:
+            text.append(f"\n{len(other)} tensors that are not scale-invariant (BN scale and shift, the "
+                        "linear layer) are shown in the figures and in "
+                        f"[validation.csv]({step.result['folder']}/validation.csv), and kept out of this summary.\n")
+        for name, what in [("validation_norms", "|w| per layer"), ("validation_angles", "angle per step per layer"),
+                           ("validation_scatter", "measured against predicted")]:
+            text.append(f"\n![{what}]({step.result['folder']}/{name}.png)\n")
+    return "\n".join(text) + _reproduce(step)
+
+
+# ------------------------------------------------------------------------- assembly
+def compose(cfg, out: Path, steps, found: bool, data_message: str, seconds: float) -> str:
+    by = {s.name: s for s in steps}
+    command = f"ridgeline report --profile {cfg.profile} --out {out}" + (
+        f" --data {cfg.data}" if cfg.data else "") + (" --download" if cfg.download else "")
+    head = [f"# ridgeline report ({cfg.profile} profile)\n",
+            "Does the weight-norm equilibrium derived from the update rules describe SGD with "
+            "momentum and weight decay on batch-norm networks? Derivations, the simulator, the "
+            "seed's three hyperparameter slices, and a real ResNet-9 on CIFAR-10 checked layer "
+            "by layer.\n",
+            f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC in {seconds:.0f} s "
+            "(steps done earlier are not recomputed). Everything here:\n",
+            f"```\n{command}\n```\n"]
+    if cfg.runs and not found:
+        head.append(f"> **The real-run part was skipped**: no CIFAR-10 was found ({data_message}). "
+                    f"{SKIP_HELP}\n")
+    rows = [[s.name, s.status + (f": {s.message}" if s.message else ""), f"{s.seconds:.0f} s",
+             f"`{s.command}`"] for s in steps]
+    head.append("## Steps\n\n" + _table(["step", "status", "time", "command"], rows))
+    parts = head + [_derive_section(by["derive"], out),
+                    _simulate_section([s for s in steps if s.name.startswith("simulate-")], by["relaxation"]),
+                    _slices_section(by["slices"])]
+    for name, _ in cfg.runs:
+        t, v = by[f"train-{name}"], by[f"validate-{name}"]
+        if t.status == "skipped" and not found:
+            parts.append(f"## 4. {t.title}\n\n> **Skipped**: no CIFAR-10 was found. {SKIP_HELP}\n"
+                         + _reproduce(t))
+            parts.append(f"## 5. {v.title}\n\n> **Skipped**: it validates the training run above.\n")
+            continue
+        parts += [_train_section(t, found, data_message), _validate_section(v, t)]
+    return "\n".join(parts)
+
+
+def to_html(markdown: str, title: str) -> str:
+    """The report as one HTML page (markdown-it, which rich already installs; MathJax
+    renders the formulas where the page can reach it, else they stay readable TeX)."""
+    from markdown_it import MarkdownIt
+
+    maths: list[str] = []
+
+    def keep(m):  # protect $…$ and $$…$$ from the markdown parser
+        maths.append(m.group(0))
+        return f"MATHPLACEHOLDER{len(maths) - 1}X"
+
+    protected = re.sub(r"\$\$.+?\$\$|\$[^$\n]+\$", keep, markdown, flags=re.S)
+    body = MarkdownIt("commonmark").enable("table").render(protected)
+    body = re.sub(r"MATHPLACEHOLDER(\d+)X", lambda m: _escape(maths[int(m.group(1))]), body)
+    return ("<!doctype html><html><head><meta charset='utf-8'>"
+            f"<title>{_escape(title)}</title>"
+            "<script>window.MathJax={tex:{inlineMath:[['$','$']]}};</script>"
+            "<script async src='https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js'></script>"
+            "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
+            "table{border-collapse:collapse;font-size:90%}td,th{border:1px solid #ccc;padding:2px 6px}"
+            "img{max-width:100%}pre{background:#f4f4f4;padding:.5em;overflow-x:auto}"
+            "blockquote{border-left:4px solid #e0a000;margin-left:0;padding-left:1em}</style>"
+            f"</head><body>{body}</body></html>\n")
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def write_report(cfg, out: Path, steps, found: bool, data_message: str, seconds: float):
+    """Write report.md and report.html atomically; returns their paths."""
+    from dynamics.io import write_text
+
+    markdown = compose(cfg, out, steps, found, data_message, seconds)
+    md = write_text(out / "report.md", markdown)
+    html = write_text(out / "report.html", to_html(markdown, f"ridgeline report ({cfg.profile})"))
+    return md, html
