@@ -65,6 +65,7 @@ class SimConfig:
     seed: int = 0  # torch generator seed
     device: str = "cpu"  # torch device ("cuda" when present)
     dtype: str = "float32"  # float32 | float64
+    compile: bool = False  # torch.compile the step (toys): ~3x fewer memory passes, tens of seconds to compile
 
 
 def _as_list(value) -> list[float]:
@@ -199,24 +200,28 @@ class SimResult:
     summary: "object"  # pandas DataFrame, one row per setting: measured vs predicted
 
 
-def _toy_gradient(config: SimConfig, settings, runs: int, dtype, dev, gen):
-    """g(w, t) for the noise and quadratic toys, and the loss function (or None)."""
+def toy_gradient(config: SimConfig, settings, dtype, dev, gen):
+    """g(w, t) for the noise and quadratic toys, and the loss function (None for noise).
+
+    Rows are ordered (setting, run). Each step draws one standard normal z per run,
+    (runs, D), shared by all settings (common random numbers: every row follows the
+    noise model exactly, and differences between settings are not sampling luck);
+    the (R, D) state is viewed as (settings, runs, D) so z broadcasts without a copy.
+    """
     import torch
 
-    from dynamics.toys import curvatures, noise_gradient, quadratic_gradient, quadratic_loss
+    from dynamics.engine import SplitGradient
+    from dynamics.toys import curvatures, quadratic_gradient, quadratic_loss, tangent_noise
 
-    n = torch.tensor(settings.batch_size.to_numpy(float), dtype=dtype, device=dev).repeat_interleave(runs)[:, None]
-    s = config.noise / n.sqrt()  # G = σ/√N per row
+    S, runs, D = len(settings), config.runs, config.dim
+    n = torch.tensor(settings.batch_size.to_numpy(float), dtype=dtype, device=dev)
+    s = (config.noise / n.sqrt()).view(S, 1, 1)  # G = σ/√N per setting
+    draw = lambda t: torch.randn(runs, D, generator=gen, dtype=dtype, device=dev)  # noqa: E731
     if config.loss == "noise":
-        return (lambda w, t: noise_gradient(w, s, gen)), None
-    h = curvatures(config.dim, 1e-3, 1e-2, dtype=dtype, device=dev)
-    S = len(settings)
-
-    def gradient(w, t):
-        z = torch.randn(runs, config.dim, generator=gen, dtype=dtype, device=dev).repeat(S, 1)
-        return quadratic_gradient(w, h, s, z)
-
-    return gradient, (lambda w: quadratic_loss(w, h))
+        return SplitGradient(draw, lambda w, z: tangent_noise(w.view(S, runs, D), s, z).view(S * runs, D)), None
+    h = curvatures(D, 1e-3, 1e-2, dtype=dtype, device=dev)
+    return (SplitGradient(draw, lambda w, z: quadratic_gradient(w.view(S, runs, D), h, s, z).view(S * runs, D)),
+            lambda w: quadratic_loss(w, h))
 
 
 def _initial_norm(config: SimConfig, settings) -> np.ndarray:
@@ -250,7 +255,7 @@ def simulate(config: SimConfig, progress: Callable[[int], None] | None = None) -
         dtype, dev = getattr(torch, config.dtype), torch.device(config.device)
         gen = torch.Generator(device=dev).manual_seed(config.seed)
         col = lambda k: torch.tensor(settings[k].to_numpy(float), dtype=dtype, device=dev).repeat_interleave(runs)[:, None]  # noqa: E731
-        gradient, loss = _toy_gradient(config, settings, runs, dtype, dev, gen)
+        gradient, loss = toy_gradient(config, settings, dtype, dev, gen)
         if config.loss == "noise":
             w = torch.randn(S * runs, config.dim, generator=gen, dtype=dtype, device=dev)
         else:
@@ -265,7 +270,7 @@ def simulate(config: SimConfig, progress: Callable[[int], None] | None = None) -
             integrate(gradient, config.rule, w, torch.zeros_like(w), lr=col("lr"), wd=col("wd"),
                       momentum=col("momentum"), steps=torch.full_like(col("lr"), config.steps),
                       schedule=config.schedule, every=config.record_every, observe=observe,
-                      progress=progress)
+                      progress=progress, compile=config.compile)
         exact = (config.noise / np.sqrt(settings.batch_size.to_numpy(float))) if config.loss == "noise" else None
     trajectories = recorder.frame(settings, config, exact)
     return SimResult(config, settings, trajectories, summarize(trajectories, settings, config))
@@ -379,13 +384,17 @@ def run(config: SimConfig, out, as_json: bool = False) -> SimResult:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from dynamics.engine import tune_allocator
     from dynamics.io import ensure_dir, write_csv, write_json
     from figures.dynamics import trajectory_figure
 
     check_config(config)
     out = ensure_dir(out)
+    tune_allocator()
     console = Console(stderr=as_json)
     console.print(f"[bold]ridgeline simulate[/] {config}")
+    if config.compile:
+        console.print("compiling the step with torch.compile (tens of seconds, once)")
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
                   TimeRemainingColumn(), console=console, transient=as_json) as bar:
         task = bar.add_task(f"{config.loss} × {config.rule}", total=config.steps)

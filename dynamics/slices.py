@@ -69,7 +69,7 @@ def quadratic_final_loss(lr, batch_size, momentum, wd, seed: int = 0, steps: int
     """
     import torch
 
-    from dynamics.engine import check_schedule, integrate
+    from dynamics.engine import SplitGradient, check_schedule, integrate
     from dynamics.rules import get_rule
     from dynamics.symbolic import check_hyperparameters, predict
     from dynamics.toys import curvatures, quadratic_gradient, quadratic_loss
@@ -97,9 +97,8 @@ def quadratic_final_loss(lr, batch_size, momentum, wd, seed: int = 0, steps: int
     gen = torch.Generator(device=dev).manual_seed(int(seed))
     s = col(noise_std)
 
-    def gradient(w, t):
-        z = torch.randn(1, dim, generator=gen, dtype=dtype, device=dev)  # common to all rows
-        return quadratic_gradient(w, h, s, z)
+    gradient = SplitGradient(lambda t: torch.randn(1, dim, generator=gen, dtype=dtype, device=dev),  # common to all rows
+                             lambda w, z: quadratic_gradient(w, h, s, z))
 
     w = col(w0) * torch.full((len(lr_), dim), 1 / math.sqrt(dim), dtype=dtype, device=dev)
     with torch.no_grad():
@@ -169,6 +168,7 @@ def run_slices(config: SlicesConfig) -> dict:
     from rich.progress import Progress
     from rich.table import Table
 
+    from dynamics.engine import tune_allocator
     from dynamics.io import ensure_dir, write_csv, write_json
     from dynamics.ridge import fit_ridge
     from figures.heatmap import slice_heatmap
@@ -176,6 +176,7 @@ def run_slices(config: SlicesConfig) -> dict:
     if min(config.points, config.rows) < 3 or config.repeats < 1 or config.steps < 1:
         raise RidgelineError("slices need points >= 3, rows >= 3, repeats >= 1 and steps >= 1")
     out = ensure_dir(config.out)
+    tune_allocator()
     console = Console()
     console.print(f"[bold]ridgeline simulate slices[/] {config}")
     settings = dataclasses.asdict(config) | {"toy_defaults": TOY_DEFAULTS}

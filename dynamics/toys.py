@@ -22,10 +22,25 @@ def noise_gradient(w: torch.Tensor, grad_norm, generator: torch.Generator | None
 
         g ⟂ w,   |g| = G/|w|,   independent across steps,
 
-    with ``grad_norm`` G (a number or a tensor broadcastable to (R, 1)).
+    with ``grad_norm`` G (a number or a tensor broadcastable to (R, 1)): a fresh
+    standard normal z for every row, then :func:`tangent_noise`.
     """
-    z = tangent(w, torch.randn(w.shape, generator=generator, dtype=w.dtype, device=w.device))
-    return z * (grad_norm / (z.norm(dim=-1, keepdim=True) * w.norm(dim=-1, keepdim=True)))
+    z = torch.randn(w.shape, generator=generator, dtype=w.dtype, device=w.device)
+    return tangent_noise(w, grad_norm, z, out=z)
+
+
+def tangent_noise(w: torch.Tensor, grad_norm, z: torch.Tensor, out: torch.Tensor | None = None) -> torch.Tensor:
+    """g = G P⊥z / (|P⊥z| |w|), P⊥ = I − ŵŵᵀ: the noise model's gradient from a given
+    draw ``z`` (broadcastable to w: one draw may serve many rows, the simulator's
+    common random numbers across settings). Every row gets g ⟂ w and |g| = G/|w|;
+    E[g] = 0 and g is independent of the past whenever z is. ``out`` (z itself, when
+    it is a fresh draw of w's shape) saves the one (R, D) allocation.
+    """
+    w_sq = torch.linalg.vecdot(w, w).unsqueeze(-1)  # |w|², (..., 1): no (R, D) temporary
+    coef = torch.linalg.vecdot(z, w).unsqueeze(-1) / w_sq
+    g = out.addcmul_(w, coef, value=-1) if out is not None else torch.addcmul(z, w, coef, value=-1)
+    g_sq = torch.linalg.vecdot(g, g).unsqueeze(-1)
+    return g.mul_(grad_norm / (g_sq * w_sq).sqrt())
 
 
 # ---------------------------------------------------------------- the quadratic toy
