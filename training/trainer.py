@@ -79,7 +79,7 @@ def train(config: TrainConfig, *, resume: bool = False, verbose: bool = True,
     console.print(f"{len(train_set)} training images, {steps_per_epoch} steps/epoch, "
                   f"{weight_count(setup.model) / 1e6:.3f} M weights, device {device}")
     diverged, t0 = False, time.perf_counter() - elapsed
-    columns = (TextColumn("[bold]epoch {task.fields[epoch]}/" + str(config.epochs)), BarColumn(),
+    columns = (TextColumn("[bold]epoch {task.fields[epoch]}/" + str(config.epochs)), BarColumn(bar_width=20),
                MofNCompleteColumn(), TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
                TimeRemainingColumn())
     with Progress(*columns, console=console, transient=False) as bar:
