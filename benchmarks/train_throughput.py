@@ -6,8 +6,10 @@
 Times exactly the steps a run takes (training.loop.train_epoch: on-device augmentation,
 per-step learning rate, forward, backward, SGD) on synthetic CIFAR-shaped uint8 data,
 for: no logging (the baseline), norm logging every 10 steps (the default), and every
-step (the worst case). Repetitions are interleaved (A B C A B C …) so that load from
-other processes hits every variant alike; the table gives the median. On CUDA it also
+step (the worst case). Repetitions are interleaved (A B C, B C A, …) so that load from
+other processes hits every variant alike, with the order rotated each round; the
+table gives the median. Because a shared machine's noise (±5%) can exceed the cost
+of logging, the cost of NormLogger.before + after is also timed on its own. On CUDA it also
 gives the model FLOP utilisation: 3 x forward FLOPs (forward + backward ≈ 3 forwards;
 0.76 GFLOP per image at width 1) x images/s over the device's dense bf16 peak.
 """
@@ -60,6 +62,23 @@ def time_steps(config: TrainConfig, device: torch.device, images: DeviceImages, 
     return time.perf_counter() - start, setup
 
 
+def logging_cost(setup, device: torch.device, wd: float, repeats: int = 20) -> float:
+    """Seconds per logged step spent in NormLogger.before + after alone (median)."""
+    logger = NormLogger(setup.model, setup.optimizer, 1, wd=wd)
+    times = []
+    for step in range(1, repeats + 1):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        logger.before(step)
+        logger.after(step, 1, 0.1)
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - start)
+    logger.fetch()
+    return statistics.median(times)
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--device", default="auto")
@@ -90,10 +109,12 @@ def main() -> None:
     for name, every in variants.items():  # warm-up: allocator, cuDNN autotuning, compilation
         _, setups[name] = time_steps(config, device, images, min(steps, 3 if not cuda else 20), every)
     seconds = {name: [] for name in variants}
-    for _ in range(args.reps):
-        for name, every in variants.items():
+    order = list(variants.items())
+    for rep in range(args.reps):  # rotate the order, so no variant always runs first
+        for name, every in order[rep % len(order):] + order[:rep % len(order)]:
             seconds[name].append(time_steps(config, device, images, steps, every, setups[name])[0])
 
+    log_ms = logging_cost(setups["log every step"], device, config.wd) * 1e3
     flops = forward_flops(setups["no logging (baseline)"].model)
     peak = args.peak_tflops or peak_tflops(device)
     name = torch.cuda.get_device_name(device) if cuda else f"cpu, {torch.get_num_threads()} threads"
@@ -108,6 +129,10 @@ def main() -> None:
         table.add_row(variant, f"{rate:,.0f}", f"{rate / base:.3f}", f"{base / rate - 1:+.1%}", mfu)
     console = Console()
     console.print(table)
+    step_ms = 1e3 * statistics.median(seconds["no logging (baseline)"]) / steps
+    console.print(f"norm logging alone (before + after, timed in isolation): {log_ms:.2f} ms per logged "
+                  f"step = {log_ms / step_ms:.2%} of a {step_ms:.0f} ms step when logging every step, "
+                  f"{log_ms / step_ms / 10:.2%} at every 10")
     console.print(f"forward {flops / 1e9:.3f} GFLOP/image at width {width}; all reps (s): "
                   + "; ".join(f"{k}: {', '.join(f'{t:.2f}' for t in v)}" for k, v in seconds.items()))
 
