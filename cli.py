@@ -42,7 +42,8 @@ def _library_call(command: Callable) -> Callable:
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
-            typer.echo("interrupted: rerun the same command to resume", err=True)
+            typer.echo("interrupted: finished work is saved; rerun the same command to resume "
+                       "(ridgeline train: add --resume)", err=True)
             raise typer.Exit(130) from None
 
     return wrapper

@@ -15,6 +15,9 @@ from typing import Any, Callable
 
 from dynamics.errors import RidgelineError
 
+_UMASK = os.umask(0o022)  # read the process umask once (os.umask can only set it) ...
+os.umask(_UMASK)  # ... and put it back
+
 
 def ensure_dir(path: str | os.PathLike) -> Path:
     """Create ``path`` (and parents) or raise a one-line RidgelineError."""
@@ -38,6 +41,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual mode
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
