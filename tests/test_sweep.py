@@ -148,11 +148,14 @@ ARGS = ["sweep", "--objective", "quadratic", "--x", "lr=0.01:1:3", "--y", "wd=1e
 
 
 def test_cli_sweep_prints_the_table_and_the_ridge(tmp_path):
-    result = runner.invoke(app, ARGS + ["--out", str(tmp_path / "s"), "--momentum", "0.8"])
+    result = runner.invoke(app, ["sweep", "--objective", "quadratic", "--x", "lr=0.1:3.2:6",
+                                 "--y", "wd=2.5e-4:1e-3:3", "--out", str(tmp_path / "s"),
+                                 "--momentum", "0.8"])
     assert result.exit_code == 0, result.output
     assert "mean final_loss" in result.output and "ridge: log wd =" in result.output
+    assert "from 3 of 3 rows" in result.output
     frame = pd.read_csv(tmp_path / "s" / "records.csv")
-    assert (frame.momentum == 0.8).all() and len(frame) == 9
+    assert (frame.momentum == 0.8).all() and len(frame) == 18
 
 
 @pytest.mark.parametrize("extra, message", [
@@ -196,3 +199,14 @@ def test_cli_refuses_a_directory_holding_something_else(tmp_path):
     result = runner.invoke(app, ARGS + ["--out", str(out)])
     assert result.exit_code == 2 and "does not hold a ridgeline sweep" in result.output
     assert snapshot(out) == {"notes.txt": b"mine"}
+
+
+def test_a_ridge_outside_the_grid_is_reported_not_fitted(tmp_path):
+    out = tmp_path / "s"  # lr far below the toy's best: every row's optimum on the right edge
+    result = runner.invoke(app, ["sweep", "--objective", "quadratic", "--x", "lr=1e-4:4e-4:3",
+                                 "--y", "wd=1e-5:1e-4:3", "--out", str(out), "--steps", "100"])
+    assert result.exit_code == 0, result.output
+    assert "no ridge inside the grid" in result.output and "0.0004" in result.output
+    ridge = json.loads((out / "ridge.json").read_text())["lr_x_wd"]
+    assert ridge["slope"] is None and ridge["interior"] == [False, False, False]
+    assert (out / "heatmap.png").exists()

@@ -22,6 +22,7 @@ The sweep directory ``--out`` holds
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -172,7 +173,8 @@ def run_sweep(config: SweepConfig, *, console=None) -> SweepResult:
     from rich.console import Console
     from rich.progress import Progress
 
-    console = console or Console(stderr=True)
+    report_to = console or Console()  # the final table, on stdout
+    console = console or Console(stderr=True)  # progress and notes
     _check(config)
     objective = make_objective(config.objective, list(config.options))
     executor = make_executor(config.executor, workers=config.workers,
@@ -187,11 +189,11 @@ def run_sweep(config: SweepConfig, *, console=None) -> SweepResult:
                       f"{len(trials)} runs -> {out}")
         console.print(asdict(config))
         store = RecordStore(out)
-        pending = [t for t in trials if not store.has(t.key)]
+        pending = list({t.key: t for t in trials if not store.has(t.key)}.values())
+        before = f"runs ({len(trials) - len(pending)} done before)"
         if config.max_runs is not None:
             pending = pending[: config.max_runs]
         with Progress(console=console, transient=False) as progress:
-            before = f"runs ({len(trials) - len(pending)} done before)"
             bar = progress.add_task(before, total=len(pending))
 
             def finished(trial, result):
@@ -210,7 +212,7 @@ def run_sweep(config: SweepConfig, *, console=None) -> SweepResult:
     finally:
         lock.release()
     result = SweepResult(out, frame, len(trials), len(pending), fit)
-    _print_summary(console, config, objective, result)
+    _print_summary(report_to, config, objective, result)
     return result
 
 
@@ -222,6 +224,9 @@ def _ridge(config: SweepConfig, objective, frame, out: Path, console):
     x, y, score = config.x.name, config.y.name, objective.score_name
     means = mean_frame(frame, x, y).rename(columns={"score": score})
     fit = fit_ridge(means, x, y, score, objective.maximize)
+    if fit.interior and sum(fit.interior) < 2:  # the optimum leaves the grid: no line to fit
+        nan = float("nan")
+        fit = dataclasses.replace(fit, slope=nan, slope_err=nan, intercept=nan)
     write_json(out / "ridge.json", {f"{x}_x_{y}": {"score": score, **fit.to_dict()}})
     floor = config.floor if config.floor is not None else objective.floor
     finite = means[score].dropna()
@@ -263,7 +268,16 @@ def _print_summary(console, config: SweepConfig, objective, result: SweepResult)
     left = result.total - len(frame)
     console.print(f"{len(frame)}/{result.total} runs finished ({result.new} new)"
                   + (f"; {left} left: rerun the same command to continue" if left else ""))
-    if result.fit is not None:
-        console.print(f"ridge: log {y} = {result.fit.slope:.3f} (± {result.fit.slope_err:.3f}) "
-                      f"log {x} + {result.fit.intercept:.3f}  -> {result.out / 'ridge.json'}, "
-                      f"{result.out / 'heatmap.png'}")
+    fit = result.fit
+    if fit is None:
+        return
+    inside = sum(fit.interior) if fit.interior else len(fit.points)
+    if inside >= 2:
+        console.print(f"ridge: log {y} = {fit.slope:.3f} (± {fit.slope_err:.3f}) log {x} "
+                      f"+ {fit.intercept:.3f}, from {inside} of {len(fit.points)} rows")
+    else:
+        edges = sorted({f"{p[0]:.3g}" for p in fit.points})
+        console.print(f"[yellow]no ridge inside the grid[/]: the best {x} of "
+                      f"{len(fit.points) - inside} of {len(fit.points)} rows is on the grid's edge "
+                      f"({x} = {', '.join(edges)}); move or widen --x")
+    console.print(f"-> {result.out / 'ridge.json'}, {result.out / 'heatmap.png'}")

@@ -209,7 +209,8 @@ def run_tune(config: TuneConfig, *, console=None) -> TuneResult:
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    console = console or Console(stderr=True)
+    report_to = console or Console()  # the seed's table, on stdout
+    console = console or Console(stderr=True)  # progress and notes
     _check(config)
     objective = make_objective(config.objective, list(config.options))
     given = {"lr": config.lr, "momentum": config.momentum, "wd": config.wd}
@@ -255,7 +256,7 @@ def run_tune(config: TuneConfig, *, console=None) -> TuneResult:
     finally:
         lock.release()
     result = TuneResult(out, seed_table, trials, best, len(evaluator.runs), evaluator.new, converged)
-    _print_summary(console, objective, result)
+    _print_summary(report_to, objective, result)
     return result
 
 
