@@ -5,11 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def training_curves(metrics_csv, path) -> Path:
-    """Loss and accuracy (train and test) per epoch, and the learning rate, of one run.
+def training_curves(run_dir, path) -> Path:
+    """Loss and accuracy (train and test) per epoch, and the learning rate per step.
 
-    Input: a run directory's ``metrics.csv`` (epoch, lr, train_loss, train_acc,
-    test_loss, test_acc). Written atomically beside it.
+    Input: a run directory's ``metrics.csv`` (epoch, train_loss, train_acc, test_loss,
+    test_acc) and, for the schedule, ``norms.csv`` (step, lr of every logged step;
+    without it, the lr at each epoch's end). Written atomically.
     """
     import matplotlib
 
@@ -20,7 +21,13 @@ def training_curves(metrics_csv, path) -> Path:
 
     from dynamics.io import atomic_write
 
-    m = pd.read_csv(metrics_csv)
+    run_dir = Path(run_dir)
+    m = pd.read_csv(run_dir / "metrics.csv")
+    if (run_dir / "norms.csv").exists():
+        n = pd.read_csv(run_dir / "norms.csv", usecols=["step", "lr"]).drop_duplicates("step")
+        schedule, x_label = (n["step"], n["lr"]), "step"
+    else:
+        schedule, x_label = (m["step"], m["lr"]), "step (epoch ends)"
     sns.set_theme(style="whitegrid", context="paper")
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
     axes[0].plot(m["epoch"], m["train_loss"], "o-", ms=3, label="train")
@@ -30,11 +37,12 @@ def training_curves(metrics_csv, path) -> Path:
     axes[1].plot(m["epoch"], m["test_acc"], "s-", ms=3, label="test (1,000 images)")
     axes[1].set_ylabel("accuracy")
     axes[1].set_ylim(0, 1)
-    axes[2].plot(m["epoch"], m["lr"], "o-", ms=3, color="tab:green")
-    axes[2].set_ylabel("learning rate at the epoch's last step")
+    axes[2].plot(*schedule, "-", color="tab:green")
+    axes[2].set_ylabel("learning rate λ")
     axes[2].set_ylim(0, None)
-    for ax in axes:
+    for ax in axes[:2]:
         ax.set_xlabel("epoch")
+    axes[2].set_xlabel(x_label)
     axes[0].legend(fontsize=8)
     axes[1].legend(fontsize=8)
     fig.tight_layout()

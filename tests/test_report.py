@@ -16,7 +16,7 @@ from cli import app
 from training.report import ReportConfig, report
 
 TINY = dict(derive_rules=("heavy-ball",), sim_rules=("nesterov",), sim_settings=((0.2, 1e-2, 0.9),),
-            sim_steps=300, sim_runs=2, sim_dim=16, relax_lr=(0.4,), relax_steps=300,
+            sim_steps=300, sim_runs=2, sim_dim=16, relax_lr=(0.4,), relax_steps=300, relax_runs=2,
             slice_points=3, slice_rows=3, slice_repeats=1, slice_steps=40)
 
 

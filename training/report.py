@@ -81,6 +81,7 @@ class ReportConfig:
     relax_lr: tuple = (0.2, 0.4, 0.8)  # λ before the 10x drop, per step (Nesterov, ρ = 0.9)
     relax_wd: float = 1e-2  # α of the relaxation runs, per step
     relax_steps: int = 4000  # steps; the drop comes half-way
+    relax_runs: int = 64  # runs per relaxation setting (the fitted τ is noisier than a mean)
     slice_points: int = 9  # lr grid points per slice (a factor 2 apart)
     slice_rows: int = 5  # grid points of the other hyperparameter
     slice_repeats: int = 3  # seeds averaged per grid point
@@ -109,6 +110,7 @@ class Step:
     params: dict  # what the step depends on; a change reruns it
     work: Callable[[], dict]  # returns the JSON-able result
     needs: tuple = ()  # steps that must be done first
+    spinner: bool = False  # no progress bar of its own: show a spinner while it works
     status: str = "pending"  # done | done earlier | failed | skipped
     message: str = ""
     seconds: float = 0.0
@@ -150,8 +152,8 @@ def _sim_config(cfg: ReportConfig, rule: str, schedule: str):
 
     if schedule == "step":
         return SimConfig(loss="noise", rule="nesterov", lr=list(cfg.relax_lr), wd=cfg.relax_wd,
-                         momentum=0.9, steps=cfg.relax_steps, runs=cfg.sim_runs, dim=cfg.sim_dim,
-                         schedule="step", init_norm=0.0)
+                         momentum=0.9, steps=cfg.relax_steps, runs=cfg.relax_runs, dim=cfg.sim_dim,
+                         schedule="step", init_norm=0.0, record_every=5)
     lr, wd, rho = (list(c) for c in zip(*cfg.sim_settings))
     return SimConfig(loss="noise", rule=rule, lr=lr, wd=wd, momentum=rho, steps=cfg.sim_steps,
                      runs=cfg.sim_runs, dim=cfg.sim_dim, schedule="constant", init_norm=1.0)
@@ -163,7 +165,8 @@ def _sim_command(cfg: ReportConfig, rule: str, schedule: str, out: Path) -> str:
     folder = out / "simulate" / (rule if schedule == "constant" else "relaxation")
     return (f"ridgeline simulate --loss noise --rule {c.rule} --lr {lists(c.lr)} --wd {lists(c.wd)} "
             f"--momentum {lists(c.momentum)} --steps {c.steps} --runs {c.runs} --dim {c.dim} "
-            f"--schedule {c.schedule} --init-norm {c.init_norm:g} --out {_q(folder)}")
+            f"--schedule {c.schedule} --init-norm {c.init_norm:g} --record-every {c.record_every} "
+            f"--out {_q(folder)}")
 
 
 def _slices_step(cfg: ReportConfig, out: Path) -> dict:
@@ -205,7 +208,7 @@ def _train_step(cfg: ReportConfig, name: str, fields: dict, out: Path) -> dict:
 
     summary = train(_train_config(cfg, name, fields, out), resume=True)
     run_dir = out / "runs" / name
-    training_curves(run_dir / "metrics.csv", run_dir / "training_curves.png")
+    training_curves(run_dir, run_dir / "training_curves.png")
     return {"run_dir": str(run_dir.relative_to(out)), "summary": summary}
 
 
@@ -235,7 +238,7 @@ def plan(cfg: ReportConfig, out: Path) -> list[Step]:
     base = f"ridgeline derive --format json --at {','.join(f'{k}={v}' for k, v in SEED_POINT.items())}"
     steps = [Step("derive", "Derivations", base + "; ridgeline derive --format latex",
                   {"rules": list(cfg.derive_rules), "point": SEED_POINT},
-                  lambda: _derive_step(cfg, out))]
+                  lambda: _derive_step(cfg, out), spinner=True)]
     for rule in cfg.sim_rules:
         c = _sim_config(cfg, rule, "constant")
         steps.append(Step(f"simulate-{rule}", f"Noise loss, {rule}", _sim_command(cfg, rule, "constant", out),
@@ -254,7 +257,7 @@ def plan(cfg: ReportConfig, out: Path) -> list[Step]:
         steps.append(Step(f"validate-{name}", f"Validation of run '{name}'",
                           f"ridgeline validate {_q(out / 'runs' / name)} --out {_q(out / 'runs' / name / 'validation')}",
                           {"run": name}, lambda name=name: _validate_step(cfg, name, out),
-                          needs=(f"train-{name}",)))
+                          needs=(f"train-{name}",), spinner=True))
     return steps
 
 
@@ -276,7 +279,11 @@ def _run_step(step: Step, out: Path, console, fresh: set[str]) -> None:
             return
     start = time.perf_counter()
     try:
-        step.result = step.work()
+        if step.spinner:
+            with console.status(f"{step.title}…"):
+                step.result = step.work()
+        else:
+            step.result = step.work()
         step.status = "done"
         fresh.add(step.name)
     except (KeyboardInterrupt, SystemExit):

@@ -24,7 +24,7 @@ def _f(x, fmt="{:.4g}") -> str:
 
 
 def _table(header: list[str], rows: list[list]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines = ["| " + " | ".join(h.replace("|", "\\|") for h in header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c).replace("|", "\\|") if not str(c).startswith("$") else str(c)
                                 for c in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
@@ -93,8 +93,12 @@ def _simulate_section(steps, relax) -> str:
             text.append(f"\n![{step.title}]({step.result['folder']}/trajectories.png)\n")
         text.append(_reproduce(step))
     text.append(f"### {relax.title}\n" + _status(relax))
-    text.append("λ drops 10x half-way (Nesterov, ρ = 0.9); the measured e-folding time of "
-                "|w|²'s deviation against the derived relaxation time −1/ln μ.\n")
+    text.append("λ drops 10x half-way (Nesterov, ρ = 0.9), every run starting at its predicted "
+                "equilibrium; the measured e-folding time of |w|²'s deviation against the derived "
+                "relaxation time −1/ln μ. τ is the time constant of *small* deviations; a 10x drop "
+                "leaves |w|² about 3x too large, which closes somewhat more slowly (about 10%, as "
+                "iterating the exact moment map also shows: `dynamics/simulate.py`), so the measured "
+                "time is fitted once the gap is within 5% of the plateau.\n")
     if relax.status in ("done", "done earlier"):
         rows = []
         for s in relax.result["summary"]["settings"]:
@@ -176,8 +180,19 @@ def _validate_section(step, train_step) -> str:
                 notes.append(f"- `{r['layer']}`: {r['notes']}")
         text.append(_table(["layer (conv → BN)", "weights per filter", "eq. steps", "|w| ratio",
                             "√k", "angle ratio", "angle, drifting", "status"], rows))
-        ok = sum(1 for r in layers if r["scale_invariant"] and r["status"] == "ok")
-        text.append(f"\n{ok} of {len(rows)} scale-invariant layers within 10% on both ratios.\n")
+        si = [r for r in layers if r["scale_invariant"] and r["equilibrium_steps"] > 0]
+        ok = sum(1 for r in si if r["status"] == "ok")
+        text.append(f"\n{ok} of {len(rows)} scale-invariant layers within 10% of the prediction on both "
+                    "ratios.\n")
+        buffer = [abs(r["norm_ratio_median"] / math.sqrt(r["momentum_ratio_median"]) - 1) for r in si
+                  if r.get("momentum_ratio_median") and r["momentum_ratio_median"] > 0]
+        drift = [r for r in si if r.get("angle_ratio_drift_median") is not None
+                 and abs(r["angle_ratio_drift_median"] - 1) <= 0.1]
+        if buffer:
+            text.append(f"\nAccounting for the measured departures from the noise model: the |w| ratio "
+                        f"equals √k, the value the measured momentum buffer implies, to within "
+                        f"{max(buffer):.1%} in every layer; against the drifting equilibrium the angle "
+                        f"is within 10% in {len(drift)} of {len(si)} layers.\n")
         if notes:
             text.append("\nWhat the data say about the departures:\n\n" + "\n".join(notes) + "\n")
         other = [r for r in layers if not r["scale_invariant"]]
