@@ -421,6 +421,9 @@ def validate(cfg: ValidateConfig, console=None) -> Validation:
     out = ensure_dir(cfg.out_dir())
     console.print(f"[bold]validate[/bold] {run.path}  rule={run.rule} wd={run.wd:g} "
                   f"momentum={run.momentum:g}  config: {asdict(cfg)}")
+    if run.summary is None:
+        console.print("[yellow]note[/]: no summary.json yet (the run is unfinished): "
+                      "validating the steps logged so far")
     steps = compare(run, cfg)
     layers = summarise(steps, cfg)
     write_json(out / "config.json", asdict(cfg) | {"rule": run.rule, "wd": run.wd,

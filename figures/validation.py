@@ -66,7 +66,7 @@ def plot_layers(steps, path: str | Path, quantity: str = "norm", cols: int = 5) 
             ax.plot(df["step"], df["predicted_angle"], color="black", ls="--", lw=1,
                     label="predicted θ*")
             if si and "predicted_angle_drift" in df:
-                ax.plot(df["step"], df["predicted_angle_drift"], color="grey", ls=":", lw=1,
+                ax.plot(df["step"], df["predicted_angle_drift"], color="tab:purple", ls=":", lw=1.4,
                         label="θ of the drifting equilibrium")
             smooth = np.concatenate([df["measured_angle"], df["predicted_angle"]]).astype(float)
             smooth = smooth[smooth > 0]
@@ -87,7 +87,7 @@ def plot_layers(steps, path: str | Path, quantity: str = "norm", cols: int = 5) 
     ylabel = "weight norm |w|" if quantity == "norm" else "angular update per step (rad)"
     fig.supxlabel("step", fontsize=9)
     fig.supylabel(ylabel, fontsize=9)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / (2.2 * rows)))
+    fig.tight_layout(rect=(0.015, 0, 1, 1 - 0.35 / (2.2 * rows)))
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return Path(path)
