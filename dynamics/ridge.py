@@ -20,6 +20,10 @@ at ±45° in log-log axes. Here the ridge is measured in two steps.
 
    with slope_err = σ_b/b² (first-order propagation of b's standard error,
    σ_b² = RSS/(n − 2) / Σ(log₁₀ y − mean)²). NaN when fewer than three points.
+   This error assumes independent ridge points; where all grid points share one
+   noise stream (the quadratic toy's common random numbers) their errors are
+   correlated and it understates the uncertainty: fit each seed apart and use the
+   spread of the slopes (``ridgeline simulate slices`` reports both).
 
 In this convention the seed's flat directions are: λ/N fixed → slope +1 in (lr, N);
 λ/(1 − ρ) fixed → +1 in (lr, 1 − ρ); λα fixed → −1 in (lr, wd).

@@ -61,7 +61,7 @@ def _caption(summary, settings) -> str:
     parts = []
     for s in settings:
         r = summary[summary.setting == s].iloc[0]
-        parts.append(f"λ={r.lr:.3g}: τ {r.relaxation_measured:.0f} / {r.relaxation_predicted:.0f} steps "
-                     f"= {r.relaxation_ratio:.3f}")
+        parts.append(f"λ {r.lr:.3g}→{r.lr / 10:.3g}: τ {r.relaxation_measured:.0f} / {r.relaxation_predicted:.0f} "
+                     f"steps = {r.relaxation_ratio:.3f}")
     return ("Relaxation after the 10x lr drop (e-folding time of the deviation of |w|², "
             "measured / predicted −1/ln μ): " + "; ".join(parts))
