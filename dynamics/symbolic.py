@@ -167,7 +167,7 @@ def rescaling_symmetry(rule: str) -> dict[str, sp.Expr]:
 _x, _y, _z, _s = sp.symbols("x y z s", positive=True)  # |w|², w·v, |v|², |g|²
 
 
-def _moments(expr: sp.Expr, w, v, g) -> sp.Expr:
+def moments(expr: sp.Expr, w, v, g) -> sp.Expr:
     """Replace products of (w, v, g) by second moments under the noise model."""
     table = {(2, 0, 0): _x, (1, 1, 0): _y, (0, 2, 0): _z, (0, 0, 2): _s,
              (1, 0, 1): 0, (0, 1, 1): 0}  # g ⟂ w; g independent of v with mean 0
@@ -199,14 +199,14 @@ def equilibrium(rule: str) -> Equilibrium:
     """Derive the equilibrium of ``rule`` under the noise model (see module docstring)."""
     w, v, g = sp.symbols("w v g")
     w1, v1 = get_rule(rule)(w, v, g, lam, alpha, rho)
-    new = [_moments(e, w, v, g) for e in (w1 * w1, w1 * v1, v1 * v1)]
+    new = [moments(e, w, v, g) for e in (w1 * w1, w1 * v1, v1 * v1)]
     state = sp.Matrix([_x, _y, _z])
     Mm = sp.Matrix(new).jacobian(state)
     h = sp.Matrix(new).diff(_s)
     (fixed,) = sp.linsolve((sp.eye(3) - Mm, h), *state)  # (x, y, z) per unit s
     K = sp.factor(fixed[0])  # x = K s = K G²/x  =>  |w|⁴ = K G²
     norm4 = sp.factor(K * G**2)
-    cos = sp.factor(sp.cancel(_moments(w * w1, w, v, g).subs({_x: fixed[0], _y: fixed[1]}) / fixed[0]))
+    cos = sp.factor(sp.cancel(moments(w * w1, w, v, g).subs({_x: fixed[0], _y: fixed[1]}) / fixed[0]))
     norm4_leading = leading_order(norm4)
     _, weight = gradient_weight(rule)
     J = Mm - h * sp.Matrix([[1 / K, 0, 0]])  # ∂(h G²/x)/∂x = −h/K at the fixed point
@@ -322,7 +322,7 @@ def _numeric(rule: str):
     args = (lam, alpha, rho, G)
     return (sp.lambdify(args, eq.weight_norm4, "numpy"),
             sp.lambdify(args, eq.cos_angle, "numpy"),
-            sp.lambdify(args, eq.jacobian, "numpy"))
+            sp.lambdify(args, list(eq.jacobian), "numpy"))  # 9 entries, row-major
 
 
 def check_hyperparameters(lr, wd, momentum) -> None:
@@ -352,8 +352,9 @@ def predict(rule: str, lr, wd, momentum=0.0, grad_norm=1.0) -> Prediction:
     with np.errstate(all="ignore"):
         norm4 = np.asarray(norm4_f(lr, wd, momentum, grad_norm), dtype=float)
         cos = np.asarray(cos_f(lr, wd, momentum, grad_norm), dtype=float)
-        jac = np.asarray(jac_f(lr, wd, momentum, grad_norm), dtype=float)  # (3, 3, ...)
-        jac = np.moveaxis(np.broadcast_to(jac.reshape(3, 3, *jac.shape[2:]), (3, 3, *lr.shape)), (0, 1), (-2, -1))
+        entries = (np.broadcast_to(np.asarray(e, dtype=float), lr.shape)  # constants too
+                   for e in jac_f(lr, wd, momentum, grad_norm))
+        jac = np.stack(list(entries), axis=-1).reshape(*lr.shape, 3, 3)
         ok = (lr > 0) & (wd > 0) & np.isfinite(norm4) & (norm4 > 0) & (np.abs(cos) <= 1)
         ok &= np.all(np.isfinite(jac), axis=(-2, -1))
         mu = np.full(lr.shape, np.nan)

@@ -217,7 +217,7 @@ def _overlap_form(rule: str):
 
     w, v, g = sp.symbols("w v g")
     w1, _ = get_rule(rule)(w, v, g, S.lam, S.alpha, S.rho)
-    form = S._moments(w * w1, w, v, g)
+    form = S.moments(w * w1, w, v, g)
     assert form.coeff(S._s) == 0, "E[w·w'] must not depend on |g|² when g ⟂ w"
     coeffs = [form.coeff(m) for m in (S._x, S._y, S._z)]
     return sp.lambdify((S.lam, S.alpha, S.rho), coeffs, "numpy")
@@ -292,7 +292,7 @@ def compare(run: Run, cfg: ValidateConfig) -> "pandas.DataFrame":  # noqa: F821
     """The per-step table: predictions, smoothed measurements, ratios and phase flags."""
     import pandas as pd
 
-    from dynamics.simulate import predict_many as predict  # predict, also for "sgd" arrays
+    from dynamics.symbolic import predict
 
     frames = []
     for layer, df in run.norms.groupby("layer", sort=False):

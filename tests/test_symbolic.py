@@ -101,3 +101,10 @@ def test_predict_scales_with_grad_norm_and_vectorises():
 def test_predict_rejects_bad_input(kwargs, match):
     with pytest.raises(RidgelineError, match=match):
         S.predict("heavy-ball", **kwargs)
+
+
+def test_predict_vectorises_plain_sgd_whose_jacobian_has_constant_entries():
+    arr = S.predict("sgd", np.array([0.1, 0.2]), 1e-3, 0.9, np.array([1.0, 2.0]))
+    one = S.predict("sgd", 0.2, 1e-3, 0.0, 2.0)
+    assert arr.weight_norm[1] == pytest.approx(one.weight_norm)
+    assert arr.relaxation_steps[1] == pytest.approx(one.relaxation_steps)
