@@ -294,7 +294,7 @@ def derive(rule: str) -> tuple[Formula, ...]:
         Formula("effective_lr", "λ/|w|², the step size on the unit sphere (exact)", eq.effective_lr),
         Formula("effective_lr_leading", "λ/|w|², leading order", eq.effective_lr_leading),
         Formula("total_effective_lr_leading", "total gradient weight over |w|², leading order", eq.total_effective_lr_leading),
-        Formula("total_effective_lr_leading_rotated", "the same in rotated coordinates: a function of u alone", in_u(eq.total_effective_lr_leading)),
+        Formula("total_effective_lr_leading_rotated", "the same in rotated coordinates (u, ρ); u alone for coupled momentum", in_u(eq.total_effective_lr_leading)),
         Formula("relaxation_steps_leading", "e-folding time of |w|² towards equilibrium, steps, leading order", eq.relaxation_steps_leading),
         Formula("rotated_u", "the seed's tuning coordinate u", rotated_coordinates()["u"]),
         Formula("rotated_lambda", "the map back: λ from (u, ρ, α)", back),
