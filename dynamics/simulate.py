@@ -360,7 +360,8 @@ def summary_json(result: SimResult) -> dict:
             item["predicted"]["relaxation_steps"] = clean(float(r["relaxation_predicted"]))
         out.append(item)
     return {"loss": result.config.loss, "rule": result.config.rule, "steps": result.config.steps,
-            "runs": result.config.runs, "late_time": "mean over the last half of the run",
+            "runs": result.config.runs,
+            "late_time": f"mean over steps after {late_start(result.config):g} of {result.config.steps}",
             "settings": out}
 
 
@@ -418,7 +419,8 @@ def summary_table(result: SimResult):
     from rich.table import Table
 
     s = result.summary
-    table = Table(title=f"late-time means (last half): {result.config.loss}, {result.config.rule}")
+    c = result.config
+    table = Table(title=f"late-time means (steps > {late_start(c):g} of {c.steps}): {c.loss}, {c.rule}")
     for name in ("lr", "wd", "ρ", "N", "|w|", "|w|*", "ratio", "θ", "θ*", "ratio"):
         table.add_column(name, justify="right")
     relax = "relaxation_measured" in s
