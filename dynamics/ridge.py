@@ -112,7 +112,7 @@ def fit_ridge(frame, x: str, y: str, score: str, maximize: bool) -> RidgeFit:
     ly = np.log10([p[1] for p in use])
     lx = np.log10([p[0] for p in use])
     slope = slope_err = intercept = float("nan")
-    if len(use) >= 2 and np.ptp(ly) > 0:
+    if len(use) >= 2 and np.ptp(ly) > 0 and np.ptp(lx) > 1e-9:  # same x* in every row: no slope
         b, a = np.polyfit(ly, lx, 1)  # log x* = a + b log y
         if b != 0:
             slope, intercept = 1 / b, -a / b

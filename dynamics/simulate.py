@@ -150,11 +150,13 @@ class Recorder:
         """The trajectories: one row per (setting, record), with predictions."""
         import pandas as pd
 
+        from dynamics.symbolic import predict
+
         cols = {k: np.stack([r[k] for r in self.rows]) for k in self.rows[0] if k != "step"}
         steps = np.array([r["step"] for r in self.rows])
         G = cols["grad_norm"] if exact_grad_norm is None else np.broadcast_to(exact_grad_norm, cols["lr"].shape)
         wd, rho = (np.broadcast_to(settings[k].to_numpy(float), cols["lr"].shape) for k in ("wd", "momentum"))
-        p = predict_many(config.rule, cols["lr"], wd, rho, G)
+        p = predict(config.rule, cols["lr"], wd, rho, G)
         out = []
         for s in range(len(settings)):
             part = {"setting": s, "step": steps}
@@ -166,30 +168,6 @@ class Recorder:
             out.append(pd.DataFrame(part))
         frame = pd.concat(out, ignore_index=True)
         return frame.merge(settings[["setting", "wd", "momentum", "batch_size"]], on="setting")
-
-
-def predict_many(rule: str, lr, wd, momentum, grad_norm):
-    """``predict`` on arrays (NaN where no equilibrium). For "sgd", whose Jacobian has
-    constant entries that the vectorised ``predict`` cannot broadcast (a ValueError in
-    dynamics.symbolic), it falls back to one scalar call per distinct setting."""
-    from dynamics.symbolic import Prediction, predict
-
-    args = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (lr, wd, momentum, grad_norm)))
-    try:
-        return predict(rule, *args)
-    except ValueError:
-        pass
-    flat = np.stack([a.reshape(-1) for a in args], 1)
-    unique, inverse = np.unique(flat, axis=0, return_inverse=True)
-    values = np.full((len(unique), 4), np.nan)
-    for i, row in enumerate(unique):
-        try:
-            p = predict(rule, *row)
-            values[i] = (p.weight_norm, p.angular_update, p.effective_lr, p.relaxation_steps)
-        except RidgelineError:  # no stable equilibrium here (e.g. lr = 0)
-            pass
-    out = values[np.asarray(inverse).reshape(-1)].reshape(*args[0].shape, 4)
-    return Prediction(*(out[..., k] for k in range(4)))
 
 
 @dataclass(frozen=True)

@@ -72,3 +72,16 @@ def test_slice_heatmap_writes_a_png(tmp_path):
                          floor=-1.0, fit=fit, title="synthetic")
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 5000
     assert [p.name for p in tmp_path.iterdir()] == ["h.png"]  # no temporary left behind
+
+
+def test_same_best_x_in_every_row_gives_no_slope_rather_than_a_huge_one():
+    import math
+
+    import pandas as pd
+
+    from dynamics.ridge import fit_ridge
+
+    # the best lr is 0.2, the grid's edge, in every row: a vertical ridge
+    rows = [(x, y, -abs(math.log10(x / 0.2))) for x in (0.2, 0.4, 0.8) for y in (1.0, 2.0, 4.0)]
+    fit = fit_ridge(pd.DataFrame(rows, columns=["lr", "wd", "score"]), "lr", "wd", "score", maximize=True)
+    assert math.isnan(fit.slope)
