@@ -1,6 +1,6 @@
 """Simulator throughput: parameter updates per second, vectorised vs a loop of optimisers.
 
-    python benchmarks/simulate_throughput.py [--runs 1024] [--dim 1024] [--threads 1]
+    python benchmarks/simulate_throughput.py [--runs 1024] [--dim 1024] [--threads 0]
 
 The work: R settings of a D-dimensional scale-invariant parameter, each with its own
 (λ, α, ρ), one step = the noise-model gradient (g ⟂ w, |g| = G/|w|, from one normal
@@ -125,7 +125,8 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=50, help="steps per timed vectorised call")
     parser.add_argument("--loop-steps", type=int, default=3, help="steps per timed loop call (it is slow)")
     parser.add_argument("--repeats", type=int, default=5)
-    parser.add_argument("--threads", type=int, default=1, help="torch intra-op threads (0: torch's default)")
+    parser.add_argument("--threads", type=int, default=0,
+                        help="torch intra-op threads (0: torch's default, every core; 1 on a shared machine)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows")
     parser.add_argument("--allocator", choices=("tuned", "default"), default="tuned",
