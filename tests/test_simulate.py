@@ -12,7 +12,6 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from dynamics.errors import RidgelineError
 from dynamics.simulate import SimConfig, relaxation_time, settings_table, simulate, summary_json
@@ -25,13 +24,7 @@ SETTINGS = [  # (lr, wd, momentum): lr·wd = 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-3
 STEPS = 2500
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Small tensors: one intra-op thread is faster, and much faster on a shared machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def config(**kw) -> SimConfig:

@@ -6,7 +6,6 @@ import json
 import os
 
 import pytest
-import torch
 from typer.testing import CliRunner
 
 from cli import app
@@ -15,12 +14,7 @@ runner = CliRunner()
 SMALL = ["--steps", "200", "--runs", "2", "--dim", "32", "--record-every", "20"]
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_simulate_writes_its_files_and_prints_the_table(tmp_path):
