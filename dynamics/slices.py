@@ -1,6 +1,6 @@
 """The seed's three hyperparameter slices in toy form: final loss of the quadratic toy.
 
-The toy (:func:`dynamics.toys.quadratic_gradient`) is L(w) = ½ uᵀHu, u = w/|w|, with
+The toy (:func:`dynamics.toys.quadratic_gradient`) is L(w) = ½ uᵀHu + L_b(b), u = w/|w|, with
 H = diag(0 … 0, h₁ … h_{D/2}): a flat half (L = 0 there) and a curved half with h
 log-spaced from ``curvature_min`` to ``curvature_max``, plus minibatch noise of
 scale-free size σ/√N. Training starts from the same direction u₀ = (1, …, 1)/√D for
@@ -8,6 +8,20 @@ every setting and must drain the curved half against the noise: too small a lear
 rate does not get there in time, too large a one leaves the weights hot when the
 schedule ends. The final loss is a sum over D/2 directions, so it averages itself
 (about 12% seed-to-seed at D = 256). Lower is better.
+
+**The head.** Beside the scale-invariant weights w, the toy has D_b = ``head``
+parameters b without the symmetry (:func:`dynamics.toys.head_gradient`: a quadratic
+½ Σ κ_j (b_j − b*)² with its own minibatch noise), the counterpart of the network's
+final layer and batch-norm scales and biases. Weight decay pulls b off its optimum, by
+α/(κ + α), and b's noise grows with its raw step λ/(1 − ρ) = u/α at fixed
+u = λα/(1 − ρ), so the loss has an optimum in α along the ridge: the seed's "weakly
+affected for the few layers without scaling symmetry", and what the rotated
+coordinate descent of ``ridgeline tune`` exploits. The defaults (κ ∈ [0.03, 0.3],
+b* = 0.03, σ_b = 0.2) put that optimum near α = 2.5e-3: the best loss over u at
+α = 0.01 (the seed's start), 0.005, 0.00125 and 3.1e-4 is 12%, 2%, 0.6% and 4.5%
+higher (ρ 0.5 or 0.9, mean of seeds 0-2), while a factor 2 in u either way costs
+9-14%: a naive move of α alone (λ held) leaves the ridge.
+``head=0`` leaves the purely scale-invariant toy, exactly flat along α at fixed λα.
 
 **Steps and batch size.** Every setting sees the same number of training examples,
 ``steps`` × 512 (``steps`` is the run length at the reference batch size 512, the
@@ -21,7 +35,7 @@ the gradient (N below the toy's critical batch size) and momentum's delay,
 **Initial norm.** By default each setting starts at its own predicted equilibrium
 norm |w|* (``predict`` with G = σ/√N at the peak λ): the seed's "settling-in period"
 is skipped, so the exact rescaling symmetry (w, λ, α) → (r w, r²λ, α/r²) carries
-through the whole run and λα is exactly flat. ``init_norm`` > 0 starts every
+through the whole run for w, and λα is flat up to the head. ``init_norm`` > 0 starts every
 setting at that fixed |w₀| instead, which breaks the symmetry by the initial
 transient (the seed's caveat "if we're lucky").
 
@@ -44,7 +58,7 @@ REFERENCE_BATCH = 512  # examples per step at which ``steps`` is counted
 #: The seed's defaults (batch 512, Nesterov momentum 0.9, weight decay 5e-4, peak
 #: lr 0.4). Instead of rescaling them, the toy is scaled to them: with 700 steps at
 #: batch 512, noise σ = 0.7 and h ∈ [1e-3, 1e-2], the best lr at the other defaults
-#: is 0.36 (seeds 0-5: 0.31-0.40), so the defaults sit on the ridge.
+#: is 0.24-0.48 over seeds 0-5 (steps of 2^(1/4)), so the defaults sit on the ridge.
 TOY_DEFAULTS = {"lr": 0.4, "batch_size": 512, "momentum": 0.9, "wd": 5e-4}
 
 
@@ -56,7 +70,9 @@ def steps_for_batch(steps: int, batch_size) -> np.ndarray:
 def quadratic_final_loss(lr, batch_size, momentum, wd, seed: int = 0, steps: int = 700,
                          rule: str = "nesterov", schedule: str = "piecewise", dim: int = 256,
                          noise: float = 0.7, curvature_min: float = 1e-3,
-                         curvature_max: float = 1e-2, init_norm: float = 0.0,
+                         curvature_max: float = 1e-2, init_norm: float = 0.0, head: int = 32,
+                         head_curvature_min: float = 0.03, head_curvature_max: float = 0.3,
+                         head_target: float = 0.03, head_noise: float = 0.2,
                          device: str = "cpu") -> np.ndarray:
     """Final loss of the quadratic toy for every setting, in one vectorised call.
 
@@ -65,19 +81,25 @@ def quadratic_final_loss(lr, batch_size, momentum, wd, seed: int = 0, steps: int
     shape. ``steps``: run length at batch size 512 (others run steps·512/N steps, the
     same number of examples); ``dim`` D; ``noise`` σ, the scale-free per-example
     gradient noise (minibatch noise σ/√N); ``init_norm`` |w₀| (0: each setting's
-    predicted equilibrium norm). NaN where a run left the representable range.
+    predicted equilibrium norm); ``head`` D_b, the head's dimensions (0: none), with
+    curvatures log-spaced over [``head_curvature_min``, ``head_curvature_max``], optimum
+    ``head_target`` and per-example noise ``head_noise``. NaN where a run left the
+    representable range.
     """
     import torch
 
     from dynamics.engine import SplitGradient, check_schedule, integrate
     from dynamics.rules import get_rule
     from dynamics.symbolic import check_hyperparameters, predict
-    from dynamics.toys import curvatures, quadratic_gradient, quadratic_loss
+    from dynamics.toys import curvatures, head_gradient, head_loss, quadratic_gradient, quadratic_loss
 
     get_rule(rule)
     check_schedule(schedule)
-    if steps < 1 or dim < 2:
-        raise RidgelineError(f"steps must be >= 1 and dim >= 2, got steps={steps}, dim={dim}")
+    if steps < 1 or dim < 2 or head < 0:
+        raise RidgelineError(f"steps must be >= 1, dim >= 2 and head >= 0, got steps={steps}, dim={dim}, head={head}")
+    if head and not 0 < head_curvature_min <= head_curvature_max:
+        raise RidgelineError("head curvatures must satisfy 0 < head_curvature_min <= head_curvature_max, "
+                             f"got {head_curvature_min}, {head_curvature_max}")
     arrays = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (lr, batch_size, momentum, wd)))
     shape = arrays[0].shape
     lr_, n_, rho_, wd_ = (a.reshape(-1) for a in arrays)
@@ -97,14 +119,24 @@ def quadratic_final_loss(lr, batch_size, momentum, wd, seed: int = 0, steps: int
     gen = torch.Generator(device=dev).manual_seed(int(seed))
     s = col(noise_std)
 
-    gradient = SplitGradient(lambda t: torch.randn(1, dim, generator=gen, dtype=dtype, device=dev),  # common to all rows
-                             lambda w, z: quadratic_gradient(w, h, s, z))
+    kappa = torch.logspace(math.log10(head_curvature_min), math.log10(head_curvature_max), head,
+                           dtype=dtype, device=dev) if head else None
+    s_b = col(head_noise / np.sqrt(n_))
 
+    def apply(w, z):  # columns [0, D): the scale-invariant weights; [D, D + D_b): the head b
+        g = quadratic_gradient(w[:, :dim], h, s, z[:, :dim])
+        return torch.cat([g, head_gradient(w[:, dim:], kappa, head_target, s_b, z[:, dim:])], -1) if head else g
+
+    draw = lambda t: torch.randn(1, dim + head, generator=gen, dtype=dtype, device=dev)  # noqa: E731, common to all rows
     w = col(w0) * torch.full((len(lr_), dim), 1 / math.sqrt(dim), dtype=dtype, device=dev)
+    w = torch.cat([w, torch.zeros(len(lr_), head, dtype=dtype, device=dev)], -1)  # b₀ = 0
     with torch.no_grad():
-        w, _ = integrate(gradient, rule, w, torch.zeros_like(w), lr=col(lr_), wd=col(wd_),
+        w, _ = integrate(SplitGradient(draw, apply), rule, w, torch.zeros_like(w), lr=col(lr_), wd=col(wd_),
                          momentum=col(rho_), steps=col(steps_for_batch(steps, n_)), schedule=schedule)
-        loss = quadratic_loss(w, h).double().cpu().numpy()
+        loss = quadratic_loss(w[:, :dim], h)
+        if head:
+            loss = loss + head_loss(w[:, dim:], kappa, head_target)
+        loss = loss.double().cpu().numpy()
     return np.where(np.isfinite(loss), loss, np.nan).reshape(shape)
 
 

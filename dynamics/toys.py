@@ -1,7 +1,9 @@
 """Scale-invariant toy losses: gradients for many runs at once.
 
 Every loss here satisfies L(c w) = L(w), hence g(c w) = g(w)/c and g ⟂ w. Weights are
-torch tensors of shape (R, D): R runs (settings) of D dimensions each.
+torch tensors of shape (R, D): R runs (settings) of D dimensions each. The one
+exception is the *head* (:func:`head_gradient`), a plain quadratic standing in for the
+network's few parameters without the symmetry.
 """
 
 from __future__ import annotations
@@ -75,3 +77,24 @@ def quadratic_gradient(w: torch.Tensor, h: torch.Tensor, noise_std, z: torch.Ten
     u = w / norm
     x = h * u + z * (noise_std / math.sqrt(w.shape[-1]))
     return (x - (x * u).sum(-1, keepdim=True) * u) / norm
+
+
+# ------------------------------------------------------- the head: no scale symmetry
+def head_loss(b: torch.Tensor, kappa: torch.Tensor, target: float) -> torch.Tensor:
+    """L_b(b) = ½ Σ_j κ_j (b_j − b*)², one value per row: a quadratic in parameters b
+    that batch norm does not make scale-invariant (the final linear layer, batch-norm
+    scales and biases), with curvatures κ = ``kappa`` and optimum b* = ``target``."""
+    return 0.5 * (kappa * (b - target) ** 2).sum(-1)
+
+
+def head_gradient(b: torch.Tensor, kappa: torch.Tensor, target: float, noise_std, z: torch.Tensor) -> torch.Tensor:
+    """Minibatch gradient of :func:`head_loss`, row by row:
+
+        g_b = κ (b − b*) + s_b ζ,   ζ = z/√D_b,
+
+    with noise of size s_b = σ_b/√N (``noise_std``, broadcastable to (R, 1)). Unlike the
+    scale-invariant part, nothing here rescales with |b|: weight decay pulls b off b*
+    (to κb*/(κ + α) at rest) and the raw step λ/(1 − ρ) sets its noise, so at fixed
+    λα/(1 − ρ) this part still depends on α.
+    """
+    return kappa * (b - target) + z * (noise_std / math.sqrt(b.shape[-1]))

@@ -38,12 +38,50 @@ def test_defaults_sit_on_the_ridge():
     assert loss[1] <= 1.05 * loss.min(), loss
 
 
+def test_without_the_head_lr_times_wd_is_exactly_flat():
+    """head=0: the rescaling symmetry (w, λ, α) → (r w, r²λ, α/r²) holds through the run
+    (each setting starts at its own equilibrium norm), so λα fixed gives the same loss."""
+    lr = 0.4 * np.array([0.25, 1.0, 4.0])
+    loss = quadratic_final_loss(lr, 512, 0.9, 2e-4 / lr, steps=300, head=0)
+    assert np.allclose(loss, loss[1], rtol=1e-6), loss  # powers of 2: exact in floats too
+
+
+def test_the_head_gives_wd_an_optimum_at_fixed_rotated_coordinate():
+    """With the head, the best loss over u = λα/(1 − ρ) depends on α: lowest near
+    α = 2.5e-3, higher at the seed's start α = 0.01 and at small α (seeds 0-2)."""
+    wd = np.array([0.01, 2.5e-3, 3.125e-4])[:, None]
+    u = 2e-3 * 2.0 ** (np.arange(-8, 9) / 4)
+    best = sum(np.nanmin(quadratic_final_loss(u * 0.1 / wd, 512, 0.9, wd, seed=s), axis=1) for s in range(3))
+    assert best[0] > 1.05 * best[1] and best[2] > 1.02 * best[1], best / best[1]
+
+
+def test_weight_decay_pulls_the_head_off_its_optimum():
+    """Noise-free SGD on the head alone settles at b = κb*/(κ + α), the bias the toy's
+    docstring names; its gradient is that of head_loss."""
+    import torch
+
+    from dynamics.rules import get_rule
+    from dynamics.toys import head_gradient, head_loss
+
+    kappa, target, lr, wd = torch.tensor([0.03, 0.3], dtype=torch.float64), 0.03, 0.5, 0.01
+    b = torch.zeros(1, 2, dtype=torch.float64, requires_grad=True)
+    head_loss(b, kappa, target).sum().backward()
+    zero = torch.zeros(1, 2, dtype=torch.float64)
+    assert torch.allclose(b.grad, head_gradient(b.detach(), kappa, target, 0.0, zero))
+    b, v = torch.zeros(1, 2, dtype=torch.float64), torch.zeros(1, 2, dtype=torch.float64)
+    for _ in range(5000):
+        b, v = get_rule("nesterov")(b, v, head_gradient(b, kappa, target, 0.0, zero), lr, wd, 0.9)
+    assert torch.allclose(b, kappa * target / (kappa + wd), rtol=1e-9)
+
+
 @pytest.mark.parametrize("kwargs, message", [
     (dict(momentum=1.0), "momentum must be in"),
     (dict(rule="adam"), "unknown rule"),
     (dict(schedule="cosine"), "unknown schedule"),
     (dict(steps=0), "steps must be >= 1"),
     (dict(batch_size=0), "batch_size must be >= 1"),
+    (dict(head=-1), "head >= 0"),
+    (dict(head_curvature_min=0.5), "head_curvature_min <= head_curvature_max"),
 ])
 def test_bad_input(kwargs, message):
     args = dict(lr=0.4, batch_size=512, momentum=0.9, wd=5e-4) | kwargs

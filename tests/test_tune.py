@@ -1,9 +1,11 @@
 """ridgeline tune on the quadratic toy: the seed's descent from its bad start.
 
 The toy's best loss is found independently, by one vectorised simulator call over a
-fine grid in (lr, 1 − momentum, wd); the descent must come within 1% of it, and in
-the rotated coordinates with fewer runs than in the naive ones where the start is
-off along the ridge (from the seed's start the toy is flat along it, see below).
+fine grid in the rotated coordinates (u = lr·wd/(1 − momentum), momentum, wd); the
+descent must come within 1% of it, and in the rotated coordinates with fewer runs than
+in the naive ones. The toy's head (parameters without scale symmetry) is what makes wd
+matter at fixed u, as the seed's few layers without the symmetry do: without it the
+toy would be exactly flat along wd and there would be nothing for rotation to gain.
 """
 
 from __future__ import annotations
@@ -21,23 +23,27 @@ from training.tune import TuneConfig, descend, move, run_tune
 
 runner = CliRunner()
 SEED_START = {"lr": 0.001, "momentum": 0.5, "wd": 0.01}  # the seed's bad start
+SEEDS = (0, 1, 2)  # toy noise streams: the comparison must hold for each
 
 
-@pytest.fixture(scope="module")
-def best_toy_loss() -> float:
-    """The toy's lowest loss over a fine log grid: lr in steps of 2^(1/4) over four
-    decades, 1 − momentum in steps of √10, wd over three decades (one simulator call)."""
+def best_toy_loss(seed: int) -> float:
+    """The toy's lowest loss over a fine grid: u in steps of 2^(1/4) over a factor 64
+    around 2e-3, 1 − momentum halved from 1 to 1/64, wd in steps of 10^(1/8) over three
+    decades (one simulator call of 4,375 settings). The best must be inside the grid."""
     from dynamics.slices import TOY_DEFAULTS, quadratic_final_loss
 
-    lr = np.logspace(-3, 1, 17)[:, None, None]
-    omm = np.logspace(-2, 0, 5)[None, :, None]
-    wd = np.logspace(-4, -2, 3)[None, None, :]
-    loss = quadratic_final_loss(lr, TOY_DEFAULTS["batch_size"], 1 - omm, wd, seed=0)
+    u = 2e-3 * 2.0 ** (np.arange(-12, 13)[:, None, None] / 4)
+    omm = 2.0 ** -np.arange(7)[None, :, None]
+    wd = 10 ** (np.arange(-36, -11)[None, None, :] / 8)
+    loss = quadratic_final_loss(u * omm / wd, TOY_DEFAULTS["batch_size"], 1 - omm, wd, seed=seed)
+    i, _, k = np.unravel_index(np.nanargmin(loss), loss.shape)
+    assert 0 < i < u.size - 1 and 0 < k < wd.size - 1, "the toy's best lies on the grid's edge"
     return float(np.nanmin(loss))
 
 
-def tune_both(out, start: dict, refine: int) -> dict:
-    return {c: run_tune(TuneConfig("quadratic", str(out / c), **start, coordinates=c, refine=refine))
+def tune_both(out, start: dict, refine: int, seed: int = 0) -> dict:
+    return {c: run_tune(TuneConfig("quadratic", str(out / c), **start, coordinates=c, refine=refine,
+                                   options=("--seed", str(seed))))
             for c in ("rotated", "naive")}
 
 
@@ -49,32 +55,21 @@ def runs_to_reach(result, target: float) -> float:
 
 @pytest.fixture(scope="module")
 def tuned(tmp_path_factory) -> dict:
-    """The seed's start, the seed's doubling/halving, then one refinement to a √2 step."""
+    """Seed 0 from the seed's start: the seed's doubling/halving, then one refinement to
+    a √2 step (plain doubling stops about 2% above the best)."""
     return tune_both(tmp_path_factory.mktemp("tune"), SEED_START, refine=1)
 
 
-def test_descent_from_the_seeds_start_reaches_the_best_toy_loss(tuned, best_toy_loss):
-    target = 1.01 * best_toy_loss
-    rotated, naive = tuned["rotated"], tuned["naive"]
-    print(f"seed's start: rotated {rotated.runs} runs (within 1% after {runs_to_reach(rotated, target):g}),"
-          f" naive {naive.runs} runs (within 1% after {runs_to_reach(naive, target):g}); "
-          f"losses {rotated.best['score']:.5g}, {naive.best['score']:.5g}; grid best {best_toy_loss:.5g}")
+@pytest.mark.parametrize("seed", SEEDS)
+def test_rotated_coordinates_reach_the_best_toy_loss_in_fewer_runs(tuned, tmp_path, seed):
+    target = 1.01 * best_toy_loss(seed)
+    runs = tuned if seed == 0 else tune_both(tmp_path, SEED_START, refine=1, seed=seed)
+    rotated, naive = runs["rotated"], runs["naive"]
+    print(f"seed {seed}: rotated within 1% after {runs_to_reach(rotated, target):g} runs "
+          f"({rotated.runs} in all), naive after {runs_to_reach(naive, target):g} ({naive.runs} in all); "
+          f"best/target {rotated.best['score'] / target:.4f}, {naive.best['score'] / target:.4f}")
     assert rotated.converged and rotated.best["score"] <= target
-    # from here the toy's loss hardly depends on momentum at fixed lr wd/(1 - momentum),
-    # and not at all on wd, so the naive descent is not penalised: it is no faster
-    assert runs_to_reach(rotated, target) <= runs_to_reach(naive, target)
-
-
-def test_rotated_coordinates_need_fewer_runs_when_the_start_is_off_along_the_ridge(
-        tmp_path, best_toy_loss):
-    """Momentum 0.99 is 18% worse than the best at any lr: reaching the best means moving
-    along the ridge, which naive moves of momentum (lr held) cannot do without leaving it."""
-    target = 1.01 * best_toy_loss
-    runs = tune_both(tmp_path, {**SEED_START, "momentum": 0.99}, refine=1)
-    rotated, naive = (runs_to_reach(runs[c], target) for c in ("rotated", "naive"))
-    print(f"momentum 0.99 start: rotated within 1% after {rotated:g} runs ({runs['rotated'].runs} in all),"
-          f" naive after {naive:g} ({runs['naive'].runs} in all, best {runs['naive'].best['score']:.5g})")
-    assert rotated < naive
+    assert runs_to_reach(rotated, target) < runs_to_reach(naive, target)
 
 
 def test_tune_csv_is_the_seeds_table(tuned):

@@ -5,9 +5,9 @@ step, ρ ``momentum``, α ``wd``, and a ``seed``) into a :class:`~training.recor
 — the full configuration and its key — and evaluates a list of trials into results
 ``{"score", "diverged", "summary"}``:
 
-- ``quadratic``: the final loss of the scale-invariant quadratic toy
-  (:func:`dynamics.slices.quadratic_final_loss`), lower is better; *vectorised*: a whole
-  list of settings is one simulator call per seed;
+- ``quadratic``: the final loss of the quadratic toy, scale-invariant weights plus a
+  small head without the symmetry (:func:`dynamics.slices.quadratic_final_loss`),
+  lower is better; *vectorised*: a whole list of settings is one simulator call per seed;
 - ``train``: the test accuracy of :func:`training.train` on a
   :class:`training.config.TrainConfig`, higher is better; one trial at a time, each
   writing its run directory under ``<work dir>/runs/<key>``.

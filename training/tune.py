@@ -143,7 +143,7 @@ def descend(evaluate, start: dict, maximize: bool, factor: float, rotated: bool,
 
     ``evaluate(point, coordinate) -> (run, score)``. A move counts as better when it
     improves the score by more than ``tolerance`` × |score| (ties from exact
-    symmetries, e.g. λα in the toy, are not improvements). After a full cycle without
+    symmetries, e.g. λα in the toy with ``head=0``, are not improvements). After a full cycle without
     improvement the step is refined ``refine`` times, factor → √factor, and the
     cycles resume. ``log`` receives each improvement.
     """
