@@ -114,7 +114,8 @@ def _simulate_section(steps, relax) -> str:
 
 def _slices_section(step) -> str:
     text = ["## 3. The seed's three slices, in toy form\n",
-            "Final loss of the quadratic toy (scale-invariant, minibatch noise σ/√N) over the "
+            "Final loss of the quadratic toy (scale-invariant weights with minibatch noise σ/√N, "
+            "plus a small head of parameters without the symmetry) over the "
             "seed's three 2-D slices around its defaults. The fitted ridge of best loss is a "
             "line in log-log axes; the seed's flat directions say its slope d log y / d log λ "
             "is +1 (λ/N), +1 (λ/(1−ρ)) and −1 (λα).\n", _status(step)]
