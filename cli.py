@@ -125,7 +125,8 @@ def sweep(
     Resumable: rerunning the same command recomputes nothing finished. Other
     hyperparameters stay at the seed's defaults (the toy's for quadratic) unless given,
     e.g. --momentum 0.8 or --seed 3; any other option goes to the objective (every
-    `ridgeline train` option for train).
+    `ridgeline train` option for train; for quadratic the toy's, e.g. --steps 1400, or
+    --head 0 for the purely scale-invariant toy).
     """
     from training.sweep import SweepConfig, parse_axis, run_sweep
 
@@ -161,7 +162,8 @@ def tune(
 
     Resumable: every run is recorded, and rerunning the same command replays the
     descent without recomputing a finished run. Any other option goes to the objective
-    (every `ridgeline train` option for train), e.g. --batch-size 256.
+    (every `ridgeline train` option for train; the toy's for quadratic, e.g. --head 0),
+    e.g. --batch-size 256.
     """
     from training.tune import TuneConfig, run_tune
 

@@ -33,6 +33,15 @@ def check_schedule(schedule: str) -> None:
         raise RidgelineError(f"unknown schedule {schedule!r}: choose one of {', '.join(SCHEDULES)}")
 
 
+def check_device(name: str) -> None:
+    """One-line error unless torch can allocate on device ``name`` here."""
+    try:
+        torch.empty(0, device=name)
+    except (RuntimeError, AssertionError) as e:
+        raise RidgelineError(f"device {name!r} is not available here ({str(e).splitlines()[0]}); "
+                             "use --device cpu") from None
+
+
 def schedule_factor(schedule: str, t: int, steps: torch.Tensor) -> torch.Tensor:
     """s(t, T) = λ_t/λ for step t (0-based) of runs of T = ``steps`` steps.
 

@@ -122,13 +122,9 @@ def check_config(config: SimConfig):
     if config.loss == "bn-net" and config.rule == "decoupled":
         raise RidgelineError("bn-net is trained by torch.optim.SGD, which has no decoupled weight decay; "
                              "use sgd, heavy-ball or nesterov")
-    try:
-        import torch
+    from dynamics.engine import check_device
 
-        torch.empty(0, device=config.device)
-    except (RuntimeError, AssertionError) as e:
-        raise RidgelineError(f"device {config.device!r} is not available here ({str(e).splitlines()[0]}); "
-                             "use --device cpu") from None
+    check_device(config.device)
     return table
 
 

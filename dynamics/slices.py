@@ -88,18 +88,13 @@ def quadratic_final_loss(lr, batch_size, momentum, wd, seed: int = 0, steps: int
     """
     import torch
 
-    from dynamics.engine import SplitGradient, check_schedule, integrate
-    from dynamics.rules import get_rule
+    from dynamics.engine import SplitGradient, integrate
     from dynamics.symbolic import check_hyperparameters, predict
     from dynamics.toys import curvatures, head_gradient, head_loss, quadratic_gradient, quadratic_loss
 
-    get_rule(rule)
-    check_schedule(schedule)
-    if steps < 1 or dim < 2 or head < 0:
-        raise RidgelineError(f"steps must be >= 1, dim >= 2 and head >= 0, got steps={steps}, dim={dim}, head={head}")
-    if head and not 0 < head_curvature_min <= head_curvature_max:
-        raise RidgelineError("head curvatures must satisfy 0 < head_curvature_min <= head_curvature_max, "
-                             f"got {head_curvature_min}, {head_curvature_max}")
+    check_toy(rule=rule, schedule=schedule, steps=steps, dim=dim, noise=noise, curvature_min=curvature_min,
+              curvature_max=curvature_max, init_norm=init_norm, head=head, head_curvature_min=head_curvature_min,
+              head_curvature_max=head_curvature_max, head_noise=head_noise, device=device)
     arrays = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (lr, batch_size, momentum, wd)))
     shape = arrays[0].shape
     lr_, n_, rho_, wd_ = (a.reshape(-1) for a in arrays)
@@ -138,6 +133,34 @@ def quadratic_final_loss(lr, batch_size, momentum, wd, seed: int = 0, steps: int
             loss = loss + head_loss(w[:, dim:], kappa, head_target)
         loss = loss.double().cpu().numpy()
     return np.where(np.isfinite(loss), loss, np.nan).reshape(shape)
+
+
+def check_toy(**options) -> None:
+    """One-line errors for the toy's own options of :func:`quadratic_final_loss` (any
+    subset; the rest at their defaults), before anything runs or is written."""
+    import inspect
+
+    from dynamics.engine import check_device, check_schedule
+    from dynamics.rules import get_rule
+
+    o = {p.name: p.default for p in inspect.signature(quadratic_final_loss).parameters.values()
+         if p.default is not inspect.Parameter.empty} | options
+    get_rule(o["rule"])
+    check_schedule(o["schedule"])
+    if o["steps"] < 1 or o["dim"] < 2 or o["head"] < 0:
+        raise RidgelineError(f"steps must be >= 1, dim >= 2 and head >= 0, "
+                             f"got steps={o['steps']}, dim={o['dim']}, head={o['head']}")
+    if not (o["noise"] > 0 and math.isfinite(o["noise"])) or not (0 <= o["head_noise"] < math.inf):
+        raise RidgelineError(f"noise must be > 0 and head_noise >= 0, got {o['noise']}, {o['head_noise']}")
+    if not 0 < o["curvature_min"] <= o["curvature_max"] < math.inf:
+        raise RidgelineError("curvatures must satisfy 0 < curvature_min <= curvature_max, "
+                             f"got {o['curvature_min']}, {o['curvature_max']}")
+    if o["head"] and not 0 < o["head_curvature_min"] <= o["head_curvature_max"] < math.inf:
+        raise RidgelineError("head curvatures must satisfy 0 < head_curvature_min <= head_curvature_max, "
+                             f"got {o['head_curvature_min']}, {o['head_curvature_max']}")
+    if not 0 <= o["init_norm"] < math.inf:
+        raise RidgelineError(f"init_norm must be >= 0 (0: each setting's equilibrium norm), got {o['init_norm']}")
+    check_device(o["device"])
 
 
 # --------------------------------------------------------- ridgeline simulate slices
@@ -207,6 +230,7 @@ def run_slices(config: SlicesConfig) -> dict:
 
     if min(config.points, config.rows) < 3 or config.repeats < 1 or config.steps < 1:
         raise RidgelineError("slices need points >= 3, rows >= 3, repeats >= 1 and steps >= 1")
+    check_toy(steps=config.steps, dim=config.dim, device=config.device)
     out = ensure_dir(config.out)
     tune_allocator()
     console = Console()

@@ -168,6 +168,9 @@ def test_cli_sweep_prints_the_table_and_the_ridge(tmp_path):
     (["--repeats", "0"], "--repeats must be >= 1"),
     (["--executor", "spark"], "unknown executor"),
     (["--y", "lr=0.01:1:3"], "both lr"),
+    (["--head", "-1"], "head >= 0"),
+    (["--noise", "0"], "noise must be > 0"),
+    (["--device", "bogus"], "device 'bogus' is not available here"),
 ])
 def test_cli_bad_input_is_one_line_and_writes_nothing(tmp_path, extra, message):
     out = tmp_path / "s"

@@ -63,7 +63,7 @@ class QuadraticObjective:
 
     @classmethod
     def from_options(cls, args: list[str]) -> "QuadraticObjective":
-        from dynamics.slices import TOY_DEFAULTS
+        from dynamics.slices import TOY_DEFAULTS, check_toy
 
         fields = _simulator_fields()
         values = parse_options(args, fields, owner="--objective quadratic")
@@ -73,6 +73,7 @@ class QuadraticObjective:
         base |= {k: v for k, v in values.items() if k in HYPERPARAMETERS}
         check_params(base)
         options = {k: v for k, v in values.items() if k not in HYPERPARAMETERS}
+        check_toy(**options)
         return cls(base=base, options=options)
 
     def describe(self) -> dict:
