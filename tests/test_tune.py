@@ -145,6 +145,7 @@ def test_cli_tune_prints_the_table_and_refuses_another_tune(tmp_path):
     (["--refine", "-1"], "--refine and --tolerance must be >= 0"),
     (["--lr", "0.1"], "give the starting point with --start"),
     (["--objective", "sgd"], "unknown objective 'sgd'"),
+    (["--head", "-1"], "head >= 0"),
 ])
 def test_cli_tune_bad_input(tmp_path, extra, message):
     out = tmp_path / "t"
