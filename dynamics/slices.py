@@ -135,16 +135,22 @@ def quadratic_final_loss(lr, batch_size, momentum, wd, seed: int = 0, steps: int
     return np.where(np.isfinite(loss), loss, np.nan).reshape(shape)
 
 
+def toy_options() -> dict:
+    """The toy's own options, name → default: every keyword of :func:`quadratic_final_loss`
+    after the four hyperparameters (seed, steps, rule, …, device)."""
+    import inspect
+
+    return {p.name: p.default for p in inspect.signature(quadratic_final_loss).parameters.values()
+            if p.default is not inspect.Parameter.empty}
+
+
 def check_toy(**options) -> None:
     """One-line errors for the toy's own options of :func:`quadratic_final_loss` (any
     subset; the rest at their defaults), before anything runs or is written."""
-    import inspect
-
     from dynamics.engine import check_device, check_schedule
     from dynamics.rules import get_rule
 
-    o = {p.name: p.default for p in inspect.signature(quadratic_final_loss).parameters.values()
-         if p.default is not inspect.Parameter.empty} | options
+    o = toy_options() | options
     get_rule(o["rule"])
     check_schedule(o["schedule"])
     if o["steps"] < 1 or o["dim"] < 2 or o["head"] < 0:

@@ -19,7 +19,6 @@ processes or Ray tasks.
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -107,18 +106,11 @@ class QuadraticObjective:
 
 def _simulator_fields() -> dict[str, Any]:
     """Option name → type: the four hyperparameters, seed, and the simulator's keywords."""
-    from dynamics.slices import quadratic_final_loss
+    from dynamics.slices import toy_options
 
     fields: dict[str, Any] = {"lr": float, "batch_size": int, "momentum": float, "wd": float,
                               "seed": int}
-    for p in inspect.signature(quadratic_final_loss).parameters.values():
-        if p.name in fields or p.default is inspect.Parameter.empty:
-            continue
-        if p.kind not in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD):
-            continue
-        default = p.default
-        fields[p.name] = type(default) if default is not None else str
-    return fields
+    return fields | {k: type(v) if v is not None else str for k, v in toy_options().items() if k not in fields}
 
 
 @dataclass(frozen=True)
