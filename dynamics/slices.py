@@ -241,10 +241,13 @@ def run_slices(config: SlicesConfig) -> dict:
     tune_allocator()
     console = Console()
     console.print(f"[bold]ridgeline simulate slices[/] {config}")
-    settings = dataclasses.asdict(config) | {"toy_defaults": TOY_DEFAULTS}
+    settings = dataclasses.asdict(config) | {"toy_defaults": TOY_DEFAULTS, "toy": toy_options()}
     settings.pop("out")
     previous = out / "config.json"
     same = previous.exists() and json.loads(previous.read_text()).get("settings") == json.loads(json.dumps(settings))
+    if not same:  # slices from other settings must not survive an interrupted rerun
+        for name in SLICES:
+            (out / f"{name}.csv").unlink(missing_ok=True)
     write_json(previous, {"settings": settings})
     fits = {}
     with Progress(console=console) as bar:

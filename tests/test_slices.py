@@ -120,3 +120,28 @@ def test_ridge_slopes_follow_the_seeds_flat_directions(slice_fits, name):
     assert all(fit.interior), fit.points
     assert abs(fit.slope - expected) < 0.15, (fit.slope, fit.slope_err)
     assert fit.slope_err < 0.15
+
+
+def test_run_slices_writes_strict_json_and_drops_slices_from_other_settings(tmp_path, monkeypatch):
+    """One repeat has no seed spread (NaN): ridge.json says null, not NaN. A rerun with
+    other settings removes the old slices first, so even when it is interrupted the next
+    run cannot reuse them."""
+    import json
+
+    import dynamics.slices as slices
+
+    def strict(text):
+        return json.loads(text, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
+
+    small = dict(out=str(tmp_path), points=3, rows=3, repeats=1, dim=8)
+    slices.run_slices(slices.SlicesConfig(steps=20, **small))
+    fits = strict((tmp_path / "ridge.json").read_text())
+    assert all(f["slope_err_seeds"] is None for f in fits.values())
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(slices, "slice_frame", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        slices.run_slices(slices.SlicesConfig(steps=21, **small))
+    assert not any((tmp_path / f"{name}.csv").exists() for name in slices.SLICES)
