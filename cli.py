@@ -1,7 +1,7 @@
 """The ``ridgeline`` command line: thin typer commands, one library call each.
 
 Heavy imports (torch, sympy, seaborn) happen inside the commands, so ``ridgeline
---help`` answers at once. Library code raises :class:`dynamics.errors.RidgelineError`;
+--help`` answers at once. Library code raises :class:`dynamics.util.errors.RidgelineError`;
 :func:`_library_call` turns it into one line on stderr and exit code 2.
 """
 
@@ -13,7 +13,7 @@ from typing import Annotated, Callable, Optional
 
 import typer
 
-from dynamics.errors import RidgelineError
+from dynamics.util.errors import RidgelineError
 
 app = typer.Typer(
     name="ridgeline",
@@ -123,12 +123,12 @@ def sweep(
     """Sweep a 2-D slice of (lr, batch size, 1 - momentum, wd), fit its ridge, draw the heatmap.
 
     Resumable: rerunning the same command recomputes nothing finished. Other
-    hyperparameters stay at the seed's defaults (the toy's for quadratic) unless given,
+    hyperparameters stay at Page's defaults (the toy's for quadratic) unless given,
     e.g. --momentum 0.8 or --seed 3; any other option goes to the objective (every
     `ridgeline train` option for train; for quadratic the toy's, e.g. --steps 1400, or
     --head 0 for the purely scale-invariant toy).
     """
-    from training.sweep import SweepConfig, parse_axis, run_sweep
+    from training.search.sweep import SweepConfig, parse_axis, run_sweep
 
     run_sweep(SweepConfig(
         objective=objective, x=parse_axis(x, "--x"), y=parse_axis(y, "--y"), out=out,
@@ -146,7 +146,7 @@ def tune(
     start: Annotated[Optional[str], typer.Option(
         help="Starting point, e.g. lr=0.001,momentum=0.5,wd=0.01 (missing names: the defaults).")] = None,
     coordinates: Annotated[str, typer.Option(
-        help="rotated: descend in (lr wd/(1-momentum), momentum, wd), the seed's way; naive: in (lr, momentum, wd).")] = "rotated",
+        help="rotated: descend in (lr wd/(1-momentum), momentum, wd), Page's way; naive: in (lr, momentum, wd).")] = "rotated",
     factor: Annotated[float, typer.Option(help="Line-search step: multiply or divide by this.")] = 2.0,
     refine: Annotated[int, typer.Option(
         help="After convergence, refine the step (factor -> sqrt(factor)) this many times.")] = 0,
@@ -158,14 +158,14 @@ def tune(
     cpus_per_trial: _CpusOpt = 1.0,
     gpus_per_trial: _GpusOpt = 0.0,
 ) -> None:
-    """Tune (lr, momentum, wd) by the seed's cyclical coordinate descent, doubling or halving.
+    """Tune (lr, momentum, wd) by Page's cyclical coordinate descent, doubling or halving.
 
     Resumable: every run is recorded, and rerunning the same command replays the
     descent without recomputing a finished run. Any other option goes to the objective
     (every `ridgeline train` option for train; the toy's for quadratic, e.g. --head 0),
     e.g. --batch-size 256.
     """
-    from training.tune import TuneConfig, run_tune
+    from training.search.tune import TuneConfig, run_tune
 
     point = parse_assignments(start, "--start", ("lr", "momentum", "wd")) if start else {}
     run_tune(TuneConfig(
@@ -218,11 +218,11 @@ def train(
     holdout: Annotated[int, typer.Option(help="Training images held out for validation (val_acc); 0 = none.")] = _T.holdout,
     epochs: Annotated[int, typer.Option(help="Passes over the training set.")] = _T.epochs,
     batch_size: Annotated[int, typer.Option(help="N, images per step.")] = _T.batch_size,
-    lr: Annotated[float, typer.Option(help="λ, peak learning rate per step, on the mean loss (= the seed's 0.4).")] = _T.lr,
-    wd: Annotated[float, typer.Option(help="α, coupled weight decay per step, on the mean loss (= the seed's 5e-4).")] = _T.wd,
+    lr: Annotated[float, typer.Option(help="λ, peak learning rate per step, on the mean loss (= Page's 0.4).")] = _T.lr,
+    wd: Annotated[float, typer.Option(help="α, coupled weight decay per step, on the mean loss (= Page's 5e-4).")] = _T.wd,
     momentum: Annotated[float, typer.Option(help="ρ, momentum (0 = plain SGD).")] = _T.momentum,
     nesterov: Annotated[bool, typer.Option(help="Nesterov momentum (torch.optim.SGD nesterov=True).")] = _T.nesterov,
-    schedule: Annotated[str, typer.Option(help="piecewise (0→λ→0, the seed's) or constant (warm-up, then λ).")] = _T.schedule,
+    schedule: Annotated[str, typer.Option(help="piecewise (0→λ→0, Page's) or constant (warm-up, then λ).")] = _T.schedule,
     warmup_epochs: Annotated[Optional[float], typer.Option(help="Linear warm-up, epochs (default: 5/24 of --epochs).")] = None,
     width: Annotated[float, typer.Option(help="Channel multiplier (1 = Page's ResNet-9, 0.25 for CPU).")] = _T.width,
     cutout: Annotated[bool, typer.Option(help="8x8 cutout augmentation.")] = _T.cutout,
@@ -248,7 +248,7 @@ def train(
 simulate_app = typer.Typer(
     invoke_without_command=True, no_args_is_help=False,
     help="Simulate weight norms settling into their equilibrium on scale-invariant toy losses "
-    "(many settings at once); `simulate slices` draws the seed's three heatmaps on the toy.")
+    "(many settings at once); `simulate slices` draws Page's three heatmaps on the toy.")
 app.add_typer(simulate_app, name="simulate")
 
 
@@ -277,7 +277,7 @@ def simulate(
     steps: Annotated[int, typer.Option(help="Steps per run.")] = 2000,
     runs: Annotated[int, typer.Option(help="Independent runs per setting.")] = 16,
     dim: Annotated[int, typer.Option(help="D, dimensions of w (bn-net: hidden width).")] = 256,
-    schedule: Annotated[str, typer.Option(help="constant, piecewise (the seed's 0→λ→0) or step (λ/10 from half-way: relaxation).")] = "constant",
+    schedule: Annotated[str, typer.Option(help="constant, piecewise (Page's 0→λ→0) or step (λ/10 from half-way: relaxation).")] = "constant",
     record_every: Annotated[int, typer.Option(help="Steps between records.")] = 10,
     noise: Annotated[float, typer.Option(help="σ, scale-free per-example gradient noise.")] = 1.0,
     init_norm: Annotated[float, typer.Option(help="|w₀|; 0 starts each setting at its predicted equilibrium.")] = 1.0,
@@ -315,7 +315,7 @@ def simulate_slices(
     seed: Annotated[int, typer.Option(help="First seed.")] = 0,
     device: Annotated[str, typer.Option(help="cpu or cuda.")] = "cpu",
 ) -> None:
-    """The seed's three slices (lr × N, lr × (1 − momentum), lr × wd) on the quadratic toy, with ridge slopes."""
+    """Page's three slices (lr × N, lr × (1 − momentum), lr × wd) on the quadratic toy, with ridge slopes."""
     from dynamics.slices import SlicesConfig, run_slices
 
     run_slices(SlicesConfig(out=out, points=points, rows=rows, repeats=repeats, steps=steps, dim=dim,
@@ -328,19 +328,19 @@ def simulate_slices(
 def report(
     out: Annotated[str, typer.Option(help="Report directory: report.md, report.html and one folder per step.")],
     profile: Annotated[str, typer.Option(
-        help="quick: CPU-sized (a small ResNet-9 on 8,000 images); full: the seed's 24-epoch runs, for a GPU.")] = "quick",
+        help="quick: CPU-sized (a small ResNet-9 on 8,000 images); full: Page's 24-epoch runs, for a GPU.")] = "quick",
     data: Annotated[Optional[str], typer.Option(
         help="CIFAR-10 .npz file or torchvision folder (default: $RIDGELINE_DATA). Without it the "
              "real-run part is skipped and the report says so.")] = None,
     download: Annotated[bool, typer.Option(help="Let torchvision download CIFAR-10 (170 MB) if it is not found.")] = False,
     device: Annotated[str, typer.Option(help="Training device: auto, cpu, cuda or cuda:N.")] = "auto",
 ) -> None:
-    """The main job end to end: derivations, the simulator against them, the seed's slices in
+    """The main job end to end: derivations, the simulator against them, Page's slices in
     toy form, a real training run and its layer-by-layer validation, in report.md/.html.
 
     Resumable: rerunning the same command recomputes no finished step.
     """
-    from training.report import ReportConfig, report as run_report
+    from training.report.steps import ReportConfig, report as run_report
 
     run_report(ReportConfig.for_profile(profile, out, data=data, download=download, device=device))
 

@@ -4,7 +4,7 @@
     python benchmarks/sweep_vectorised.py --points 9 --steps 300
 
 ``ridgeline sweep --objective quadratic`` evaluates all pending trials of a seed in
-one simulator call (:meth:`training.objectives.QuadraticObjective.evaluate`). The
+one simulator call (:meth:`training.search.objectives.QuadraticObjective.evaluate`). The
 plain baseline calls the objective once per trial, as a per-run executor would. Both
 paths go through the same objective code and must give the same losses (checked);
 repetitions alternate between the two so that load from other processes hits both
@@ -21,7 +21,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from training.objectives import QuadraticObjective
+from training.search.objectives import QuadraticObjective
 
 
 def main() -> None:

@@ -6,7 +6,7 @@ import io
 import json
 import math
 
-from dynamics.errors import RidgelineError
+from dynamics.util.errors import RidgelineError
 from dynamics.rules import RULES
 
 #: the point ``--at`` fills in when a name is left out

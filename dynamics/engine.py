@@ -20,11 +20,11 @@ from typing import Callable
 
 import torch
 
-from dynamics.errors import RidgelineError
+from dynamics.util.errors import RidgelineError
 from dynamics.rules import get_rule
 
 SCHEDULES = ("constant", "piecewise", "step")
-WARMUP = 5 / 24  # the seed's piecewise linear schedule peaks after 5 of 24 epochs
+WARMUP = 5 / 24  # Page's piecewise linear schedule peaks after 5 of 24 epochs
 DROP_AT, DROP_FACTOR = 0.5, 0.1  # "step": λ → λ/10 half-way through
 
 
@@ -47,7 +47,7 @@ def schedule_factor(schedule: str, t: int, steps: torch.Tensor) -> torch.Tensor:
 
     Evaluated at the middle of the step, f = (t + ½)/T:
     - ``constant``: s = 1;
-    - ``piecewise`` (the seed's): linear 0 → 1 over f ∈ [0, 5/24], then 1 → 0 at f = 1;
+    - ``piecewise`` (Page's): linear 0 → 1 over f ∈ [0, 5/24], then 1 → 0 at f = 1;
     - ``step``: s = 1, then 1/10 from f = ½ on (a 10x drop, for the relaxation time).
     """
     f = (t + 0.5) / steps

@@ -1,6 +1,6 @@
 """The ridge of best score on a 2-D log-log grid, fitted as a line with an uncertainty.
 
-The seed reads its flat directions off heatmaps: the ridge of best test accuracy runs
+Page reads his flat directions off heatmaps: the ridge of best test accuracy runs
 at ±45° in log-log axes. Here the ridge is measured in two steps.
 
 1. **Ridge points.** For every grid row (one value of y) the best x: the grid optimum
@@ -25,7 +25,7 @@ at ±45° in log-log axes. Here the ridge is measured in two steps.
    correlated and it understates the uncertainty: fit each seed apart and use the
    spread of the slopes (``ridgeline simulate slices`` reports both).
 
-In this convention the seed's flat directions are: λ/N fixed → slope +1 in (lr, N);
+In this convention Page's flat directions are: λ/N fixed → slope +1 in (lr, N);
 λ/(1 − ρ) fixed → +1 in (lr, 1 − ρ); λα fixed → −1 in (lr, wd).
 """
 
@@ -35,7 +35,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from dynamics.errors import RidgelineError
+from dynamics.util.errors import RidgelineError
 
 
 @dataclass(frozen=True)

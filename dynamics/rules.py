@@ -87,7 +87,7 @@ RULES: dict[str, Callable] = {
 
 def get_rule(name: str) -> Callable:
     """The rule called ``name``; raises :class:`RidgelineError` naming the choices."""
-    from dynamics.errors import RidgelineError
+    from dynamics.util.errors import RidgelineError
 
     try:
         return RULES[name]
@@ -102,7 +102,7 @@ def torch_sgd_kwargs(rule: str, lr: float, wd: float, momentum: float) -> dict:
 
     ``decoupled`` has no torch.optim.SGD equivalent and raises.
     """
-    from dynamics.errors import RidgelineError
+    from dynamics.util.errors import RidgelineError
 
     if rule == "sgd":
         return dict(lr=lr, weight_decay=wd, momentum=0.0)

@@ -37,7 +37,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from dynamics.errors import RidgelineError
+from dynamics.util.errors import RidgelineError
 
 LOSSES = ("noise", "quadratic", "bn-net")
 Number = float | Sequence[float]
@@ -57,7 +57,7 @@ class SimConfig:
     steps: int = 2000  # steps per run
     runs: int = 16  # independent runs per setting
     dim: int = 256  # D, dimensions of w (bn-net: hidden width, w is D × D)
-    schedule: str = "constant"  # constant | piecewise (the seed's) | step (10x drop half-way)
+    schedule: str = "constant"  # constant | piecewise (Page's) | step (10x drop half-way)
     record_every: int = 10  # steps between records
     noise: float = 1.0  # σ, scale-free per-example gradient noise (G = |g||w| = σ/√N)
     init_norm: float = 1.0  # |w₀|; 0 = each setting's predicted equilibrium norm
@@ -360,7 +360,7 @@ def run(config: SimConfig, out, as_json: bool = False) -> SimResult:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from dynamics.engine import tune_allocator
-    from dynamics.io import ensure_dir, write_csv, write_json
+    from dynamics.util.io import ensure_dir, write_csv, write_json
     from figures.dynamics import trajectory_figure
 
     check_config(config)

@@ -1,4 +1,4 @@
-"""The seed's three hyperparameter slices in toy form: final loss of the quadratic toy.
+"""Page's three hyperparameter slices in toy form: final loss of the quadratic toy.
 
 The toy (:func:`dynamics.toys.quadratic_gradient`) is L(w) = ½ uᵀHu + L_b(b), u = w/|w|, with
 H = diag(0 … 0, h₁ … h_{D/2}): a flat half (L = 0 there) and a curved half with h
@@ -14,18 +14,18 @@ parameters b without the symmetry (:func:`dynamics.toys.head_gradient`: a quadra
 ½ Σ κ_j (b_j − b*)² with its own minibatch noise), the counterpart of the network's
 final layer and batch-norm scales and biases. Weight decay pulls b off its optimum, by
 α/(κ + α), and b's noise grows with its raw step λ/(1 − ρ) = u/α at fixed
-u = λα/(1 − ρ), so the loss has an optimum in α along the ridge: the seed's "weakly
+u = λα/(1 − ρ), so the loss has an optimum in α along the ridge: Page's "weakly
 affected for the few layers without scaling symmetry", and what the rotated
 coordinate descent of ``ridgeline tune`` exploits. The defaults (κ ∈ [0.03, 0.3],
 b* = 0.03, σ_b = 0.2) put that optimum near α = 2.5e-3: the best loss over u at
-α = 0.01 (the seed's start), 0.005, 0.00125 and 3.1e-4 is 12%, 2%, 0.6% and 4.5%
+α = 0.01 (Page's start), 0.005, 0.00125 and 3.1e-4 is 12%, 2%, 0.6% and 4.5%
 higher (ρ 0.5 or 0.9, mean of seeds 0-2), while a factor 2 in u either way costs
 9-14%: a naive move of α alone (λ held) leaves the ridge.
 ``head=0`` leaves the purely scale-invariant toy, exactly flat along α at fixed λα.
 
 **Steps and batch size.** Every setting sees the same number of training examples,
-``steps`` × 512 (``steps`` is the run length at the reference batch size 512, the
-seed's default), so a setting with batch size N runs T = round(steps · 512/N)
+``steps`` × 512 (``steps`` is the run length at the reference batch size 512, Page's
+default), so a setting with batch size N runs T = round(steps · 512/N)
 steps. Per epoch of examples, drift
 and diffusion then depend on (λ, N) only through λ/N (the linear scaling rule, see
 :func:`dynamics.symbolic.linear_scaling`) as long as the gradient noise dominates
@@ -33,11 +33,11 @@ the gradient (N below the toy's critical batch size) and momentum's delay,
 1/(1 − ρ) steps, is short next to the weight-norm relaxation time.
 
 **Initial norm.** By default each setting starts at its own predicted equilibrium
-norm |w|* (``predict`` with G = σ/√N at the peak λ): the seed's "settling-in period"
+norm |w|* (``predict`` with G = σ/√N at the peak λ): Page's "settling-in period"
 is skipped, so the exact rescaling symmetry (w, λ, α) → (r w, r²λ, α/r²) carries
 through the whole run for w, and λα is flat up to the head. ``init_norm`` > 0 starts every
 setting at that fixed |w₀| instead, which breaks the symmetry by the initial
-transient (the seed's caveat "if we're lucky").
+transient (Page's caveat "if we're lucky").
 
 Common random numbers: all settings of one call see the same noise stream z_t (one
 draw of D normals per step, seeded by ``seed``), so differences between settings are
@@ -51,11 +51,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from dynamics.errors import RidgelineError
+from dynamics.util.errors import RidgelineError
 
 REFERENCE_BATCH = 512  # examples per step at which ``steps`` is counted
 
-#: The seed's defaults (batch 512, Nesterov momentum 0.9, weight decay 5e-4, peak
+#: Page's defaults (batch 512, Nesterov momentum 0.9, weight decay 5e-4, peak
 #: lr 0.4). Instead of rescaling them, the toy is scaled to them: with 700 steps at
 #: batch 512, noise σ = 0.7 and h ∈ [1e-3, 1e-2], the best lr at the other defaults
 #: is 0.24-0.48 over seeds 0-5 (steps of 2^(1/4)), so the defaults sit on the ridge.
@@ -171,7 +171,7 @@ def check_toy(**options) -> None:
 
 # --------------------------------------------------------- ridgeline simulate slices
 #: The three slices: name → (y column, how a y value sets the hyperparameters, the
-#: seed's flat direction, the ridge slope it implies in d log y / d log lr, y grid).
+#: Page's flat direction, the ridge slope it implies in d log y / d log lr, y grid).
 SLICES = {
     "lr_x_batch_size": ("batch_size", lambda y: {"batch_size": y}, "lr/N", 1.0, (128, 2048)),
     "lr_x_one_minus_momentum": ("one_minus_momentum", lambda y: {"momentum": 1 - y}, "lr/(1-momentum)", 1.0,
@@ -182,12 +182,12 @@ SLICES = {
 
 @dataclass(frozen=True)
 class SlicesConfig:
-    """``ridgeline simulate slices``: the seed's three heatmaps on the quadratic toy."""
+    """``ridgeline simulate slices``: Page's three heatmaps on the quadratic toy."""
 
     out: str  # output directory
     points: int = 9  # lr grid points, a factor 2 apart, centred on the defaults' lr
     rows: int = 5  # y grid points, log-spaced over each slice's range (a factor 16)
-    repeats: int = 3  # seeds per grid point, averaged (the seed: mean of three runs)
+    repeats: int = 3  # seeds per grid point, averaged (Page: mean of three runs)
     steps: int = 700  # steps at batch size 512 (fixed examples: steps·512/N at batch N)
     dim: int = 256  # D, dimensions of the toy
     seed: int = 0  # first seed; repeats use seed, seed+1, ...
@@ -218,7 +218,7 @@ def run_slices(config: SlicesConfig) -> dict:
     """Compute (or resume) the three slices, fit their ridges, draw the heatmaps.
 
     Writes per slice ``<name>.csv`` (every grid point and seed) and ``<name>.png``,
-    then ``ridge.json`` (fits, the seed's claims) and ``config.json``. A slice whose CSV
+    then ``ridge.json`` (fits, Page's claims) and ``config.json``. A slice whose CSV
     exists from the same configuration is not recomputed. Returns the ridge fits.
     """
     import dataclasses
@@ -230,7 +230,7 @@ def run_slices(config: SlicesConfig) -> dict:
     from rich.table import Table
 
     from dynamics.engine import tune_allocator
-    from dynamics.io import ensure_dir, write_csv, write_json
+    from dynamics.util.io import ensure_dir, write_csv, write_json
     from dynamics.ridge import fit_ridge
     from figures.heatmap import slice_heatmap
 
@@ -274,11 +274,11 @@ def run_slices(config: SlicesConfig) -> dict:
             means = frame.groupby(["lr", y_col], as_index=False)["loss"].mean()
             slice_heatmap(means, "lr", y_col, "loss", out / f"{name}.png", maximize=False,
                           floor=float(4 * means.loss.min()), fit=fit,
-                          title=f"quadratic toy: final loss, mean of {config.repeats} seeds; seed's claim: {claim} flat")
+                          title=f"quadratic toy: final loss, mean of {config.repeats} seeds; Page's claim: {claim} flat")
             fits[name] = fit.to_dict() | {"claim": claim, "expected_slope": expected,
                                           "per_seed_slopes": per_seed, "slope_err_seeds": seeds_err}
     write_json(out / "ridge.json", fits)
-    table = Table(title="ridge slopes d log y / d log lr vs the seed's flat directions")
+    table = Table(title="ridge slopes d log y / d log lr vs Page's flat directions")
     for col in ("y", "flat", "expect", "fitted ± fit err", "± seed err", "z"):
         table.add_column(col, justify="right")
     for name, f in fits.items():

@@ -1,9 +1,9 @@
-"""Sympy derivations of the seed's flat directions and the weight-norm equilibrium.
+"""Sympy derivations of Page's flat directions and the weight-norm equilibrium.
 
 Nothing here is typed in by hand: every result starts from the update rules in
 :mod:`dynamics.rules`, applied to sympy symbols.
 
-Notation (the seed's): λ learning rate, α weight decay, ρ momentum, N batch size,
+Notation (Page's): λ learning rate, α weight decay, ρ momentum, N batch size,
 w parameter, v momentum buffer, g loss gradient, G = |g| |w| the scale-free gradient
 norm of a scale-invariant parameter.
 
@@ -34,7 +34,7 @@ from functools import lru_cache
 import numpy as np
 import sympy as sp
 
-from dynamics.errors import RidgelineError
+from dynamics.util.errors import RidgelineError
 from dynamics.rules import RULES, get_rule
 
 lam, alpha, G, N, M_ex = sp.symbols("lambda alpha G N M", positive=True)
@@ -242,7 +242,7 @@ def _relaxation_leading(J: sp.Matrix) -> sp.Expr:
 
 # 5. ------------------------------------------------------------ rotated coordinates
 def rotated_coordinates() -> dict[str, sp.Expr]:
-    """The seed's tuning coordinates (u, ρ, α) with u = λα/(1−ρ), and λ(u, ρ, α)."""
+    """Page's tuning coordinates (u, ρ, α) with u = λα/(1−ρ), and λ(u, ρ, α)."""
     forward = lam * alpha / (1 - rho)
     back = sp.solve(sp.Eq(u, forward), lam)[0]
     assert sp.simplify(forward.subs(lam, back) - u) == 0
@@ -296,7 +296,7 @@ def derive(rule: str) -> tuple[Formula, ...]:
         Formula("total_effective_lr_leading", "total gradient weight over |w|², leading order", eq.total_effective_lr_leading),
         Formula("total_effective_lr_leading_rotated", "the same in rotated coordinates (u, ρ); u alone for coupled momentum", in_u(eq.total_effective_lr_leading)),
         Formula("relaxation_steps_leading", "e-folding time of |w|² towards equilibrium, steps, leading order", eq.relaxation_steps_leading),
-        Formula("rotated_u", "the seed's tuning coordinate u", rotated_coordinates()["u"]),
+        Formula("rotated_u", "Page's tuning coordinate u", rotated_coordinates()["u"]),
         Formula("rotated_lambda", "the map back: λ from (u, ρ, α)", back),
     )
 

@@ -63,7 +63,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dynamics.errors import RidgelineError
+from dynamics.util.errors import RidgelineError
 
 NORM_COLUMNS = ("step", "layer", "scale_invariant", "weight_norm", "grad_norm",
                 "angular_update", "lr")
@@ -410,7 +410,7 @@ def validate(cfg: ValidateConfig, console=None) -> Validation:
     """Compare a run's logged norms with the predictions; write CSVs, figures, table."""
     from rich.console import Console
 
-    from dynamics.io import ensure_dir, write_csv, write_json
+    from dynamics.util.io import ensure_dir, write_csv, write_json
 
     if console is None:
         console = Console()

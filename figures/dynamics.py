@@ -18,7 +18,7 @@ def trajectory_figure(trajectories, summary, path, *, config=None) -> Path:
     import numpy as np
     import seaborn as sns
 
-    from dynamics.io import atomic_write
+    from dynamics.util.io import atomic_write
 
     sns.set_theme(style="whitegrid", context="paper")
     settings = list(dict.fromkeys(trajectories.setting))[:MAX_LINES]

@@ -1,4 +1,4 @@
-"""The seed's slice heatmaps: a score over a log-spaced 2-D grid, with its ridge line.
+"""Page's slice heatmaps: a score over a log-spaced 2-D grid, with its ridge line.
 
 Page ("How to Train Your ResNet 5") plots final test accuracy over (lr, batch size),
 (lr, 1 − momentum) and (lr, weight decay) on log-log axes, floored at 91% to keep the
@@ -42,7 +42,7 @@ def slice_heatmap(frame, x: str, y: str, score: str, path, *, maximize: bool,
     import seaborn as sns
     from matplotlib.colors import LogNorm
 
-    from dynamics.io import atomic_write
+    from dynamics.util.io import atomic_write
 
     table = frame.pivot_table(index=y, columns=x, values=score, aggfunc="mean")
     table = table.sort_index(ascending=False).sort_index(axis=1)

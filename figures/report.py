@@ -19,7 +19,7 @@ def training_curves(run_dir, path) -> Path:
     import pandas as pd
     import seaborn as sns
 
-    from dynamics.io import atomic_write
+    from dynamics.util.io import atomic_write
 
     run_dir = Path(run_dir)
     m = pd.read_csv(run_dir / "metrics.csv")

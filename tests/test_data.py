@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from dynamics.errors import RidgelineError
+from dynamics.util.errors import RidgelineError
 from training.data import (CUTOUT, MEAN, PAD, DeviceImages, augment, balanced_order, load_arrays,
                            split)
 

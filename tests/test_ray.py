@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from training.sweep import SweepConfig, parse_axis, run_sweep
+from training.search.sweep import SweepConfig, parse_axis, run_sweep
 
 ray = pytest.importorskip("ray")
 runner = CliRunner()

@@ -13,7 +13,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from cli import app
-from training.report import ReportConfig, report
+from training.report.steps import ReportConfig, report
 
 TINY = dict(derive_rules=("heavy-ball",), sim_rules=("nesterov",), sim_settings=((0.2, 1e-2, 0.9),),
             sim_steps=300, sim_runs=2, sim_dim=16, relax_lr=(0.4,), relax_steps=300, relax_runs=2,

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dynamics.errors import RidgelineError
+from dynamics.util.errors import RidgelineError
 from dynamics.ridge import fit_ridge
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dynamics.errors import RidgelineError
+from dynamics.util.errors import RidgelineError
 from dynamics.simulate import SimConfig, relaxation_time, settings_table, simulate, summary_json
 from dynamics.symbolic import predict
 

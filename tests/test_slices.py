@@ -1,11 +1,11 @@
-"""The quadratic toy's final loss: shape, determinism, and the seed's three ridges."""
+"""The quadratic toy's final loss: shape, determinism, and Page's three ridges."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from dynamics.errors import RidgelineError
+from dynamics.util.errors import RidgelineError
 from dynamics.slices import TOY_DEFAULTS, quadratic_final_loss, steps_for_batch
 
 
@@ -48,7 +48,7 @@ def test_without_the_head_lr_times_wd_is_exactly_flat():
 
 def test_the_head_gives_wd_an_optimum_at_fixed_rotated_coordinate():
     """With the head, the best loss over u = λα/(1 − ρ) depends on α: lowest near
-    α = 2.5e-3, higher at the seed's start α = 0.01 and at small α (seeds 0-2)."""
+    α = 2.5e-3, higher at Page's start α = 0.01 and at small α (seeds 0-2)."""
     wd = np.array([0.01, 2.5e-3, 3.125e-4])[:, None]
     u = 2e-3 * 2.0 ** (np.arange(-8, 9) / 4)
     best = sum(np.nanmin(quadratic_final_loss(u * 0.1 / wd, 512, 0.9, wd, seed=s), axis=1) for s in range(3))

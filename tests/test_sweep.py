@@ -14,9 +14,9 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from dynamics.errors import RidgelineError
-from training.records import RecordStore, claim_directory
-from training.sweep import Axis, SweepConfig, parse_axis, run_sweep
+from dynamics.util.errors import RidgelineError
+from training.search.records import RecordStore, claim_directory
+from training.search.sweep import Axis, SweepConfig, parse_axis, run_sweep
 
 runner = CliRunner()
 

@@ -1,9 +1,9 @@
-"""The seed's three slices on the quadratic toy, through ``ridgeline sweep``.
+"""Page's three slices on the quadratic toy, through ``ridgeline sweep``.
 
-Along the ridge of best loss, the seed's flat directions hold λ/N, λ/(1 − ρ) and λα
+Along the ridge of best loss, Page's flat directions hold λ/N, λ/(1 − ρ) and λα
 fixed: in log-log axes (x = lr) slopes +1 for batch size and 1 − momentum, −1 for
 weight decay. The sweep's fitted slopes must match within 0.15, on means over three
-seeds per grid point as in the seed's plots (one seed's slope scatters by about ±0.08).
+seeds per grid point as in Page's plots (one seed's slope scatters by about ±0.08).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import json
 
 import pytest
 
-from training.sweep import SweepConfig, parse_axis, run_sweep
+from training.search.sweep import SweepConfig, parse_axis, run_sweep
 
 LR = "lr=0.05:3.2:7"  # factor 2 per step, around the toy's best lr 0.4 at the defaults
 

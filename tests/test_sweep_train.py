@@ -13,8 +13,8 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from dynamics.errors import RidgelineError
-from training.objectives import TrainObjective
+from dynamics.util.errors import RidgelineError
+from training.search.objectives import TrainObjective
 
 runner = CliRunner()
 

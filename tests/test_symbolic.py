@@ -7,7 +7,7 @@ import pytest
 import sympy as sp
 
 from dynamics import symbolic as S
-from dynamics.errors import RidgelineError
+from dynamics.util.errors import RidgelineError
 from dynamics.rules import RULES
 
 
@@ -58,7 +58,7 @@ def test_linear_scaling_and_momentum_invariants(rule):
 
 @pytest.mark.parametrize("rule", ["heavy-ball", "nesterov"])
 def test_total_effective_step_depends_on_rotated_coordinate_only(rule):
-    """λ/((1−ρ)|w|²) at equilibrium is √(2u)/G with u = λα/(1−ρ): the seed's coordinate."""
+    """λ/((1−ρ)|w|²) at equilibrium is √(2u)/G with u = λα/(1−ρ): Page's coordinate."""
     f = {x.key: x.expr for x in S.derive(rule)}["total_effective_lr_leading_rotated"]
     assert sp.simplify(f - sp.sqrt(2 * S.u) / S.G) == 0
 

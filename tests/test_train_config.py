@@ -1,11 +1,11 @@
-"""TrainConfig: the seed's defaults, the summed-loss conversion, the schedule, validation."""
+"""TrainConfig: Page's defaults, the summed-loss conversion, the schedule, validation."""
 
 import dataclasses
 
 import pytest
 import torch
 
-from dynamics.errors import RidgelineError
+from dynamics.util.errors import RidgelineError
 from dynamics.rules import RULES
 from training.config import TrainConfig, check, lr_at, sgd_arguments
 

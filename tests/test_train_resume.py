@@ -5,7 +5,7 @@ import json
 import pandas as pd
 import pytest
 
-from dynamics.errors import RidgelineError
+from dynamics.util.errors import RidgelineError
 from test_train import tiny_config
 from training import train
 

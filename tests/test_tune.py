@@ -1,10 +1,10 @@
-"""ridgeline tune on the quadratic toy: the seed's descent from its bad start.
+"""ridgeline tune on the quadratic toy: Page's descent from its bad start.
 
 The toy's best loss is found independently, by one vectorised simulator call over a
 fine grid in the rotated coordinates (u = lr·wd/(1 − momentum), momentum, wd); the
 descent must come within 1% of it, and in the rotated coordinates with fewer runs than
 in the naive ones. The toy's head (parameters without scale symmetry) is what makes wd
-matter at fixed u, as the seed's few layers without the symmetry do: without it the
+matter at fixed u, as Page's few layers without the symmetry do: without it the
 toy would be exactly flat along wd and there would be nothing for rotation to gain.
 """
 
@@ -18,11 +18,11 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from dynamics.errors import RidgelineError
-from training.tune import TuneConfig, descend, move, run_tune
+from dynamics.util.errors import RidgelineError
+from training.search.tune import TuneConfig, descend, move, run_tune
 
 runner = CliRunner()
-SEED_START = {"lr": 0.001, "momentum": 0.5, "wd": 0.01}  # the seed's bad start
+SEED_START = {"lr": 0.001, "momentum": 0.5, "wd": 0.01}  # Page's bad start
 SEEDS = (0, 1, 2)  # toy noise streams: the comparison must hold for each
 
 
@@ -55,7 +55,7 @@ def runs_to_reach(result, target: float) -> float:
 
 @pytest.fixture(scope="module")
 def tuned(tmp_path_factory) -> dict:
-    """Seed 0 from the seed's start: the seed's doubling/halving, then one refinement to
+    """Seed 0 from Page's start: Page's doubling/halving, then one refinement to
     a √2 step (plain doubling stops about 2% above the best)."""
     return tune_both(tmp_path_factory.mktemp("tune"), SEED_START, refine=1)
 

@@ -14,7 +14,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
-from dynamics.errors import RidgelineError
+from dynamics.util.errors import RidgelineError
 from dynamics.symbolic import predict
 from dynamics.rules import RULES
 from dynamics.validate import ValidateConfig, _ema, drifting_angle, load_run, validate

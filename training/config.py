@@ -1,10 +1,10 @@
 """The configuration of one training run, and the two conversions it needs.
 
-:class:`TrainConfig` holds every choice of a run; its defaults are the seed's
+:class:`TrainConfig` holds every choice of a run; its defaults are Page's
 (Page, "How to Train Your ResNet", parts 4-5): batch 512, Nesterov momentum 0.9,
 weight decay 5e-4, peak learning rate 0.4, 24 epochs, piecewise linear schedule.
 
-:func:`sgd_arguments` is the one place where the seed's hyperparameters become
+:func:`sgd_arguments` is the one place where Page's hyperparameters become
 ``torch.optim.SGD`` arguments; :func:`lr_at` is the learning-rate schedule.
 No torch import here, so the sweep and report helpers can build configs cheaply.
 """
@@ -17,15 +17,15 @@ import re
 from dataclasses import dataclass
 from typing import Optional
 
-from dynamics.errors import RidgelineError
+from dynamics.util.errors import RidgelineError
 
-SEED_EPOCHS = 24  # the seed's run length, epochs
-SEED_WARMUP_EPOCHS = 5  # the seed's warm-up, epochs out of SEED_EPOCHS
+SEED_EPOCHS = 24  # Page's run length, epochs
+SEED_WARMUP_EPOCHS = 5  # Page's warm-up, epochs out of SEED_EPOCHS
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """One training run of the seed's ResNet-9 on CIFAR-10. Plain types only."""
+    """One training run of Page's ResNet-9 on CIFAR-10. Plain types only."""
 
     # data
     data: Optional[str] = None  # .npz file or torchvision root dir; None -> $RIDGELINE_DATA, then cache_dir
@@ -41,10 +41,10 @@ class TrainConfig:
     momentum: float = 0.9  # ρ, momentum coefficient, dimensionless (0 = plain SGD)
     nesterov: bool = True  # Nesterov momentum (torch.optim.SGD nesterov=True)
     schedule: str = "piecewise"  # "piecewise": 0 -> lr over warm-up, then linear -> 0; "constant": warm-up then lr
-    warmup_epochs: Optional[float] = None  # linear warm-up length, epochs; None = the seed's 5/24 of the run
+    warmup_epochs: Optional[float] = None  # linear warm-up length, epochs; None = Page's 5/24 of the run
     # model and augmentation
     width: float = 1.0  # channel multiplier of every layer (1 = Page's 64-128-256-512)
-    cutout: bool = False  # 8x8 cutout augmentation (off in the seed's part 5 network)
+    cutout: bool = False  # 8x8 cutout augmentation (off in Page's part 5 network)
     # machinery
     device: str = "auto"  # "auto" (cuda if present), "cpu", "cuda" or "cuda:N"
     compile: bool = False  # torch.compile the model (CUDA mostly; slow start-up)
@@ -60,7 +60,7 @@ class TrainConfig:
 
     @property
     def warmup(self) -> float:
-        """Warm-up length, epochs (the seed's 5 of 24, scaled to the run, when unset)."""
+        """Warm-up length, epochs (Page's 5 of 24, scaled to the run, when unset)."""
         if self.warmup_epochs is not None:
             return float(self.warmup_epochs)
         return self.epochs * SEED_WARMUP_EPOCHS / SEED_EPOCHS
@@ -79,7 +79,7 @@ def rule_name(momentum: float, nesterov: bool) -> str:
 
 def sgd_arguments(lr: float, wd: float, momentum: float, nesterov: bool,
                   batch_size: int, loss: str = "mean") -> dict:
-    """torch.optim.SGD arguments for the seed's (λ, α, ρ) — the one conversion.
+    """torch.optim.SGD arguments for Page's (λ, α, ρ) — the one conversion.
 
     Page's code minimises the SUMMED loss S = Σ_i ℓ_i = N·L over a batch of N images
     and passes ``lr = λ/N`` and ``weight_decay = α·N`` to SGD, so its step is
@@ -89,7 +89,7 @@ def sgd_arguments(lr: float, wd: float, momentum: float, nesterov: bool,
     the step of SGD on the MEAN loss L with ``lr = λ`` and ``weight_decay = α``.
     ridgeline trains on the mean loss (``loss="mean"``), so λ and α are used as they
     are and match the rules and predictions of :mod:`dynamics`; ``loss="sum"`` gives
-    the seed's literal arguments, for a summed loss. Momentum ρ is the same in both.
+    Page's literal arguments, for a summed loss. Momentum ρ is the same in both.
     """
     if loss not in ("mean", "sum"):
         raise RidgelineError(f"loss must be 'mean' or 'sum', got {loss!r}")
@@ -104,7 +104,7 @@ def lr_at(config: TrainConfig, epoch_time: float) -> float:
     """Learning rate at ``epoch_time`` (fractional epochs since the start).
 
     piecewise: linear 0 → λ over the warm-up, then linear λ → 0 at ``epochs``
-    (the seed: knots at 0, 5, 24 epochs); constant: the same warm-up, then λ.
+    (Page: knots at 0, 5, 24 epochs); constant: the same warm-up, then λ.
     The trainer evaluates it at the middle of each step, (s + ½)/steps_per_epoch.
     """
     t, warm, end = epoch_time, config.warmup, config.epochs

@@ -19,7 +19,7 @@ from typing import Iterator, Optional
 import numpy as np
 import torch
 
-from dynamics.errors import RidgelineError
+from dynamics.util.errors import RidgelineError
 
 MEAN = (0.4914, 0.4822, 0.4465)  # CIFAR-10 training-set channel means, RGB, pixel/255
 STD = (0.2470, 0.2435, 0.2616)  # CIFAR-10 training-set channel standard deviations
@@ -167,7 +167,7 @@ class DeviceImages:
     def train_batches(self, batch_size: int, generator: torch.Generator, cutout: bool,
                       dtype=torch.float32) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         """Shuffled, augmented batches of exactly ``batch_size`` (the last partial one is
-        dropped, as in the seed). All randomness comes from ``generator``."""
+        dropped, as in Page's post). All randomness comes from ``generator``."""
         n, device = len(self), self.labels.device
         perm = torch.randperm(n, generator=generator, device=device)
         for start in range(0, n - batch_size + 1, batch_size):

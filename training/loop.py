@@ -16,7 +16,7 @@ from typing import Callable, Optional
 import torch
 import torch.nn.functional as F
 
-from dynamics.errors import RidgelineError
+from dynamics.util.errors import RidgelineError
 from training.config import TrainConfig, lr_at, sgd_arguments
 from training.model import ResNet9
 from training.norms import NormLogger

@@ -59,7 +59,7 @@ class ResNet9(nn.Module):
     def __init__(self, width: float = 1.0):
         super().__init__()
         if not width > 0:
-            from dynamics.errors import RidgelineError
+            from dynamics.util.errors import RidgelineError
 
             raise RidgelineError(f"width must be > 0, got {width}")
         c = channels(width)

@@ -26,8 +26,8 @@ from typing import Optional
 
 import torch
 
-from dynamics.errors import RidgelineError
-from dynamics.io import atomic_write, ensure_dir, write_csv, write_json
+from dynamics.util.errors import RidgelineError
+from dynamics.util.io import atomic_write, ensure_dir, write_csv, write_json
 from training.config import TrainConfig
 
 FILES = ("config.json", "env.json", "metrics.csv", "norms.csv", "summary.json", "checkpoint.pt")

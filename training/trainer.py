@@ -1,4 +1,4 @@
-"""``train(config)``: one run of the seed's ResNet-9, its run directory, its summary.
+"""``train(config)``: one run of Page's ResNet-9, its run directory, its summary.
 
 Order of work: check the config (before touching data), check the run directory
 (resume or refuse), load the data onto the device, build model and optimiser, then

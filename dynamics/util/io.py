@@ -14,7 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Callable
 
-from dynamics.errors import RidgelineError
+from dynamics.util.errors import RidgelineError
 
 _UMASK = os.umask(0o022)  # read the process umask once (os.umask can only set it) ...
 os.umask(_UMASK)  # ... and put it back

@@ -1,4 +1,4 @@
-"""``ridgeline tune``: the seed's cyclical coordinate descent, resumable.
+"""``ridgeline tune``: Page's cyclical coordinate descent, resumable.
 
 Page ("How to Train Your ResNet 5") tuned λ ``lr`` (per step), ρ ``momentum`` and α
 ``wd`` from a bad start (0.001, 0.5, 0.01) to 94.2% in 22 runs by
@@ -13,10 +13,10 @@ Page ("How to Train Your ResNet 5") tuned λ ``lr`` (per step), ρ ``momentum`` 
 
 ``coordinates="naive"`` runs the same descent in (λ, ρ, α), leaving λ where it is
 while ρ or α moves, for comparison. Every evaluation goes through the record store of
-:mod:`training.records` (``<out>/records``), so a rerun replays the descent without
+:mod:`training.search.records` (``<out>/records``), so a rerun replays the descent without
 recomputing any finished trial, and the run count is the number of distinct trials.
 
-Writes ``tune.csv`` (the seed's table: run, lr, momentum, wd, rotated, score, one row
+Writes ``tune.csv`` (Page's table: run, lr, momentum, wd, rotated, score, one row
 for the start and one per line search that improved), ``trials.csv`` (every distinct
 trial in order) and ``tune_summary.json``.
 """
@@ -26,14 +26,14 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
-from dynamics.errors import RidgelineError
-from dynamics.io import write_csv, write_json
-from training.executors import make_executor
-from training.objectives import make_objective
-from training.records import RecordStore, canonical, claim_directory, make_record
+from dynamics.util.errors import RidgelineError
+from dynamics.util.io import write_csv, write_json
+from training.search.executors import make_executor
+from training.search.objectives import make_objective
+from training.search.records import RecordStore, canonical, claim_directory, make_record
 
 COORDINATES = ("rotated", "naive")
-ORDER = ("lr", "momentum", "wd")  # the seed's cycle
+ORDER = ("lr", "momentum", "wd")  # Page's cycle
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class TuneConfig:
     wd: float | None = None  # α at the start, per step; None: the objective's default
     coordinates: str = "rotated"  # "rotated": (λα/(1−ρ), ρ, α); "naive": (λ, ρ, α)
     factor: float = 2.0  # line-search step: multiply or divide λ, 1 − ρ or α by this
-    refine: int = 0  # after convergence, halve the step in log space this many times (0: the seed's)
+    refine: int = 0  # after convergence, halve the step in log space this many times (0: Page's)
     tolerance: float = 1e-6  # relative improvement a move must make to count (1e-6: rounding)
     max_runs: int = 100  # stop after this many distinct trials (a rerun with more continues)
     options: tuple[str, ...] = ()  # the objective's own options, e.g. ("--width", "0.25")
@@ -60,7 +60,7 @@ class TuneConfig:
 
 @dataclass(frozen=True)
 class TuneResult:
-    """The seed's table, every trial, and the best point found."""
+    """Page's table, every trial, and the best point found."""
 
     out: Path
     table: object  # pandas DataFrame, tune.csv
@@ -209,7 +209,7 @@ def run_tune(config: TuneConfig, *, console=None) -> TuneResult:
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    report_to = console or Console()  # the seed's table, on stdout
+    report_to = console or Console()  # Page's table, on stdout
     console = console or Console(stderr=True)  # progress and notes
     _check(config)
     objective = make_objective(config.objective, list(config.options))

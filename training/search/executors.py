@@ -15,8 +15,8 @@ import os
 from dataclasses import dataclass
 from typing import Callable
 
-from dynamics.errors import RidgelineError
-from training.records import Trial
+from dynamics.util.errors import RidgelineError
+from training.search.records import Trial
 
 OnResult = Callable[[Trial, dict], None]
 EXECUTORS = ("local", "ray")

@@ -1,7 +1,7 @@
 """What a sweep or a tune evaluates: the ``quadratic`` toy or the real ``train``er.
 
 An objective turns hyperparameters (λ ``lr`` per step, N ``batch_size`` examples per
-step, ρ ``momentum``, α ``wd``, and a ``seed``) into a :class:`~training.records.Trial`
+step, ρ ``momentum``, α ``wd``, and a ``seed``) into a :class:`~training.search.records.Trial`
 — the full configuration and its key — and evaluates a list of trials into results
 ``{"score", "diverged", "summary"}``:
 
@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dynamics.errors import RidgelineError
-from training.options import dataclass_types, parse_options
-from training.records import HYPERPARAMETERS, Trial, canonical, trial_key
+from dynamics.util.errors import RidgelineError
+from training.search.options import dataclass_types, parse_options
+from training.search.records import HYPERPARAMETERS, Trial, canonical, trial_key
 
 OBJECTIVES = ("quadratic", "train")
 
@@ -122,7 +122,7 @@ class TrainObjective:
     score_name: str = "test_acc"  # fraction of test images right ("val_acc" with a holdout)
     maximize: bool = True
     vectorised: bool = False
-    floor: float | None = 0.91  # the seed's heatmap floor
+    floor: float | None = 0.91  # Page's heatmap floor
 
     @classmethod
     def from_options(cls, args: list[str]) -> "TrainObjective":

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dynamics.errors import RidgelineError
-from dynamics.io import ensure_dir, write_json
+from dynamics.util.errors import RidgelineError
+from dynamics.util.io import ensure_dir, write_json
 
 #: significant digits kept for every float in a trial (so 2 × 0.128 and a log-spaced
 #: grid's 0.256 are the same trial)

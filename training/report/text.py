@@ -1,4 +1,4 @@
-"""``report.md`` and ``report.html`` from the steps of :mod:`training.report`.
+"""``report.md`` and ``report.html`` from the steps of :mod:`training.report.steps`.
 
 Every section shows its tables and figures (paths relative to the report, so the
 folder can be moved) and the command that reproduces them. A step that failed or
@@ -47,7 +47,7 @@ def _derive_section(step, out: Path) -> str:
             "Every formula is derived by sympy from the update rule's own code "
             "(`dynamics/rules.py`): nothing is typed in. λ learning rate, α weight decay, "
             "ρ momentum, N batch size, G = |g||w| the scale-free gradient norm, "
-            "u = λα/(1−ρ) the seed's rotated coordinate. Values at the seed's point "
+            "u = λα/(1−ρ) Page's rotated coordinate. Values at Page's point "
             "λ = 0.4, α = 5e-4, ρ = 0.9, G = 1.\n", _status(step)]
     path = out / "derive" / "derivations.json"
     if step.status in ("done", "done earlier") and path.exists():
@@ -113,11 +113,11 @@ def _simulate_section(steps, relax) -> str:
 
 
 def _slices_section(step) -> str:
-    text = ["## 3. The seed's three slices, in toy form\n",
+    text = ["## 3. Page's three slices, in toy form\n",
             "Final loss of the quadratic toy (scale-invariant weights with minibatch noise σ/√N, "
-            "plus a small head of parameters without the symmetry) over the "
-            "seed's three 2-D slices around its defaults. The fitted ridge of best loss is a "
-            "line in log-log axes; the seed's flat directions say its slope d log y / d log λ "
+            "plus a small head of parameters without the symmetry) over "
+            "Page's three 2-D slices around its defaults. The fitted ridge of best loss is a "
+            "line in log-log axes; Page's flat directions say its slope d log y / d log λ "
             "is +1 (λ/N), +1 (λ/(1−ρ)) and −1 (λα).\n", _status(step)]
     if step.status in ("done", "done earlier"):
         rows = []
@@ -127,7 +127,7 @@ def _slices_section(step) -> str:
             rows.append([name, f["claim"], f"{f['expected_slope']:+.0f}",
                          f"{slope:+.3f} ± {err:.3f}" if slope is not None and err is not None else "–",
                          _f(z, "{:+.1f}")])
-        text.append(_table(["slice", "seed's flat direction", "expected slope", "fitted slope",
+        text.append(_table(["slice", "Page's flat direction", "expected slope", "fitted slope",
                             "(fit − expected)/err"], rows))
         for name in step.result["fits"]:
             text.append(f"\n![{name}](slices/{name}.png)\n")
@@ -214,8 +214,8 @@ def compose(cfg, out: Path, steps, found: bool, data_message: str, seconds: floa
         f" --data {cfg.data}" if cfg.data else "") + (" --download" if cfg.download else "")
     head = [f"# ridgeline report ({cfg.profile} profile)\n",
             "Does the weight-norm equilibrium derived from the update rules describe SGD with "
-            "momentum and weight decay on batch-norm networks? Derivations, the simulator, the "
-            "seed's three hyperparameter slices, and a real ResNet-9 on CIFAR-10 checked layer "
+            "momentum and weight decay on batch-norm networks? Derivations, the simulator, "
+            "Page's three hyperparameter slices, and a real ResNet-9 on CIFAR-10 checked layer "
             "by layer.\n",
             f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC in {seconds:.0f} s "
             "(steps done earlier are not recomputed). Everything here:\n",
@@ -271,7 +271,7 @@ def _escape(text: str) -> str:
 
 def write_report(cfg, out: Path, steps, found: bool, data_message: str, seconds: float):
     """Write report.md and report.html atomically; returns their paths."""
-    from dynamics.io import write_text
+    from dynamics.util.io import write_text
 
     markdown = compose(cfg, out, steps, found, data_message, seconds)
     md = write_text(out / "report.md", markdown)

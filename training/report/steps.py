@@ -7,13 +7,13 @@ Steps, in order, each calling the same library function as the command it cites:
    ρ ∈ {0, 0.5, 0.9}, late-time |w| and angle against ``predict``
    (:func:`dynamics.simulate.run`);
 3. ``relaxation``: λ drops 10x half-way; measured against derived relaxation time;
-4. ``slices``: the seed's three heatmaps on the quadratic toy with ridge slopes
+4. ``slices``: Page's three heatmaps on the quadratic toy with ridge slopes
    (:func:`dynamics.slices.run_slices`);
 5. ``train-<name>``: a real ResNet-9 run on CIFAR-10 (:func:`training.train`), only
    when CIFAR-10 can be found; otherwise skipped with a plain message;
 6. ``validate-<name>``: its per-layer comparison (:func:`dynamics.validate.validate`).
 
-Then ``report.md`` and ``report.html`` (:mod:`training.report_text`) hold every table
+Then ``report.md`` and ``report.html`` (:mod:`training.report.text`) hold every table
 and figure with the command that reproduces it.
 
 Resuming: each finished step leaves ``.steps/<name>.json`` (status, the parameters it
@@ -34,16 +34,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Optional
 
-from dynamics.errors import RidgelineError
+from dynamics.util.errors import RidgelineError
 
-#: The seed's point: where the derived formulas are evaluated.
+#: Page's point: where the derived formulas are evaluated.
 SEED_POINT = {"lr": 0.4, "wd": 5e-4, "momentum": 0.9, "grad_norm": 1.0}
 
 #: Noise-loss settings (λ, α, ρ): λα from 5e-4 to 5e-2, ρ in {0, 0.5, 0.9}.
 SIM_SETTINGS = ((0.05, 1e-2, 0.9), (0.1, 1e-2, 0.5), (0.2, 1.5e-2, 0.0),
                 (0.4, 2.5e-2, 0.9), (0.5, 1e-1, 0.0))
 
-#: The quick profile's run: the seed's hyperparameters moved along its own flat
+#: The quick profile's run: Page's hyperparameters moved along its own flat
 #: directions to batch 64 (λ/N and λα/(1−ρ) = 0.002 kept: λ = 0.4·64/512, α = 8·5e-4),
 #: width 1/8, 8,000 training images, a 1-epoch warm-up then constant λ so that the
 #: equilibrium phase spans about 7 relaxation times (τ ≈ 115 steps).
@@ -54,7 +54,7 @@ QUICK_RUN = dict(width=0.125, train_size=8000, batch_size=64, epochs=10, lr=0.05
 PROFILES = {
     "quick": dict(sim_steps=6000, sim_runs=16, sim_dim=256, relax_steps=4000,
                   slice_points=9, slice_rows=5, slice_repeats=3, runs=(("quick", QUICK_RUN),)),
-    # the seed's 24-epoch defaults (piecewise schedule) for the accuracy, and the same
+    # Page's 24-epoch defaults (piecewise schedule) for the accuracy, and the same
     # with a constant λ after the 5-epoch warm-up for the cleanest equilibrium (DESIGN.md)
     "full": dict(sim_steps=10000, sim_runs=64, sim_dim=1024, relax_steps=6000,
                  slice_points=9, slice_rows=5, slice_repeats=3,
@@ -68,7 +68,7 @@ class ReportConfig:
     """One ``ridgeline report``: what it computes and where it writes."""
 
     out: str  # report directory (report.md, report.html, one folder per step)
-    profile: str = "quick"  # quick: CPU-sized; full: the seed's 24 epochs, for a GPU
+    profile: str = "quick"  # quick: CPU-sized; full: Page's 24 epochs, for a GPU
     data: Optional[str] = None  # CIFAR-10 .npz or torchvision root; None: $RIDGELINE_DATA
     download: bool = False  # let torchvision download CIFAR-10 (170 MB) when not found
     device: str = "auto"  # training device: auto, cpu, cuda
@@ -127,7 +127,7 @@ def _q(text: str) -> str:
 
 def _derive_step(cfg: ReportConfig, out: Path) -> dict:
     from dynamics.derive import render
-    from dynamics.io import ensure_dir, write_text
+    from dynamics.util.io import ensure_dir, write_text
 
     folder = ensure_dir(out / "derive")
     point = ",".join(f"{k}={v}" for k, v in SEED_POINT.items())
@@ -246,7 +246,7 @@ def plan(cfg: ReportConfig, out: Path) -> list[Step]:
     steps.append(Step("relaxation", "Relaxation after a 10x drop", _sim_command(cfg, "nesterov", "step", out),
                       dataclasses.asdict(_sim_config(cfg, "nesterov", "step")),
                       lambda: _simulate_step(cfg, out, "nesterov", "step")))
-    steps.append(Step("slices", "The seed's three slices on the quadratic toy",
+    steps.append(Step("slices", "Page's three slices on the quadratic toy",
                       f"ridgeline simulate slices --out {_q(out / 'slices')} --points {cfg.slice_points} "
                       f"--rows {cfg.slice_rows} --repeats {cfg.slice_repeats} --steps {cfg.slice_steps}",
                       {k: getattr(cfg, k) for k in ("slice_points", "slice_rows", "slice_repeats", "slice_steps")},
@@ -267,7 +267,7 @@ def _record_path(out: Path, name: str) -> Path:
 
 
 def _run_step(step: Step, out: Path, console, fresh: set[str]) -> None:
-    from dynamics.io import write_json, write_text
+    from dynamics.util.io import write_json, write_text
 
     path = _record_path(out, step.name)
     params = json.loads(json.dumps(step.params, default=str))
@@ -305,8 +305,8 @@ def report(cfg: ReportConfig, console=None) -> dict:
     from rich.rule import Rule
     from rich.table import Table
 
-    from dynamics.io import ensure_dir, write_json
-    from training.report_text import write_report
+    from dynamics.util.io import ensure_dir, write_json
+    from training.report.text import write_report
 
     if cfg.profile not in PROFILES:
         raise RidgelineError(f"unknown profile {cfg.profile!r}: choose quick or full")

@@ -1,17 +1,17 @@
-"""``ridgeline sweep``: the seed's two-dimensional hyperparameter slices, resumable.
+"""``ridgeline sweep``: Page's two-dimensional hyperparameter slices, resumable.
 
-A sweep evaluates an objective (:mod:`training.objectives`) on a log-spaced grid over
+A sweep evaluates an objective (:mod:`training.search.objectives`) on a log-spaced grid over
 two of λ ``lr`` (per step), N ``batch_size`` (examples per step), 1 − ρ
 ``one_minus_momentum`` and α ``wd``, ``repeats`` times with seeds s, s+1, …; every
-other hyperparameter stays at the objective's default (the seed's, or the toy's
-``TOY_DEFAULTS``) unless given. The seed (Page, "How to Train Your ResNet 5") found a
+other hyperparameter stays at the objective's default (Page's, or the toy's
+``TOY_DEFAULTS``) unless given. David Page ("How to Train Your ResNet 5: Hyperparameters") found a
 ridge of best score along λ/N, λ/(1−ρ) and λα constant: a line of slope 1 in log-log
 axes for N and 1 − ρ against λ, and of slope −1 for α against λ.
 
 The sweep directory ``--out`` holds
 
 - ``sweep.json``: what the sweep is; a directory holding another sweep is refused;
-- ``records/<key>.json``: one per finished run (:mod:`training.records`); a rerun
+- ``records/<key>.json``: one per finished run (:mod:`training.search.records`); a rerun
   recomputes nothing finished, and a run killed mid-way is simply run again;
 - ``records.csv``: one row per finished run (hyperparameters, seed, score, diverged);
 - ``ridge.json`` and ``heatmap.png`` once every run has finished: the ridge of best
@@ -27,11 +27,11 @@ import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from dynamics.errors import RidgelineError
-from dynamics.io import write_csv, write_json
-from training.executors import make_executor
-from training.objectives import make_objective
-from training.records import RecordStore, canonical, claim_directory, make_record
+from dynamics.util.errors import RidgelineError
+from dynamics.util.io import write_csv, write_json
+from training.search.executors import make_executor
+from training.search.objectives import make_objective
+from training.search.records import RecordStore, canonical, claim_directory, make_record
 
 #: names an axis may take, and the hyperparameter each one sets
 AXES = ("lr", "batch_size", "one_minus_momentum", "wd")

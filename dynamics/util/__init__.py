@@ -1,0 +1,1 @@
+"""Utilities every package uses (not theory): the project's exception and atomic file I/O."""
