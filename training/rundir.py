@@ -60,13 +60,26 @@ class RunDir:
         if has["summary.json"]:
             return json.loads(self.file("summary.json").read_text()), None
         if has["checkpoint.pt"]:
-            try:
-                ckpt = torch.load(self.file("checkpoint.pt"), map_location="cpu", weights_only=False)
-            except Exception as e:
-                raise RidgelineError(f"cannot read {self.file('checkpoint.pt')} ({type(e).__name__}); "
-                                     "delete it to restart the run from scratch") from None
-            return None, ckpt
+            return None, self.load_checkpoint()
         return None, None
+
+    def load_checkpoint(self) -> dict:
+        """The checkpoint, unpickled with ``weights_only=True``: tensors, numbers, strings,
+        lists and dicts only, so a crafted file cannot run code on ``--resume``."""
+        path = self.file("checkpoint.pt")
+        try:
+            ckpt = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as e:  # UnpicklingError for anything beyond plain data, or damage
+            import pickle
+
+            why = ("it holds objects other than tensors, numbers, strings, lists and dicts"
+                   if isinstance(e, pickle.UnpicklingError) else f"{type(e).__name__}: damaged or truncated")
+            raise RidgelineError(f"cannot read {path} as a ridgeline checkpoint ({why}); "
+                                 "delete it to restart the run from scratch") from None
+        if not isinstance(ckpt, dict):
+            raise RidgelineError(f"{path} is not a ridgeline checkpoint (a {type(ckpt).__name__}, not a "
+                                 "dict); delete it to restart the run from scratch")
+        return ckpt
 
     def _check_same(self, config: TrainConfig) -> None:
         try:
