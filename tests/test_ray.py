@@ -13,6 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 from cli import app
+from training.search.executors import start_local_ray, stop_ray
 from training.search.sweep import SweepConfig, parse_axis, run_sweep
 
 ray = pytest.importorskip("ray")
@@ -22,9 +23,9 @@ LIGHT = ("--init-norm", "1", "--steps", "100")  # a fixed |w0| spares each Ray w
 
 @pytest.fixture(scope="module")
 def local_ray():
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    start_local_ray(ray, num_cpus=2)
     yield
-    ray.shutdown()
+    stop_ray(ray)
 
 
 def records(out):

@@ -53,3 +53,68 @@ def test_resume_refuses_a_crafted_checkpoint_without_running_it(tmp_path):
     message = result.output.strip()
     assert message.startswith("error: cannot read") and "checkpoint" in message
     assert len(message.splitlines()) == 1 and "weights_only" not in message
+
+
+def _descendants(root: int) -> set[int]:
+    """``root`` and every process below it (from /proc)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = open(f"/proc/{entry}/stat").read()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+    found, stack = set(), [root]
+    while stack:
+        pid = stack.pop()
+        found.add(pid)
+        stack += children.get(pid, [])
+    return found
+
+
+def _listening(pids: set[int]) -> list[tuple[int, str]]:
+    """(pid, local address) of every listening TCP socket the processes hold."""
+    listening = {}  # inode -> address
+    for name, width in (("tcp", 8), ("tcp6", 32)):
+        for line in open(f"/proc/net/{name}").read().splitlines()[1:]:
+            fields = line.split()
+            if fields[3] == "0A":  # LISTEN
+                listening[fields[9]] = fields[1].split(":")[0]
+    held = []
+    for pid in pids:
+        try:
+            fds = os.listdir(f"/proc/{pid}/fd")
+        except OSError:
+            continue
+        for fd in fds:
+            try:
+                target = os.readlink(f"/proc/{pid}/fd/{fd}")
+            except OSError:
+                continue
+            inode = target[len("socket:["):-1] if target.startswith("socket:[") else None
+            if inode in listening:
+                held.append((pid, listening[inode]))
+    return held
+
+
+LOOPBACK_HEX = {"0100007F", "0000000000000000FFFF00000100007F", "00000000000000000000000001000000"}
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/net"), reason="reads listening sockets from Linux /proc")
+def test_a_local_ray_instance_listens_on_loopback_only():
+    ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'ridgeline[ray]')")
+    from training.search.executors import start_local_ray, stop_ray, visible_gpus
+
+    if ray.is_initialized():
+        pytest.skip("another test left Ray running")
+    start_local_ray(ray, num_cpus=1)
+    try:
+        assert ray.get(ray.remote(visible_gpus).remote()) is not None  # a worker is up and serving
+        sockets = _listening(_descendants(os.getpid()))
+        assert len(sockets) >= 3, sockets  # gcs_server, raylet, the worker (at least)
+        exposed = [(pid, address) for pid, address in sockets if address not in LOOPBACK_HEX]
+        assert not exposed, f"listening beyond loopback (pid, hex address): {exposed}"
+    finally:
+        stop_ray(ray)

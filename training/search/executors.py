@@ -104,6 +104,49 @@ class LocalExecutor:
                 raise
 
 
+LOOPBACK = "127.0.0.1"
+# Ray on Linux resolves a node's address to the host's outward IP, and its gRPC
+# servers (gcs_server, raylet, workers, agents) then listen on every interface; with
+# this flag off it resolves to loopback and they bind 127.0.0.1 only. Ray reads it
+# from the environment (in its own child processes) and from ray_constants (here).
+_CLUSTER_FLAG = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+def start_local_ray(ray, num_cpus: int | None = None) -> None:
+    """``ray.init`` a single-machine instance whose every server listens on loopback only.
+
+    Refuses (after shutting it down) an instance that still advertises another address:
+    a Ray instance has no authentication worth relying on, so nothing it serves may be
+    reachable from the network.
+    """
+    os.environ[_CLUSTER_FLAG] = "0"
+    _set_cluster_flag(False)  # ray may have been imported before the variable was set
+    ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
+             _node_ip_address=LOOPBACK)
+    addresses = {node.get("NodeManagerAddress") for node in ray.nodes()}
+    if addresses != {LOOPBACK}:
+        stop_ray(ray)
+        raise RidgelineError(f"a local Ray instance advertised {sorted(map(str, addresses))}, not "
+                             f"{LOOPBACK} only; refusing to run trials reachable from the network "
+                             "(start a secured cluster and pass --ray-address)")
+
+
+def stop_ray(ray) -> None:
+    """Shut down what ``ray.init`` started here and undo :func:`start_local_ray`'s flag."""
+    ray.shutdown()
+    os.environ.pop(_CLUSTER_FLAG, None)
+    _set_cluster_flag(True)
+
+
+def _set_cluster_flag(value: bool) -> None:
+    try:
+        from ray._private import ray_constants
+    except ImportError:  # pragma: no cover - another Ray layout
+        return
+    if hasattr(ray_constants, "ENABLE_RAY_CLUSTER"):
+        ray_constants.ENABLE_RAY_CLUSTER = value and not ray_constants.IS_WINDOWS_OR_OSX
+
+
 @dataclass(frozen=True)
 class RayExecutor:
     """Run each task as a Ray task asking for the resources given."""
@@ -126,7 +169,7 @@ class RayExecutor:
                 if self.address:
                     ray.init(address=self.address, log_to_driver=False)
                 else:
-                    ray.init(num_cpus=self.num_cpus, include_dashboard=False, log_to_driver=False)
+                    start_local_ray(ray, self.num_cpus)
             except (ConnectionError, RuntimeError, ValueError) as e:
                 where = self.address or "a local instance"
                 raise RidgelineError(f"cannot start Ray at {where}: {e}".splitlines()[0]) from None
@@ -134,7 +177,7 @@ class RayExecutor:
             self._run(ray, objective, trials, workdir, on_result)
         finally:
             if started:
-                ray.shutdown()
+                stop_ray(ray)
 
     def _run(self, ray, objective, trials, workdir, on_result) -> None:
         resources = ray.cluster_resources()
