@@ -24,7 +24,7 @@ runner = CliRunner()
 def snapshot(directory: Path) -> dict:
     """Every file under ``directory`` with its bytes (to prove nothing was overwritten)."""
     return {str(p.relative_to(directory)): p.read_bytes()
-            for p in sorted(directory.rglob("*")) if p.is_file() and p.name != ".lock"}
+            for p in sorted(directory.rglob("*")) if p.is_file() and not p.name.startswith(".lock")}
 
 
 def toy(out, x="lr=0.01:1:3", y="wd=1e-4:1e-2:3", **kw) -> SweepConfig:

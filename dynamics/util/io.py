@@ -1,8 +1,11 @@
-"""Atomic file writes shared by every entry point.
+"""Atomic file writes and directory locks shared by every entry point.
 
 An interrupted run must never leave a half-written file that looks complete, so every
 result file is written to a temporary name in the same directory and then renamed
-(``os.replace`` is atomic on POSIX and Windows).
+(``os.replace`` is atomic on POSIX and Windows). A process killed between the two
+leaves ``.NAME.*.tmp``; :func:`remove_stale_temporaries` deletes those once the
+directory is locked. Every command that writes a directory holds its
+:class:`DirectoryLock` for as long as it writes.
 """
 
 from __future__ import annotations
@@ -86,3 +89,81 @@ def _jsonable(obj: Any) -> Any:
     if isinstance(obj, Path):
         return str(obj)
     raise TypeError(f"cannot serialise {type(obj).__name__} to JSON")
+
+
+LOCK_FILES = (".lock", ".lock.workers")  # what a DirectoryLock leaves in its directory
+
+
+class DirectoryLock:
+    """An exclusive ``flock`` on ``<dir>/.lock``, released when the process ends.
+
+    Worker processes of the command hold a *shared* flock on ``<dir>/.lock.workers``
+    (:func:`hold_worker_lock`) for their whole life, so a new command also refuses the
+    directory while workers of a killed one are still running.
+    """
+
+    def __init__(self, directory: str | os.PathLike):
+        self.path = Path(directory) / ".lock"
+        self.fd: int | None = None
+
+    def acquire(self) -> "DirectoryLock":
+        import fcntl
+
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            raise RidgelineError(
+                f"another ridgeline process is working in {self.path.parent}; "
+                "wait for it to finish or choose another --out") from None
+        workers = os.open(self.path.parent / ".lock.workers", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(workers, fcntl.LOCK_EX | fcntl.LOCK_NB)  # only probing: closed below
+        except OSError:
+            os.close(fd)
+            raise RidgelineError(
+                f"worker processes of an earlier ridgeline command are still running in "
+                f"{self.path.parent}; wait a few seconds for them to exit, then rerun") from None
+        finally:
+            os.close(workers)
+        self.fd = fd
+        remove_stale_temporaries(self.path.parent)
+        return self
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)  # closing the descriptor drops the flock
+            self.fd = None
+
+    def __enter__(self) -> "DirectoryLock":
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+
+_WORKER_LOCKS: list[int] = []  # descriptors held until the worker process ends
+
+
+def hold_worker_lock(directory: str | os.PathLike) -> None:
+    """In a worker process: hold a shared flock on ``<directory>/.lock.workers`` until exit."""
+    import fcntl
+
+    fd = os.open(Path(directory) / ".lock.workers", os.O_RDWR | os.O_CREAT, 0o644)
+    fcntl.flock(fd, fcntl.LOCK_SH)
+    _WORKER_LOCKS.append(fd)
+
+
+def remove_stale_temporaries(directory: str | os.PathLike) -> list[Path]:
+    """Delete ``.NAME.*.tmp`` left in ``directory`` (and one level below) by a process
+    killed mid-write. Call only while holding the directory's lock: then no writer owns them."""
+    directory = Path(directory)
+    stale = [p for pattern in (".*.tmp", "*/.*.tmp") for p in directory.glob(pattern)
+             if p.is_file() and p.name.count(".") >= 3]
+    for path in stale:
+        try:
+            path.unlink()
+        except OSError:
+            pass
+    return stale

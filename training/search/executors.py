@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from dynamics.util.errors import RidgelineError
+from dynamics.util.io import hold_worker_lock
 from training.search.records import Trial
 
 OnResult = Callable[[Trial, dict], None]
@@ -52,11 +53,47 @@ def visible_gpus() -> list[str]:
 
 
 def _pin_gpu(gpus: list[str], counter) -> None:
-    """Worker initialiser: take the next GPU id and make it the only one visible."""
+    """Take the next GPU id and make it the only one visible."""
     with counter.get_lock():
         index = counter.value
         counter.value += 1
     os.environ["CUDA_VISIBLE_DEVICES"] = gpus[index % len(gpus)]
+
+
+def die_with_parent(parent: int, poll_s: float = 0.5) -> None:
+    """End this process when ``parent`` dies, even by kill -9: the kernel's parent-death
+    signal on Linux (``prctl(PR_SET_PDEATHSIG, SIGKILL)``), and everywhere a daemon thread
+    that exits once ``os.getppid()`` is no longer ``parent``."""
+    import signal
+    import sys
+    import threading
+    import time
+
+    if sys.platform.startswith("linux"):
+        try:
+            import ctypes
+
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1 = PR_SET_PDEATHSIG
+        except (OSError, AttributeError):  # pragma: no cover - no prctl: the thread remains
+            pass
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(poll_s)
+        os._exit(1)
+
+    if os.getppid() != parent:  # the parent died before the signal was armed
+        os._exit(1)
+    threading.Thread(target=watch, name="die-with-parent", daemon=True).start()
+
+
+def _worker_init(parent: int, workdir: str, gpus: list[str], counter) -> None:
+    """Worker initialiser: die with the driver, mark the work directory as in use by a
+    worker (a rerun waits for leftovers), take a GPU when there are several."""
+    die_with_parent(parent)
+    hold_worker_lock(workdir)
+    if gpus:
+        _pin_gpu(gpus, counter)
 
 
 @dataclass(frozen=True)
@@ -87,9 +124,9 @@ class LocalExecutor:
         from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
         ctx = multiprocessing.get_context("spawn")
-        init = (_pin_gpu, (gpus, ctx.Value("i", 0))) if gpus else (None, ())
-        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=init[0],
-                                 initargs=init[1]) as pool:
+        init_args = (os.getpid(), workdir, gpus, ctx.Value("i", 0) if gpus else None)
+        with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_worker_init,
+                                 initargs=init_args) as pool:
             futures = {pool.submit(_evaluate, objective, task, workdir): task for task in tasks}
             try:
                 pending = set(futures)

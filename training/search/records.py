@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from dynamics.util.errors import RidgelineError
-from dynamics.util.io import ensure_dir, write_json
+from dynamics.util.io import LOCK_FILES, DirectoryLock, ensure_dir, write_json  # noqa: F401  (re-exported)
 
 #: significant digits kept for every float in a trial (so 2 × 0.128 and a log-spaced
 #: grid's 0.256 are the same trial)
@@ -117,39 +117,6 @@ def describe_difference(old: dict, new: dict, prefix: str = "") -> str:
     return "; ".join(diffs[:3]) + ("; …" if len(diffs) > 3 else "")
 
 
-class DirectoryLock:
-    """An exclusive ``flock`` on ``<dir>/.lock``, released when the process ends."""
-
-    def __init__(self, directory: Path):
-        self.path = directory / ".lock"
-        self.fd: int | None = None
-
-    def acquire(self) -> "DirectoryLock":
-        import fcntl
-
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
-            raise RidgelineError(
-                f"another ridgeline process is working in {self.path.parent}; "
-                "wait for it to finish or choose another --out") from None
-        self.fd = fd
-        return self
-
-    def release(self) -> None:
-        if self.fd is not None:
-            os.close(self.fd)  # closing the descriptor drops the flock
-            self.fd = None
-
-    def __enter__(self) -> "DirectoryLock":
-        return self.acquire()
-
-    def __exit__(self, *exc) -> None:
-        self.release()
-
-
 def claim_directory(out: str | os.PathLike, kind: str, description: dict) -> DirectoryLock:
     """Check that ``out`` is new, empty, or holds this very ``kind`` (sweep or tune)
     described by ``description``; then create it, write ``<kind>.json`` and lock it.
@@ -170,7 +137,7 @@ def claim_directory(out: str | os.PathLike, kind: str, description: dict) -> Dir
             raise RidgelineError(
                 f"{out} holds a different {kind} ({describe_difference(old, description)}); "
                 "rerun with its original options, or choose another --out")
-    elif out.is_dir() and any(p.name != ".lock" for p in out.iterdir()):
+    elif out.is_dir() and any(p.name not in LOCK_FILES for p in out.iterdir()):
         others = sorted(p.name for p in out.iterdir() if p.name.endswith(".json"))
         what = f"it holds {', '.join(others)}" if others else "it is not empty"
         raise RidgelineError(
