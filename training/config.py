@@ -147,3 +147,7 @@ def check(config: TrainConfig) -> None:
         bad("holdout", config.holdout, "an integer >= 0")
     if not isinstance(config.device, str) or not _DEVICE.match(config.device):
         bad("device", config.device, "'auto', 'cpu', 'cuda' or 'cuda:N'")
+    if not isinstance(config.seed, int) or not 0 <= config.seed < 2**63:
+        bad("seed", config.seed, f"an integer in [0, {2**63 - 1}] (torch's seed range)")
+    if config.out is not None and not str(config.out).strip():
+        bad("out", config.out, "a directory path (--out \"\" would save nothing)")

@@ -220,10 +220,26 @@ def augment(padded: torch.Tensor, generator: torch.Generator, pad: int, cutout: 
     return x
 
 
+def fingerprint(*arrays: np.ndarray) -> str:
+    """sha256 (first 16 hex digits) over the shapes, dtypes and bytes of ``arrays``."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for a in arrays:
+        a = np.ascontiguousarray(a)
+        digest.update(f"{a.shape}{a.dtype.str}".encode())
+        digest.update(memoryview(a).cast("B"))
+    return "sha256:" + digest.hexdigest()[:16]
+
+
 def load(config, device: torch.device):
-    """(train, val or None, test) DeviceImages for ``config`` (a TrainConfig)."""
+    """(train, val or None, test) DeviceImages for ``config`` (a TrainConfig), and
+    ``{"source", "fingerprint"}``: where the data came from and a hash of exactly the
+    arrays used (training subset, held-out set, test set), to refuse a resume on other data."""
     arrays = load_arrays(config.data, config.cache_dir, config.download)
     (xtr, ytr), val, (xte, yte) = split(arrays, config.train_size, config.holdout, config.batch_size)
+    used = (xtr, ytr, *(val if val is not None else ()), xte, yte)
+    data = {"source": arrays.source, "fingerprint": fingerprint(*used)}
     train = DeviceImages(xtr, ytr, device, pad=PAD)
     val = DeviceImages(*val, device) if val is not None else None
-    return train, val, DeviceImages(xte, yte, device), arrays.source
+    return train, val, DeviceImages(xte, yte, device), data

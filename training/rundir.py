@@ -9,8 +9,11 @@
     checkpoint.pt    model, optimiser, RNG state, step and metrics at the last finished epoch
 
 Resuming: a directory with a checkpoint but no summary is an unfinished run;
-``resume=True`` continues it if its config matches, otherwise the user is told to
-pass --resume or pick another --out.
+``resume=True`` continues it if the checkpoint's config (the source of truth) and the
+fingerprint of its data match, otherwise the user is told to pass --resume or pick
+another --out. Every file is checked before training starts; the directory is locked
+(:class:`DirectoryLock`) while a run writes it. The checkpoint is read with
+``weights_only=True``: a crafted file cannot run code.
 """
 
 from __future__ import annotations
@@ -27,25 +30,35 @@ from typing import Optional
 import torch
 
 from dynamics.util.errors import RidgelineError
-from dynamics.util.io import atomic_write, ensure_dir, write_csv, write_json
+from dynamics.runtable import NORM_KINDS, read_config, read_norms, read_summary
+from dynamics.util.io import DirectoryLock, atomic_write, ensure_dir, write_csv, write_json
 from training.config import TrainConfig
 
 FILES = ("config.json", "env.json", "metrics.csv", "norms.csv", "summary.json", "checkpoint.pt")
 METRIC_COLUMNS = ["epoch", "step", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "seconds"]
 MEASURED = ("weight_norm", "grad_norm", "angular_update", "momentum_norm")
 # fields that may differ between a run and its resumption: where and how it runs, not what
+# (the data are compared by fingerprint, see RunDir.check_data)
 NOT_COMPARED = ("out", "device", "compile", "download", "cache_dir", "data")
+CHECKPOINT_KEYS = ("model", "optimizer", "rng", "epoch", "step", "seconds", "metrics", "config")
 
 
 class RunDir:
     def __init__(self, out: str):
         self.path = Path(out).expanduser()
+        self.tables = (None, None)  # (norms, per-channel) checked by prepare() for a resume
 
     def file(self, name: str) -> Path:
         return self.path / name
 
+    def lock(self) -> DirectoryLock:
+        """Create the directory and lock it for this process (one writer at a time)."""
+        ensure_dir(self.path)
+        return DirectoryLock(self.path)
+
     def prepare(self, config: TrainConfig, resume: bool) -> tuple[Optional[dict], Optional[dict]]:
-        """(finished summary or None, checkpoint or None) after checking the directory."""
+        """(finished summary or None, checkpoint or None) after checking the directory:
+        every file a resume reads is read and checked here, before any data or training."""
         has = {name: self.file(name).exists() for name in FILES}
         if not any(has.values()):
             return None, None
@@ -55,13 +68,23 @@ class RunDir:
             raise RidgelineError(f"{self.path} already holds {state}; pass --resume to "
                                  f"{'see its summary' if has['summary.json'] else 'continue it'}, "
                                  "or choose another --out")
-        if has["config.json"]:
-            self._check_same(config)
+        hint = "restore it, or choose another --out"
+        saved = read_config(self.file("config.json"), hint=hint) if has["config.json"] else None
         if has["summary.json"]:
-            return json.loads(self.file("summary.json").read_text()), None
-        if has["checkpoint.pt"]:
-            return None, self.load_checkpoint()
-        return None, None
+            if saved is not None:
+                self._check_same(config, saved, "config.json")
+            return read_summary(self.file("summary.json"), hint="delete it to resume from the "
+                                "checkpoint, or choose another --out"), None
+        if not has["checkpoint.pt"]:
+            if saved is not None:
+                self._check_same(config, saved, "config.json")
+            return None, None
+        ckpt = self.load_checkpoint()
+        self._check_same(config, ckpt["config"], "checkpoint.pt")  # the source of truth
+        if saved is None:  # deleted: put it back from the checkpoint
+            write_json(self.file("config.json"), ckpt["config"])
+        self.tables = self.read_tables(ckpt["epoch"], config.per_channel)
+        return None, ckpt
 
     def load_checkpoint(self) -> dict:
         """The checkpoint, unpickled with ``weights_only=True``: tensors, numbers, strings,
@@ -76,22 +99,32 @@ class RunDir:
                    if isinstance(e, pickle.UnpicklingError) else f"{type(e).__name__}: damaged or truncated")
             raise RidgelineError(f"cannot read {path} as a ridgeline checkpoint ({why}); "
                                  "delete it to restart the run from scratch") from None
-        if not isinstance(ckpt, dict):
-            raise RidgelineError(f"{path} is not a ridgeline checkpoint (a {type(ckpt).__name__}, not a "
-                                 "dict); delete it to restart the run from scratch")
+        missing = [k for k in CHECKPOINT_KEYS if not isinstance(ckpt, dict) or k not in ckpt]
+        if missing or not isinstance(ckpt["config"], dict) or not isinstance(ckpt["epoch"], int):
+            raise RidgelineError(f"{path} is not a ridgeline checkpoint (lacks "
+                                 f"{', '.join(missing) or 'a config dict and an epoch'}); "
+                                 "delete it to restart the run from scratch")
         return ckpt
 
-    def _check_same(self, config: TrainConfig) -> None:
-        try:
-            saved = json.loads(self.file("config.json").read_text())
-        except (OSError, ValueError) as e:
-            raise RidgelineError(f"cannot read {self.file('config.json')} ({e}); choose another --out") from None
+    def _check_same(self, config: TrainConfig, saved: dict, where: str) -> None:
         now = config.to_dict()
         diff = [f"{k}: {saved.get(k)!r} then, {now[k]!r} now" for k in now
                 if k not in NOT_COMPARED and saved.get(k) != now[k]]
         if diff:
             raise RidgelineError(f"cannot resume {self.path} with a different configuration ("
-                                 f"{'; '.join(diff)}); use the same options or another --out")
+                                 f"{'; '.join(diff)}, per its {where}); use the same options or another --out")
+
+    def check_data(self, data: dict, ckpt: Optional[dict]) -> None:
+        """Refuse to resume on other data than the run began with (``data``: source and
+        fingerprint of the arrays used, from :func:`training.data.load`)."""
+        before = (ckpt or {}).get("data")
+        if not isinstance(before, dict) or "fingerprint" not in before:
+            return  # a new run, or a checkpoint from before fingerprints: nothing to compare
+        if before["fingerprint"] != data["fingerprint"]:
+            raise RidgelineError(
+                f"cannot resume {self.path} on other data: it was trained on {before.get('source')} "
+                f"(fingerprint {before['fingerprint']}), now {data['source']} (fingerprint "
+                f"{data['fingerprint']}); pass the run's own --data or choose another --out")
 
     def write_start(self, config: TrainConfig, env: dict) -> None:
         ensure_dir(self.path)
@@ -109,20 +142,24 @@ class RunDir:
             atomic_write(self.file("checkpoint.pt"), lambda tmp: torch.save(checkpoint, tmp))
 
     def read_tables(self, epoch: int, per_channel: bool):
-        """The norm tables as saved, up to and including ``epoch`` (for resume)."""
-        import pandas as pd
+        """The norm tables as saved, up to and including ``epoch`` (for resume), checked:
+        a missing, damaged or short table is refused before anything trains."""
+        hint = "delete checkpoint.pt to restart the run from scratch, or choose another --out"
 
-        def read(name):
+        def read(name, kinds):
             path = self.file(name)
-            if not path.exists():
-                return None
-            frame = pd.read_csv(path)
+            frame = read_norms(path, strict=True, required=kinds, hint=hint).frame
+            if frame["epoch"].max() < epoch:
+                raise RidgelineError(f"{path} ends at epoch {frame['epoch'].max()} but the checkpoint "
+                                     f"is at epoch {epoch}; {hint}")
             # measured in float32 (NormLogger); read back as such so the rewritten file
             # carries the same digits as an uninterrupted run's
-            frame = frame.astype({c: "float32" for c in MEASURED})
+            frame = frame.astype({c: "float32" for c in MEASURED if c in frame.columns})
             return frame[frame["epoch"] <= epoch].reset_index(drop=True)
 
-        return read("norms.csv"), (read("norms_per_channel.csv") if per_channel else None)
+        kinds = {**NORM_KINDS, "epoch": "int"}
+        return (read("norms.csv", kinds),
+                read("norms_per_channel.csv", {**kinds, "channel": "int"}) if per_channel else None)
 
     def write_summary(self, summary: dict) -> None:
         write_json(self.file("summary.json"), summary)

@@ -11,6 +11,7 @@ tables and the checkpoint. A non-finite loss stops the run cleanly with
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from typing import Callable, Optional
@@ -43,19 +44,28 @@ def train(config: TrainConfig, *, resume: bool = False, verbose: bool = True,
     bar and final table on the console. ``on_step(step, model, optimizer)`` is
     called after every optimiser step (tests use it to snapshot weights).
     """
-    import pandas as pd
-
     check(config)
     device = resolve_device(config.device)
     console = Console(quiet=not verbose)
-    run = RunDir(config.out) if config.out else None
+    run = RunDir(config.out) if config.out is not None else None
+    with run.lock() if run else contextlib.nullcontext():
+        return _train(config, run, resume, device, console, on_step)
+
+
+def _train(config: TrainConfig, run: Optional[RunDir], resume: bool, device, console: Console,
+           on_step: Optional[Callable]) -> dict:
+    """:func:`train` once the run directory (if any) is locked."""
+    import pandas as pd
+
     finished, ckpt = run.prepare(config, resume) if run else (None, None)
     if finished is not None:
         console.print(f"{run.path} already finished; its summary:")
         _print_summary(console, finished)
         return finished
 
-    train_set, val_set, test_set, source = load(config, device)
+    train_set, val_set, test_set, data = load(config, device)
+    if run is not None:
+        run.check_data(data, ckpt)
     console.print("[bold]ridgeline train[/] " + "  ".join(f"{k}={v}" for k, v in config.to_dict().items()),
                   highlight=False, markup=True)
     setup = build(config, device)
@@ -71,10 +81,11 @@ def train(config: TrainConfig, *, resume: bool = False, verbose: bool = True,
         setup.optimizer.load_state_dict(ckpt["optimizer"])
         set_rng_state(ckpt["rng"])
         start_epoch, step, elapsed, metrics = ckpt["epoch"], ckpt["step"], ckpt["seconds"], ckpt["metrics"]
-        norms, channels = run.read_tables(start_epoch, config.per_channel)
+        norms, channels = run.tables  # read and checked by run.prepare, before the data
         console.print(f"resuming {run.path} after epoch {start_epoch} (step {step})")
     if run is not None and ckpt is None:
-        run.write_start(config, environment(device, source))
+        run.write_start(config, {**environment(device, data["source"]),
+                                 "data_fingerprint": data["fingerprint"]})
 
     console.print(f"{len(train_set)} training images, {steps_per_epoch} steps/epoch, "
                   f"{weight_count(setup.model) / 1e6:.3f} M weights, device {device}")
@@ -110,7 +121,7 @@ def train(config: TrainConfig, *, resume: bool = False, verbose: bool = True,
                 checkpoint = None if diverged else {
                     "model": setup.model.state_dict(), "optimizer": setup.optimizer.state_dict(),
                     "rng": rng_state(), "epoch": epoch, "step": step, "seconds": row["seconds"],
-                    "metrics": metrics, "config": config.to_dict()}
+                    "metrics": metrics, "config": config.to_dict(), "data": data}
                 columns_order = METRIC_COLUMNS + [c for c in row if c not in METRIC_COLUMNS]
                 run.write_epoch(pd.DataFrame(metrics)[columns_order], norms, channels, checkpoint)
             if diverged:
