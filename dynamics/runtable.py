@@ -169,7 +169,8 @@ def _coerce(frame, kinds: dict[str, str]):
             ok = text.isin(["true", "false", "1", "0", "1.0", "0.0"])
             frame[name] = text.isin(["true", "1", "1.0"]).where(ok)
         else:
-            values = pd.to_numeric(column, errors="coerce") if column.dtype == object else column
+            numeric = pd.api.types.is_numeric_dtype(column) and not pd.api.types.is_bool_dtype(column)
+            values = column if numeric else pd.to_numeric(column, errors="coerce")
             ok = values.notna() | column.isna()
             if kind == "int":
                 whole = values.notna() & (values == values.round()) & values.abs().lt(2**62)

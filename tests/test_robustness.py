@@ -68,3 +68,120 @@ def test_kill_9_of_a_sweep_driver_takes_its_workers_with_it(tmp_path):
     from dynamics.util.io import DirectoryLock
 
     DirectoryLock(out).acquire().release()  # the directory is free for a rerun at once
+
+
+# ------------------------------------------------------------------ resume: every file checked first
+import json  # noqa: E402
+import shutil  # noqa: E402
+
+import numpy as np  # noqa: E402
+from typer.testing import CliRunner  # noqa: E402
+
+from cli import app  # noqa: E402
+from dynamics.util.errors import RidgelineError  # noqa: E402
+from test_train import tiny_config  # noqa: E402
+
+runner = CliRunner()
+
+
+class _Killed(KeyboardInterrupt):
+    pass
+
+
+@pytest.fixture(scope="module")
+def killed_run(tmp_path_factory):
+    """An unfinished tiny run (killed in epoch 2 of 2, checkpoint after epoch 1), made once."""
+    from training import train
+
+    base = tmp_path_factory.mktemp("killed")
+    config = tiny_config(base, epochs=2)
+
+    def kill(step, model, optimizer):
+        if step == 4:
+            raise _Killed
+
+    with pytest.raises(_Killed):
+        train(config, verbose=False, on_step=kill)
+    return base
+
+
+@pytest.fixture
+def run_copy(killed_run, tmp_path):
+    """A fresh copy of the killed run and its data, and a resume that fails on any step."""
+    shutil.copytree(killed_run, tmp_path, dirs_exist_ok=True)
+    return tmp_path
+
+
+def _resume(base, **change):
+    """Resume the copy; training a single step is a failure of the check under test."""
+    from training import train
+
+    def never(*_):
+        raise AssertionError("training started before the damage was found")
+
+    return train(tiny_config(base, epochs=2, **change), resume=True, verbose=False, on_step=never)
+
+
+def test_resume_on_other_data_is_refused_naming_both(run_copy):
+    other = run_copy / "other.npz"
+    with np.load(run_copy / "tiny.npz") as f:
+        arrays = dict(f)
+    arrays["x_train"] = arrays["x_train"][::-1].copy()  # same shapes, other images
+    np.savez(other, **arrays)
+    with pytest.raises(RidgelineError, match=r"other data: it was trained on npz:.*tiny.npz \(fingerprint "
+                                             r"sha256:\w+\), now npz:.*other.npz \(fingerprint sha256:\w+\)"):
+        _resume(run_copy, data=str(other))
+
+
+def test_resume_without_config_json_is_checked_against_the_checkpoint(run_copy):
+    (run_copy / "run" / "config.json").unlink()
+    with pytest.raises(RidgelineError, match=r"lr: 0.4 then, 0.2 now.*per its checkpoint.pt"):
+        _resume(run_copy, lr=0.2)
+
+
+def test_train_refuses_a_directory_another_process_is_writing(run_copy):
+    from dynamics.util.io import DirectoryLock
+
+    with DirectoryLock(run_copy / "run"):
+        with pytest.raises(RidgelineError, match="another ridgeline process is working in"):
+            _resume(run_copy)
+
+
+def _insert_line(path, line):
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join(lines[:3] + [line] + lines[3:]) + "\n")
+
+
+def _drop_column(path):
+    import pandas as pd
+
+    pd.read_csv(path).drop(columns=["weight_norm"]).to_csv(path, index=False)
+
+
+def _text_in_numbers(path):
+    lines = path.read_text().splitlines()
+    fields = lines[2].split(",")
+    fields[0] = "abc"
+    path.write_text("\n".join(lines[:2] + [",".join(fields)] + lines[3:]) + "\n")
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda run: (run / "norms.csv").unlink(), r"norms.csv is missing; delete checkpoint.pt"),
+    (lambda run: _insert_line(run / "norms.csv", "%$#garbage, not a row"),
+     r"norms.csv is damaged: 1 row\(s\) with '%\$#garbage' in int column step"),
+    (lambda run: _insert_line(run / "norms.csv", "," * 30), r"norms.csv is damaged \(.*Expected 10 fields"),
+    (lambda run: _text_in_numbers(run / "norms.csv"), r"norms.csv is damaged: 1 row\(s\) with 'abc' in int column step"),
+    (lambda run: _drop_column(run / "norms.csv"), r"norms.csv lacks column\(s\) weight_norm"),
+    (lambda run: (run / "config.json").write_text("[]"), r"config.json holds a JSON list, not an object"),
+    (lambda run: (run / "config.json").write_text('{"lr": 0.4, "wd": "abc"}'), r"wd is 'abc', not a finite number"),
+])
+def test_resume_checks_every_table_before_training(run_copy, damage, message):
+    damage(run_copy / "run")
+    with pytest.raises(RidgelineError, match=message):
+        _resume(run_copy)
+
+
+def test_a_truncated_summary_is_one_line(run_copy):
+    (run_copy / "run" / "summary.json").write_text('{"test_acc": 0.1, "div')
+    with pytest.raises(RidgelineError, match=r"summary.json is not valid JSON .*damaged or truncated"):
+        _resume(run_copy)
