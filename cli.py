@@ -31,8 +31,22 @@ def _root() -> None:
     batch-norm networks: derive, simulate, train, validate, sweep, tune, report."""
 
 
+#: what Ctrl-C leaves, per command (the function's name): true for each one
+_INTERRUPTED = {
+    "train": "finished epochs are saved; rerun the same command with --resume to continue",
+    "sweep": "finished runs are saved; rerun the same command to continue",
+    "tune": "finished runs are saved; rerun the same command to continue",
+    "report": "finished steps are saved; rerun the same command to continue",
+    "simulate_slices": "finished slices are saved; rerun the same command to continue",
+    "simulate": "simulate cannot resume (it writes its results at the end, summary.json last); "
+                "rerun it to start again",
+}
+
+
 def _library_call(command: Callable) -> Callable:
-    """Run a command; a RidgelineError becomes ``error: …`` and exit code 2."""
+    """Run a command; a RidgelineError becomes ``error: …`` and exit code 2, Ctrl-C
+    says what the command kept and exits 130."""
+    interrupted = _INTERRUPTED.get(command.__name__, "nothing was saved; rerun the command")
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
@@ -42,8 +56,7 @@ def _library_call(command: Callable) -> Callable:
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(2) from None
         except KeyboardInterrupt:
-            typer.echo("interrupted: finished work is saved; rerun the same command to resume "
-                       "(ridgeline train: add --resume)", err=True)
+            typer.echo(f"interrupted: {interrupted}", err=True)
             raise typer.Exit(130) from None
 
     return wrapper

@@ -117,7 +117,7 @@ def read_norms(path: str | Path, *, strict: bool, required: dict[str, str] | Non
         raise RidgelineError(f"cannot read {path} as a CSV table ({_first_line(e)}); {hint}") from None
     missing = [c for c in kinds if c not in frame.columns]
     if missing:
-        raise RidgelineError(f"{path} lacks column(s) {', '.join(missing)}: not a ridgeline norm "
+        raise RidgelineError(f"{path} lacks columns {', '.join(missing)}: not a ridgeline norm "
                              f"table or a damaged one; {hint}")
     if frame.empty and not strict:  # a resumed run may not have logged a step yet
         raise RidgelineError(f"{path} has no rows: the run logged no step; {hint}")

@@ -125,7 +125,53 @@ def check_config(config: SimConfig):
     from dynamics.engine import check_device
 
     check_device(config.device)
+    check_size(config, len(table))
     return table
+
+
+#: bytes the Recorder keeps per record besides its arrays: one dict and 7 numpy array headers
+RECORD_OVERHEAD = 360 + 7 * 112
+#: bytes per (record, setting): 7 float64 recorded means, then the trajectories frame's
+#: ~20 float64 columns, built through about 3 copies (concat, merge)
+RECORD_PER_SETTING = 7 * 8 + 3 * 20 * 8
+
+
+def memory_estimate(config: SimConfig, settings: int) -> tuple[int, int]:
+    """(bytes on the device for the state, bytes on the host for the records): the state
+    is w, v, the gradient and about 5 temporaries of R × D (bn-net: R × D × D weights and
+    their SGD buffers), R = settings × runs; records are steps / record_every rows."""
+    item = 4 if config.dtype == "float32" else 8
+    rows = settings * config.runs
+    state = rows * config.dim * config.dim * item * 6 if config.loss == "bn-net" else rows * config.dim * item * 8
+    records = (config.steps // config.record_every) * (RECORD_OVERHEAD + settings * RECORD_PER_SETTING)
+    return state, records
+
+
+def check_size(config: SimConfig, settings: int) -> None:
+    """Refuse, before anything is allocated or written, a run that cannot fit in memory."""
+    state, records = memory_estimate(config, settings)
+    from dynamics.util.io import available_memory, check_memory
+
+    host = available_memory()
+    fix = "lower --steps, raise --record-every, or use fewer --runs, settings or --dim"
+    if config.device.startswith("cuda"):
+        import torch
+
+        if torch.cuda.is_available():
+            free = torch.cuda.mem_get_info(torch.device(config.device))[0]
+            check_memory(state, f"the state of {settings * config.runs} runs × dim {config.dim}", fix,
+                         free, "GPU memory")
+        check_memory(records, f"{config.steps // config.record_every} records × {settings} settings",
+                     fix, host)
+    else:
+        check_memory(state + records, f"{settings * config.runs} runs × dim {config.dim} for "
+                     f"{config.steps} steps (state {_size(state)}, records {_size(records)})", fix, host)
+
+
+def _size(n: float) -> str:
+    from dynamics.util.io import size_text
+
+    return size_text(n)
 
 
 class Recorder:
@@ -354,26 +400,57 @@ def run(config: SimConfig, out, as_json: bool = False) -> SimResult:
     write config.json, trajectories.csv, summary.csv, trajectories.png and (last, so
     its presence means the run finished) summary.json under ``out``; print the table
     (or, with ``as_json``, the summary as JSON on stdout and everything else on stderr)."""
-    import json
+    from pathlib import Path
 
+    from dynamics.util.io import DirectoryLock, ensure_dir, remove_empty_dir
+
+    check_config(config)
+    created = not Path(out).exists()
+    out = ensure_dir(out)
+    with DirectoryLock(out):
+        try:
+            result = _simulate_with_progress(config, as_json)
+        except BaseException:
+            if created:  # nothing was written: leave no empty --out behind
+                remove_empty_dir(out)
+            raise
+        return _write(config, result, out, as_json)
+
+
+def _simulate_with_progress(config: SimConfig, as_json: bool) -> SimResult:
+    """:func:`simulate` under a progress bar; running out of memory is a one-line error."""
+    import torch
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from dynamics.engine import tune_allocator
-    from dynamics.util.io import ensure_dir, write_csv, write_json
-    from figures.dynamics import trajectory_figure
 
-    check_config(config)
-    out = ensure_dir(out)
     tune_allocator()
     console = Console(stderr=as_json)
     console.print(f"[bold]ridgeline simulate[/] {config}")
     if config.compile:
         console.print("compiling the step with torch.compile (tens of seconds, once)")
-    with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
-                  TimeRemainingColumn(), console=console, transient=as_json) as bar:
-        task = bar.add_task(f"{config.loss} × {config.rule}", total=config.steps)
-        result = simulate(config, progress=lambda n: bar.update(task, completed=n))
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(),
+                      TextColumn("{task.completed}/{task.total} steps"),
+                      TimeRemainingColumn(), console=console, transient=as_json) as bar:
+            task = bar.add_task(f"{config.loss} × {config.rule}", total=config.steps)
+            return simulate(config, progress=lambda n: bar.update(task, completed=n))
+    except (MemoryError, torch.OutOfMemoryError) as e:
+        first = str(e).strip().splitlines()[0][:160] if str(e).strip() else type(e).__name__
+        raise RidgelineError(f"out of memory while simulating ({first}); lower --steps, --runs, "
+                             "--dim or the number of settings") from None
+
+
+def _write(config: SimConfig, result: SimResult, out, as_json: bool) -> SimResult:
+    import json
+
+    from rich.console import Console
+
+    from dynamics.util.io import write_csv, write_json
+    from figures.dynamics import trajectory_figure
+
+    console = Console(stderr=as_json)
     write_json(out / "config.json", config_dict(config))
     write_csv(out / "trajectories.csv", result.trajectories)
     write_csv(out / "summary.csv", result.summary)

@@ -129,8 +129,15 @@ def _rule_of(config: dict) -> str:
 
 
 def load_run(run_dir: str | Path) -> Run:
-    """Read a run directory, or raise a one-line RidgelineError saying what is wrong."""
-    import pandas as pd
+    """Read a run directory, or raise a one-line RidgelineError saying what is wrong.
+
+    The files are checked by :mod:`dynamics.runtable`: a damaged config.json or
+    summary.json is one line; norms.csv degrades per layer (what was repaired is printed
+    as notes on stderr and kept in ``norms.attrs["notes"]``).
+    """
+    import sys
+
+    from dynamics.runtable import NORM_KINDS, read_config, read_norms, read_summary
 
     path = Path(run_dir)
     hint = "give a directory written by `ridgeline train --out DIR`"
@@ -138,13 +145,8 @@ def load_run(run_dir: str | Path) -> Run:
         raise RidgelineError(f"{str(path)!r} is not a directory: {hint}")
     if not (path / "config.json").is_file():
         raise RidgelineError(f"{str(path)!r} is not a run directory (no config.json): {hint}")
-    try:
-        config = json.loads((path / "config.json").read_text())
-        summary = (json.loads((path / "summary.json").read_text())
-                   if (path / "summary.json").is_file() else None)
-    except json.JSONDecodeError as e:
-        raise RidgelineError(f"{path}: unreadable JSON ({e.msg} at line {e.lineno}); "
-                             "rerun the training run") from None
+    config = read_config(path / "config.json", numbers=("lr", "wd", "weight_decay", "momentum"))
+    summary = read_summary(path / "summary.json")
     if summary and summary.get("diverged"):
         raise RidgelineError(
             f"run {path} diverged (loss became non-finite after {summary.get('steps', '?')} "
@@ -152,21 +154,15 @@ def load_run(run_dir: str | Path) -> Run:
     if not (path / "norms.csv").is_file():
         raise RidgelineError(f"run {path} has no norm table (norms.csv): rerun "
                              "`ridgeline train` with norm logging on (--log-every K)")
-    try:
-        norms = pd.read_csv(path / "norms.csv")
-    except (pd.errors.EmptyDataError, pd.errors.ParserError) as e:
-        raise RidgelineError(f"{path / 'norms.csv'} is empty or unreadable ({e}); "
-                             "rerun the training run") from None
-    missing = [c for c in NORM_COLUMNS if c not in norms.columns]
-    if missing:
-        raise RidgelineError(f"{path / 'norms.csv'} lacks columns {', '.join(missing)}: "
-                             "it was not written by `ridgeline train`")
-    if norms.empty:
-        raise RidgelineError(f"{path / 'norms.csv'} has no rows: the run logged no step")
     wd = config.get("wd", config.get("weight_decay"))
     if wd is None or "momentum" not in config and _rule_of(config) != "sgd":
         raise RidgelineError(f"{path / 'config.json'} lacks wd or momentum: not a ridgeline run")
-    norms["scale_invariant"] = norms["scale_invariant"].astype(str).str.lower().isin(["true", "1"])
+    table = read_norms(path / "norms.csv", strict=False,
+                       required={k: v for k, v in NORM_KINDS.items() if k in NORM_COLUMNS})
+    for note in table.notes:
+        print(f"note: {path / 'norms.csv'}: {note}", file=sys.stderr)
+    norms = table.frame
+    norms.attrs["notes"] = table.notes
     return Run(path, config, norms, summary, _rule_of(config), float(wd),
                float(config.get("momentum", 0.0)))
 

@@ -185,3 +185,81 @@ def test_a_truncated_summary_is_one_line(run_copy):
     (run_copy / "run" / "summary.json").write_text('{"test_acc": 0.1, "div')
     with pytest.raises(RidgelineError, match=r"summary.json is not valid JSON .*damaged or truncated"):
         _resume(run_copy)
+
+
+# ------------------------------------------------------------------ validate on damaged run directories
+import pandas as pd  # noqa: E402
+
+from synthetic_run import make_run, warmup_constant  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def clean_run(tmp_path_factory):
+    """A small synthetic run directory and its validation.csv."""
+    run = make_run(tmp_path_factory.mktemp("clean") / "run", warmup_constant(600, 0.4, 50),
+                   rule="nesterov", wd=5e-3, momentum=0.9)
+    result = runner.invoke(app, ["validate", str(run), "--out", str(run.parent / "v")])
+    assert result.exit_code == 0, result.output
+    return run, pd.read_csv(run.parent / "v" / "validation.csv")
+
+
+def _copy_run(clean_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(clean_run[0], run)
+    return run
+
+
+def _validate(run):
+    result = runner.invoke(app, ["validate", str(run), "--out", str(run.parent / "v")])
+    table = pd.read_csv(run.parent / "v" / "validation.csv") if result.exit_code == 0 else None
+    return result, table
+
+
+@pytest.mark.parametrize("content", ["[]", "null", '"a string"', "{\"lr\": 0.4, \"wd\": [1]}", "{trunc"])
+def test_validate_a_config_that_is_not_an_object_is_one_line(clean_run, tmp_path, content):
+    run = _copy_run(clean_run, tmp_path)
+    (run / "config.json").write_text(content)
+    result, _ = _validate(run)
+    assert result.exit_code == 2, result.output
+    assert result.output.startswith("error: ") and len(result.output.strip().splitlines()) == 1
+    assert "config.json" in result.output
+
+
+def test_validate_drops_garbage_rows_and_text_with_notes(clean_run, tmp_path):
+    run = _copy_run(clean_run, tmp_path)
+    lines = (run / "norms.csv").read_text().splitlines()
+    fields = lines[5].split(",")
+    fields[0] = "abc"
+    lines[5] = ",".join(fields)
+    lines.insert(9, "#!garbage line")
+    (run / "norms.csv").write_text("\n".join(lines) + "\n")
+    result, table = _validate(run)
+    assert result.exit_code == 0, result.output
+    assert "note: " in result.output and "with 'abc' in int column step: dropped" in result.output
+    assert set(table["layer"]) == set(clean_run[1]["layer"])
+
+
+def test_one_nan_poisons_only_its_own_row_not_the_layer(clean_run, tmp_path):
+    run = _copy_run(clean_run, tmp_path)
+    norms = pd.read_csv(run / "norms.csv")
+    first = norms.index[norms["layer"] == "conv1.weight"][10]
+    norms.loc[first, "weight_norm"] = float("nan")
+    norms.to_csv(run / "norms.csv", index=False)
+    result, table = _validate(run)
+    assert result.exit_code == 0, result.output
+    assert "layer conv1.weight: 1 of" in result.output
+    clean = clean_run[1].set_index("layer")
+    got = table.set_index("layer")
+    numbers = clean.select_dtypes("number").columns
+    assert np.isfinite(got.loc["conv1.weight", "norm_ratio_median"])
+    pd.testing.assert_series_equal(got.loc["conv2.weight", numbers], clean.loc["conv2.weight", numbers])
+
+
+def test_duplicated_rows_validate_like_the_clean_run(clean_run, tmp_path):
+    run = _copy_run(clean_run, tmp_path)
+    norms = pd.read_csv(run / "norms.csv")
+    pd.concat([norms, norms]).to_csv(run / "norms.csv", index=False)
+    result, table = _validate(run)
+    assert result.exit_code == 0, result.output
+    assert "duplicated (step, layer) row(s) kept once" in result.output
+    pd.testing.assert_frame_equal(table, clean_run[1])

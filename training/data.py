@@ -25,9 +25,11 @@ MEAN = (0.4914, 0.4822, 0.4465)  # CIFAR-10 training-set channel means, RGB, pix
 STD = (0.2470, 0.2435, 0.2616)  # CIFAR-10 training-set channel standard deviations
 PAD = 4  # reflect padding for the random crop, pixels
 CUTOUT = 8  # cutout square side, pixels
-HOW_TO_GET = ("pass --download to fetch it with torchvision into the cache dir, or --data PATH "
-              "(or RIDGELINE_DATA) pointing at an .npz with x_train (N,32,32,3) uint8, y_train, "
-              "x_test, y_test")
+NPZ_HINT = ("--data PATH (or RIDGELINE_DATA) pointing at an .npz with x_train (N,32,32,3) uint8, "
+            "y_train, x_test, y_test")
+HOW_TO_GET = f"pass --download to fetch it with torchvision into the cache dir, or {NPZ_HINT}"
+# after a failed --download: suggesting --download again would only repeat the failure
+AFTER_DOWNLOAD = f"check the network and that the folder is writable, or pass {NPZ_HINT}"
 
 
 @dataclass
@@ -52,10 +54,19 @@ def find_source(data: Optional[str], cache_dir: str) -> tuple[str, str]:
     return "npz", str(path)
 
 
+def _origin(data: Optional[str], path: str) -> str:
+    """Which option or variable named ``path``, for messages."""
+    if data:
+        return f"--data {path!r}"
+    if os.environ.get("RIDGELINE_DATA"):
+        return f"RIDGELINE_DATA={path!r}"
+    return f"the cache dir {path!r} (no --data, RIDGELINE_DATA unset)"
+
+
 def load_arrays(data: Optional[str], cache_dir: str, download: bool) -> Arrays:
     """Load CIFAR-10 from the first available source; RidgelineError if none works."""
     kind, path = find_source(data, cache_dir)
-    arrays = _load_npz(path) if kind == "npz" else _load_torchvision(path, download)
+    arrays = _load_npz(path) if kind == "npz" else _load_torchvision(path, download, _origin(data, path))
     for split in ("train", "test"):
         check_images(getattr(arrays, f"x_{split}"), getattr(arrays, f"y_{split}"), f"{path} ({split})")
     return arrays
@@ -80,18 +91,21 @@ def _load_npz(path: str) -> Arrays:
     return Arrays(x_tr, y_tr, x_te, y_te, source=f"npz:{path}")
 
 
-def _load_torchvision(root: str, download: bool) -> Arrays:
+def _load_torchvision(root: str, download: bool, origin: str = "") -> Arrays:
     from torchvision.datasets import CIFAR10
 
+    origin = origin or f"the folder {root!r}"
     try:
         train = CIFAR10(root, train=True, download=download)
         test = CIFAR10(root, train=False, download=download)
-    except RuntimeError as e:
+    except RuntimeError:  # torchvision's "not found or corrupted. You can use download=True ..."
+        what = "after --download, still" if download else "CIFAR-10 not found:"
         raise RidgelineError(
-            f"CIFAR-10 not found: no --data, RIDGELINE_DATA unset, and no valid torchvision files "
-            f"under {root!r} ({str(e).splitlines()[0]}); {HOW_TO_GET}") from None
+            f"{what} no valid torchvision CIFAR-10 files (cifar-10-batches-py) in {origin}; "
+            f"{AFTER_DOWNLOAD if download else HOW_TO_GET}") from None
     except OSError as e:  # download failed (no network) or unwritable cache dir
-        raise RidgelineError(f"cannot download CIFAR-10 into {root!r} ({e}); {HOW_TO_GET}") from None
+        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise RidgelineError(f"cannot download CIFAR-10 into {origin} ({reason}); {AFTER_DOWNLOAD}") from None
     return Arrays(train.data, np.asarray(train.targets), test.data, np.asarray(test.targets),
                   source=f"torchvision:{root}")
 

@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
     TimeRemainingColumn
 from rich.table import Table
 
+from dynamics.util.io import remove_empty_dir
 from training.config import TrainConfig, check
 from training.data import load
 from training.loop import build, evaluate, resolve_device, train_epoch
@@ -48,8 +49,14 @@ def train(config: TrainConfig, *, resume: bool = False, verbose: bool = True,
     device = resolve_device(config.device)
     console = Console(quiet=not verbose)
     run = RunDir(config.out) if config.out is not None else None
-    with run.lock() if run else contextlib.nullcontext():
-        return _train(config, run, resume, device, console, on_step)
+    created = run is not None and not run.path.exists()
+    try:
+        with run.lock() if run else contextlib.nullcontext():
+            return _train(config, run, resume, device, console, on_step)
+    except BaseException:
+        if created:  # refused before writing anything: leave no empty --out behind
+            remove_empty_dir(run.path)
+        raise
 
 
 def _train(config: TrainConfig, run: Optional[RunDir], resume: bool, device, console: Console,

@@ -167,3 +167,52 @@ def remove_stale_temporaries(directory: str | os.PathLike) -> list[Path]:
         except OSError:
             pass
     return stale
+
+
+# ------------------------------------------------------------------ sizes before starting
+def available_memory() -> int | None:
+    """Bytes a new allocation can get without swapping (Linux MemAvailable, else the
+    free physical pages), or None where neither is known."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def size_text(n: float) -> str:
+    """A byte count for people: 512 B, 3.2 MB, 41 GB, 2.1e+06 TB."""
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000:
+            return f"{n:.3g} {unit}"
+        n /= 1000
+    return f"{n:.3g} TB"
+
+
+def check_memory(needed: float, what: str, fix: str, available: int | None = None,
+                 where: str = "memory") -> None:
+    """Refuse, with the numbers, a job whose estimated ``needed`` bytes exceed 80% of
+    what is available (the rest is for Python, libraries and the estimate's error)."""
+    available = available_memory() if available is None else available
+    if available is not None and needed > 0.8 * available:
+        raise RidgelineError(f"{what} needs about {size_text(needed)} of {where} but only "
+                             f"{size_text(available)} is available; {fix}")
+
+
+def remove_empty_dir(path: str | os.PathLike) -> None:
+    """Remove ``path`` if it holds nothing but lock files (a command that failed before
+    writing anything must not leave an empty output directory that looks like a result)."""
+    path = Path(path)
+    try:
+        if all(p.name in LOCK_FILES for p in path.iterdir()):
+            for name in LOCK_FILES:
+                (path / name).unlink(missing_ok=True)
+            path.rmdir()
+    except OSError:
+        pass

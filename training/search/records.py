@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dynamics.runtable import read_json_object
 from dynamics.util.errors import RidgelineError
 from dynamics.util.io import LOCK_FILES, DirectoryLock, ensure_dir, write_json  # noqa: F401  (re-exported)
 
@@ -92,16 +93,35 @@ class RecordStore:
         return self.path(key).is_file()
 
     def load(self, key: str) -> dict:
-        try:
-            return json.loads(self.path(key).read_text())
-        except (OSError, json.JSONDecodeError) as e:
-            raise RidgelineError(
-                f"cannot read record {self.path(key)}: {e}; delete it and rerun to recompute it"
-            ) from None
+        """The record of ``key``, checked: a damaged or foreign file is a one-line error."""
+        path = self.path(key)
+        hint = "delete it and rerun to recompute it"
+        record = read_json_object(path, "record", hint)
+        problem = check_record(record, key)
+        if problem:
+            raise RidgelineError(f"record {path} {problem}; {hint}")
+        return record
 
     def write(self, record: dict) -> Path:
         ensure_dir(self.dir)
         return write_json(self.path(record["key"]), record)
+
+
+def check_record(record: dict, key: str) -> str | None:
+    """What is wrong with ``record`` (the record of ``key``), or None."""
+    missing = [k for k in ("key", "params", "score", "diverged") if k not in record]
+    if missing:
+        return f"lacks {', '.join(missing)}"
+    if record["key"] != key:
+        return f"holds the key {record['key']!r}, not {key!r}"
+    if not isinstance(record["params"], dict) or not set(HYPERPARAMETERS) <= set(record["params"]):
+        return f"has no params {', '.join(HYPERPARAMETERS)}"
+    score = record["score"]
+    if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))):
+        return f"has the score {score!r}, not a number"
+    if not isinstance(record["diverged"], bool):
+        return f"has diverged = {record['diverged']!r}, not true or false"
+    return None
 
 
 def describe_difference(old: dict, new: dict, prefix: str = "") -> str:

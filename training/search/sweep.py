@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -137,6 +138,31 @@ def _check(config: SweepConfig) -> None:
         raise RidgelineError(f"--{', --'.join(sorted(swept & given))} is swept by --x/--y; drop it")
 
 
+def _deep_size(obj) -> int:
+    """Bytes of ``obj`` and everything it holds (dicts, lists, dataclass fields)."""
+    import sys
+
+    size = sys.getsizeof(obj)
+    if isinstance(obj, dict):
+        size += sum(_deep_size(k) + _deep_size(v) for k, v in obj.items())
+    elif isinstance(obj, (list, tuple)):
+        size += sum(_deep_size(v) for v in obj)
+    elif hasattr(obj, "__dataclass_fields__"):
+        size += sum(_deep_size(getattr(obj, f)) for f in obj.__dataclass_fields__)
+    return size
+
+
+def check_size(config: SweepConfig, objective) -> None:
+    """Refuse, with the numbers, a sweep whose trials cannot be held in memory: every
+    trial is built up front (and its record and table row later), measured on the first."""
+    from dynamics.util.io import check_memory
+
+    runs = config.x.points * config.y.points * config.repeats
+    per_run = 3 * _deep_size(objective.trial({}))  # the trial, its record, its row
+    check_memory(runs * per_run, f"a sweep of {config.x.points} × {config.y.points} points × "
+                 f"{config.repeats} repeats = {runs:,} runs", "use fewer --x/--y points or --repeats")
+
+
 def grid_trials(config: SweepConfig, objective) -> list:
     """Every trial of the sweep: seeds outermost, then y, then x."""
     base_seed = objective.trial({}).params["seed"]
@@ -180,6 +206,7 @@ def run_sweep(config: SweepConfig, *, console=None) -> SweepResult:
     executor = make_executor(config.executor, workers=config.workers,
                              ray_address=config.ray_address, cpus_per_trial=config.cpus_per_trial,
                              gpus_per_trial=config.gpus_per_trial)
+    check_size(config, objective)
     trials = grid_trials(config, objective)
     out = Path(config.out)
     lock = claim_directory(out, "sweep", describe(config, objective))
@@ -196,9 +223,18 @@ def run_sweep(config: SweepConfig, *, console=None) -> SweepResult:
         with Progress(console=console, transient=False) as progress:
             bar = progress.add_task(before, total=len(pending))
 
+            started, warned = time.monotonic(), []
+
             def finished(trial, result):
                 store.write(make_record(objective.name, trial, result))
                 progress.update(bar, advance=1, description=before)
+                done_now = progress.tasks[bar].completed
+                left = len(pending) - done_now
+                hours = (time.monotonic() - started) / done_now * left / 3600
+                if hours > 1 and not warned:  # once: at this pace the rest takes hours
+                    warned.append(hours)
+                    console.print(f"[yellow]note[/]: at this pace the {left} runs left take about "
+                                  f"{hours:.1f} h; --max-runs N stops after N (a rerun continues)")
 
             def report(text):  # within a trial, when it runs in this process
                 progress.update(bar, description=f"{before}: {text}")
