@@ -220,7 +220,18 @@ def run_slices(config: SlicesConfig) -> dict:
     Writes per slice ``<name>.csv`` (every grid point and seed) and ``<name>.png``,
     then ``ridge.json`` (fits, Page's claims) and ``config.json``. A slice whose CSV
     exists from the same configuration is not recomputed. Returns the ridge fits.
+    The output directory is locked while it is written.
     """
+    from dynamics.util.io import DirectoryLock, ensure_dir
+
+    if min(config.points, config.rows) < 3 or config.repeats < 1 or config.steps < 1:
+        raise RidgelineError("slices need points >= 3, rows >= 3, repeats >= 1 and steps >= 1")
+    check_toy(steps=config.steps, dim=config.dim, device=config.device)
+    with DirectoryLock(ensure_dir(config.out)):
+        return _run_slices(config)
+
+
+def _run_slices(config: SlicesConfig) -> dict:
     import dataclasses
     import json
 
@@ -234,9 +245,6 @@ def run_slices(config: SlicesConfig) -> dict:
     from dynamics.ridge import fit_ridge
     from figures.heatmap import slice_heatmap
 
-    if min(config.points, config.rows) < 3 or config.repeats < 1 or config.steps < 1:
-        raise RidgelineError("slices need points >= 3, rows >= 3, repeats >= 1 and steps >= 1")
-    check_toy(steps=config.steps, dim=config.dim, device=config.device)
     out = ensure_dir(config.out)
     tune_allocator()
     console = Console()
@@ -244,7 +252,10 @@ def run_slices(config: SlicesConfig) -> dict:
     settings = dataclasses.asdict(config) | {"toy_defaults": TOY_DEFAULTS, "toy": toy_options()}
     settings.pop("out")
     previous = out / "config.json"
-    same = previous.exists() and json.loads(previous.read_text()).get("settings") == json.loads(json.dumps(settings))
+    try:  # a damaged config.json counts as other settings: recompute
+        same = previous.exists() and json.loads(previous.read_text()).get("settings") == json.loads(json.dumps(settings))
+    except (OSError, ValueError, AttributeError):
+        same = False
     if not same:  # slices from other settings must not survive an interrupted rerun
         for name in SLICES:
             (out / f"{name}.csv").unlink(missing_ok=True)

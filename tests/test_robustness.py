@@ -263,3 +263,123 @@ def test_duplicated_rows_validate_like_the_clean_run(clean_run, tmp_path):
     assert result.exit_code == 0, result.output
     assert "duplicated (step, layer) row(s) kept once" in result.output
     pd.testing.assert_frame_equal(table, clean_run[1])
+
+
+# ------------------------------------------------------------------ absurd sizes: refused with the numbers
+@pytest.fixture
+def eight_gb(monkeypatch):
+    """The memory check sees 8 GB available, whatever the machine has."""
+    import dynamics.util.io
+
+    monkeypatch.setattr(dynamics.util.io, "available_memory", lambda: 8 * 10**9)
+
+
+@pytest.mark.parametrize("args, numbers", [
+    (["--steps", "1000000000"], r"16 runs × dim 256 for 1000000000 steps \(state .*, records 1\d\d GB\) "
+                                r"needs about 1\d\d GB of memory but only 8 GB is available"),
+    (["--dim", "1000000000"], r"16 runs × dim 1000000000 .* needs about 512 GB of memory but only 8 GB"),
+])
+def test_simulate_refuses_what_cannot_fit_and_writes_nothing(tmp_path, eight_gb, args, numbers):
+    out = tmp_path / "sim"
+    result = runner.invoke(app, ["simulate", "--out", str(out), *args])
+    assert result.exit_code == 2, result.output
+    assert len(result.output.strip().splitlines()) == 1
+    import re
+
+    assert re.search(numbers, result.output), result.output
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("args, runs", [
+    (["--x", "lr=0.01:1:100000", "--y", "wd=1e-4:1e-2:100000"], "100000 × 100000 points × 1 repeats = 10,000,000,000 runs"),
+    (["--x", "lr=0.01:1:3", "--y", "wd=1e-4:1e-2:3", "--repeats", "1000000000"], "= 9,000,000,000 runs"),
+])
+def test_sweep_refuses_a_grid_that_cannot_fit(tmp_path, eight_gb, args, runs):
+    out = tmp_path / "sweep"
+    result = runner.invoke(app, ["sweep", "--objective", "quadratic", "--out", str(out), *args])
+    assert result.exit_code == 2, result.output
+    assert runs in result.output and "TB of memory but only 8 GB is available" in result.output
+    assert not out.exists()
+
+
+def test_a_memory_error_while_simulating_is_one_line_and_leaves_no_out(tmp_path, monkeypatch):
+    import dynamics.simulate
+
+    def out_of_memory(*a, **k):
+        raise MemoryError("cannot allocate")
+
+    monkeypatch.setattr(dynamics.simulate, "simulate", out_of_memory)
+    out = tmp_path / "sim"
+    result = runner.invoke(app, ["simulate", "--out", str(out), "--steps", "20"])
+    assert result.exit_code == 2 and "out of memory while simulating" in result.output
+    assert not out.exists()
+
+
+# ------------------------------------------------------------------ the small ones
+def test_out_empty_string_is_refused(tmp_path):
+    result = runner.invoke(app, ["train", "--out", "", "--data", str(tmp_path / "none.npz")])
+    assert result.exit_code == 2 and "out must be a directory path" in result.output
+
+
+def test_a_seed_beyond_torch_range_is_refused_before_the_data(tmp_path):
+    result = runner.invoke(app, ["train", "--out", str(tmp_path / "r"), "--seed", "100000000000000000000",
+                                 "--data", str(tmp_path / "none.npz")])
+    assert result.exit_code == 2, result.output
+    assert "seed must be an integer in [0, 9223372036854775807]" in result.output
+    assert not (tmp_path / "r").exists()
+
+
+def test_ctrl_c_during_simulate_says_nothing_can_resume(tmp_path, monkeypatch):
+    import dynamics.simulate
+
+    def interrupt(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(dynamics.simulate, "simulate", interrupt)
+    result = runner.invoke(app, ["simulate", "--out", str(tmp_path / "sim"), "--steps", "20"])
+    assert result.exit_code == 130
+    assert "simulate cannot resume" in result.output and "saved" not in result.output
+    assert not (tmp_path / "sim").exists()
+
+
+def test_stale_temporaries_of_a_killed_write_are_removed_when_the_directory_is_locked(tmp_path):
+    from dynamics.util.io import DirectoryLock
+
+    (tmp_path / "records").mkdir()
+    stale = [tmp_path / ".norms.csv.x1y2.tmp", tmp_path / "records" / ".abc.json.k9.tmp"]
+    for path in stale:
+        path.write_text("half")
+    keep = tmp_path / "notes.tmp"
+    keep.write_text("a user's file")
+    with DirectoryLock(tmp_path):
+        pass
+    assert not any(p.exists() for p in stale) and keep.exists()
+
+
+def test_data_empty_dir_names_the_option_it_came_from(tmp_path, monkeypatch):
+    from training.data import load_arrays
+
+    monkeypatch.delenv("RIDGELINE_DATA", raising=False)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(RidgelineError, match=r"in --data '.*empty'; pass --download") as e:
+        load_arrays(str(tmp_path / "empty"), str(tmp_path / "cache"), download=False)
+    assert "RIDGELINE_DATA unset" not in str(e.value)
+
+
+@pytest.mark.parametrize("failure", [OSError("network unreachable"),
+                                     RuntimeError("Dataset not found or corrupted. You can use download=True to download it")])
+def test_a_failed_download_does_not_suggest_download_again(tmp_path, monkeypatch, failure):
+    import torchvision.datasets
+
+    from training.data import load_arrays
+
+    def fail(*a, **k):
+        raise failure
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", fail)
+    monkeypatch.delenv("RIDGELINE_DATA", raising=False)
+    with pytest.raises(RidgelineError) as e:
+        load_arrays(None, str(tmp_path / "cache"), download=True)
+    message = str(e.value)
+    assert "--download" not in message.replace("after --download", "") and "download=True" not in message
+    assert "--data PATH" in message

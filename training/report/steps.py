@@ -300,7 +300,18 @@ def _run_step(step: Step, out: Path, console, fresh: set[str]) -> None:
 
 
 def report(cfg: ReportConfig, console=None) -> dict:
-    """Run (or resume) every step and write report.md and report.html; returns a summary."""
+    """Run (or resume) every step and write report.md and report.html; returns a summary.
+    The report directory is locked while it is written (one report at a time)."""
+    from dynamics.util.io import DirectoryLock, ensure_dir
+
+    if cfg.profile not in PROFILES:
+        raise RidgelineError(f"unknown profile {cfg.profile!r}: choose quick or full")
+    out = ensure_dir(cfg.out)
+    with DirectoryLock(out):
+        return _report(cfg, out, console)
+
+
+def _report(cfg: ReportConfig, out: Path, console=None) -> dict:
     from rich.console import Console
     from rich.rule import Rule
     from rich.table import Table
@@ -308,10 +319,7 @@ def report(cfg: ReportConfig, console=None) -> dict:
     from dynamics.util.io import ensure_dir, write_json
     from training.report.text import write_report
 
-    if cfg.profile not in PROFILES:
-        raise RidgelineError(f"unknown profile {cfg.profile!r}: choose quick or full")
     console = console or Console()
-    out = ensure_dir(cfg.out)
     ensure_dir(out / ".steps")
     write_json(out / "report_config.json", cfg.to_dict())
     console.print(f"[bold]ridgeline report[/] profile={cfg.profile} out={out}")
