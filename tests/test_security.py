@@ -118,3 +118,50 @@ def test_a_local_ray_instance_listens_on_loopback_only():
         assert not exposed, f"listening beyond loopback (pid, hex address): {exposed}"
     finally:
         stop_ray(ray)
+
+
+RAY_DRIVER = """
+import time, ray
+from training.search.executors import start_local_ray, visible_gpus
+start_local_ray(ray, 1)
+ray.get(ray.remote(visible_gpus).remote())
+print("ready", flush=True)
+time.sleep(600)
+"""
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/net"), reason="reads processes from Linux /proc")
+def test_kill_9_of_a_driver_takes_its_local_ray_instance_with_it(tmp_path):
+    pytest.importorskip("ray", reason="Ray is not installed (pip install 'ridgeline[ray]')")
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    driver = subprocess.Popen([sys.executable, "-c", RAY_DRIVER], cwd=root, stdout=subprocess.PIPE,
+                              stderr=subprocess.DEVNULL, text=True, env={**os.environ, "PYTHONPATH": str(root)})
+    try:
+        assert driver.stdout.readline().strip() == "ready"
+        time.sleep(2)  # Ray's agents start a moment after the first task
+        family = _descendants(driver.pid) - {driver.pid}
+        assert len(family) >= 4, family  # gcs_server, raylet, agents, a worker, the reaper
+        driver.kill()
+        driver.wait()
+
+        def running(pid):
+            try:
+                return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[0] not in "ZX"
+            except OSError:
+                return False
+
+        def alive():
+            return [p for p in family if running(p)]
+
+        end = time.monotonic() + 5
+        while alive() and time.monotonic() < end:
+            time.sleep(0.2)
+        assert not alive(), f"Ray processes outlived their driver by 5 s: {alive()}"
+    finally:
+        if driver.poll() is None:
+            driver.kill()

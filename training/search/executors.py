@@ -160,6 +160,7 @@ def start_local_ray(ray, num_cpus: int | None = None) -> None:
     _set_cluster_flag(False)  # ray may have been imported before the variable was set
     ray.init(num_cpus=num_cpus, include_dashboard=False, log_to_driver=False,
              _node_ip_address=LOOPBACK)
+    _REAPERS.append(start_reaper())
     addresses = {node.get("NodeManagerAddress") for node in ray.nodes()}
     if addresses != {LOOPBACK}:
         stop_ray(ray)
@@ -173,6 +174,58 @@ def stop_ray(ray) -> None:
     ray.shutdown()
     os.environ.pop(_CLUSTER_FLAG, None)
     _set_cluster_flag(True)
+    while _REAPERS:
+        reaper = _REAPERS.pop()
+        if reaper is not None:
+            reaper.kill()
+            reaper.wait()
+
+
+_REAPERS: list = []  # reaper processes of the local Ray instances started here
+# Ray's agents poll their raylet for minutes before noticing that a kill -9 took the
+# driver; this watcher notes the driver's process tree every half second and, once the
+# driver is gone, kills what was in it. Linux (/proc) only.
+_REAPER = """
+import os, signal, sys, time
+driver, seen = int(sys.argv[1]), {}
+def start(pid):
+    try:
+        return open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()[19]
+    except OSError:
+        return None
+while start(driver) is not None and os.getppid() == driver:
+    children = {}
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            children.setdefault(int(open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()[1]), []).append(int(entry))
+        except OSError:
+            pass
+    stack, tree = [driver], {}
+    while stack:
+        for child in children.get(stack.pop(), []):
+            if child != os.getpid():
+                tree[child] = start(child)
+                stack.append(child)
+    seen = tree
+    time.sleep(0.5)
+for pid, began in seen.items():
+    if began is not None and start(pid) == began:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+"""
+
+
+def start_reaper():
+    """Start the watcher that kills this process's tree if this process is killed (Linux)."""
+    import subprocess
+    import sys
+
+    if not os.path.isdir("/proc/self"):
+        return None
+    return subprocess.Popen([sys.executable, "-c", _REAPER, str(os.getpid())], start_new_session=True,
+                            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def _set_cluster_flag(value: bool) -> None:
