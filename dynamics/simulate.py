@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import dataclasses
 from dataclasses import dataclass, fields
 from typing import Callable, Sequence
 
@@ -40,6 +41,7 @@ import numpy as np
 from dynamics.util.errors import RidgelineError
 
 LOSSES = ("noise", "quadratic", "bn-net")
+SCHEDULES = ("constant", "piecewise", "step")  # the lr schedules of dynamics.engine.schedule_factor
 Number = float | Sequence[float]
 
 
@@ -63,9 +65,14 @@ class SimConfig:
     init_norm: float = 1.0  # |w₀|; 0 = each setting's predicted equilibrium norm
     grid: bool = False  # True: every combination of the hyperparameter lists
     seed: int = 0  # torch generator seed
-    device: str = "cpu"  # torch device ("cuda" when present)
+    device: str = "cpu"  # torch device; "auto": cuda when present
     dtype: str = "float32"  # float32 | float64
     compile: bool = False  # torch.compile the step (toys): ~3x fewer memory passes, tens of seconds to compile
+
+
+def default_batch_size(loss: str) -> int:
+    """N when none is given: 1, except for ``bn-net``, whose batch norm needs a batch."""
+    return 16 if loss == "bn-net" else 1
 
 
 def _as_list(value) -> list[float]:
@@ -359,15 +366,17 @@ def run(config: SimConfig, out, as_json: bool = False) -> SimResult:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from dynamics.engine import tune_allocator
+    from dynamics.engine import resolve_device, tune_allocator
     from dynamics.util.io import ensure_dir, write_csv, write_json
+    from dynamics.util.output import changed_settings, print_table
     from figures.dynamics import trajectory_figure
 
+    config = dataclasses.replace(config, device=resolve_device(config.device))
     check_config(config)
     out = ensure_dir(out)
     tune_allocator()
     console = Console(stderr=as_json)
-    console.print(f"[bold]ridgeline simulate[/] {config}")
+    console.print(f"[bold]ridgeline simulate[/] {changed_settings(config)}", highlight=False)
     if config.compile:
         console.print("compiling the step with torch.compile (tens of seconds, once)")
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),
@@ -383,7 +392,7 @@ def run(config: SimConfig, out, as_json: bool = False) -> SimResult:
     if as_json:
         print(json.dumps(payload, indent=2))
     else:
-        console.print(summary_table(result))
+        print_table(console, summary_table(result))
         console.print(f"wrote {out}/summary.json, trajectories.csv, trajectories.png")
     return result
 
