@@ -313,14 +313,14 @@ def report(cfg: ReportConfig, console=None) -> dict:
     if cfg.profile not in PROFILES:
         raise RidgelineError(f"unknown profile {cfg.profile!r}: choose quick or full")
     console = console or Console()
+    found, data_message = (find_data(cfg) if cfg.runs else (False, "no training run configured"))
+    if cfg.runs and not found and cfg.require_data:  # before anything is written
+        raise RidgelineError(f"--require-data: {data_message}")
     out = ensure_dir(cfg.out)
     ensure_dir(out / ".steps")
     write_json(out / "report_config.json", cfg.to_dict())
     console.print(f"[bold]ridgeline report[/] profile={cfg.profile} out={out}")
     steps = plan(cfg, out)
-    found, data_message = (find_data(cfg) if cfg.runs else (False, "no training run configured"))
-    if cfg.runs and not found and cfg.require_data:
-        raise RidgelineError(f"--require-data: {data_message}")
     if cfg.runs:
         console.print(f"CIFAR-10: {data_message}" if found else
                       f"[yellow bold]real-run part skipped[/]: {data_message}", highlight=False)
@@ -358,10 +358,10 @@ def report(cfg: ReportConfig, console=None) -> dict:
     failed = [s.name for s in steps if s.status == "failed"]
     if failed:  # the last line says what went wrong; the command exits 3
         console.print(f"[red bold]FAILED[/]: {', '.join(failed)} (tracebacks in {out / '.steps'}); "
-                      "fix and rerun the same command", highlight=False)
+                      "fix and rerun the same command", highlight=False, soft_wrap=True)
     elif not found and cfg.runs:
-        console.print(f"[yellow bold]INCOMPLETE[/]: the real-run part was skipped ({data_message}); "
+        console.print("[yellow bold]INCOMPLETE[/]: the real-run part was skipped, no CIFAR-10 found (why: above); "
                       "give --data or set RIDGELINE_DATA and rerun (--require-data makes this an error)",
-                      highlight=False)
+                      highlight=False, soft_wrap=True)
     return {"steps": {s.name: s.status for s in steps}, "report": str(paths[0]), "seconds": seconds,
             "data_found": found, "failed": failed}
