@@ -376,7 +376,8 @@ def run(config: SimConfig, out, as_json: bool = False) -> SimResult:
     out = ensure_dir(out)
     tune_allocator()
     console = Console(stderr=as_json)
-    console.print(f"[bold]ridgeline simulate[/] {changed_settings(config)}", highlight=False)
+    console.print(f"[bold]ridgeline simulate[/] {changed_settings(config)}",
+                  highlight=False, soft_wrap=True)
     if config.compile:
         console.print("compiling the step with torch.compile (tens of seconds, once)")
     with Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total} steps"),

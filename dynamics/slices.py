@@ -263,7 +263,8 @@ def run_slices(config: SlicesConfig) -> dict:
     out = ensure_dir(config.out)
     tune_allocator()
     console = Console()
-    console.print(f"[bold]ridgeline simulate slices[/] {changed_settings(config)}", highlight=False)
+    console.print(f"[bold]ridgeline simulate slices[/] {changed_settings(config)}",
+                  highlight=False, soft_wrap=True)
     settings = dataclasses.asdict(config) | {"toy_defaults": TOY_DEFAULTS, "toy": toy_options()}
     settings.pop("out")
     previous = out / "config.json"

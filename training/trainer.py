@@ -62,7 +62,7 @@ def train(config: TrainConfig, *, resume: bool = False, verbose: bool = True,
 
     train_set, val_set, test_set, source = load(config, device)
     console.print(f"[bold]ridgeline train[/] {changed_settings(config)} (all settings: config.json)",
-                  highlight=False)
+                  highlight=False, soft_wrap=True)
     setup = build(config, device)
     logger = NormLogger(setup.model, setup.optimizer, config.log_every, config.per_channel, config.wd)
     steps_per_epoch = len(train_set) // config.batch_size

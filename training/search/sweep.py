@@ -191,7 +191,7 @@ def run_sweep(config: SweepConfig, *, console=None) -> SweepResult:
         console.print(f"[bold]sweep[/] {config.objective}: {config.x.name} x {config.y.name}, "
                       f"{len(trials)} runs -> {out}")
         console.print(f"settings: {changed_settings(config, skip=('objective', 'x', 'y', 'out'))}",
-                      highlight=False)
+                      highlight=False, soft_wrap=True)
         store = RecordStore(out)
         pending = list({t.key: t for t in trials if not store.has(t.key)}.values())
         before = f"runs ({len(trials) - len(pending)} done before)"

@@ -233,7 +233,7 @@ def run_tune(config: TuneConfig, *, console=None) -> TuneResult:
         console.print(f"[bold]tune[/] {config.objective} in {config.coordinates} coordinates "
                       f"from lr={config.lr:g}, momentum={config.momentum:g}, wd={config.wd:g} -> {out}")
         console.print(f"settings: {changed_settings(config, skip=('objective', 'out', 'lr', 'momentum', 'wd'))}",
-                      highlight=False)
+                      highlight=False, soft_wrap=True)
         columns = [SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn()]
         with Progress(*columns, console=console) as progress:
             bar = progress.add_task("runs: 0")
