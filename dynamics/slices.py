@@ -201,6 +201,10 @@ SLICES = {
 }
 
 
+#: the claims in Page's symbols, for the figures
+CLAIM_SYMBOLS = {"lr/N": "λ/N", "lr/(1-momentum)": "λ/(1−ρ)", "lr*wd": "λα"}
+
+
 @dataclass(frozen=True)
 class SlicesConfig:
     """``ridgeline simulate slices``: Page's three heatmaps on the quadratic toy."""
@@ -298,8 +302,9 @@ def run_slices(config: SlicesConfig) -> dict:
             seeds_err = float(np.std(finite, ddof=1) / np.sqrt(len(finite))) if len(finite) > 1 else float("nan")
             means = frame.groupby(["lr", y_col], as_index=False)["loss"].agg(lambda v: v.mean(skipna=False))
             slice_heatmap(means, "lr", y_col, "loss", out / f"{name}.png", maximize=False,
-                          floor=float(4 * means.loss.min()), fit=fit,
-                          title=f"quadratic toy: final loss, mean of {config.repeats} seeds; Page's claim: {claim} flat")
+                          floor=float(4 * means.loss.min()), fit=fit, slope_err=seeds_err,
+                          title=f"quadratic toy: final loss, mean of {config.repeats} seeds; "
+                                f"Page's claim: {CLAIM_SYMBOLS.get(claim, claim)} flat; ± seed-to-seed error")
             fits[name] = fit.to_dict() | {"claim": claim, "expected_slope": expected,
                                           "per_seed_slopes": per_seed, "slope_err_seeds": seeds_err,
                                           "z": z_score(fit.slope, expected, seeds_err),
