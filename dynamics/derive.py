@@ -47,10 +47,13 @@ def evaluate(rule: str, point: dict[str, float]) -> dict[str, float | None]:
     return out
 
 
+FORMATS = ("table", "latex", "json")
+
+
 def render(rule: str, fmt: str, point: dict[str, float] | None = None) -> str:
     """The derivations for ``rule`` ("all" for every rule) in format table, latex or json."""
-    if fmt not in ("table", "latex", "json"):
-        raise RidgelineError(f"unknown format {fmt!r}: choose table, latex or json")
+    if fmt not in FORMATS:
+        raise RidgelineError(f"unknown format {fmt!r}: choose {', '.join(FORMATS)}")
     rules = _rules(rule)
     if point is not None:  # validate before any sympy work
         from dynamics.symbolic import check_hyperparameters
@@ -103,8 +106,16 @@ def _table(rules, point) -> str:
 
     from dynamics import symbolic as S
 
+    import shutil
+    import sys
+
+    from dynamics.util.output import print_table
+
+    # in a terminal: its width (long formulas wrap inside their cell); piped: whole lines
+    terminal = sys.stdout.isatty()
     buffer = io.StringIO()
-    console = Console(file=buffer, width=160, force_terminal=False)
+    console = Console(file=buffer, width=shutil.get_terminal_size().columns if terminal else 80,
+                      force_terminal=False)
     for rule in rules:
         values = evaluate(rule, point) if point is not None else {}
         table = Table(title=f"{rule}", title_justify="left", show_lines=False)
@@ -119,5 +130,8 @@ def _table(rules, point) -> str:
                 v = values.get(f.key)
                 row.append("" if v is None else f"{v:.6g}")
             table.add_row(*row, f.meaning)
-        console.print(table)
+        if terminal:
+            console.print(table)
+        else:
+            print_table(console, table)
     return buffer.getvalue()

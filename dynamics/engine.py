@@ -22,8 +22,7 @@ import torch
 
 from dynamics.util.errors import RidgelineError
 from dynamics.rules import get_rule
-
-SCHEDULES = ("constant", "piecewise", "step")
+from dynamics.simulate import SCHEDULES  # the registry lives where the CLI can read it without torch
 WARMUP = 5 / 24  # Page's piecewise linear schedule peaks after 5 of 24 epochs
 DROP_AT, DROP_FACTOR = 0.5, 0.1  # "step": λ → λ/10 half-way through
 
@@ -31,6 +30,13 @@ DROP_AT, DROP_FACTOR = 0.5, 0.1  # "step": λ → λ/10 half-way through
 def check_schedule(schedule: str) -> None:
     if schedule not in SCHEDULES:
         raise RidgelineError(f"unknown schedule {schedule!r}: choose one of {', '.join(SCHEDULES)}")
+
+
+def resolve_device(name: str) -> str:
+    """``auto`` → ``cuda`` when torch sees a GPU, else ``cpu``; any other name unchanged."""
+    if name == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    return name
 
 
 def check_device(name: str) -> None:

@@ -77,7 +77,8 @@ def ridge_points(frame, x: str, y: str, score: str, maximize: bool) -> tuple[lis
     for col in (x, y, score):
         if col not in frame.columns:
             raise RidgelineError(f"no column {col!r} in the table; it has {', '.join(map(str, frame.columns))}")
-    means = frame.groupby([y, x], as_index=False)[score].mean()
+    # a diverged repeat (NaN or inf) makes its grid point's mean NaN: never the best
+    means = frame.groupby([y, x], as_index=False)[score].agg(lambda v: v.mean(skipna=False))
     points, interior = [], []
     for y_value, row in means.groupby(y, sort=True):
         row = row[np.isfinite(row[score])].sort_values(x)
@@ -121,3 +122,15 @@ def fit_ridge(frame, x: str, y: str, score: str, maximize: bool) -> RidgeFit:
                 sigma_b = np.sqrt(rss / (len(use) - 2) / np.sum((ly - ly.mean()) ** 2))
                 slope_err = float(sigma_b / b**2)
     return RidgeFit(float(slope), slope_err, float(intercept), points, x, y, interior, bool(maximize))
+
+
+def interior_only(fit: RidgeFit) -> RidgeFit:
+    """``fit`` without a slope (NaN) when fewer than two rows have their best x inside
+    the grid: edge values only bound the ridge, so a line through them is no measurement.
+    ``ridgeline sweep`` and ``ridgeline simulate slices`` both report such a fit this way."""
+    from dataclasses import replace
+
+    if fit.interior and sum(fit.interior) < 2:
+        nan = float("nan")
+        return replace(fit, slope=nan, slope_err=nan, intercept=nan)
+    return fit

@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import dataclasses
 from dataclasses import dataclass, fields
 from typing import Callable, Sequence
 
@@ -40,6 +41,7 @@ import numpy as np
 from dynamics.util.errors import RidgelineError
 
 LOSSES = ("noise", "quadratic", "bn-net")
+SCHEDULES = ("constant", "piecewise", "step")  # the lr schedules of dynamics.engine.schedule_factor
 Number = float | Sequence[float]
 
 
@@ -63,9 +65,14 @@ class SimConfig:
     init_norm: float = 1.0  # |w₀|; 0 = each setting's predicted equilibrium norm
     grid: bool = False  # True: every combination of the hyperparameter lists
     seed: int = 0  # torch generator seed
-    device: str = "cpu"  # torch device ("cuda" when present)
+    device: str = "cpu"  # torch device; "auto": cuda when present
     dtype: str = "float32"  # float32 | float64
     compile: bool = False  # torch.compile the step (toys): ~3x fewer memory passes, tens of seconds to compile
+
+
+def default_batch_size(loss: str) -> int:
+    """N when none is given: 1, except for ``bn-net``, whose batch norm needs a batch."""
+    return 16 if loss == "bn-net" else 1
 
 
 def _as_list(value) -> list[float]:
@@ -402,8 +409,10 @@ def run(config: SimConfig, out, as_json: bool = False) -> SimResult:
     (or, with ``as_json``, the summary as JSON on stdout and everything else on stderr)."""
     from pathlib import Path
 
+    from dynamics.engine import resolve_device
     from dynamics.util.io import DirectoryLock, ensure_dir, remove_empty_dir
 
+    config = dataclasses.replace(config, device=resolve_device(config.device))
     check_config(config)
     created = not Path(out).exists()
     out = ensure_dir(out)
@@ -427,7 +436,8 @@ def _simulate_with_progress(config: SimConfig, as_json: bool) -> SimResult:
 
     tune_allocator()
     console = Console(stderr=as_json)
-    console.print(f"[bold]ridgeline simulate[/] {config}")
+    console.print(f"[bold]ridgeline simulate[/] {changed_settings(config)}",
+                  highlight=False, soft_wrap=True)
     if config.compile:
         console.print("compiling the step with torch.compile (tens of seconds, once)")
     try:
@@ -460,7 +470,7 @@ def _write(config: SimConfig, result: SimResult, out, as_json: bool) -> SimResul
     if as_json:
         print(json.dumps(payload, indent=2))
     else:
-        console.print(summary_table(result))
+        print_table(console, summary_table(result))
         console.print(f"wrote {out}/summary.json, trajectories.csv, trajectories.png")
     return result
 

@@ -169,6 +169,27 @@ def check_toy(**options) -> None:
     check_device(o["device"])
 
 
+def z_score(slope, expected: float, seeds_err) -> float | None:
+    """(fitted − expected slope) / the seed-to-seed standard error of the slope: the one
+    error that measures the fit's real uncertainty here (the toy's grid points share a
+    noise stream, so the fit's own error understates it; :mod:`dynamics.ridge`).
+    None when there is no slope or fewer than two seeds."""
+    if slope is None or seeds_err is None or not (np.isfinite(slope) and np.isfinite(seeds_err)) or seeds_err <= 0:
+        return None
+    return float((slope - expected) / seeds_err)
+
+
+def no_slope_reason(fit) -> str | None:
+    """Why ``fit`` has no slope, in words (None when it has one)."""
+    if np.isfinite(fit.slope):
+        return None
+    inside = sum(fit.interior)
+    if inside < 2 and len(fit.points) >= 2 and inside < len(fit.points):
+        return (f"the best lr is on the grid's edge in {len(fit.points) - inside} of {len(fit.points)} "
+                "rows; widen --points")
+    return f"fewer than 2 rows with a best lr ({len(fit.points)}); add --rows"
+
+
 # --------------------------------------------------------- ridgeline simulate slices
 #: The three slices: name → (y column, how a y value sets the hyperparameters, the
 #: Page's flat direction, the ridge slope it implies in d log y / d log lr, y grid).
@@ -178,6 +199,10 @@ SLICES = {
                                 (0.025, 0.4)),
     "lr_x_wd": ("wd", lambda y: {"wd": y}, "lr*wd", -1.0, (1.25e-4, 2e-3)),
 }
+
+
+#: the claims in Page's symbols, for the figures
+CLAIM_SYMBOLS = {"lr/N": "λ/N", "lr/(1-momentum)": "λ/(1−ρ)", "lr*wd": "λα"}
 
 
 @dataclass(frozen=True)
@@ -191,7 +216,7 @@ class SlicesConfig:
     steps: int = 700  # steps at batch size 512 (fixed examples: steps·512/N at batch N)
     dim: int = 256  # D, dimensions of the toy
     seed: int = 0  # first seed; repeats use seed, seed+1, ...
-    device: str = "cpu"  # torch device
+    device: str = "cpu"  # torch device; "auto": cuda when present
 
 
 def slice_frame(name: str, config: SlicesConfig, seed: int):
@@ -222,8 +247,12 @@ def run_slices(config: SlicesConfig) -> dict:
     exists from the same configuration is not recomputed. Returns the ridge fits.
     The output directory is locked while it is written.
     """
+    import dataclasses
+
+    from dynamics.engine import resolve_device
     from dynamics.util.io import DirectoryLock, ensure_dir
 
+    config = dataclasses.replace(config, device=resolve_device(config.device))
     if min(config.points, config.rows) < 3 or config.repeats < 1 or config.steps < 1:
         raise RidgelineError("slices need points >= 3, rows >= 3, repeats >= 1 and steps >= 1")
     check_toy(steps=config.steps, dim=config.dim, device=config.device)
@@ -242,13 +271,15 @@ def _run_slices(config: SlicesConfig) -> dict:
 
     from dynamics.engine import tune_allocator
     from dynamics.util.io import ensure_dir, write_csv, write_json
-    from dynamics.ridge import fit_ridge
+    from dynamics.util.output import changed_settings, print_table
+    from dynamics.ridge import fit_ridge, interior_only
     from figures.heatmap import slice_heatmap
 
     out = ensure_dir(config.out)
     tune_allocator()
     console = Console()
-    console.print(f"[bold]ridgeline simulate slices[/] {config}")
+    console.print(f"[bold]ridgeline simulate slices[/] {changed_settings(config)}",
+                  highlight=False, soft_wrap=True)
     settings = dataclasses.asdict(config) | {"toy_defaults": TOY_DEFAULTS, "toy": toy_options()}
     settings.pop("out")
     previous = out / "config.json"
@@ -275,30 +306,34 @@ def _run_slices(config: SlicesConfig) -> dict:
                     bar.advance(task)
                 frame = pd.concat(parts, ignore_index=True)
                 write_csv(csv, frame)
-            fit = fit_ridge(frame, "lr", y_col, "loss", maximize=False)
+            fit = interior_only(fit_ridge(frame, "lr", y_col, "loss", maximize=False))
             # Within one seed every setting sees the same noise stream, so the ridge points'
             # errors are correlated and the fit's covariance understates the uncertainty;
             # the spread of the per-seed slopes measures it.
-            per_seed = [fit_ridge(part, "lr", y_col, "loss", maximize=False).slope
+            per_seed = [interior_only(fit_ridge(part, "lr", y_col, "loss", maximize=False)).slope
                         for _, part in frame.groupby("seed")]
-            seeds_err = float(np.std(per_seed, ddof=1) / np.sqrt(len(per_seed))) if len(per_seed) > 1 else float("nan")
-            means = frame.groupby(["lr", y_col], as_index=False)["loss"].mean()
+            finite = [v for v in per_seed if np.isfinite(v)]
+            seeds_err = float(np.std(finite, ddof=1) / np.sqrt(len(finite))) if len(finite) > 1 else float("nan")
+            means = frame.groupby(["lr", y_col], as_index=False)["loss"].agg(lambda v: v.mean(skipna=False))
             slice_heatmap(means, "lr", y_col, "loss", out / f"{name}.png", maximize=False,
-                          floor=float(4 * means.loss.min()), fit=fit,
-                          title=f"quadratic toy: final loss, mean of {config.repeats} seeds; Page's claim: {claim} flat")
+                          floor=float(4 * means.loss.min()), fit=fit, slope_err=seeds_err,
+                          title=f"quadratic toy: final loss, mean of {config.repeats} seeds; "
+                                f"Page's claim: {CLAIM_SYMBOLS.get(claim, claim)} flat; ± seed-to-seed error")
             fits[name] = fit.to_dict() | {"claim": claim, "expected_slope": expected,
-                                          "per_seed_slopes": per_seed, "slope_err_seeds": seeds_err}
+                                          "per_seed_slopes": per_seed, "slope_err_seeds": seeds_err,
+                                          "z": z_score(fit.slope, expected, seeds_err),
+                                          "no_slope": no_slope_reason(fit)}
     write_json(out / "ridge.json", fits)
     table = Table(title="ridge slopes d log y / d log lr vs Page's flat directions")
-    for col in ("y", "flat", "expect", "fitted ± fit err", "± seed err", "z"):
+    for col in ("y", "flat", "expect", "fitted ± fit err", "± seed err", "z (seed err)"):
         table.add_column(col, justify="right")
     for name, f in fits.items():
         slope, err, serr = f["slope"], f["slope_err"], f["slope_err_seeds"]
-        worst = max(e for e in (err, serr, 0.0) if e is not None and np.isfinite(e))
-        z = (slope - f["expected_slope"]) / worst if slope is not None and worst > 0 else float("nan")
-        table.add_row(SLICES[name][0], f["claim"], f"{f['expected_slope']:+.0f}",
-                      f"{slope:+.3f} ± {err:.3f}" if slope is not None and err is not None else "n/a",
-                      f"{serr:.3f}" if serr is not None and np.isfinite(serr) else "n/a", f"{z:+.1f}")
-    console.print(table)
+        fitted = (f"{slope:+.3f}" + (f" ± {err:.3f}" if err is not None else " (2 points: no fit err)")
+                  if slope is not None else f"none: {f['no_slope']}")
+        table.add_row(SLICES[name][0], f["claim"], f"{f['expected_slope']:+.0f}", fitted,
+                      f"{serr:.3f}" if serr is not None else "n/a (1 seed)",
+                      f"{f['z']:+.1f}" if f["z"] is not None else "n/a")
+    print_table(console, table)
     console.print(f"wrote {out}/ridge.json and the heatmaps")
     return fits

@@ -1,6 +1,6 @@
 """Predictions for a logged training run, and their comparison with what was measured.
 
-For every parameter tensor of a run directory (``norms.csv``, DESIGN.md) and every
+For every parameter tensor of a run directory (``norms.csv``, docs/run-directory.md) and every
 logged step t, with λ_t the learning rate of that step, α the weight decay, ρ the
 momentum and τ_t the relaxation time (all from :func:`dynamics.symbolic.predict`):
 
@@ -36,7 +36,7 @@ between w_t and w_t+1, weight-decay component included.
    initialisation or by a fast change of λ has decayed by e^{-n}; n = 3 leaves 5% of
    it in |w|², 2.5% in |w|.
 
-Diagnostics, for where the noise model fails (DESIGN.md), each from the data:
+Diagnostics, for where the noise model fails (docs/theory.md), each from the data:
 
 - *gradient correlation*: the momentum buffer's |v| against the noise model's for the
   measured |w| and |g| (rows 2-3 of the moment map of

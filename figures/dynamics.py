@@ -15,23 +15,30 @@ def trajectory_figure(trajectories, summary, path, *, config=None) -> Path:
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    import numpy as np
     import seaborn as sns
+    from matplotlib import patheffects
+
+    from dynamics.engine import DROP_FACTOR
 
     from dynamics.util.io import atomic_write
 
     sns.set_theme(style="whitegrid", context="paper")
     settings = list(dict.fromkeys(trajectories.setting))[:MAX_LINES]
     colours = sns.color_palette("tab10", len(settings))
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    fig, axes = plt.subplots(1, 2, figsize=(11, 5.0))
     for s, c in zip(settings, colours):
         d = trajectories[trajectories.setting == s]
         row = summary[summary.setting == s].iloc[0]
-        label = f"λ={row.lr:.3g} α={row.wd:.3g} ρ={row.momentum:.3g}" + (
+        lr = (f"λ={row.lr:.3g}→{row.lr * DROP_FACTOR:.3g}" if config is not None and config.schedule == "step"
+              else f"peak λ={row.lr:.3g}" if config is not None and config.schedule == "piecewise"
+              else f"λ={row.lr:.3g}")
+        label = f"{lr} α={row.wd:.3g} ρ={row.momentum:.3g}" + (
             f" N={row.batch_size:.0f}" if trajectories.batch_size.nunique() > 1 else "")
         for ax, key in zip(axes, ("weight_norm", "angular_update")):
-            ax.plot(d.step, d[key], color=c, lw=1.2, label=label)
-            ax.plot(d.step, d["predicted_" + key], color=c, lw=1.0, ls="--")
+            ax.plot(d.step, d[key], color=c, lw=1.0, alpha=0.55, label=label, zorder=2)
+            # the prediction on top, dashed and outlined, so it shows over the measured curve
+            ax.plot(d.step, d["predicted_" + key], color=c, lw=1.8, ls=(0, (5, 3)), zorder=3,
+                    path_effects=[patheffects.withStroke(linewidth=3.2, foreground="white")])
     for ax, name in zip(axes, ("|w| (mean over runs)", "angular update θ per step (rad)")):
         values = trajectories[trajectories.setting.isin(settings)][["weight_norm", "angular_update"]]
         ax.set_xlabel("step")
@@ -40,15 +47,20 @@ def trajectory_figure(trajectories, summary, path, *, config=None) -> Path:
         v = values[col][values[col] > 0]
         if len(v) and v.max() / v.min() > 10:
             ax.set_yscale("log")
-    axes[0].legend(fontsize=7, title="solid: measured, dashed: predicted", title_fontsize=7)
+    caption = _caption(summary, settings)
+    handles, labels = axes[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", bbox_to_anchor=(0.5, 0.07 if caption else 0.0),
+               ncol=min(4, len(labels)), fontsize=8, frameon=False,
+               title="faint solid: measured (mean over runs); dashed: predicted", title_fontsize=8)
     title = f"{config.loss} loss, {config.rule}, {config.schedule} schedule" if config else ""
     if len(set(trajectories.setting)) > MAX_LINES:
         title += f" (first {MAX_LINES} of {trajectories.setting.nunique()} settings)"
     fig.suptitle(title, fontsize=10)
-    caption = _caption(summary, settings)
     if caption:
-        fig.text(0.01, 0.01, caption, fontsize=8, ha="left", va="bottom", wrap=True)
-    fig.tight_layout(rect=(0, 0.08 if caption else 0, 1, 0.95))
+        fig.text(0.01, 0.005, caption, fontsize=8, ha="left", va="bottom", wrap=True)
+    rows = -(-len(settings) // 4)  # legend rows under the panels
+    bottom = 0.06 + 0.045 * rows + (0.07 if caption else 0)
+    fig.tight_layout(rect=(0, bottom, 1, 0.95))
     path = Path(path)
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=130, format="png"))
     plt.close(fig)

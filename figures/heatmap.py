@@ -2,14 +2,36 @@
 
 Page ("How to Train Your ResNet 5") plots final test accuracy over (lr, batch size),
 (lr, 1 − momentum) and (lr, weight decay) on log-log axes, floored at 91% to keep the
-dynamic range, each point a mean of three runs. :func:`slice_heatmap` draws the same
+dynamic range, each point a mean of three runs. A loss is *capped* instead (its bad
+side is high). :func:`slice_heatmap` draws the same
 picture for any score (accuracy: ``maximize=True``; loss: ``maximize=False``), with
 the ridge fitted by :func:`dynamics.ridge.fit_ridge` drawn over it.
 """
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
+
+#: axis labels in Page's symbols
+SYMBOLS = {"lr": "learning rate λ", "batch_size": "batch size N", "one_minus_momentum": "1 − ρ  (ρ momentum)",
+           "momentum": "momentum ρ", "wd": "weight decay α"}
+
+
+SHORT = {"lr": "λ", "batch_size": "N", "one_minus_momentum": "(1 − ρ)", "momentum": "ρ", "wd": "α"}
+
+
+def symbol(name: str) -> str:
+    """Page's symbol for a hyperparameter column (the name itself when it has none)."""
+    return SYMBOLS.get(name, name)
+
+
+def slope_text(slope: float, err: float) -> str:
+    """``0.962 ± 0.005``: the error to one significant figure, the slope to the same decimal."""
+    if not math.isfinite(err) or err <= 0:
+        return f"{slope:.2f}"
+    decimals = max(2, -math.floor(math.log10(err)))
+    return f"{slope:.{decimals}f} ± {err:.{decimals}f}"
 
 
 def _index(values, grid) -> "np.ndarray":  # noqa: F821
@@ -24,7 +46,8 @@ def _index(values, grid) -> "np.ndarray":  # noqa: F821
 
 
 def slice_heatmap(frame, x: str, y: str, score: str, path, *, maximize: bool,
-                  floor: float | None = None, fit=None, title: str | None = None) -> Path:
+                  floor: float | None = None, fit=None, title: str | None = None,
+                  slope_err: float | None = None) -> Path:
     """Draw the mean ``score`` over the (``x``, ``y``) grid of ``frame`` and write a PNG.
 
     Cells are coloured by the score clipped at ``floor`` on its bad side (below for
@@ -32,7 +55,9 @@ def slice_heatmap(frame, x: str, y: str, score: str, path, *, maximize: bool,
     cells are bright. Positive losses spanning more than a decade get a log colour
     scale. ``fit``, a :class:`dynamics.ridge.RidgeFit`, adds its ridge points (open
     circles on the rows where the optimum is inside the grid, crosses on the edge)
-    and its line, labelled with slope ± err. Written atomically; returns the path.
+    and its line, labelled with slope ± ``slope_err`` (default the fit's own error; the
+    slices pass the seed-to-seed error). Blank cells (no finite mean) are explained in
+    the title. Written atomically; returns the path.
     """
     import matplotlib
 
@@ -55,13 +80,24 @@ def slice_heatmap(frame, x: str, y: str, score: str, path, *, maximize: bool,
         norm = LogNorm(vmin=finite.min(), vmax=finite.max())
 
     sns.set_theme(style="white", context="paper")
-    fig, ax = plt.subplots(figsize=(6.4, 5.0))
-    annot = values.size <= 120
-    sns.heatmap(table, ax=ax, cmap="viridis" if maximize else "viridis_r", norm=norm,
-                annot=annot, fmt=".3g", annot_kws={"size": 6},
+    fig, ax = plt.subplots(figsize=(6.8, 5.4))
+    bound = "floored" if maximize else "capped"  # the bad side: low accuracy, high loss
+    sns.heatmap(table, ax=ax, cmap="viridis" if maximize else "viridis_r", norm=norm, annot=False,
                 xticklabels=[f"{v:.4g}" for v in table.columns],
                 yticklabels=[f"{v:.4g}" for v in table.index],
-                cbar_kws={"label": score + (f" (floored at {floor:.3g})" if floor is not None else "")})
+                cbar_kws={"label": score + (f" ({bound} at {floor:.3g})" if floor is not None else "")})
+    if values.size <= 120:  # cell values in the upper part of each cell, clear of the ridge markers
+        mesh = ax.collections[0]
+        top = np.abs(finite).max() if finite.size else 1.0
+        exponent = math.floor(math.log10(top)) if top > 0 and not 1e-2 <= top < 1e3 else 0
+        if exponent:
+            mesh.colorbar.set_label(mesh.colorbar.ax.get_ylabel() + f"; cells in units of 1e{exponent}")
+        for (i, j), v in np.ndenumerate(values):
+            if np.isfinite(v):
+                light = np.array(mesh.cmap(mesh.norm(v))[:3]) @ np.array([0.299, 0.587, 0.114]) > 0.5
+                ax.text(j + 0.5, i + 0.22, f"{v / 10.0**exponent:.3g}", ha="center", va="center", fontsize=6.5,
+                        color="black" if light else "white")
+    blank = int((~np.isfinite(values)).sum())
     xs, ys_desc = table.columns.to_numpy(float), table.index.to_numpy(float)
     ys = ys_desc[::-1]
     to_row = lambda yv: len(ys) - _index(yv, ys)  # rows run top (largest y) to bottom  # noqa: E731
@@ -70,8 +106,8 @@ def slice_heatmap(frame, x: str, y: str, score: str, path, *, maximize: bool,
         px = np.array([p[0] for p in fit.points])
         py = np.array([p[1] for p in fit.points])
         ok = np.array(fit.interior, dtype=bool) if fit.interior else np.ones(len(px), bool)
-        ax.scatter(_index(px[ok], xs), to_row(py[ok]), s=40, facecolors="none", edgecolors="red",
-                   linewidths=1.5, zorder=3, label="best x per row")
+        ax.scatter(_index(px[ok], xs), to_row(py[ok]), s=30, facecolors="none", edgecolors="red",
+                   linewidths=1.5, zorder=3, label=f"best {SHORT.get(x, x)} per row")
         if (~ok).any():
             ax.scatter(_index(px[~ok], xs), to_row(py[~ok]), s=30, marker="x", color="red",
                        zorder=3, label="optimum on the grid edge")
@@ -80,9 +116,8 @@ def slice_heatmap(frame, x: str, y: str, score: str, path, *, maximize: bool,
             gy = fit.line(gx)
             keep = (gy >= ys[0]) & (gy <= ys[-1])
             ax.plot(_index(gx[keep], xs), to_row(gy[keep]), color="red", lw=1.5, zorder=2)
-            err = f" ± {fit.slope_err:.2f}" if np.isfinite(fit.slope_err) else ""
-            label = f"slope {fit.slope:.2f}{err}"
-            subtitle = f"\nfitted ridge (red): {label} in log {y} vs log {x}"
+            label = f"slope {slope_text(fit.slope, fit.slope_err if slope_err is None else slope_err)}"
+            subtitle = f"\nfitted ridge (red): {label}, d log {SHORT.get(y, y)} / d log {SHORT.get(x, x)}"
             end = np.flatnonzero(keep)
             if len(end):
                 tip = end[-1] if fit.slope > 0 else end[0]
@@ -90,9 +125,11 @@ def slice_heatmap(frame, x: str, y: str, score: str, path, *, maximize: bool,
                             textcoords="offset points", color="red", fontsize=8, ha="left",
                             va="bottom", bbox=dict(boxstyle="round,pad=0.2", fc="white", ec="red", alpha=0.85))
         ax.legend(loc="lower left", fontsize=7, framealpha=0.8)
-    ax.set_xlabel(f"{x} (log scale)")
-    ax.set_ylabel(f"{y} (log scale)")
-    ax.set_title((title or f"{score} over {x} × {y}") + subtitle, loc="left", fontsize=9)
+    ax.set_xlabel(f"{symbol(x)} (log scale)")
+    ax.set_ylabel(f"{symbol(y)} (log scale)")
+    if blank:
+        subtitle += f"\nblank: {blank} cell(s) without a finite mean (a diverged run, or not run yet)"
+    ax.set_title((title or f"{score} over {symbol(x)} × {symbol(y)}") + subtitle, loc="left", fontsize=9)
     fig.tight_layout()
     path = Path(path)
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=130, format="png"))

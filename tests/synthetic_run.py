@@ -5,7 +5,7 @@ with gradients from ``dynamics.toys.noise_gradient`` (g ⟂ w, |g| = G/|w|, inde
 across steps), or, with ``correlation`` c > 0, the tangent part of an AR(1) noise
 ξ_t = c ξ_{t−1} + √(1−c²) n_t, so that successive gradients are correlated (the noise
 model's assumption broken on purpose), rescaled to the same |g| = G/|w|.
-The files follow DESIGN.md's run-directory contract.
+The files follow the run-directory contract of docs/run-directory.md.
 """
 
 from __future__ import annotations

@@ -13,6 +13,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from cli import app
+from dynamics.util.errors import RidgelineError
 from training.report.steps import ReportConfig, report
 
 TINY = dict(derive_rules=("heavy-ball",), sim_rules=("nesterov",), sim_settings=((0.2, 1e-2, 0.9),),
@@ -91,4 +92,53 @@ def test_rerun_recomputes_nothing_finished(no_cifar, tmp_path):
 def test_cli_rejects_an_unknown_profile(tmp_path):
     result = CliRunner().invoke(app, ["report", "--out", str(tmp_path), "--profile", "huge"])
     assert result.exit_code == 2
-    assert "unknown profile 'huge'" in result.output and "Traceback" not in result.output
+    assert "Invalid value for '--profile'" in result.output and "Traceback" not in result.output
+
+
+@pytest.fixture
+def tiny_cli(monkeypatch, no_cifar):
+    """`ridgeline report` through the CLI with the tiny sizes."""
+    from training.report import steps
+
+    monkeypatch.setitem(steps.PROFILES, "quick", steps.PROFILES["quick"] | TINY)
+    return lambda *args: CliRunner().invoke(app, ["report", *map(str, args)])
+
+
+def _last_line(result) -> str:
+    return result.output.strip().splitlines()[-1]
+
+
+def test_cli_exit_codes_skip_fail_and_require_data(tiny_cli, tmp_path, monkeypatch):
+    skipped = tiny_cli("--out", tmp_path / "a")
+    assert skipped.exit_code == 0, skipped.output
+    assert _last_line(skipped).startswith("INCOMPLETE: the real-run part was skipped")
+    refused = tiny_cli("--out", tmp_path / "b", "--require-data")
+    assert refused.exit_code == 2 and "--require-data" in refused.output
+    assert not (tmp_path / "b").exists()
+    import dynamics.slices
+
+    monkeypatch.setattr(dynamics.slices, "run_slices", lambda config: 1 / 0)
+    failed = tiny_cli("--out", tmp_path / "c")
+    assert failed.exit_code == 3, failed.output
+    assert _last_line(failed).startswith("FAILED: slices")
+
+
+def test_full_profile_on_a_cpu_needs_an_explicit_device(monkeypatch):
+    """The estimate is 3 F(width) · images · epochs / R over the runs, R measured; refused
+    under --device auto without CUDA, printed under --device cpu."""
+    import torch
+
+    from training.config import TrainConfig
+    from training.model import ResNet9, forward_flops
+    from training.report import estimate
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(estimate, "measured_flop_rate", lambda: 1e10)
+    runs = [("a", TrainConfig(epochs=24)), ("b", TrainConfig(epochs=24))]
+    hours = 2 * 3 * forward_flops(ResNet9(width=1.0)) * 50_000 * 24 / 1e10 / 3600
+    with pytest.raises(RidgelineError, match=rf"about {hours:.1f} h .*pass --device cpu"):
+        estimate.check_cpu_time(runs, "auto", "full", Console())
+    console = Console(record=True, width=300)
+    estimate.check_cpu_time(runs, "cpu", "full", console)
+    assert f"about {hours:.1f} h for 2 run(s)" in console.export_text()
+    estimate.check_cpu_time(runs, "auto", "quick", console)  # quick: no estimate, no refusal

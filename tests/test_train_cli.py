@@ -23,6 +23,10 @@ def test_cli_tiny_run_then_rerun_needs_resume(tmp_path):
     result = _run(*args)
     assert result.exit_code == 0, result.output
     assert "test accuracy" in result.output
+    assert "(1 epoch)" in result.output  # not "1 epochs"
+    # 3 steps log the norms 3 times: warned at the start, with the fix
+    assert "log the norms 3 times" in result.output and "--log-every 1 or train longer" in result.output
+    assert result.output.index("warning") < result.output.index("test accuracy")
     config = json.loads((out / "config.json").read_text())
     assert config["schedule"] == "constant" and config["warmup_epochs"] == 0.5
     again = _run(*args)

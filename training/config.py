@@ -19,6 +19,8 @@ from typing import Optional
 
 from dynamics.util.errors import RidgelineError
 
+SCHEDULES = ("piecewise", "constant")  # lr schedules of lr_at: Page's 0 → λ → 0, or warm-up then λ
+
 SEED_EPOCHS = 24  # Page's run length, epochs
 SEED_WARMUP_EPOCHS = 5  # Page's warm-up, epochs out of SEED_EPOCHS
 
@@ -135,7 +137,7 @@ def check(config: TrainConfig) -> None:
         bad("wd", config.wd, "a finite number >= 0")
     if not 0 <= config.momentum < 1:
         bad("momentum", config.momentum, "in [0, 1)")
-    if config.schedule not in ("piecewise", "constant"):
+    if config.schedule not in SCHEDULES:
         bad("schedule", config.schedule, "'piecewise' or 'constant'")
     if config.warmup_epochs is not None and not 0 <= config.warmup_epochs <= config.epochs:
         bad("warmup_epochs", config.warmup_epochs, f"between 0 and epochs={config.epochs}")

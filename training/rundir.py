@@ -1,4 +1,4 @@
-"""The run directory (DESIGN.md's contract), every file written atomically.
+"""The run directory (the contract in docs/run-directory.md), every file written atomically.
 
     config.json      the TrainConfig fields plus the derived update rule name
     env.json         torch version, device, git commit, start time, data source

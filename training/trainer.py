@@ -23,12 +23,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from dynamics.util.io import remove_empty_dir
+from dynamics.util.output import changed_settings
 from training.config import TrainConfig, check
 from training.data import load
 from training.loop import build, evaluate, resolve_device, train_epoch
 from training.model import weight_count
 from training.norms import NormLogger
 from training.rundir import METRIC_COLUMNS, RunDir, environment, rng_state, set_rng_state
+
+
+#: fewer logged steps than this and `ridgeline validate` has too little to compare
+MIN_LOGGED_STEPS = 20
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -73,12 +78,18 @@ def _train(config: TrainConfig, run: Optional[RunDir], resume: bool, device, con
     train_set, val_set, test_set, data = load(config, device)
     if run is not None:
         run.check_data(data, ckpt)
-    console.print("[bold]ridgeline train[/] " + "  ".join(f"{k}={v}" for k, v in config.to_dict().items()),
-                  highlight=False, markup=True)
+    console.print(f"[bold]ridgeline train[/] {changed_settings(config)} (all settings: config.json)",
+                  highlight=False, soft_wrap=True)
     setup = build(config, device)
     logger = NormLogger(setup.model, setup.optimizer, config.log_every, config.per_channel, config.wd)
     steps_per_epoch = len(train_set) // config.batch_size
     total_steps = steps_per_epoch * config.epochs
+    logged = total_steps // config.log_every
+    if logged < MIN_LOGGED_STEPS:
+        console.print(f"[yellow bold]warning[/]: {total_steps} steps at --log-every {config.log_every} "
+                      f"log the norms {logged} times; `ridgeline validate` needs about "
+                      f"{MIN_LOGGED_STEPS} or more: use --log-every "
+                      f"{max(1, total_steps // MIN_LOGGED_STEPS)} or train longer", highlight=False)
 
     metrics: list[dict] = []
     norms, channels = pd.DataFrame(), (pd.DataFrame() if config.per_channel else None)
@@ -182,7 +193,9 @@ def _print_summary(console: Console, summary: dict) -> None:
     if summary.get("val_acc") is not None:
         table.add_row("held-out accuracy", f"{summary['val_acc']:.2%}")
     table.add_row("diverged", "[red]yes[/]" if summary["diverged"] else "no")
-    table.add_row("steps", f"{summary['steps']} of {summary['planned_steps']} ({summary['epochs']} epochs)")
+    epochs = summary["epochs"]
+    table.add_row("steps", f"{summary['steps']} of {summary['planned_steps']} "
+                           f"({epochs} epoch{'' if epochs == 1 else 's'})")
     table.add_row("time", f"{summary['seconds']:.1f} s ({summary['images_per_second'] or 0:.0f} images/s)")
     table.add_row("rule", f"{summary['rule']}  lr={summary['lr']} wd={summary['wd']} "
                           f"momentum={summary['momentum']}  batch={summary['batch_size']}")

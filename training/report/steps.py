@@ -55,7 +55,8 @@ PROFILES = {
     "quick": dict(sim_steps=6000, sim_runs=16, sim_dim=256, relax_steps=4000,
                   slice_points=9, slice_rows=5, slice_repeats=3, runs=(("quick", QUICK_RUN),)),
     # Page's 24-epoch defaults (piecewise schedule) for the accuracy, and the same
-    # with a constant λ after the 5-epoch warm-up for the cleanest equilibrium (DESIGN.md)
+    # with a constant λ after the 5-epoch warm-up for the cleanest equilibrium
+    # (docs/theory.md, "Validation on a real run")
     "full": dict(sim_steps=10000, sim_runs=64, sim_dim=1024, relax_steps=6000,
                  slice_points=9, slice_rows=5, slice_repeats=3,
                  runs=(("seed", dict(log_every=5)),
@@ -72,6 +73,7 @@ class ReportConfig:
     data: Optional[str] = None  # CIFAR-10 .npz or torchvision root; None: $RIDGELINE_DATA
     download: bool = False  # let torchvision download CIFAR-10 (170 MB) when not found
     device: str = "auto"  # training device: auto, cpu, cuda
+    require_data: bool = False  # no CIFAR-10: stop before any work instead of skipping the real runs
     derive_rules: tuple = ("sgd", "heavy-ball", "nesterov", "decoupled")  # rules derived
     sim_rules: tuple = ("heavy-ball", "nesterov", "decoupled")  # rules simulated
     sim_settings: tuple = SIM_SETTINGS  # (λ, α, ρ) per setting, per step
@@ -164,7 +166,7 @@ def _sim_command(cfg: ReportConfig, rule: str, schedule: str, out: Path) -> str:
     lists = lambda v: ",".join(f"{x:g}" for x in (v if isinstance(v, list) else [v]))  # noqa: E731
     folder = out / "simulate" / (rule if schedule == "constant" else "relaxation")
     return (f"ridgeline simulate --loss noise --rule {c.rule} --lr {lists(c.lr)} --wd {lists(c.wd)} "
-            f"--momentum {lists(c.momentum)} --steps {c.steps} --runs {c.runs} --dim {c.dim} "
+            f"--momentum {lists(c.momentum)} --steps {c.steps} --repeats {c.runs} --dim {c.dim} "
             f"--schedule {c.schedule} --init-norm {c.init_norm:g} --record-every {c.record_every} "
             f"--out {_q(folder)}")
 
@@ -304,27 +306,35 @@ def report(cfg: ReportConfig, console=None) -> dict:
     The report directory is locked while it is written (one report at a time)."""
     from dynamics.util.io import DirectoryLock, ensure_dir
 
+    from rich.console import Console
+
     if cfg.profile not in PROFILES:
         raise RidgelineError(f"unknown profile {cfg.profile!r}: choose quick or full")
+    console = console or Console()
+    found, data_message = (find_data(cfg) if cfg.runs else (False, "no training run configured"))
+    if cfg.runs and not found and cfg.require_data:  # before anything is written
+        raise RidgelineError(f"--require-data: {data_message}")
+    if found:  # a run of many hours on a CPU is refused before anything is written
+        from training.report.estimate import check_cpu_time
+
+        check_cpu_time([(n, _train_config(cfg, n, f, Path(cfg.out))) for n, f in cfg.runs], cfg.device,
+                       cfg.profile, console)
     out = ensure_dir(cfg.out)
     with DirectoryLock(out):
-        return _report(cfg, out, console)
+        return _report(cfg, out, console, found, data_message)
 
 
-def _report(cfg: ReportConfig, out: Path, console=None) -> dict:
-    from rich.console import Console
+def _report(cfg: ReportConfig, out: Path, console, found: bool, data_message: str) -> dict:
     from rich.rule import Rule
     from rich.table import Table
 
     from dynamics.util.io import ensure_dir, write_json
     from training.report.text import write_report
 
-    console = console or Console()
     ensure_dir(out / ".steps")
     write_json(out / "report_config.json", cfg.to_dict())
     console.print(f"[bold]ridgeline report[/] profile={cfg.profile} out={out}")
     steps = plan(cfg, out)
-    found, data_message = (find_data(cfg) if cfg.runs else (False, "no training run configured"))
     if cfg.runs:
         console.print(f"CIFAR-10: {data_message}" if found else
                       f"[yellow bold]real-run part skipped[/]: {data_message}", highlight=False)
@@ -353,8 +363,14 @@ def _report(cfg: ReportConfig, out: Path, console=None) -> dict:
     for s in steps:
         table.add_row(s.name, f"[{colour.get(s.status, 'white')}]{s.status}[/]", f"{s.seconds:.1f}")
     console.print(table)
-    if not found and cfg.runs:
-        console.print(f"[yellow bold]The real-run part was skipped[/]: {data_message}", highlight=False)
     console.print(f"wrote {paths[0]} and {paths[1]} ({seconds:.0f} s)")
+    failed = [s.name for s in steps if s.status == "failed"]
+    if failed:  # the last line says what went wrong; the command exits 3
+        console.print(f"[red bold]FAILED[/]: {', '.join(failed)} (tracebacks in {out / '.steps'}); "
+                      "fix and rerun the same command", highlight=False, soft_wrap=True)
+    elif not found and cfg.runs:
+        console.print("[yellow bold]INCOMPLETE[/]: the real-run part was skipped, no CIFAR-10 found (why: above); "
+                      "give --data or set RIDGELINE_DATA and rerun (--require-data makes this an error)",
+                      highlight=False, soft_wrap=True)
     return {"steps": {s.name: s.status for s in steps}, "report": str(paths[0]), "seconds": seconds,
-            "data_found": found}
+            "data_found": found, "failed": failed}

@@ -95,10 +95,11 @@ def _simulate_section(steps, relax) -> str:
     text.append(f"### {relax.title}\n" + _status(relax))
     text.append("λ drops 10x half-way (Nesterov, ρ = 0.9), every run starting at its predicted "
                 "equilibrium; the measured e-folding time of |w|²'s deviation against the derived "
-                "relaxation time −1/ln μ. τ is the time constant of *small* deviations; a 10x drop "
-                "leaves |w|² about 3x too large, which closes somewhat more slowly (about 10%, as "
-                "iterating the exact moment map also shows: `dynamics/simulate.py`), so the measured "
-                "time is fitted once the gap is within 5% of the plateau.\n")
+                "relaxation time −1/ln μ. τ is the time constant of *small* deviations. Right "
+                "after a 10x drop |w|² is about 3x too large, and a gap that large closes about "
+                "10% more slowly (iterating the exact moment map shows the same: "
+                "`dynamics/simulate.py`). The measured time is therefore fitted only once the "
+                "gap is within 5% of the plateau, where the small-deviation τ applies.\n")
     if relax.status in ("done", "done earlier"):
         rows = []
         for s in relax.result["summary"]["settings"]:
@@ -122,13 +123,16 @@ def _slices_section(step) -> str:
     if step.status in ("done", "done earlier"):
         rows = []
         for name, f in step.result["fits"].items():
-            slope, err = f.get("slope"), f.get("slope_err")
-            z = (slope - f["expected_slope"]) / err if slope is not None and err else None
+            slope, serr = f.get("slope"), f.get("slope_err_seeds")
+            z = (slope - f["expected_slope"]) / serr if slope is not None and serr else None
             rows.append([name, f["claim"], f"{f['expected_slope']:+.0f}",
-                         f"{slope:+.3f} ± {err:.3f}" if slope is not None and err is not None else "–",
-                         _f(z, "{:+.1f}")])
+                         _f(slope, "{:+.3f}") if slope is not None else f"none: {f.get('no_slope') or 'no fit'}",
+                         _f(serr, "{:.3f}"), _f(z, "{:+.1f}")])
         text.append(_table(["slice", "Page's flat direction", "expected slope", "fitted slope",
-                            "(fit − expected)/err"], rows))
+                            "seed-to-seed error", "z = (fitted − expected)/error"], rows))
+        text.append("\nThe error is the spread of the slopes fitted to each seed alone: the grid "
+                    "points of one seed share a noise stream, so the line fit's own error "
+                    "understates the uncertainty (`dynamics/ridge.py`).\n")
         for name in step.result["fits"]:
             text.append(f"\n![{name}](slices/{name}.png)\n")
     return "\n".join(text) + _reproduce(step)
@@ -240,10 +244,14 @@ def compose(cfg, out: Path, steps, found: bool, data_message: str, seconds: floa
     return "\n".join(parts)
 
 
-def to_html(markdown: str, title: str) -> str:
-    """The report as one HTML page (markdown-it, which rich already installs; MathJax
-    renders the formulas where the page can reach it, else they stay readable TeX)."""
+def to_html(markdown: str, title: str, base: Path | None = None) -> str:
+    """The report as one self-contained HTML page: markdown-it for the text, every
+    formula rendered now as a picture (:func:`figures.maths.tex_to_html`), every figure
+    under ``base`` embedded as a data: URI. No script and no network: it reads the same
+    offline, and the file can be sent on its own."""
     from markdown_it import MarkdownIt
+
+    from figures.maths import tex_to_html
 
     maths: list[str] = []
 
@@ -251,18 +259,33 @@ def to_html(markdown: str, title: str) -> str:
         maths.append(m.group(0))
         return f"MATHPLACEHOLDER{len(maths) - 1}X"
 
+    def formula(m):
+        tex = maths[int(m.group(1))]
+        display = tex.startswith("$$")
+        return tex_to_html(tex.strip("$"), display)
+
     protected = re.sub(r"\$\$.+?\$\$|\$[^$\n]+\$", keep, markdown, flags=re.S)
     body = MarkdownIt("commonmark").enable("table").render(protected)
-    body = re.sub(r"MATHPLACEHOLDER(\d+)X", lambda m: _escape(maths[int(m.group(1))]), body)
+    body = re.sub(r"MATHPLACEHOLDER(\d+)X", formula, body)
+    if base is not None:
+        body = re.sub(r'<img src="([^"]+\.png)"', lambda m: f'<img src="{_data_uri(base, m.group(1))}"', body)
     return ("<!doctype html><html><head><meta charset='utf-8'>"
             f"<title>{_escape(title)}</title>"
-            "<script>window.MathJax={tex:{inlineMath:[['$','$']]}};</script>"
-            "<script async src='https://cdn.jsdelivr.net/npm/mathjax@3/es5/tex-chtml.js'></script>"
             "<style>body{font-family:sans-serif;max-width:1100px;margin:2em auto;padding:0 1em}"
             "table{border-collapse:collapse;font-size:90%}td,th{border:1px solid #ccc;padding:2px 6px}"
             "img{max-width:100%}pre{background:#f4f4f4;padding:.5em;overflow-x:auto}"
             "blockquote{border-left:4px solid #e0a000;margin-left:0;padding-left:1em}</style>"
             f"</head><body>{body}</body></html>\n")
+
+
+def _data_uri(base: Path, relative: str) -> str:
+    """The PNG ``base/relative`` as a data: URI (a missing file stays a relative link)."""
+    import base64
+
+    path = base / relative
+    if not path.is_file():
+        return relative
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
 
 
 def _escape(text: str) -> str:
@@ -275,5 +298,5 @@ def write_report(cfg, out: Path, steps, found: bool, data_message: str, seconds:
 
     markdown = compose(cfg, out, steps, found, data_message, seconds)
     md = write_text(out / "report.md", markdown)
-    html = write_text(out / "report.html", to_html(markdown, f"ridgeline report ({cfg.profile})"))
+    html = write_text(out / "report.html", to_html(markdown, f"ridgeline report ({cfg.profile})", out))
     return md, html

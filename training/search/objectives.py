@@ -168,9 +168,11 @@ class TrainObjective:
         for t in trials:
             config = TrainConfig(**t.config, out=str(Path(workdir) / "runs" / t.key))
             summary = train(config, resume=True, verbose=False, on_step=on_step)
-            score = summary.get(self.score_name)
-            results.append({"score": float(score) if score is not None else math.nan,
-                            "diverged": bool(summary.get("diverged", False)), "summary": summary})
+            score, diverged = summary.get(self.score_name), bool(summary.get("diverged", False))
+            # a diverged run scores NaN, the worst value, as a diverged toy run does: its
+            # accuracy at the stop (near chance) must not compete with finished runs
+            results.append({"score": float(score) if score is not None and not diverged else math.nan,
+                            "diverged": diverged, "summary": summary})
         return results
 
 

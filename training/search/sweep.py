@@ -22,7 +22,6 @@ The sweep directory ``--out`` holds
 
 from __future__ import annotations
 
-import dataclasses
 import math
 import time
 from dataclasses import asdict, dataclass
@@ -30,6 +29,7 @@ from pathlib import Path
 
 from dynamics.util.errors import RidgelineError
 from dynamics.util.io import write_csv, write_json
+from dynamics.util.output import changed_settings
 from training.search.executors import make_executor
 from training.search.objectives import make_objective
 from training.search.records import RecordStore, canonical, claim_directory, make_record
@@ -112,6 +112,7 @@ class SweepConfig:
     gpus_per_trial: float = 0.0  # Ray resources per task, GPUs
     max_runs: int | None = None  # stop after this many new runs (a rerun continues)
     floor: float | None = None  # heatmap floor on the score; None: the objective's (0.91 for accuracy)
+    format: str = "table"  # final grid on stdout: "table" (full values when piped) or "csv"
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,8 @@ def _check(config: SweepConfig) -> None:
         raise RidgelineError(f"--x and --y are both {config.x.name}; sweep two different parameters")
     if config.repeats < 1:
         raise RidgelineError(f"--repeats must be >= 1, got {config.repeats}")
+    if config.format not in ("table", "csv"):
+        raise RidgelineError(f"--format must be table or csv, got {config.format!r}")
     if config.max_runs is not None and config.max_runs < 1:
         raise RidgelineError(f"--max-runs must be >= 1, got {config.max_runs}")
     swept = {p for a in (config.x, config.y) for p in a.params(a.lo)}
@@ -214,7 +217,8 @@ def run_sweep(config: SweepConfig, *, console=None) -> SweepResult:
         write_json(out / "sweep_config.json", asdict(config))
         console.print(f"[bold]sweep[/] {config.objective}: {config.x.name} x {config.y.name}, "
                       f"{len(trials)} runs -> {out}")
-        console.print(asdict(config))
+        console.print(f"settings: {changed_settings(config, skip=('objective', 'x', 'y', 'out'))}",
+                      highlight=False, soft_wrap=True)
         store = RecordStore(out)
         pending = list({t.key: t for t in trials if not store.has(t.key)}.values())
         before = f"runs ({len(trials) - len(pending)} done before)"
@@ -254,15 +258,12 @@ def run_sweep(config: SweepConfig, *, console=None) -> SweepResult:
 
 def _ridge(config: SweepConfig, objective, frame, out: Path, console):
     """Fit the ridge of the mean score, save ridge.json and draw heatmap.png."""
-    from dynamics.ridge import fit_ridge
+    from dynamics.ridge import fit_ridge, interior_only
     from figures.heatmap import slice_heatmap
 
     x, y, score = config.x.name, config.y.name, objective.score_name
     means = mean_frame(frame, x, y).rename(columns={"score": score})
-    fit = fit_ridge(means, x, y, score, objective.maximize)
-    if fit.interior and sum(fit.interior) < 2:  # the optimum leaves the grid: no line to fit
-        nan = float("nan")
-        fit = dataclasses.replace(fit, slope=nan, slope_err=nan, intercept=nan)
+    fit = interior_only(fit_ridge(means, x, y, score, objective.maximize))
     write_json(out / "ridge.json", {f"{x}_x_{y}": {"score": score, **fit.to_dict()}})
     floor = config.floor if config.floor is not None else objective.floor
     finite = means[score].dropna()
@@ -280,10 +281,18 @@ def _ridge(config: SweepConfig, objective, frame, out: Path, console):
 def _print_summary(console, config: SweepConfig, objective, result: SweepResult) -> None:
     import numpy as np
     from rich import box
+
+    from dynamics.util.output import print_table
     from rich.table import Table
 
     x, y = config.x.name, config.y.name
     frame = result.records
+    if config.format == "csv" and len(frame):  # every digit, one row per grid point
+        console.file.write(mean_frame(frame, x, y).rename(columns={"score": objective.score_name})
+                           .to_csv(index=False, float_format="%.17g"))
+        from rich.console import Console
+
+        console = Console(stderr=True)  # stdout holds the CSV alone
     better = "higher" if objective.maximize else "lower"
     table = Table(title=f"mean {objective.score_name} ({better} is better)", box=box.SIMPLE_HEAD,
                   padding=(0, 1))
@@ -300,9 +309,13 @@ def _print_summary(console, config: SweepConfig, objective, result: SweepResult)
             table.add_column(f"{xv:.3g}", justify="right", no_wrap=True)
         for yv, row in grid.iterrows():
             table.add_row(f"{yv:.3g}", *("-" if v != v else f"{v / 10.0**exponent:.3g}" for v in row))
-        console.print(table)
+        if config.format == "table":
+            print_table(console, table)
     left = result.total - len(frame)
+    diverged = int(frame["diverged"].sum()) if len(frame) else 0
     console.print(f"{len(frame)}/{result.total} runs finished ({result.new} new)"
+                  + (f"; {diverged} diverged (scored as the worst: their grid points show '-' "
+                     "and never hold the ridge)" if diverged else "")
                   + (f"; {left} left: rerun the same command to continue" if left else ""))
     fit = result.fit
     if fit is None:

@@ -27,6 +27,7 @@ from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from dynamics.util.errors import RidgelineError
+from dynamics.util.output import changed_settings
 from dynamics.util.io import write_csv, write_json
 from training.search.executors import make_executor
 from training.search.objectives import make_objective
@@ -49,13 +50,14 @@ class TuneConfig:
     factor: float = 2.0  # line-search step: multiply or divide λ, 1 − ρ or α by this
     refine: int = 0  # after convergence, halve the step in log space this many times (0: Page's)
     tolerance: float = 1e-6  # relative improvement a move must make to count (1e-6: rounding)
-    max_runs: int = 100  # stop after this many distinct trials (a rerun with more continues)
+    max_runs: int | None = None  # stop after this many distinct trials (a rerun with more continues); None: no limit
     options: tuple[str, ...] = ()  # the objective's own options, e.g. ("--width", "0.25")
     executor: str = "local"  # "local" or "ray"
     workers: int | None = None  # unused by tune's one-at-a-time trials; kept for the executor
     ray_address: str | None = None  # existing Ray cluster; None: start a local one
     cpus_per_trial: float = 1.0  # Ray resources per trial, cores
     gpus_per_trial: float = 0.0  # Ray resources per trial, GPUs
+    format: str = "table"  # Page's table on stdout: "table" (full values when piped) or "csv"
 
 
 @dataclass(frozen=True)
@@ -102,7 +104,7 @@ def move(point: dict, coordinate: str, direction: int, factor: float, rotated: b
 class _Evaluator:
     """Score points through the record store, numbering distinct trials in order."""
 
-    def __init__(self, objective, executor, store: RecordStore, workdir: str, max_runs: int,
+    def __init__(self, objective, executor, store: RecordStore, workdir: str, max_runs: int | None,
                  tick, report=None):
         self.objective, self.executor, self.store = objective, executor, store
         self.workdir, self.max_runs, self.tick, self.report = workdir, max_runs, tick, report
@@ -113,7 +115,7 @@ class _Evaluator:
     def __call__(self, point: dict, coordinate: str) -> tuple[int, float]:
         trial = self.objective.trial(point)
         if trial.key not in self.runs:
-            if len(self.runs) >= self.max_runs:
+            if self.max_runs is not None and len(self.runs) >= self.max_runs:
                 raise _Budget
             if not self.store.has(trial.key):
                 self.executor.run(self.objective, [trial], self.workdir, self._write, self.report)
@@ -196,7 +198,9 @@ def _check(config: TuneConfig) -> None:
         raise RidgelineError(f"--factor must be > 1, got {config.factor}")
     if config.refine < 0 or not config.tolerance >= 0:
         raise RidgelineError("--refine and --tolerance must be >= 0")
-    if config.max_runs < 1:
+    if config.format not in ("table", "csv"):
+        raise RidgelineError(f"--format must be table or csv, got {config.format!r}")
+    if config.max_runs is not None and config.max_runs < 1:
         raise RidgelineError(f"--max-runs must be >= 1, got {config.max_runs}")
     given = {o[2:].split("=")[0].replace("-", "_") for o in config.options if o.startswith("--")}
     if given & set(ORDER):
@@ -228,7 +232,8 @@ def run_tune(config: TuneConfig, *, console=None) -> TuneResult:
         write_json(out / "tune_config.json", asdict(config))
         console.print(f"[bold]tune[/] {config.objective} in {config.coordinates} coordinates "
                       f"from lr={config.lr:g}, momentum={config.momentum:g}, wd={config.wd:g} -> {out}")
-        console.print(asdict(config))
+        console.print(f"settings: {changed_settings(config, skip=('objective', 'out', 'lr', 'momentum', 'wd'))}",
+                      highlight=False, soft_wrap=True)
         columns = [SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn()]
         with Progress(*columns, console=console) as progress:
             bar = progress.add_task("runs: 0")
@@ -256,7 +261,7 @@ def run_tune(config: TuneConfig, *, console=None) -> TuneResult:
     finally:
         lock.release()
     result = TuneResult(out, seed_table, trials, best, len(evaluator.runs), evaluator.new, converged)
-    _print_summary(report_to, objective, result)
+    _print_summary(report_to, objective, result, config.format)
     return result
 
 
@@ -267,8 +272,16 @@ def _rotated(frame):
                       frame["wd"].to_numpy(float))
 
 
-def _print_summary(console, objective, result: TuneResult) -> None:
+def _print_summary(console, objective, result: TuneResult, fmt: str = "table") -> None:
+    from rich.console import Console
     from rich.table import Table
+
+    from dynamics.util.output import print_table
+
+    if fmt == "csv":  # every digit; the notes go to stderr so stdout is the CSV alone
+        console.file.write(result.table.rename(columns={"score": objective.score_name})
+                           .to_csv(index=False, float_format="%.17g"))
+        console = Console(stderr=True)
 
     table = Table(title=f"tune: {objective.score_name} "
                         f"({'higher' if objective.maximize else 'lower'} is better)")
@@ -277,7 +290,11 @@ def _print_summary(console, objective, result: TuneResult) -> None:
     for row in result.table.itertuples(index=False):
         table.add_row(str(row.run), row.coordinate, f"{row.lr:.4g}", f"{row.momentum:.4g}",
                       f"{row.wd:.4g}", f"{row.rotated:.4g}", f"{row.score:.5g}")
-    console.print(table)
+    if fmt == "table":
+        print_table(console, table)
+    diverged = int(result.trials["diverged"].sum()) if "diverged" in result.trials else 0
+    if diverged:
+        console.print(f"{diverged} of {result.runs} runs diverged (scored as the worst: never a move)")
     state = "converged" if result.converged else "stopped at --max-runs (rerun with more to continue)"
     console.print(f"{result.runs} runs ({result.new} new), {state}; "
                   f"tables in {result.out / 'tune.csv'} and {result.out / 'trials.csv'}")
