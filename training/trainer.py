@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
     TimeRemainingColumn
 from rich.table import Table
 
-from training.config import TrainConfig, check
+from training.config import TrainConfig, check, lr_at
 from training.data import load
 from training.loop import build, evaluate, resolve_device, train_epoch
 from training.model import weight_count
@@ -70,11 +70,15 @@ def train(config: TrainConfig, *, resume: bool = False, verbose: bool = True,
         setup.model.load_state_dict(ckpt["model"])
         setup.optimizer.load_state_dict(ckpt["optimizer"])
         set_rng_state(ckpt["rng"])
+        for m, saved in zip(logger.gradstats.memory, ckpt.get("gradient_memory", [])):
+            m.copy_(saved)  # the statistic's filter state, in place (keeps its memory layout)
         start_epoch, step, elapsed, metrics = ckpt["epoch"], ckpt["step"], ckpt["seconds"], ckpt["metrics"]
         norms, channels = run.read_tables(start_epoch, config.per_channel)
         console.print(f"resuming {run.path} after epoch {start_epoch} (step {step})")
     if run is not None and ckpt is None:
         run.write_start(config, environment(device, source))
+    if ckpt is None:
+        logger.initial(lr_at(config, 0.0))  # step 0: the initial norms
 
     console.print(f"{len(train_set)} training images, {steps_per_epoch} steps/epoch, "
                   f"{weight_count(setup.model) / 1e6:.3f} M weights, device {device}")
@@ -109,7 +113,8 @@ def train(config: TrainConfig, *, resume: bool = False, verbose: bool = True,
             if run is not None:
                 checkpoint = None if diverged else {
                     "model": setup.model.state_dict(), "optimizer": setup.optimizer.state_dict(),
-                    "rng": rng_state(), "epoch": epoch, "step": step, "seconds": row["seconds"],
+                    "rng": rng_state(), "gradient_memory": logger.gradstats.memory,
+                    "epoch": epoch, "step": step, "seconds": row["seconds"],
                     "metrics": metrics, "config": config.to_dict()}
                 columns_order = METRIC_COLUMNS + [c for c in row if c not in METRIC_COLUMNS]
                 run.write_epoch(pd.DataFrame(metrics)[columns_order], norms, channels, checkpoint)
