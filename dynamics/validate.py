@@ -206,23 +206,6 @@ def noise_buffer_norm2(rule: str, lr, wd, momentum, weight_norm2, grad_norm2) ->
         return (a * r3 - c * r2) / (a * d - b * c)
 
 
-@lru_cache(maxsize=None)
-def _overlap_form(rule: str):
-    """E[w·w'] as a linear form in (|w|², w·v, |v|²): its three coefficients, from the rule
-    under the noise model's moment table (g ⟂ w, so |g|² does not enter)."""
-    import sympy as sp
-
-    from dynamics import symbolic as S
-    from dynamics.rules import get_rule
-
-    w, v, g = sp.symbols("w v g")
-    w1, _ = get_rule(rule)(w, v, g, S.lam, S.alpha, S.rho)
-    form = S.moments(w * w1, w, v, g)
-    assert form.coeff(S._s) == 0, "E[w·w'] must not depend on |g|² when g ⟂ w"
-    coeffs = [form.coeff(m) for m in (S._x, S._y, S._z)]
-    return sp.lambdify((S.lam, S.alpha, S.rho), coeffs, "numpy")
-
-
 def drifting_angle(rule: str, lr, wd, momentum, rate) -> np.ndarray:
     """Angle per step of a *drifting* equilibrium: |w|² growing by a factor (1 + r) per step.
 
@@ -234,6 +217,8 @@ def drifting_angle(rule: str, lr, wd, momentum, rate) -> np.ndarray:
     A growing norm needs larger steps than the stationary balance (the radial growth is
     paid by the perpendicular step), so θ rises with r.
     """
+    from dynamics.trajectory import overlap_form
+
     M_f, h_f = _moment_map(rule)
     lr, wd, momentum, rate = np.broadcast_arrays(
         *(np.asarray(a, dtype=float) for a in (lr, wd, momentum, rate)))
@@ -241,7 +226,7 @@ def drifting_angle(rule: str, lr, wd, momentum, rate) -> np.ndarray:
     M = np.stack([np.stack([np.broadcast_to(np.asarray(e, dtype=float), shape) for e in row], -1)
                   for row in M_f(lr, wd, momentum)], -2)  # (..., 3, 3)
     h = np.stack([np.broadcast_to(np.asarray(e, dtype=float), shape) for e in h_f(lr, wd, momentum)], -1)
-    c = [np.broadcast_to(np.asarray(e, dtype=float), shape) for e in _overlap_form(rule)(lr, wd, momentum)]
+    c = [np.broadcast_to(np.asarray(e, dtype=float), shape) for e in overlap_form(rule)(lr, wd, momentum)]
     grow = 1 + rate
     A = np.stack([np.stack([M[..., 0, 1], M[..., 0, 2], h[..., 0]], -1),
                   np.stack([M[..., 1, 1] - grow, M[..., 1, 2], h[..., 1]], -1),
