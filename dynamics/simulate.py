@@ -7,6 +7,9 @@ columns. Losses (all scale-invariant, L(cw) = L(w)):
 
 - ``noise``: the derivation's own model, g ⟂ w, |g| = G/|w|, independent across
   steps, with G = σ/√N (:func:`dynamics.toys.noise_gradient`);
+- ``correlated``: the same, but each gradient carries the filtered past noise
+  with weight ``correlation`` (:class:`dynamics.toys.CorrelatedDraw`), and the
+  prediction takes its gradient power ratio k (:mod:`dynamics.correlated`);
 - ``quadratic``: L = ½ uᵀHu plus minibatch noise σ/√N (:mod:`dynamics.slices`);
 - ``bn-net``: a small batch-norm network trained by torch.optim.SGD
   (:mod:`dynamics.bnnet`); w is its hidden pre-BN weight matrix.
@@ -40,7 +43,7 @@ import numpy as np
 
 from dynamics.util.errors import RidgelineError
 
-LOSSES = ("noise", "quadratic", "bn-net")
+LOSSES = ("noise", "correlated", "quadratic", "bn-net")
 SCHEDULES = ("constant", "piecewise", "step")  # the lr schedules of dynamics.engine.schedule_factor
 Number = float | Sequence[float]
 
@@ -50,7 +53,8 @@ class SimConfig:
     """One ``ridgeline simulate`` run. Hyperparameters may be lists: one setting per
     position (lists of one value broadcast), or every combination with ``grid``."""
 
-    loss: str = "noise"  # noise | quadratic | bn-net
+    loss: str = "noise"  # noise | correlated | quadratic | bn-net
+    correlation: float = 0.0  # b, correlated loss: weight of the filtered past noise (0 white, <0 anti, >0 persistent)
     rule: str = "heavy-ball"  # sgd | heavy-ball | nesterov | decoupled (dynamics.rules)
     lr: Number = 0.1  # λ, peak learning rate, per step
     wd: Number = 5e-3  # α, weight decay, per step (per unit λ)
@@ -118,6 +122,8 @@ def check_config(config: SimConfig):
         raise RidgelineError(f"record_every ({config.record_every}) must not exceed steps ({config.steps})")
     if config.dtype not in ("float32", "float64"):
         raise RidgelineError(f"dtype must be float32 or float64, got {config.dtype!r}")
+    if not math.isfinite(config.correlation) or (config.correlation and config.loss != "correlated"):
+        raise RidgelineError(f"correlation must be a finite number, used by --loss correlated only; got {config.correlation}")
     if not (config.noise > 0 and math.isfinite(config.noise)) or config.init_norm < 0:
         raise RidgelineError("noise must be > 0 and init_norm >= 0 (0: start at the predicted equilibrium)")
     table = settings_table(config)
@@ -195,7 +201,7 @@ class Recorder:
                           "angular_update": mean(angle), "grad_norm": g2,
                           "loss": mean(loss) if loss is not None else np.full(self.S, np.nan)})
 
-    def frame(self, settings, config: SimConfig, exact_grad_norm=None):
+    def frame(self, settings, config: SimConfig, exact_grad_norm=None, power=None):
         """The trajectories: one row per (setting, record), with predictions."""
         import pandas as pd
 
@@ -205,7 +211,8 @@ class Recorder:
         steps = np.array([r["step"] for r in self.rows])
         G = cols["grad_norm"] if exact_grad_norm is None else np.broadcast_to(exact_grad_norm, cols["lr"].shape)
         wd, rho = (np.broadcast_to(settings[k].to_numpy(float), cols["lr"].shape) for k in ("wd", "momentum"))
-        p = predict(config.rule, cols["lr"], wd, rho, G)
+        k = None if power is None else np.broadcast_to(power, cols["lr"].shape)
+        p = predict(config.rule, cols["lr"], wd, rho, G, k)
         out = []
         for s in range(len(settings)):
             part = {"setting": s, "step": steps}
@@ -244,7 +251,11 @@ def toy_gradient(config: SimConfig, settings, dtype, dev, gen):
     n = torch.tensor(settings.batch_size.to_numpy(float), dtype=dtype, device=dev)
     s = (config.noise / n.sqrt()).view(S, 1, 1)  # G = σ/√N per setting
     draw = lambda t: torch.randn(runs, D, generator=gen, dtype=dtype, device=dev)  # noqa: E731
-    if config.loss == "noise":
+    if config.loss == "correlated":
+        from dynamics.toys import CorrelatedDraw
+
+        draw = CorrelatedDraw((runs, D), config.correlation, gen, dtype, dev)
+    if config.loss in ("noise", "correlated"):
         return SplitGradient(draw, lambda w, z: tangent_noise(w.view(S, runs, D), s, z).view(S * runs, D)), None
     h = curvatures(D, 1e-3, 1e-2, dtype=dtype, device=dev)
     return (SplitGradient(draw, lambda w, z: quadratic_gradient(w.view(S, runs, D), h, s, z).view(S * runs, D)),
@@ -283,7 +294,7 @@ def simulate(config: SimConfig, progress: Callable[[int], None] | None = None) -
         gen = torch.Generator(device=dev).manual_seed(config.seed)
         col = lambda k: torch.tensor(settings[k].to_numpy(float), dtype=dtype, device=dev).repeat_interleave(runs)[:, None]  # noqa: E731
         gradient, loss = toy_gradient(config, settings, dtype, dev, gen)
-        if config.loss == "noise":
+        if config.loss in ("noise", "correlated"):
             w = torch.randn(S * runs, config.dim, generator=gen, dtype=dtype, device=dev)
         else:
             w = torch.ones(S * runs, config.dim, dtype=dtype, device=dev)
@@ -298,8 +309,14 @@ def simulate(config: SimConfig, progress: Callable[[int], None] | None = None) -
                       momentum=col("momentum"), steps=torch.full_like(col("lr"), config.steps),
                       schedule=config.schedule, every=config.record_every, observe=observe,
                       progress=progress, compile=config.compile)
-        exact = (config.noise / np.sqrt(settings.batch_size.to_numpy(float))) if config.loss == "noise" else None
-    trajectories = recorder.frame(settings, config, exact)
+        exact = (config.noise / np.sqrt(settings.batch_size.to_numpy(float))
+                 if config.loss in ("noise", "correlated") else None)
+    power = None
+    if config.loss == "correlated":
+        from dynamics.toys import correlated_power
+
+        power = correlated_power(config.correlation, settings.momentum.to_numpy(float))
+    trajectories = recorder.frame(settings, config, exact, power)
     return SimResult(config, settings, trajectories, summarize(trajectories, settings, config))
 
 

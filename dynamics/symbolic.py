@@ -335,25 +335,34 @@ def check_hyperparameters(lr, wd, momentum) -> None:
         raise RidgelineError(f"momentum must be in [0, 1), got {momentum}")
 
 
-def predict(rule: str, lr, wd, momentum=0.0, grad_norm=1.0) -> Prediction:
+def predict(rule: str, lr, wd, momentum=0.0, grad_norm=1.0, power=None) -> Prediction:
     """Equilibrium |w|, angular update, effective lr and relaxation time.
 
     ``lr`` λ, ``wd`` α, ``momentum`` ρ (ignored by "sgd"), ``grad_norm`` the scale-free
-    gradient norm G = |g||w|. Scalars or broadcastable numpy arrays.
+    gradient norm G = |g||w|; ``power`` k, the gradient power through the momentum
+    filter relative to white noise (:mod:`dynamics.correlated`; None: white, k = 1).
+    Scalars or broadcastable numpy arrays.
     """
     get_rule(rule)
     check_hyperparameters(lr, wd, momentum)
     if rule == "sgd":
         momentum = np.zeros_like(np.asarray(momentum, dtype=float))
-    scalar = all(np.ndim(a) == 0 for a in (lr, wd, momentum, grad_norm))
-    lr, wd, momentum, grad_norm = np.broadcast_arrays(
-        *(np.asarray(a, dtype=float) for a in (lr, wd, momentum, grad_norm)))
-    norm4_f, cos_f, jac_f = _numeric(rule)
+    scalar = all(np.ndim(a) == 0 for a in (lr, wd, momentum, grad_norm, power))
+    if power is None or rule == "sgd":  # plain SGD's norm does not see correlations
+        norm4_f, cos_f, jac_f = _numeric(rule)
+        extra = ()
+    else:
+        from dynamics.correlated import numeric
+
+        norm4_f, cos_f, jac_f = numeric(rule)
+        extra = (power,)
+    lr, wd, momentum, grad_norm, *extra = np.broadcast_arrays(
+        *(np.asarray(a, dtype=float) for a in (lr, wd, momentum, grad_norm, *extra)))
     with np.errstate(all="ignore"):
-        norm4 = np.asarray(norm4_f(lr, wd, momentum, grad_norm), dtype=float)
-        cos = np.asarray(cos_f(lr, wd, momentum, grad_norm), dtype=float)
+        norm4 = np.asarray(norm4_f(lr, wd, momentum, grad_norm, *extra), dtype=float)
+        cos = np.asarray(cos_f(lr, wd, momentum, grad_norm, *extra), dtype=float)
         entries = (np.broadcast_to(np.asarray(e, dtype=float), lr.shape)  # constants too
-                   for e in jac_f(lr, wd, momentum, grad_norm))
+                   for e in jac_f(lr, wd, momentum, grad_norm, *extra))
         jac = np.stack(list(entries), axis=-1).reshape(*lr.shape, 3, 3)
         ok = (lr > 0) & (wd > 0) & np.isfinite(norm4) & (norm4 > 0) & (np.abs(cos) <= 1)
         ok &= np.all(np.isfinite(jac), axis=(-2, -1))

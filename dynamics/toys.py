@@ -45,6 +45,46 @@ def tangent_noise(w: torch.Tensor, grad_norm, z: torch.Tensor, out: torch.Tensor
     return g.mul_(grad_norm / (g_sq * w_sq).sqrt())
 
 
+# ------------------------------------------------------- correlated gradient noise
+CORRELATION_DECAY = 0.8  # ψ: memory of the correlated noise, e-folding ≈ 1/(1 − ψ) = 5 steps
+
+
+class CorrelatedDraw:
+    """Draws z_t with memory, for :func:`tangent_noise` (the ``correlated`` loss):
+
+        z_t = ξ_t + b n_{t−1},     n_t = ψ n_{t−1} + (1 − ψ) ξ_t,
+
+    ξ_t independent standard normal, b = ``correlation`` (0: white; b < 0: each
+    gradient partly cancels the last few, lowering the low-frequency power; b > 0:
+    they persist), ψ = :data:`CORRELATION_DECAY`. The projection ⟂ w and the scale
+    |g| = G/|w| are tangent_noise's, so the gradients stay in the tangent space.
+    """
+
+    def __init__(self, shape, correlation: float, generator=None, dtype=torch.float32, device="cpu"):
+        self.b, self.generator = float(correlation), generator
+        self.memory = torch.zeros(shape, dtype=dtype, device=device)
+
+    def __call__(self, t: int) -> torch.Tensor:
+        xi = torch.randn(self.memory.shape, generator=self.generator, dtype=self.memory.dtype,
+                         device=self.memory.device)
+        z = xi + self.b * self.memory
+        self.memory.mul_(CORRELATION_DECAY).add_(xi, alpha=1 - CORRELATION_DECAY)
+        return z
+
+
+def correlated_power(correlation, momentum, decay: float = CORRELATION_DECAY):
+    """The statistic k = 1 + 2ρ Σ_{j≥1} ρ^(j−1) γ_j/γ₀ of :class:`CorrelatedDraw`'s process
+    (:mod:`dynamics.correlated`), from its autocovariance: with kernel 1, b(1−ψ)ψ^(i−1),
+
+        γ₀ = 1 + b²(1−ψ)/(1+ψ),   γ_j = b(1−ψ)ψ^(j−1) + b²(1−ψ)ψ^j/(1+ψ)   (j ≥ 1),
+
+    so Σ_j ρ^(j−1) γ_j = b(1−ψ)(1 + bψ/(1+ψ))/(1 − ρψ). Numbers or numpy arrays.
+    """
+    b, rho, psi = correlation, momentum, decay
+    gamma0 = 1 + b**2 * (1 - psi) / (1 + psi)
+    return 1 + 2 * rho * b * (1 - psi) * (1 + b * psi / (1 + psi)) / ((1 - rho * psi) * gamma0)
+
+
 # ---------------------------------------------------------------- the quadratic toy
 def curvatures(dim: int, curvature_min: float, curvature_max: float, flat: int = 0, *,
                dtype=torch.float32, device="cpu") -> torch.Tensor:

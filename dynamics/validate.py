@@ -79,6 +79,7 @@ class ValidateConfig:
     settle: float = 3.0  # n: relaxation times since the last fast change before a step counts
     tolerance: float = 0.10  # |median ratio − 1| above which a layer is reported "off"
     figures: bool = True  # draw the PNG figures
+    all_layers: bool = False  # figures: every tensor, not only the scale-invariant ones
 
     def check(self) -> None:
         """Raise a one-line RidgelineError for a criterion that cannot be used."""
@@ -202,23 +203,6 @@ def noise_buffer_norm2(rule: str, lr, wd, momentum, weight_norm2, grad_norm2) ->
         return (a * r3 - c * r2) / (a * d - b * c)
 
 
-@lru_cache(maxsize=None)
-def _overlap_form(rule: str):
-    """E[w·w'] as a linear form in (|w|², w·v, |v|²): its three coefficients, from the rule
-    under the noise model's moment table (g ⟂ w, so |g|² does not enter)."""
-    import sympy as sp
-
-    from dynamics import symbolic as S
-    from dynamics.rules import get_rule
-
-    w, v, g = sp.symbols("w v g")
-    w1, _ = get_rule(rule)(w, v, g, S.lam, S.alpha, S.rho)
-    form = S.moments(w * w1, w, v, g)
-    assert form.coeff(S._s) == 0, "E[w·w'] must not depend on |g|² when g ⟂ w"
-    coeffs = [form.coeff(m) for m in (S._x, S._y, S._z)]
-    return sp.lambdify((S.lam, S.alpha, S.rho), coeffs, "numpy")
-
-
 def drifting_angle(rule: str, lr, wd, momentum, rate) -> np.ndarray:
     """Angle per step of a *drifting* equilibrium: |w|² growing by a factor (1 + r) per step.
 
@@ -230,6 +214,8 @@ def drifting_angle(rule: str, lr, wd, momentum, rate) -> np.ndarray:
     A growing norm needs larger steps than the stationary balance (the radial growth is
     paid by the perpendicular step), so θ rises with r.
     """
+    from dynamics.trajectory import overlap_form
+
     M_f, h_f = _moment_map(rule)
     lr, wd, momentum, rate = np.broadcast_arrays(
         *(np.asarray(a, dtype=float) for a in (lr, wd, momentum, rate)))
@@ -237,7 +223,7 @@ def drifting_angle(rule: str, lr, wd, momentum, rate) -> np.ndarray:
     M = np.stack([np.stack([np.broadcast_to(np.asarray(e, dtype=float), shape) for e in row], -1)
                   for row in M_f(lr, wd, momentum)], -2)  # (..., 3, 3)
     h = np.stack([np.broadcast_to(np.asarray(e, dtype=float), shape) for e in h_f(lr, wd, momentum)], -1)
-    c = [np.broadcast_to(np.asarray(e, dtype=float), shape) for e in _overlap_form(rule)(lr, wd, momentum)]
+    c = [np.broadcast_to(np.asarray(e, dtype=float), shape) for e in overlap_form(rule)(lr, wd, momentum)]
     grow = 1 + rate
     A = np.stack([np.stack([M[..., 0, 1], M[..., 0, 2], h[..., 0]], -1),
                   np.stack([M[..., 1, 1] - grow, M[..., 1, 2], h[..., 1]], -1),
@@ -257,14 +243,17 @@ def _ema(values: np.ndarray, steps: np.ndarray, tau: np.ndarray) -> np.ndarray:
     """Causal exponential average with a time constant τ_t (steps) that may vary.
 
     x̄_t = x̄_{t−1} + a_t (x_t − x̄_{t−1}),  a_t = 1 − exp(−Δstep_t/τ_t),
-    started at the first value; where τ is infinite (λ = 0) the average holds still.
+    started at the first finite value (NaN before it); a non-finite value is skipped
+    (the average holds), as it does where τ is infinite (λ = 0).
     """
-    out = np.empty_like(values, dtype=float)
-    avg = values[0]
-    prev = steps[0]
+    out = np.full(len(values), np.nan)
+    avg, prev = np.nan, steps[0] if len(steps) else 0
     for i, (x, s, t) in enumerate(zip(values, steps, tau)):
-        a = 1.0 - np.exp(-(s - prev) / t) if np.isfinite(t) and t > 0 else 0.0
-        avg = avg + a * (x - avg) if i else x
+        if np.isfinite(x):
+            if not np.isfinite(avg):
+                avg = x
+            elif np.isfinite(t) and t > 0:
+                avg = avg + (1.0 - np.exp(-(s - prev) / t)) * (x - avg)
         out[i] = avg
         prev = s
     return out
@@ -301,13 +290,26 @@ def compare(run: Run, cfg: ValidateConfig) -> "pandas.DataFrame":  # noqa: F821
         tau = np.where(np.isfinite(tau), tau, np.inf)
         df["relaxation_steps"] = tau
         df["G2"] = (g * w) ** 2
-        df["G_smoothed"] = np.sqrt(_ema(df["G2"].to_numpy(), steps, tau))
-        p = predict(run.rule, lr, run.wd, run.momentum, df["G_smoothed"].to_numpy())
+        G2_smoothed = _ema(df["G2"].to_numpy(), steps, tau)
+        df["G_smoothed"] = np.sqrt(G2_smoothed)
+        white = predict(run.rule, lr, run.wd, run.momentum, df["G_smoothed"].to_numpy())
+        df["predicted_norm_white"], df["predicted_angle_white"] = white.weight_norm, white.angular_update
+        if _has_power(run):  # k̄ = 1 + EMA((k − 1) G²)/EMA(G²): the power-weighted mean of k
+            excess = (df["grad_power_ratio"].to_numpy(float) - 1) * df["G2"].to_numpy()
+            df["power_smoothed"] = 1 + _ema(excess, steps, tau) / G2_smoothed
+            p = predict(run.rule, lr, run.wd, run.momentum, df["G_smoothed"].to_numpy(),
+                        df["power_smoothed"].to_numpy())
+        else:
+            df["power_smoothed"], p = np.nan, white
         df["predicted_norm"], df["predicted_angle"] = p.weight_norm, p.angular_update
         half_chord2 = np.sin(df["angular_update"].to_numpy(float) / 2) ** 2  # (1 − cos θ)/2
         df["measured_angle"] = 2 * np.arcsin(np.sqrt(_ema(half_chord2, steps, tau)))
         df["norm_ratio"] = w / df["predicted_norm"]
         df["angle_ratio"] = df["measured_angle"] / df["predicted_angle"]
+        df["norm_ratio_white"] = w / df["predicted_norm_white"]
+        df["angle_ratio_white"] = df["measured_angle"] / df["predicted_angle_white"]
+        df["missing"] = ~np.isfinite(df[["weight_norm", "grad_norm", "angular_update"]].to_numpy(float)).all(1)
+        df.loc[df["step"] == 0, "missing"] = False  # step 0: the initial weights, no step taken
         if "momentum_norm" in df and run.rule != "sgd":
             z = noise_buffer_norm2(run.rule, lr, run.wd, run.momentum, w**2, g**2)
             v2 = df["momentum_norm"].to_numpy(float) ** 2
@@ -325,7 +327,107 @@ def compare(run: Run, cfg: ValidateConfig) -> "pandas.DataFrame":  # noqa: F821
         df["lr_lag"], df["quasi_static"], df["relaxation_clock"], df["equilibrium"] = \
             _phase(steps, lr, tau, cfg)
         frames.append(df)
-    return pd.concat(frames, ignore_index=True)
+    out = pd.concat(frames, ignore_index=True)
+    return _with_trajectories(run, out)
+
+
+def _has_power(run: Run) -> bool:
+    """Whether norms.csv has the gradient power ratio (runs before it was logged do not)."""
+    return "grad_power_ratio" in run.norms and run.norms["grad_power_ratio"].notna().any()
+
+
+def step_lrs_of(run: Run, logged: "pandas.DataFrame") -> tuple[np.ndarray, str]:  # noqa: F821
+    """λ of every step 1 … T from the run's config (the trainer's schedule), and a note.
+
+    Falls back to the logged λ, interpolated, when the config does not give the schedule
+    or its values disagree with the logged ones (then the note says so).
+    """
+    import pandas as pd
+
+    from dynamics.trajectory import step_lrs
+
+    total = int(logged["step"].max())
+    steps, lrs = logged["step"].to_numpy(float), logged["lr"].to_numpy(float)
+    c = run.config
+    try:
+        per_epoch = int(pd.read_csv(run.path / "metrics.csv")["step"].iloc[0])
+        epochs = float(c["epochs"])
+        warmup = float(c["warmup_epochs"]) if c.get("warmup_epochs") is not None else epochs * 5 / 24
+        lam = step_lrs(float(c["lr"]), warmup, epochs, str(c.get("schedule", "piecewise")), per_epoch, total)
+        at = lam[np.clip(steps.astype(int) - 1, 0, total - 1)][steps > 0]
+        if np.allclose(at, lrs[steps > 0], rtol=1e-5, atol=1e-12):
+            return lam, ""
+        note = "the config's schedule does not reproduce the logged lr"
+    except (OSError, KeyError, ValueError, IndexError, pd.errors.ParserError) as e:
+        note = f"no schedule in the run directory ({type(e).__name__})"
+    keep = steps > 0
+    return (np.interp(np.arange(1, total + 1), steps[keep], lrs[keep]),
+            note + ": trajectory uses the logged lr, interpolated")
+
+
+def _with_trajectories(run: Run, steps_table: "pandas.DataFrame") -> "pandas.DataFrame":  # noqa: F821
+    """Add the predicted trajectory (white and with the measured power) to every row.
+
+    :func:`dynamics.trajectory.trajectory` over all layers at once; inputs G² and
+    (k − 1) G² interpolated between logged steps; start: the step-0 |w| (else the first
+    logged one, with a zero buffer). Row of step t ≥ 1 (|w| before step t, the angle of
+    step t) ↔ state after t − 1 steps; the step-0 row ↔ the initial state.
+    """
+    from dynamics.trajectory import trajectory
+
+    table = steps_table.copy()
+    layers = list(dict.fromkeys(table["layer"]))
+    wide = lambda col: table.pivot(index="step", columns="layer", values=col)[layers]  # noqa: E731
+    G2, w = wide("G2"), wide("weight_norm")
+    lam, note = step_lrs_of(run, table[table["layer"] == layers[0]])
+    T = len(lam)
+    at = np.arange(1, T + 1)
+
+    def fill(frame):
+        cols = []
+        for name in layers:
+            col = frame[name]
+            col = col[(col.index > 0) & np.isfinite(col.to_numpy(float))]
+            cols.append(np.interp(at, col.index.to_numpy(float), col.to_numpy(float))
+                        if len(col) else np.full(T, np.nan))
+        return np.stack(cols, 1)
+
+    G2_steps = fill(G2)
+    w0 = w.iloc[0].to_numpy(float)
+    if int(w.index[0]) != 0:
+        note = "; ".join(filter(None, [note, "no step-0 row: trajectory starts at the first logged |w|"]))
+    preds = {"white": trajectory(run.rule, lam, run.wd, run.momentum, G2_steps, w0)}
+    if _has_power(run):
+        power = 1 + fill(wide("grad_power_ratio").sub(1).mul(G2)) / G2_steps
+        preds["corr"] = trajectory(run.rule, lam, run.wd, run.momentum, G2_steps, w0, power)
+    else:
+        preds["corr"] = preds["white"]
+    for key, pred in preds.items():
+        suffix = "" if key == "corr" else "_white"
+        idx = {layer: i for i, layer in enumerate(layers)}
+        rows = table["step"].to_numpy(int)
+        state = np.clip(rows - 1, 0, T)
+        col = table["layer"].map(idx).to_numpy()
+        table["trajectory_norm" + suffix] = pred.weight_norm[state, col]
+        angle = pred.angle[np.clip(rows - 1, 0, T - 1), col]
+        table["trajectory_angle" + suffix] = np.where(rows > 0, angle, np.nan)
+    table["trajectory_note"] = note
+    # ratios: |w| directly; the angle, both sides averaged as 1 − cos θ with the same kernel
+    for suffix in ("", "_white"):
+        table["trajectory_norm_ratio" + suffix] = table["weight_norm"] / table["trajectory_norm" + suffix]
+        table["trajectory_angle_smoothed" + suffix] = np.nan
+    for layer, df in table.groupby("layer", sort=False):
+        s, tau = df["step"].to_numpy(float), df["relaxation_steps"].to_numpy(float)
+        for suffix in ("", "_white"):
+            pred = np.sin(df["trajectory_angle" + suffix].to_numpy(float) / 2) ** 2
+            table.loc[df.index, "trajectory_angle_smoothed" + suffix] = 2 * np.arcsin(np.sqrt(_ema(pred, s, tau)))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            clock = np.concatenate([[0.0], np.cumsum(np.diff(s) / tau[1:])])
+        table.loc[df.index, "trajectory_clock"] = clock
+    for suffix in ("", "_white"):
+        table["trajectory_angle_ratio" + suffix] = table["measured_angle"] / table["trajectory_angle_smoothed" + suffix]
+    table["trajectory_phase"] = (table["trajectory_clock"] >= 1.0) & (table["step"] > 0)
+    return table
 
 
 # --------------------------------------------------------------------------- summary
@@ -346,13 +448,20 @@ def _notes(row: dict, cfg: ValidateConfig) -> str:
     if row["equilibrium_steps"] == 0:
         notes.append(f"never quasi-static and settled (ε={cfg.adiabatic}, n={cfg.settle}): "
                      f"smallest lr lag τ|dlnλ/dt| {row['min_lr_lag']:.2g}, "
-                     f"{row['relaxation_times']:.1f} relaxation times logged")
+                     f"{row['relaxation_times']:.1f} relaxation times logged; an equilibrium phase "
+                     f"needs {cfg.settle:g} relaxation times at a quasi-static lr: judged on the trajectory")
+    if row["missing_steps"]:
+        notes.append(f"{row['missing_steps']} logged steps with missing or non-finite values: no pass")
+    if row.get("trajectory_steps", 1) == 0:
+        notes.append(f"no trajectory phase: the run logged {row['relaxation_times']:.2f} relaxation "
+                     "times, the trajectory verdict needs 1")
     k = row["momentum_ratio_median"]
     if np.isfinite(k) and abs(k - 1) > cfg.tolerance / 2:
         kind = "positively correlated" if k > 1 else "anti-correlated"
         notes.append(f"gradients {kind} between steps: |v| {k:.2f}x the noise model's, which "
-                     f"puts |w| at √{k:.2f} = {np.sqrt(k):.2f}x the prediction "
-                     f"(measured {row['norm_ratio_median']:.2f})")
+                     f"puts |w| at √{k:.2f} = {np.sqrt(k):.2f}x the white prediction "
+                     f"(measured {row['norm_ratio_white_median']:.2f} of white, "
+                     f"{row['norm_ratio_median']:.2f} of the correlated one)")
     d = row["norm_drift_median"]
     if np.isfinite(d) and abs(d) > 0.01:
         notes.append(f"|w| {'growing' if d > 0 else 'shrinking'} {abs(d):.1%} per relaxation time"
@@ -361,6 +470,18 @@ def _notes(row: dict, cfg: ValidateConfig) -> str:
     if row["fan_in"] is not None and row["fan_in"] < 64:
         notes.append(f"few weights per filter ({row['fan_in']})")
     return "; ".join(notes)
+
+
+def _status(si: bool, norm_ratio: float, angle_ratio: float, n: int, missing: int,
+            cfg: ValidateConfig, phase: str = "no equilibrium phase") -> str:
+    """ok / off / … for one layer; a missing or non-finite value never passes."""
+    if not si:
+        return "not scale-invariant"
+    if not n:
+        return phase
+    if missing or not (np.isfinite(norm_ratio) and np.isfinite(angle_ratio)):
+        return "off (missing values)"
+    return "ok" if max(abs(norm_ratio - 1), abs(angle_ratio - 1)) <= cfg.tolerance else "off"
 
 
 def summarise(steps: "pandas.DataFrame", cfg: ValidateConfig) -> "pandas.DataFrame":  # noqa: F821
@@ -378,8 +499,16 @@ def summarise(steps: "pandas.DataFrame", cfg: ValidateConfig) -> "pandas.DataFra
                "relaxation_steps_median": float(np.median(eq["relaxation_steps"])) if len(eq) else np.nan,
                "min_lr_lag": float(np.nanmin(df["lr_lag"])) if df["lr_lag"].notna().any() else np.nan,
                "relaxation_times": float(np.nansum(np.diff(df["step"]) / df["relaxation_steps"].iloc[1:]))}
-        for q in ("norm_ratio", "angle_ratio", "angle_ratio_drift", "momentum_ratio", "norm_drift"):
-            x = eq[q].to_numpy(float)
+        traj = df[df["trajectory_phase"]]
+        row["trajectory_steps"] = int(len(traj))
+        row["missing_steps"] = int(df["missing"].sum())
+        row["power_median"] = float(np.nanmedian(eq["power_smoothed"])) if len(eq) and eq["power_smoothed"].notna().any() else np.nan
+        quantities = [(eq, q) for q in ("norm_ratio", "angle_ratio", "norm_ratio_white", "angle_ratio_white",
+                                        "angle_ratio_drift", "momentum_ratio", "norm_drift")]
+        quantities += [(traj, "trajectory_" + q) for q in ("norm_ratio", "angle_ratio", "norm_ratio_white",
+                                                           "angle_ratio_white")]
+        for part, q in quantities:
+            x = part[q].to_numpy(float)
             x = x[np.isfinite(x)]
             lo, med, hi = np.percentile(x, [25, 50, 75]) if len(x) else (np.nan,) * 3
             row[f"{q}_median"], row[f"{q}_iqr"] = med, hi - lo
@@ -388,14 +517,11 @@ def summarise(steps: "pandas.DataFrame", cfg: ValidateConfig) -> "pandas.DataFra
         row["predicted_angle_median"] = float(np.median(eq["predicted_angle"])) if len(eq) else np.nan
         row["measured_norm_median"] = float(np.median(eq["weight_norm"])) if len(eq) else np.nan
         row["predicted_norm_median"] = float(np.median(eq["predicted_norm"])) if len(eq) else np.nan
-        if not si:
-            row["status"] = "not scale-invariant"
-        elif not len(eq):
-            row["status"] = "no equilibrium phase"
-        elif max(abs(row["norm_ratio_median"] - 1), abs(row["angle_ratio_median"] - 1)) <= cfg.tolerance:
-            row["status"] = "ok"
-        else:
-            row["status"] = "off"
+        row["status"] = _status(si, row["norm_ratio_median"], row["angle_ratio_median"],
+                                len(eq), row["missing_steps"], cfg)
+        row["trajectory_status"] = _status(si, row["trajectory_norm_ratio_median"],
+                                           row["trajectory_angle_ratio_median"], len(traj),
+                                           row["missing_steps"], cfg, phase="no trajectory phase")
         row["notes"] = _notes(row, cfg)
         rows.append(row)
     return pd.DataFrame(rows)
@@ -420,26 +546,40 @@ def validate(cfg: ValidateConfig, console=None) -> Validation:
     if run.summary is None:
         console.print("[yellow]note[/]: no summary.json yet (the run is unfinished): "
                       "validating the steps logged so far")
-    steps = compare(run, cfg)
-    layers = summarise(steps, cfg)
+    import warnings
+
+    with warnings.catch_warnings(), np.errstate(all="ignore"):  # NaN/inf are handled, and reported below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        steps = compare(run, cfg)
+        layers = summarise(steps, cfg)
+    if not _has_power(run):
+        console.print("[yellow]note[/]: norms.csv has no grad_power_ratio column (a run logged before "
+                      "it existed): white-noise predictions only")
+    note = steps["trajectory_note"].iloc[0]
+    if note:
+        console.print(f"[yellow]note[/]: {note}", highlight=False)
     write_json(out / "config.json", asdict(cfg) | {"rule": run.rule, "wd": run.wd,
                                                      "momentum": run.momentum})
     write_csv(out / "validation_steps.csv", steps)
     write_csv(out / "validation.csv", layers)
     result = Validation(run, steps, layers, cfg)
     if cfg.figures:
-        from figures.validation import plot_layers, plot_scatter
+        from figures.validation import plot_layers, plot_ratios
 
-        plot_layers(steps, out / "validation_norms.png", quantity="norm")
-        plot_layers(steps, out / "validation_angles.png", quantity="angle")
-        plot_scatter(steps, layers, out / "validation_scatter.png")
+        shown = steps if cfg.all_layers else steps[steps["scale_invariant"]]
+        if len(shown):
+            plot_layers(shown, out / "validation_norms.png", quantity="norm")
+            plot_layers(shown, out / "validation_angles.png", quantity="angle")
+            plot_ratios(shown, out / "validation_ratios.png")
     console.print(table(result))
     for r in layers[layers["scale_invariant"] & (layers["notes"] != "")].to_dict("records"):
         console.print(f"[bold]{r['layer']}[/]: {r['notes']}", highlight=False)
     si = layers[layers["scale_invariant"]]
+    corr = "with the measured gradient correlation" if _has_power(run) else "white noise"
     console.print(f"{(si['status'] == 'ok').sum()}/{len(si)} scale-invariant layers within "
-                  f"{cfg.tolerance:.0%} of the prediction in their equilibrium phase; "
-                  f"wrote {out}/validation.csv and figures")
+                  f"{cfg.tolerance:.0%} of the equilibrium prediction in their equilibrium phase, "
+                  f"{(si['trajectory_status'] == 'ok').sum()}/{len(si)} of the trajectory after the first "
+                  f"relaxation time ({corr}); wrote {out}/validation.csv and figures")
     return result
 
 
@@ -448,20 +588,23 @@ def table(result: Validation):
     from rich.table import Table
 
     t = Table(title=f"validation of {result.run.path}", title_justify="left")
-    for col, just in [("layer", "left"), ("SI", "center"), ("eq. steps", "right"),
-                      ("|w| ratio (IQR)", "right"), ("√(|v| ratio)", "right"),
-                      ("angle ratio (IQR)", "right"), ("angle, drifting", "right"),
-                      ("status", "left")]:
+    for col, just in [("layer", "left"), ("SI", "center"), ("k", "right"), ("eq. steps", "right"),
+                      ("eq. |w| (white)", "right"), ("eq. angle (white)", "right"), ("equilibrium", "left"),
+                      ("traj. steps", "right"), ("traj. |w| (white)", "right"),
+                      ("traj. angle (white)", "right"), ("trajectory", "left")]:
         t.add_column(col, justify=just, overflow="fold")
-    style = {"ok": "green", "off": "red", "no equilibrium phase": "yellow",
-             "not scale-invariant": "dim"}
-    fmt = lambda m, i=None: "–" if not np.isfinite(m) else (  # noqa: E731
-        f"{m:.3f}" if i is None else f"{m:.3f} ({i:.3f})")
+    style = lambda st: {"ok": "green", "not scale-invariant": "dim"}.get(  # noqa: E731
+        st, "red" if st.startswith("off") else "yellow")
+    fmt = lambda m, w=None: "–" if not np.isfinite(m) else (  # noqa: E731
+        f"{m:.3f}" if w is None or not np.isfinite(w) else f"{m:.3f} ({w:.3f})")
     for r in result.layers.to_dict("records"):
-        t.add_row(str(r["layer"]), "yes" if r["scale_invariant"] else "no",
-                  str(r["equilibrium_steps"]), fmt(r["norm_ratio_median"], r["norm_ratio_iqr"]),
-                  fmt(np.sqrt(r["momentum_ratio_median"])),
-                  fmt(r["angle_ratio_median"], r["angle_ratio_iqr"]),
-                  fmt(r["angle_ratio_drift_median"]),
-                  f"[{style[r['status']]}]{r['status']}[/]")
+        if not r["scale_invariant"] and not result.config.all_layers:
+            continue
+        t.add_row(str(r["layer"]), "yes" if r["scale_invariant"] else "no", fmt(r["power_median"]),
+                  str(r["equilibrium_steps"]), fmt(r["norm_ratio_median"], r["norm_ratio_white_median"]),
+                  fmt(r["angle_ratio_median"], r["angle_ratio_white_median"]),
+                  f"[{style(r['status'])}]{r['status']}[/]", str(r["trajectory_steps"]),
+                  fmt(r["trajectory_norm_ratio_median"], r["trajectory_norm_ratio_white_median"]),
+                  fmt(r["trajectory_angle_ratio_median"], r["trajectory_angle_ratio_white_median"]),
+                  f"[{style(r['trajectory_status'])}]{r['trajectory_status']}[/]")
     return t

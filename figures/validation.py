@@ -34,14 +34,15 @@ def _shade_equilibrium(ax, df) -> None:
             start = None
 
 
-def plot_layers(steps, path: str | Path, quantity: str = "norm", cols: int = 5) -> Path:
-    """A grid of small panels, one per layer: measured and predicted |w| or angle vs step.
+def plot_layers(steps, path: str | Path, quantity: str = "norm", cols: int = 4) -> Path:
+    """One panel per layer: measured |w| or angle against the predicted trajectory.
 
-    ``quantity`` "norm": |w| (solid) and the predicted equilibrium |w|* (dashed).
-    ``quantity`` "angle": the per-step angle (faint dots), its mean-cosine average
-    (solid), the predicted equilibrium angle (dashed) and the angle of the drifting
-    equilibrium at the measured rate of change of |w| (dotted). The equilibrium phase is
-    shaded green; titles of layers that are not scale-invariant are grey.
+    ``quantity`` "norm": measured |w| (blue), the predicted trajectory with the measured
+    gradient correlation (black dashed) and white (grey dotted), and the instantaneous
+    equilibrium (faint). "angle": the per-step angle (faint dots), its mean-cosine
+    average (red), the trajectory's angle averaged the same way (black dashed, grey
+    dotted white), the instantaneous equilibrium angle (faint). Layers that are not
+    scale-invariant get no prediction. Green: equilibrium phase.
     """
     plt, _ = _setup()
     import numpy as np
@@ -49,33 +50,39 @@ def plot_layers(steps, path: str | Path, quantity: str = "norm", cols: int = 5) 
     layers = list(dict.fromkeys(steps["layer"]))
     cols = min(cols, len(layers))
     rows = math.ceil(len(layers) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(3.0 * cols, 2.2 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.8 * rows), squeeze=False)
     for ax, layer in zip(axes.flat, layers):
         df = steps[steps["layer"] == layer].sort_values("step")
         si = bool(df["scale_invariant"].iloc[0])
         _shade_equilibrium(ax, df)
         if quantity == "norm":
-            ax.plot(df["step"], df["weight_norm"], color="tab:blue", lw=1.2, label="measured |w|")
-            ax.plot(df["step"], df["predicted_norm"], color="black", ls="--", lw=1,
-                    label="predicted |w|*")
+            ax.plot(df["step"], df["weight_norm"], color="tab:blue", lw=1.6, label="measured")
+            if si:
+                ax.plot(df["step"], df["predicted_norm"], color="tab:green", lw=3, alpha=0.3,
+                        label="instantaneous equilibrium")
+                ax.plot(df["step"], df["trajectory_norm_white"], color="grey", ls=":", lw=1.4,
+                        label="trajectory, white noise")
+                ax.plot(df["step"], df["trajectory_norm"], color="black", ls="--", lw=1.2,
+                        label="trajectory, measured correlation")
         else:
-            ax.plot(df["step"], df["angular_update"], ".", color="tab:orange", ms=1.5,
-                    alpha=0.35, label="per-step angle")
-            ax.plot(df["step"], df["measured_angle"], color="tab:red", lw=1.2,
-                    label="mean-cosine angle")
-            ax.plot(df["step"], df["predicted_angle"], color="black", ls="--", lw=1,
-                    label="predicted θ*")
-            if si and "predicted_angle_drift" in df:
-                ax.plot(df["step"], df["predicted_angle_drift"], color="tab:purple", ls=":", lw=1.4,
-                        label="θ of the drifting equilibrium")
-            smooth = np.concatenate([df["measured_angle"], df["predicted_angle"]]).astype(float)
-            smooth = smooth[smooth > 0]
-            smooth = smooth[np.isfinite(smooth)]
+            ax.plot(df["step"], df["angular_update"], ".", color="tab:orange", ms=2,
+                    alpha=0.3, label="per-step angle")
+            ax.plot(df["step"], df["measured_angle"], color="tab:red", lw=1.6,
+                    label="measured (mean cosine)")
+            if si:
+                ax.plot(df["step"], df["predicted_angle"], color="tab:green", lw=3, alpha=0.3,
+                        label="instantaneous equilibrium")
+                ax.plot(df["step"], df["trajectory_angle_smoothed_white"], color="grey", ls=":", lw=1.4,
+                        label="trajectory, white noise")
+                ax.plot(df["step"], df["trajectory_angle_smoothed"], color="black", ls="--", lw=1.2,
+                        label="trajectory, measured correlation")
+            smooth = df[["measured_angle", "trajectory_angle_smoothed"]].to_numpy(float).ravel()
+            smooth = smooth[np.isfinite(smooth) & (smooth > 0)]
             if len(smooth):  # per-step dots of the first steps may be far above: clip them
                 ax.set_ylim(0, 1.3 * np.percentile(smooth, 99))
-        ax.set_title(str(layer) + ("" if si else " (not SI)"), fontsize=8,
+        ax.set_title(str(layer) + ("" if si else " (not scale-invariant)"), fontsize=11,
                      color="black" if si else "grey")
-        ax.tick_params(labelsize=7)
+        ax.tick_params(labelsize=9)
     for ax in list(axes.flat)[len(layers):]:
         ax.set_visible(False)
     handles, labels = axes.flat[0].get_legend_handles_labels()
@@ -83,76 +90,50 @@ def plot_layers(steps, path: str | Path, quantity: str = "norm", cols: int = 5) 
 
     handles.append(Patch(color="tab:green", alpha=0.25))
     labels.append("equilibrium phase")
-    fig.legend(handles, labels, loc="upper center", ncol=len(labels), fontsize=8, frameon=False)
+    fig.legend(handles, labels, loc="upper center", ncol=min(len(labels), 4), fontsize=10, frameon=False)
     ylabel = "weight norm |w|" if quantity == "norm" else "angular update per step (rad)"
-    fig.supxlabel("step", fontsize=9)
-    fig.supylabel(ylabel, fontsize=9)
-    fig.tight_layout(rect=(0.015, 0, 1, 1 - 0.35 / (2.2 * rows)))
-    fig.savefig(path, dpi=110)
+    fig.supxlabel("step", fontsize=11)
+    fig.supylabel(ylabel, fontsize=11)
+    fig.tight_layout(rect=(0.015, 0, 1, 1 - 0.8 / (2.8 * rows)))
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return Path(path)
 
 
-def plot_scatter(steps, layers, path: str | Path) -> Path:
-    """Measured against predicted on log-log axes, all layers, with y = x and ±10%.
+def plot_ratios(steps, path: str | Path, tolerance: float = 0.05, cols: int = 4) -> Path:
+    """One panel per scale-invariant layer: measured / predicted trajectory against step,
+    |w| (blue) and angle (red), with the measured correlation (solid) and white
+    (dotted); grey band ±``tolerance``; the first relaxation time is left blank."""
+    plt, _ = _setup()
 
-    Faint points: every logged step in a scale-invariant layer's equilibrium phase;
-    large markers: each layer's equilibrium-phase medians (coloured: scale-invariant,
-    grey hollow: not). Left |w|, right the angle per step (the predicted angle does
-    not depend on G, so at one λ every layer shares it: the panel shows the spread).
-    """
-    plt, sns = _setup()
-    import numpy as np
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
-
-    fig, axes = plt.subplots(1, 2, figsize=(10.5, 4.8))
-    si_layers = layers[layers["scale_invariant"]]
-    palette = dict(zip(si_layers["layer"], sns.color_palette("husl", max(len(si_layers), 1))))
-    eq = steps[steps["equilibrium"] & steps["scale_invariant"]]
-    for ax, key, name in [(axes[0], "norm", "|w|"), (axes[1], "angle", "angle per step (rad)")]:
-        meas_col = "weight_norm" if key == "norm" else "measured_angle"
-        pred_col = f"predicted_{key}"
-        for layer, df in eq.groupby("layer", sort=False):
-            ax.scatter(df[pred_col], df[meas_col], s=4, alpha=0.15, color=palette[layer], lw=0)
-        xs, ys = [], []
-        first_grey = True
-        for r in layers.to_dict("records"):
-            x, y = r[f"predicted_{key}_median"], r[f"measured_{key}_median"]
-            if not (np.isfinite(x) and np.isfinite(y) and x > 0 and y > 0):
-                continue
-            xs.append(x), ys.append(y)
-            if r["scale_invariant"]:
-                ax.scatter([x], [y], s=60, color=palette[r["layer"]], edgecolor="black", lw=0.6,
-                           zorder=3, label=r["layer"] if key == "norm" else None)
-            else:
-                ax.scatter([x], [y], s=40, facecolor="none", edgecolor="grey", lw=1.0, zorder=2,
-                           label="not scale-invariant" if key == "norm" and first_grey else None)
-                first_grey = False
-        if xs:
-            lo, hi = min(xs + ys) / 1.5, max(xs + ys) * 1.5
-            line = np.geomspace(lo, hi, 50)
-            ax.plot(line, line, color="black", lw=1, label="measured = predicted" if key == "norm" else None)
-            ax.fill_between(line, line * 0.9, line * 1.1, color="grey", alpha=0.2,
-                            label="±10%" if key == "norm" else None)
-            ax.set_xlim(lo, hi)
-            ax.set_ylim(lo, hi)
-        else:
-            ax.text(0.5, 0.5, "no layer reached an equilibrium phase", ha="center",
-                    va="center", transform=ax.transAxes)
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        for axis in (ax.xaxis, ax.yaxis):  # ticks at 1, 2, 5 × 10^k, plainly labelled
-            axis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-            axis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-            axis.set_minor_formatter(NullFormatter())
-        ax.set_xlabel(f"predicted {name}")
-        ax.set_ylabel(f"measured {name}")
-        ax.set_aspect("equal", adjustable="box")
-    if axes[0].get_legend_handles_labels()[0]:
-        fig.legend(loc="center right", fontsize=7, frameon=False)
-    fig.suptitle("equilibrium phase: measured vs predicted, medians per layer (faint: every logged step)",
-                 fontsize=9)
-    fig.tight_layout(rect=(0, 0, 0.8, 1))
-    fig.savefig(path, dpi=110)
+    si = steps[steps["scale_invariant"]]
+    layers = list(dict.fromkeys(si["layer"]))
+    if not layers:
+        layers = list(dict.fromkeys(steps["layer"]))
+        si = steps
+    cols = min(cols, len(layers))
+    rows = math.ceil(len(layers) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(3.6 * cols, 2.6 * rows), squeeze=False, sharey=True)
+    for ax, layer in zip(axes.flat, layers):
+        df = si[(si["layer"] == layer) & si["trajectory_phase"]].sort_values("step")
+        ax.axhspan(1 - tolerance, 1 + tolerance, color="grey", alpha=0.15, lw=0)
+        ax.axhline(1, color="black", lw=0.8)
+        ax.plot(df["step"], df["trajectory_norm_ratio"], color="tab:blue", lw=1.4, label="|w|, correlated")
+        ax.plot(df["step"], df["trajectory_norm_ratio_white"], color="tab:blue", ls=":", lw=1.2,
+                label="|w|, white")
+        ax.plot(df["step"], df["trajectory_angle_ratio"], color="tab:red", lw=1.4, label="angle, correlated")
+        ax.plot(df["step"], df["trajectory_angle_ratio_white"], color="tab:red", ls=":", lw=1.2,
+                label="angle, white")
+        ax.set_title(str(layer), fontsize=11)
+        ax.tick_params(labelsize=9)
+        ax.set_ylim(0.6, 1.4)
+    for ax in list(axes.flat)[len(layers):]:
+        ax.set_visible(False)
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="upper center", ncol=4, fontsize=10, frameon=False)
+    fig.supxlabel("step", fontsize=11)
+    fig.supylabel("measured / predicted trajectory", fontsize=11)
+    fig.tight_layout(rect=(0.015, 0, 1, 1 - 0.6 / (2.6 * rows)))
+    fig.savefig(path, dpi=100)
     plt.close(fig)
     return Path(path)

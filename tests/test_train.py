@@ -53,10 +53,14 @@ def test_tiny_run_writes_every_file_and_a_complete_norm_table(tmp_path):
 
     norms = pd.read_csv(run / "norms.csv")
     layers = [name for name, _ in ResNet9(0.0625).named_parameters()]
-    assert sorted(norms.step.unique()) == [2, 4, 6]
+    assert sorted(norms.step.unique()) == [0, 2, 4, 6]  # step 0: the initial weights
     for step, group in norms.groupby("step"):  # every layer at every logged step, once
         assert list(group.layer) == layers
-    assert norms.groupby("step").epoch.first().tolist() == [1, 2, 2]
+    assert norms.groupby("step").epoch.first().tolist() == [0, 1, 2, 2]
+    start = norms[norms.step == 0]
+    assert start.set_index("layer").weight_norm[LAYER] > 0 and start.grad_norm.isna().all()
+    logged = norms[norms.step > 0]
+    assert logged.grad_power_ratio[logged.grad_norm > 0].notna().all()
     invariant = norms.drop_duplicates("layer").set_index("layer").scale_invariant
     assert invariant[LAYER] and not invariant["linear.weight"] and not invariant["prep.bn.weight"]
 

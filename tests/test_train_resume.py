@@ -39,7 +39,7 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path):
         a = pd.read_csv(tmp_path / "whole" / name).drop(columns=drop)
         b = pd.read_csv(tmp_path / "broken" / name).drop(columns=drop)
         pd.testing.assert_frame_equal(a, b, check_exact=True)
-    assert len(pd.read_csv(tmp_path / "broken" / "norms.csv").step.unique()) == 9
+    assert len(pd.read_csv(tmp_path / "broken" / "norms.csv").step.unique()) == 10  # steps 0-9
 
 
 def test_resume_refuses_a_different_configuration_and_returns_a_finished_summary(tmp_path):

@@ -109,12 +109,9 @@ def lr_at(config: TrainConfig, epoch_time: float) -> float:
     (Page: knots at 0, 5, 24 epochs); constant: the same warm-up, then λ.
     The trainer evaluates it at the middle of each step, (s + ½)/steps_per_epoch.
     """
-    t, warm, end = epoch_time, config.warmup, config.epochs
-    if warm > 0 and t < warm:
-        return config.lr * t / warm
-    if config.schedule == "constant":
-        return config.lr
-    return config.lr * max(0.0, (end - t) / (end - warm)) if end > warm else 0.0
+    from dynamics.trajectory import schedule_lr  # written once, for validate's trajectories too
+
+    return schedule_lr(epoch_time, config.lr, config.warmup, config.epochs, config.schedule)
 
 
 _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")

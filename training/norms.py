@@ -9,6 +9,11 @@ w_t into w_{t+1}, using the loss gradient g_t computed at w_t):
     momentum_norm   |v_{t+1}|                  torch's momentum buffer after the step
                                                (for plain SGD the rule's v' = g + α w)
     lr              λ_t, the learning rate of that step
+    grad_power_ratio  k_t, gradient power through the momentum filter relative to
+                    white noise (training.gradstats; 1 = uncorrelated gradients)
+
+Step 0 is the initial weights (call :meth:`NormLogger.initial`): weight_norm only,
+the other columns empty.
 
 so G = grad_norm · weight_norm is the scale-free gradient norm that
 dynamics.symbolic.predict takes. Each tensor is marked scale-invariant or not
@@ -27,10 +32,11 @@ import torch
 from torch import nn
 
 from dynamics.geometry import angle
+from training.gradstats import GradientMemory
 from training.model import scale_invariant
 
 COLUMNS = ["step", "epoch", "layer", "shape", "scale_invariant", "weight_norm", "grad_norm",
-           "angular_update", "momentum_norm", "lr"]
+           "angular_update", "momentum_norm", "lr", "grad_power_ratio"]
 CHANNEL_COLUMNS = ["step", "epoch", "layer", "channel", "scale_invariant", "weight_norm",
                    "grad_norm", "angular_update", "momentum_norm", "lr"]
 
@@ -62,6 +68,19 @@ class NormLogger:
         self._rows: list[tuple[int, int, float]] = []  # (step, epoch, lr) per logged step, host side
         self._records: list[torch.Tensor] = []  # (P, 4) per logged step, on the device
         self._channel_records: list[torch.Tensor] = []  # (sum of channels, 4) per logged step
+        self.gradstats = GradientMemory(self.params, optimizer.param_groups[0].get("momentum", 0.0))
+        optimizer.register_step_pre_hook(self.gradstats.hook)  # every step, before the update
+
+    @torch.no_grad()
+    def initial(self, lr: float) -> None:
+        """Log step 0: the initial |w| of every tensor (no gradient yet: the rest NaN)."""
+        w = torch.stack(torch._foreach_norm([p.detach() for p in self.params]))
+        nan = torch.full_like(w, float("nan"))
+        self._records.append(torch.stack([w, nan, nan, nan, nan], dim=1).float())
+        if self.per_channel:
+            cw = torch.cat([self.params[i].detach().flatten(1).norm(dim=1) for i in self.channelled])
+            self._channel_records.append(torch.stack([cw] + [torch.full_like(cw, float("nan"))] * 3, 1).float())
+        self._rows.append((0, 0, lr))
 
     def wants(self, step: int) -> bool:
         return step % self.every == 0
@@ -79,7 +98,7 @@ class NormLogger:
                            torch.cat([grads[i].flatten(1).norm(dim=1) for i in self.channelled]))
         # plain SGD keeps no buffer; the rule's v' = g + α w (dynamics.rules.sgd)
         self._sgd_v = None if self._has_buffers() else torch._foreach_add(grads, self._before, alpha=self.wd)
-        self._pending = (step, w, g, per_channel)
+        self._pending = (step, w, g, per_channel, self.gradstats.power_ratio())
 
     def _has_buffers(self) -> bool:
         """torch.optim.SGD keeps a momentum buffer exactly when momentum != 0."""
@@ -93,13 +112,13 @@ class NormLogger:
     @torch.no_grad()
     def after(self, step: int, epoch: int, lr: float) -> None:
         """Measure ∠(w_t, w_{t+1}) and |v_{t+1}| (call right after the step)."""
-        pending_step, w, g, per_channel = self._pending
+        pending_step, w, g, per_channel, k = self._pending
         assert pending_step == step, "NormLogger.after must follow before() of the same step"
         buffers = self._buffers()
         theta = torch.stack([angle(b.flatten(), p.detach().flatten(), dim=0)
                              for b, p in zip(self._before, self.params)])
         v = torch.stack(torch._foreach_norm(buffers))
-        self._records.append(torch.stack([w, g, theta, v], dim=1).float())
+        self._records.append(torch.stack([w, g, theta, v, k], dim=1).float())
         if per_channel is not None:
             cw, cg = per_channel
             ctheta = torch.cat([angle(self._before[i].flatten(1), self.params[i].detach().flatten(1), dim=1)
@@ -117,7 +136,7 @@ class NormLogger:
 
         if not self._rows:
             return pd.DataFrame(columns=COLUMNS), (pd.DataFrame(columns=CHANNEL_COLUMNS) if self.per_channel else None)
-        values = torch.stack(self._records).cpu().numpy()  # (T, P, 4)
+        values = torch.stack(self._records).cpu().numpy()  # (T, P, 5)
         t, p = values.shape[:2]
         steps, epochs, lrs = (np.asarray(c) for c in zip(*self._rows))
         frame = pd.DataFrame({
@@ -126,7 +145,7 @@ class NormLogger:
             "scale_invariant": np.tile(self.invariant, t),
             "weight_norm": values[..., 0].ravel(), "grad_norm": values[..., 1].ravel(),
             "angular_update": values[..., 2].ravel(), "momentum_norm": values[..., 3].ravel(),
-            "lr": np.repeat(lrs, p),
+            "lr": np.repeat(lrs, p), "grad_power_ratio": values[..., 4].ravel(),
         })[COLUMNS]
         channels = None
         if self.per_channel:

@@ -24,7 +24,7 @@ from rich.table import Table
 
 from dynamics.util.io import remove_empty_dir
 from dynamics.util.output import changed_settings
-from training.config import TrainConfig, check
+from training.config import TrainConfig, check, lr_at
 from training.data import load
 from training.loop import build, evaluate, resolve_device, train_epoch
 from training.model import weight_count
@@ -98,12 +98,16 @@ def _train(config: TrainConfig, run: Optional[RunDir], resume: bool, device, con
         setup.model.load_state_dict(ckpt["model"])
         setup.optimizer.load_state_dict(ckpt["optimizer"])
         set_rng_state(ckpt["rng"])
+        for m, saved in zip(logger.gradstats.memory, ckpt.get("gradient_memory", [])):
+            m.copy_(saved)  # the statistic's filter state, in place (keeps its memory layout)
         start_epoch, step, elapsed, metrics = ckpt["epoch"], ckpt["step"], ckpt["seconds"], ckpt["metrics"]
         norms, channels = run.tables  # read and checked by run.prepare, before the data
         console.print(f"resuming {run.path} after epoch {start_epoch} (step {step})")
     if run is not None and ckpt is None:
         run.write_start(config, {**environment(device, data["source"]),
                                  "data_fingerprint": data["fingerprint"]})
+    if ckpt is None:
+        logger.initial(lr_at(config, 0.0))  # step 0: the initial norms
 
     console.print(f"{len(train_set)} training images, {steps_per_epoch} steps/epoch, "
                   f"{weight_count(setup.model) / 1e6:.3f} M weights, device {device}")
@@ -138,7 +142,8 @@ def _train(config: TrainConfig, run: Optional[RunDir], resume: bool, device, con
             if run is not None:
                 checkpoint = None if diverged else {
                     "model": setup.model.state_dict(), "optimizer": setup.optimizer.state_dict(),
-                    "rng": rng_state(), "epoch": epoch, "step": step, "seconds": row["seconds"],
+                    "rng": rng_state(), "gradient_memory": logger.gradstats.memory,
+                    "epoch": epoch, "step": step, "seconds": row["seconds"],
                     "metrics": metrics, "config": config.to_dict(), "data": data}
                 columns_order = METRIC_COLUMNS + [c for c in row if c not in METRIC_COLUMNS]
                 run.write_epoch(pd.DataFrame(metrics)[columns_order], norms, channels, checkpoint)
