@@ -219,9 +219,13 @@ def train(
     epochs: Annotated[int, typer.Option(help="Passes over the training set.")] = _T.epochs,
     batch_size: Annotated[int, typer.Option(help="N, images per step.")] = _T.batch_size,
     lr: Annotated[float, typer.Option(help="λ, peak learning rate per step, on the mean loss (= Page's 0.4).")] = _T.lr,
-    wd: Annotated[float, typer.Option(help="α, coupled weight decay per step, on the mean loss (= Page's 5e-4).")] = _T.wd,
-    momentum: Annotated[float, typer.Option(help="ρ, momentum (0 = plain SGD).")] = _T.momentum,
-    nesterov: Annotated[bool, typer.Option(help="Nesterov momentum (torch.optim.SGD nesterov=True).")] = _T.nesterov,
+    wd: Annotated[float, typer.Option(help="α, weight decay per step, on the mean loss (= Page's 5e-4); coupled for sgd and adam, decoupled (w ← (1 − λα) w) for adamw and lion.")] = _T.wd,
+    momentum: Annotated[Optional[float], typer.Option(help=f"ρ, momentum (0 = plain SGD; default {_T.momentum}). SGD only.")] = None,
+    nesterov: Annotated[Optional[bool], typer.Option("--nesterov/--no-nesterov", help=f"Nesterov momentum (torch.optim.SGD nesterov=True; default {_T.nesterov}). SGD only.")] = None,
+    optimizer: Annotated[str, typer.Option(help="sgd, adamw (decoupled decay), adam (Adam with L2 decay) or lion.")] = _T.optimizer,
+    beta1: Annotated[Optional[float], typer.Option(help="β₁ in [0, 1), first-moment coefficient of adamw/adam/lion (default 0.9).")] = None,
+    beta2: Annotated[Optional[float], typer.Option(help="β₂ in [0, 1) of adamw/adam/lion (default 0.999; lion 0.99).")] = None,
+    eps: Annotated[Optional[float], typer.Option(help="ε > 0 of adamw/adam (default 1e-8).")] = None,
     schedule: Annotated[str, typer.Option(help="piecewise (0→λ→0, Page's) or constant (warm-up, then λ).")] = _T.schedule,
     warmup_epochs: Annotated[Optional[float], typer.Option(help="Linear warm-up, epochs (default: 5/24 of --epochs).")] = None,
     width: Annotated[float, typer.Option(help="Channel multiplier (1 = Page's ResNet-9, 0.25 for CPU).")] = _T.width,
@@ -235,10 +239,12 @@ def train(
 ) -> None:
     """Train Page's ResNet-9 on CIFAR-10, logging per-layer weight norms and angular updates."""
     from training import train as run_training
+    from training.config import from_options
 
-    config = _TrainConfig(
+    config = from_options(
+        optimizer=optimizer, momentum=momentum, nesterov=nesterov, beta1=beta1, beta2=beta2, eps=eps,
         data=data, download=download, cache_dir=cache_dir, train_size=train_size, holdout=holdout,
-        epochs=epochs, batch_size=batch_size, lr=lr, wd=wd, momentum=momentum, nesterov=nesterov,
+        epochs=epochs, batch_size=batch_size, lr=lr, wd=wd,
         schedule=schedule, warmup_epochs=warmup_epochs, width=width, cutout=cutout, device=device,
         compile=compile, seed=seed, log_every=log_every, per_channel=per_channel, out=out)
     run_training(config, resume=resume)
