@@ -71,7 +71,7 @@ def parse_assignments(text: str, option: str, allowed: tuple[str, ...]) -> dict[
 @app.command()
 @_library_call
 def derive(
-    rule: Annotated[str, typer.Option(help="sgd, heavy-ball, nesterov, decoupled or all.")] = "all",
+    rule: Annotated[str, typer.Option(help="sgd, heavy-ball, nesterov, decoupled, adamw, adam-l2, lion or all.")] = "all",
     format: Annotated[str, typer.Option("--format", help="table, latex or json.")] = "table",
     at: Annotated[
         Optional[str],
@@ -275,10 +275,11 @@ def simulate(
     ctx: typer.Context,
     out: Annotated[Optional[str], typer.Option(help="Output directory (config.json, trajectories.csv, trajectories.png, summary.csv, summary.json). Required.")] = None,
     loss: Annotated[str, typer.Option(help="noise (the derivation's model), quadratic (toy with a loss) or bn-net (small batch-norm net, torch.optim.SGD).")] = "noise",
-    rule: Annotated[str, typer.Option(help="sgd, heavy-ball, nesterov or decoupled.")] = "heavy-ball",
+    rule: Annotated[str, typer.Option(help="sgd, heavy-ball, nesterov, decoupled, adamw, adam-l2 or lion.")] = "heavy-ball",
     lr: Annotated[str, typer.Option(help="λ, peak learning rate per step; a comma-separated list gives several settings.")] = "0.1",
     wd: Annotated[str, typer.Option(help="α, weight decay per step (list allowed).")] = "5e-3",
-    momentum: Annotated[str, typer.Option(help="ρ in [0, 1) (list allowed).")] = "0.9",
+    momentum: Annotated[str, typer.Option(help="ρ in [0, 1), β₁ for adamw, adam-l2 and lion (list allowed).")] = "0.9",
+    beta2: Annotated[Optional[float], typer.Option(help="β₂ of adamw, adam-l2, lion (default 0.999; lion 0.99).")] = None,
     batch_size: Annotated[str, typer.Option(help="N, examples per step; gradient noise G = noise/√N (list allowed).")] = "1",
     steps: Annotated[int, typer.Option(help="Steps per run.")] = 2000,
     runs: Annotated[int, typer.Option(help="Independent runs per setting.")] = 16,
@@ -305,7 +306,7 @@ def simulate(
                   momentum=_floats(momentum, "--momentum"), batch_size=_floats(batch_size, "--batch-size"),
                   steps=steps, runs=runs, dim=dim, schedule=schedule, record_every=record_every,
                   noise=noise, init_norm=init_norm, grid=grid, seed=seed, device=device, dtype=dtype,
-                  compile=compile),
+                  compile=compile, beta2=beta2),
         out, as_json=json)
 
 

@@ -68,6 +68,7 @@ def test_adaptive_predict_refuses_a_missing_element_count():
 SETTINGS = dict(lr=[1e-3, 1e-3, 1e-2, 1e-2], wd=[1.0, 1.0, 1.0, 10.0], momentum=[0.0, 0.9, 0.9, 0.0])
 
 
+@pytest.mark.slow  # about a minute per rule on an idle core
 @pytest.mark.parametrize("rule", ["adamw", "adam-l2", "lion"])
 def test_simulated_equilibrium_is_within_2_percent_of_the_exact_derivation(rule):
     """β₁ ∈ {0, 0.9}, λα from 1e-3 to 1e-1, started at the predicted |w|."""
@@ -78,3 +79,14 @@ def test_simulated_equilibrium_is_within_2_percent_of_the_exact_derivation(rule)
     s = res.summary
     assert np.all(np.abs(s.norm_ratio - 1) < 0.02), s[["lr", "wd", "momentum", "norm_ratio"]]
     assert np.all(np.abs(s.angle_ratio - 1) < 0.02), s[["lr", "wd", "momentum", "angle_ratio"]]
+
+
+@pytest.mark.parametrize("rule", ["adamw", "adam-l2", "lion"])
+def test_short_simulation_started_at_the_prediction_stays_there(rule):
+    """A fast version of the check above: one setting per rule, 600 steps (λα = 1e-2)."""
+    from dynamics.simulate import SimConfig, simulate
+
+    res = simulate(SimConfig(loss="noise", rule=rule, lr=1e-2, wd=1.0, momentum=0.9, steps=600, runs=16,
+                             dim=128, init_norm=0, record_every=10, dtype="float64"))
+    s = res.summary.iloc[0]
+    assert abs(s.norm_ratio - 1) < 0.03 and abs(s.angle_ratio - 1) < 0.03, s
