@@ -257,7 +257,9 @@ def derive(rule: str) -> tuple[Formula, ...]:
         Formula("angular_update_leading", "the angle, leading order in λα", eq.angular_update_leading),
         Formula("effective_lr_leading", "λ/|w|, the step on the unit sphere per unit normalised coordinate, leading order", eq.effective_lr_leading),
         Formula("relaxation_steps" if rule != "adam-l2" else "relaxation_steps_leading",
-                "e-folding time of |w|² towards equilibrium, steps (second moment tracking at once)", eq.relaxation_steps),
+                "e-folding time of |w|² towards equilibrium, steps (second moment tracking at once"
+                + ("; leading order at β₁ = 0, predict uses the moment map at any β₁)" if rule == "adam-l2" else ")"),
+                eq.relaxation_steps),
     ]
     norm, angle = PAPER[rule]
     if norm is not None:
