@@ -37,7 +37,7 @@ def _choices(name: str, values) -> type[Enum]:
 from dynamics.derive import FORMATS as _DERIVE_FORMATS  # noqa: E402
 from dynamics.rules import RULES as _RULES  # noqa: E402
 from dynamics.simulate import LOSSES as _LOSSES, SCHEDULES as _SIM_SCHEDULES  # noqa: E402
-from training.config import SCHEDULES as _TRAIN_SCHEDULES  # noqa: E402
+from training.config import OPTIMIZERS as _OPTIMIZERS, SCHEDULES as _TRAIN_SCHEDULES  # noqa: E402
 from training.report.steps import PROFILES as _PROFILES  # noqa: E402
 from training.search.executors import EXECUTORS as _EXECUTORS  # noqa: E402
 from training.search.objectives import OBJECTIVES as _OBJECTIVES  # noqa: E402
@@ -51,6 +51,7 @@ TableFormat = _choices("TableFormat", ("table", "csv"))
 Loss = _choices("Loss", _LOSSES)
 SimSchedule = _choices("SimSchedule", _SIM_SCHEDULES)
 TrainSchedule = _choices("TrainSchedule", _TRAIN_SCHEDULES)
+TrainOptimizer = _choices("TrainOptimizer", _OPTIMIZERS)
 Profile = _choices("Profile", _PROFILES)
 Objective = _choices("Objective", _OBJECTIVES)
 Executor = _choices("Executor", _EXECUTORS)
@@ -227,7 +228,8 @@ def simulate(
     rule: Annotated[Rule, typer.Option(help="The update rule (dynamics/rules.py).")] = Rule["heavy-ball"],
     lr: Annotated[str, typer.Option(help="λ, peak learning rate per step; a comma-separated list gives several settings.")] = "0.1",
     wd: Annotated[str, typer.Option(help="α, weight decay per step (list allowed).")] = "5e-3",
-    momentum: Annotated[str, typer.Option(help="ρ in [0, 1) (list allowed).")] = "0.9",
+    momentum: Annotated[str, typer.Option(help="ρ in [0, 1), β₁ for adamw, adam-l2 and lion (list allowed).")] = "0.9",
+    beta2: Annotated[Optional[float], typer.Option(help="β₂ of adamw, adam-l2, lion (default 0.999; lion 0.99).")] = None,
     batch_size: Annotated[Optional[str], typer.Option(help="N, examples per step; gradient noise G = noise/√N (list allowed; default 1, bn-net 16).")] = None,
     steps: Annotated[int, typer.Option(help="Steps per run.")] = 2000,
     repeats: Annotated[int, typer.Option(help="Independent runs (seeds) per setting.")] = 16,
@@ -255,7 +257,7 @@ def simulate(
                   momentum=_floats(momentum, "--momentum"), batch_size=batch,
                   steps=steps, runs=repeats, dim=dim, schedule=schedule.value, record_every=record_every,
                   noise=noise, init_norm=init_norm, grid=grid, seed=seed, device=device, dtype=dtype,
-                  compile=compile),
+                  compile=compile, beta2=beta2),
         str(out), as_json=format.value == "json")
 
 
@@ -296,9 +298,13 @@ def train(
     epochs: Annotated[int, typer.Option(help="Passes over the training set.")] = _T.epochs,
     batch_size: Annotated[int, typer.Option(help="N, images per step.")] = _T.batch_size,
     lr: Annotated[float, typer.Option(help="λ, peak learning rate per step, on the mean loss (= Page's 0.4).")] = _T.lr,
-    wd: Annotated[float, typer.Option(help="α, coupled weight decay per step, on the mean loss (= Page's 5e-4).")] = _T.wd,
-    momentum: Annotated[float, typer.Option(help="ρ, momentum (0 = plain SGD).")] = _T.momentum,
-    nesterov: Annotated[bool, typer.Option(help="Nesterov momentum (torch.optim.SGD nesterov=True).")] = _T.nesterov,
+    wd: Annotated[float, typer.Option(help="α, weight decay per step, on the mean loss (= Page's 5e-4); coupled for sgd and adam, decoupled (w ← (1 − λα) w) for adamw and lion.")] = _T.wd,
+    momentum: Annotated[Optional[float], typer.Option(help=f"ρ, momentum (0 = plain SGD; default {_T.momentum}). SGD only.")] = None,
+    nesterov: Annotated[Optional[bool], typer.Option("--nesterov/--no-nesterov", help=f"Nesterov momentum (torch.optim.SGD nesterov=True; default {_T.nesterov}). SGD only.")] = None,
+    optimizer: Annotated[TrainOptimizer, typer.Option(help="sgd, adamw (decoupled decay), adam (Adam with L2 decay) or lion.")] = TrainOptimizer[_T.optimizer],
+    beta1: Annotated[Optional[float], typer.Option(help="β₁ in [0, 1), first-moment coefficient of adamw/adam/lion (default 0.9).")] = None,
+    beta2: Annotated[Optional[float], typer.Option(help="β₂ in [0, 1) of adamw/adam/lion (default 0.999; lion 0.99).")] = None,
+    eps: Annotated[Optional[float], typer.Option(help="ε > 0 of adamw/adam (default 1e-8).")] = None,
     schedule: Annotated[TrainSchedule, typer.Option(help="piecewise (0→λ→0, Page's) or constant (warm-up, then λ).")] = TrainSchedule[_T.schedule],
     warmup_epochs: Annotated[Optional[float], typer.Option(help="Linear warm-up, epochs (default: 5/24 of --epochs).")] = None,
     width: Annotated[float, typer.Option(help="Channel multiplier (1 = Page's ResNet-9, 0.25 for CPU).")] = _T.width,
@@ -312,10 +318,12 @@ def train(
 ) -> None:
     """Train Page's ResNet-9 on CIFAR-10, logging per-layer weight norms and angular updates."""
     from training import train as run_training
+    from training.config import from_options
 
-    config = _TrainConfig(
+    config = from_options(
+        optimizer=optimizer.value, momentum=momentum, nesterov=nesterov, beta1=beta1, beta2=beta2, eps=eps,
         data=_str(data), download=download, cache_dir=str(cache_dir), train_size=train_size, holdout=holdout,
-        epochs=epochs, batch_size=batch_size, lr=lr, wd=wd, momentum=momentum, nesterov=nesterov,
+        epochs=epochs, batch_size=batch_size, lr=lr, wd=wd,
         schedule=schedule.value, warmup_epochs=warmup_epochs, width=width, cutout=cutout, device=device,
         compile=compile, seed=seed, log_every=log_every, per_channel=per_channel, out=str(out))
     run_training(config, resume=resume)

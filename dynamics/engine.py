@@ -1,6 +1,7 @@
 """The vectorised integrator: R runs of D dimensions advanced together.
 
-State is a pair of (R, D) torch tensors (w, v), one row per run, and each run has its
+State is w, an (R, D) torch tensor, and the rule's buffers v (an (R, D) tensor, or the
+adaptive rules' state tuple of :func:`dynamics.rules.initial_state`), one row per run, and each run has its
 own hyperparameters as (R, 1) columns: peak learning rate λ, weight decay α, momentum
 ρ and its own length T (steps). One step of every row is one call of the update rule
 from :mod:`dynamics.rules` (never written again here):
@@ -21,7 +22,7 @@ from typing import Callable
 import torch
 
 from dynamics.util.errors import RidgelineError
-from dynamics.rules import get_rule
+from dynamics.rules import get_rule, stepper
 from dynamics.simulate import SCHEDULES  # the registry lives where the CLI can read it without torch
 WARMUP = 5 / 24  # Page's piecewise linear schedule peaks after 5 of 24 epochs
 DROP_AT, DROP_FACTOR = 0.5, 0.1  # "step": λ → λ/10 half-way through
@@ -87,24 +88,33 @@ class SplitGradient:
         return self.apply(w, self.draw(t))
 
 
-def _step_function(rule: str, gradient, compiled: bool):
+def _keep(active, new, old):
+    """Rows of ``new`` where ``active``, else of ``old``, through state tuples; the
+    adaptive rules' step count (a number) is shared by the active rows."""
+    if isinstance(new, tuple):
+        return tuple(_keep(active, n, o) for n, o in zip(new, old))
+    return torch.where(active, new, old) if torch.is_tensor(new) else new
+
+
+def _step_function(rule: str, gradient, compiled: bool, beta2=None, eps=None):
     """(w, v, z, λ_t, α, ρ, active) → (w', v', g): one step of every row, frozen rows kept."""
-    step = get_rule(rule)
+    step = stepper(rule, beta2, eps)
 
     def one_step(w, v, z, lr_t, wd, momentum, active):
         g = gradient.apply(w, z)
         w_new, v_new = step(w, v, g, lr_t, wd, momentum)
         if active is not None:
-            w_new, v_new = torch.where(active, w_new, w), torch.where(active, v_new, v)
+            w_new, v_new = _keep(active, w_new, w), _keep(active, v_new, v)
         return w_new, v_new, g
 
     return torch.compile(one_step, dynamic=False) if compiled else one_step
 
 
-def integrate(gradient: Gradient, rule: str, w: torch.Tensor, v: torch.Tensor, *,
+def integrate(gradient: Gradient, rule: str, w: torch.Tensor, v, *,
               lr: torch.Tensor, wd: torch.Tensor, momentum: torch.Tensor, steps: torch.Tensor,
               schedule: str, every: int = 0, observe: Observer | None = None,
-              progress: Callable[[int], None] | None = None, compile: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+              progress: Callable[[int], None] | None = None, compile: bool = False,
+              beta2=None, eps=None) -> tuple[torch.Tensor, object]:
     """Advance every row from step 0 to its own ``steps`` (columns (R, 1)).
 
     ``gradient(w, t)`` gives the (R, D) loss gradient at step t. Every ``every`` steps
@@ -113,6 +123,8 @@ def integrate(gradient: Gradient, rule: str, w: torch.Tensor, v: torch.Tensor, *
     ``compile``: fuse gradient and rule with torch.compile (``gradient`` must be a
     :class:`SplitGradient`); the same numbers up to float rounding, several times
     less memory traffic per step, a one-off compilation of tens of seconds.
+    ``v`` is the rule's initial state (:func:`dynamics.rules.initial_state`); ``beta2``
+    and ``eps`` go to the adaptive rules (:func:`dynamics.rules.stepper`).
     """
     get_rule(rule)
     check_schedule(schedule)
@@ -121,7 +133,7 @@ def integrate(gradient: Gradient, rule: str, w: torch.Tensor, v: torch.Tensor, *
     if compile and not isinstance(gradient, SplitGradient):
         raise RidgelineError("compile needs a SplitGradient (random draw apart from the arithmetic)")
     split = gradient if isinstance(gradient, SplitGradient) else SplitGradient(lambda t: t, gradient)
-    one_step = _step_function(rule, split, compile)
+    one_step = _step_function(rule, split, compile, beta2, eps)
     for t in range(total):
         lr_t = lr * schedule_factor(schedule, t, steps)
         z = split.draw(t)

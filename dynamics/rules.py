@@ -15,6 +15,13 @@ zero, which reproduces torch's "first step copies d into the buffer".
 Every rule, including plain SGD, returns a buffer so that all four share one state
 ``(w, v)``: for plain SGD ``v'`` is the step direction ``g + α w``, which is heavy-ball
 with ρ = 0.
+
+The adaptive rules (``adamw``, ``adam-l2``, ``lion``) keep more than one buffer: their
+``v`` is a state tuple, ``(m, s, k)`` (first moment, second moment, steps taken) for
+the Adam rules and ``(m,)`` for Lion, made by :func:`initial_state`; ``momentum`` is
+their β₁, and β₂ (``beta2``) and ε (``eps``) are keywords with torch's defaults, bound
+once by :func:`stepper`. They add ``**``, ``/`` and a sign to the arithmetic, which
+numpy, torch and sympy all have.
 """
 
 from __future__ import annotations
@@ -77,12 +84,114 @@ def decoupled(w: T, v: T, g: T, lr, wd, momentum) -> tuple[T, T]:
     return (1 - lr * wd) * w - lr * v_new, v_new
 
 
+def adamw(w: T, v: tuple, g: T, lr, wd, momentum, beta2=0.999, eps=1e-8) -> tuple[T, tuple]:
+    """Adam with decoupled weight decay, as torch.optim.AdamW implements it.
+
+        k' = k + 1
+        m' = β₁ m + (1 − β₁) g
+        s' = β₂ s + (1 − β₂) g²
+        w' = (1 − λ α) w − λ/(1 − β₁^k') · m' / (√(s'/(1 − β₂^k')) + ε)
+
+    with β₁ = ``momentum``, state ``v = (m, s, k)``. Reference: Loshchilov & Hutter
+    (2019), "Decoupled Weight Decay Regularization"; torch.optim.AdamW (amsgrad off).
+    """
+    m, s, k = v
+    k = k + 1
+    m = momentum * m + (1 - momentum) * g
+    s = beta2 * s + (1 - beta2) * g * g
+    w_new = (1 - lr * wd) * w - lr / (1 - momentum**k) * m / ((s / (1 - beta2**k)) ** 0.5 + eps)
+    return w_new, (m, s, k)
+
+
+def adam_l2(w: T, v: tuple, g: T, lr, wd, momentum, beta2=0.999, eps=1e-8) -> tuple[T, tuple]:
+    """Adam with L2 weight decay: the decay enters the gradient, so it is normalised too.
+
+        d  = g + α w
+        k' = k + 1
+        m' = β₁ m + (1 − β₁) d
+        s' = β₂ s + (1 − β₂) d²
+        w' = w − λ/(1 − β₁^k') · m' / (√(s'/(1 − β₂^k')) + ε)
+
+    with β₁ = ``momentum``, state ``v = (m, s, k)``. Reference: Kingma & Ba (2015),
+    "Adam"; torch.optim.Adam(weight_decay=α) (amsgrad off).
+    """
+    m, s, k = v
+    d = g + wd * w
+    k = k + 1
+    m = momentum * m + (1 - momentum) * d
+    s = beta2 * s + (1 - beta2) * d * d
+    return w - lr / (1 - momentum**k) * m / ((s / (1 - beta2**k)) ** 0.5 + eps), (m, s, k)
+
+
+def lion(w: T, v: tuple, g: T, lr, wd, momentum, beta2=0.99, eps=None) -> tuple[T, tuple]:
+    """Lion (EvoLved Sign Momentum) with decoupled weight decay.
+
+        c  = β₁ m + (1 − β₁) g
+        w' = (1 − λ α) w − λ sign(c)
+        m' = β₂ m + (1 − β₂) g
+
+    with β₁ = ``momentum``, state ``v = (m,)``; ``eps`` is unused (no division).
+    Reference: Chen et al. (2023), "Symbolic Discovery of Optimization Algorithms",
+    Program 1.
+    """
+    (m,) = v
+    c = momentum * m + (1 - momentum) * g
+    return (1 - lr * wd) * w - lr * _sign(c), (beta2 * m + (1 - beta2) * g,)
+
+
+def _sign(x):
+    """sign(x) for torch tensors, sympy expressions and numpy arrays or numbers."""
+    module = type(x).__module__
+    if module.startswith("torch"):
+        return x.sign()
+    if module.startswith("sympy"):
+        import sympy as sp
+
+        return sp.sign(x)
+    import numpy as np
+
+    return np.sign(x)
+
+
 RULES: dict[str, Callable] = {
     "sgd": sgd,
     "heavy-ball": heavy_ball,
     "nesterov": nesterov,
     "decoupled": decoupled,
+    "adamw": adamw,
+    "adam-l2": adam_l2,
+    "lion": lion,
 }
+
+#: the rules whose update is normalised per coordinate (state tuple, β₂, ε)
+ADAPTIVE = ("adamw", "adam-l2", "lion")
+#: β₂ (and ε) when not given: torch.optim.Adam/AdamW's and the Lion paper's defaults
+DEFAULT_BETA2 = {"adamw": 0.999, "adam-l2": 0.999, "lion": 0.99}
+DEFAULT_EPS = 1e-8
+
+
+def initial_state(rule: str, w):
+    """The zero state of ``rule`` for parameters like ``w``: v = 0, (m, s, k) = (0, 0, 0)
+    or (m,) = (0,)."""
+    get_rule(rule)
+    zero = w * 0
+    if rule in ("adamw", "adam-l2"):
+        return (zero, w * 0, 0)
+    if rule == "lion":
+        return (zero,)
+    return zero
+
+
+def stepper(rule: str, beta2=None, eps=None) -> Callable:
+    """``step(w, v, g, λ, α, ρ) -> (w', v')`` for ``rule``, with β₂ and ε bound for the
+    adaptive rules (None: :data:`DEFAULT_BETA2`, :data:`DEFAULT_EPS`)."""
+    step = get_rule(rule)
+    if rule not in ADAPTIVE:
+        return step
+    import functools
+
+    beta2 = DEFAULT_BETA2[rule] if beta2 is None else beta2
+    return functools.partial(step, beta2=beta2, eps=DEFAULT_EPS if eps is None else eps)
 
 
 def get_rule(name: str) -> Callable:

@@ -55,10 +55,10 @@ class SimConfig:
 
     loss: str = "noise"  # noise | correlated | quadratic | bn-net
     correlation: float = 0.0  # b, correlated loss: weight of the filtered past noise (0 white, <0 anti, >0 persistent)
-    rule: str = "heavy-ball"  # sgd | heavy-ball | nesterov | decoupled (dynamics.rules)
+    rule: str = "heavy-ball"  # sgd | heavy-ball | nesterov | decoupled | adamw | adam-l2 | lion (dynamics.rules)
     lr: Number = 0.1  # λ, peak learning rate, per step
     wd: Number = 5e-3  # α, weight decay, per step (per unit λ)
-    momentum: Number = 0.9  # ρ, fraction of the buffer kept per step
+    momentum: Number = 0.9  # ρ, fraction of the buffer kept per step (β₁ of adamw, adam-l2, lion)
     batch_size: Number = 1  # N, examples per step; gradient noise G = σ/√N
     steps: int = 2000  # steps per run
     runs: int = 16  # independent runs per setting
@@ -71,6 +71,7 @@ class SimConfig:
     seed: int = 0  # torch generator seed
     device: str = "cpu"  # torch device; "auto": cuda when present
     dtype: str = "float32"  # float32 | float64
+    beta2: float | None = None  # β₂ of adamw, adam-l2, lion; None = the rule's default (0.999, 0.99)
     compile: bool = False  # torch.compile the step (toys): ~3x fewer memory passes, tens of seconds to compile
 
 
@@ -132,9 +133,11 @@ def check_config(config: SimConfig):
         raise RidgelineError(f"batch_size must be >= 1, got {config.batch_size}")
     if config.loss == "bn-net" and (table.batch_size < 2).any():
         raise RidgelineError("bn-net needs batch_size >= 2 (batch norm normalises over the batch)")
-    if config.loss == "bn-net" and config.rule == "decoupled":
-        raise RidgelineError("bn-net is trained by torch.optim.SGD, which has no decoupled weight decay; "
+    if config.loss == "bn-net" and config.rule not in ("sgd", "heavy-ball", "nesterov"):
+        raise RidgelineError(f"bn-net is trained by torch.optim.SGD, which cannot apply {config.rule}; "
                              "use sgd, heavy-ball or nesterov")
+    if config.beta2 is not None and not 0 <= config.beta2 < 1:
+        raise RidgelineError(f"beta2 must be in [0, 1), got {config.beta2}")
     from dynamics.engine import check_device
 
     check_device(config.device)
@@ -212,7 +215,7 @@ class Recorder:
         G = cols["grad_norm"] if exact_grad_norm is None else np.broadcast_to(exact_grad_norm, cols["lr"].shape)
         wd, rho = (np.broadcast_to(settings[k].to_numpy(float), cols["lr"].shape) for k in ("wd", "momentum"))
         k = None if power is None else np.broadcast_to(power, cols["lr"].shape)
-        p = predict(config.rule, cols["lr"], wd, rho, G, k)
+        p = predict(config.rule, cols["lr"], wd, rho, G, k, **rule_arguments(config))
         out = []
         for s in range(len(settings)):
             part = {"setting": s, "step": steps}
@@ -262,6 +265,13 @@ def toy_gradient(config: SimConfig, settings, dtype, dev, gen):
             lambda w: quadratic_loss(w, h))
 
 
+def rule_arguments(config: SimConfig) -> dict:
+    """The extra arguments of ``predict`` for the adaptive rules: C = dim elements, β₂."""
+    from dynamics.rules import ADAPTIVE
+
+    return dict(elements=config.dim, beta2=config.beta2) if config.rule in ADAPTIVE else {}
+
+
 def _initial_norm(config: SimConfig, settings) -> np.ndarray:
     from dynamics.symbolic import predict
 
@@ -269,7 +279,7 @@ def _initial_norm(config: SimConfig, settings) -> np.ndarray:
         return np.full(len(settings), config.init_norm)
     G = config.noise / np.sqrt(settings.batch_size.to_numpy(float))
     w0 = np.asarray(predict(config.rule, settings.lr.to_numpy(float), settings.wd.to_numpy(float),
-                            settings.momentum.to_numpy(float), G).weight_norm, dtype=float)
+                            settings.momentum.to_numpy(float), G, **rule_arguments(config)).weight_norm, dtype=float)
     return np.where(np.isfinite(w0), w0, 1.0)
 
 
@@ -279,6 +289,7 @@ def simulate(config: SimConfig, progress: Callable[[int], None] | None = None) -
 
     from dynamics.engine import integrate
     from dynamics.geometry import angle
+    from dynamics.rules import initial_state
 
     settings = check_config(config)
     S, runs = len(settings), config.runs
@@ -305,10 +316,10 @@ def simulate(config: SimConfig, progress: Callable[[int], None] | None = None) -
                          g.norm(dim=1) * w_old.norm(dim=1), loss(w_new) if loss else None)
 
         with torch.no_grad():
-            integrate(gradient, config.rule, w, torch.zeros_like(w), lr=col("lr"), wd=col("wd"),
+            integrate(gradient, config.rule, w, initial_state(config.rule, w), lr=col("lr"), wd=col("wd"),
                       momentum=col("momentum"), steps=torch.full_like(col("lr"), config.steps),
                       schedule=config.schedule, every=config.record_every, observe=observe,
-                      progress=progress, compile=config.compile)
+                      progress=progress, compile=config.compile, beta2=config.beta2)
         exact = (config.noise / np.sqrt(settings.batch_size.to_numpy(float))
                  if config.loss in ("noise", "correlated") else None)
     power = None

@@ -89,6 +89,7 @@ def quadratic_final_loss(lr, batch_size, momentum, wd, seed: int = 0, steps: int
     import torch
 
     from dynamics.engine import SplitGradient, integrate
+    from dynamics.rules import initial_state
     from dynamics.symbolic import check_hyperparameters, predict
     from dynamics.toys import curvatures, head_gradient, head_loss, quadratic_gradient, quadratic_loss
 
@@ -105,7 +106,8 @@ def quadratic_final_loss(lr, batch_size, momentum, wd, seed: int = 0, steps: int
     if init_norm > 0:
         w0 = np.full(lr_.shape, float(init_norm))
     else:
-        w0 = np.asarray(predict(rule, lr_, wd_, rho_, noise_std).weight_norm, dtype=float)
+        w0 = np.asarray(predict(rule, lr_, wd_, rho_, noise_std, **_rule_arguments(rule, dim)).weight_norm,
+                        dtype=float)
         w0 = np.where(np.isfinite(w0), w0, 1.0)  # no equilibrium (e.g. wd = 0): start at 1
 
     dtype, dev = torch.float32, torch.device(device)
@@ -126,13 +128,20 @@ def quadratic_final_loss(lr, batch_size, momentum, wd, seed: int = 0, steps: int
     w = col(w0) * torch.full((len(lr_), dim), 1 / math.sqrt(dim), dtype=dtype, device=dev)
     w = torch.cat([w, torch.zeros(len(lr_), head, dtype=dtype, device=dev)], -1)  # b₀ = 0
     with torch.no_grad():
-        w, _ = integrate(SplitGradient(draw, apply), rule, w, torch.zeros_like(w), lr=col(lr_), wd=col(wd_),
+        w, _ = integrate(SplitGradient(draw, apply), rule, w, initial_state(rule, w), lr=col(lr_), wd=col(wd_),
                          momentum=col(rho_), steps=col(steps_for_batch(steps, n_)), schedule=schedule)
         loss = quadratic_loss(w[:, :dim], h)
         if head:
             loss = loss + head_loss(w[:, dim:], kappa, head_target)
         loss = loss.double().cpu().numpy()
     return np.where(np.isfinite(loss), loss, np.nan).reshape(shape)
+
+
+def _rule_arguments(rule: str, dim: int) -> dict:
+    """C = D elements for the adaptive rules' predictions, nothing for the SGD rules."""
+    from dynamics.rules import ADAPTIVE
+
+    return {"elements": dim} if rule in ADAPTIVE else {}
 
 
 def toy_options() -> dict:

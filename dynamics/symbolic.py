@@ -35,7 +35,7 @@ import numpy as np
 import sympy as sp
 
 from dynamics.util.errors import RidgelineError
-from dynamics.rules import RULES, get_rule
+from dynamics.rules import ADAPTIVE, RULES, get_rule
 
 lam, alpha, G, N, M_ex = sp.symbols("lambda alpha G N M", positive=True)
 rho = sp.Symbol("rho", nonnegative=True)
@@ -196,7 +196,12 @@ class Equilibrium:
 
 @lru_cache(maxsize=None)
 def equilibrium(rule: str) -> Equilibrium:
-    """Derive the equilibrium of ``rule`` under the noise model (see module docstring)."""
+    """Derive the equilibrium of ``rule`` under the noise model (see module docstring);
+    the adaptive rules' is :func:`dynamics.adaptive.equilibrium`."""
+    if rule in ADAPTIVE:
+        from dynamics import adaptive
+
+        return adaptive.equilibrium(rule)
     w, v, g = sp.symbols("w v g")
     w1, v1 = get_rule(rule)(w, v, g, lam, alpha, rho)
     new = [moments(e, w, v, g) for e in (w1 * w1, w1 * v1, v1 * v1)]
@@ -269,7 +274,12 @@ def from_rotated(rotated, momentum, wd):
 # ------------------------------------------------------------------ all, by name
 @lru_cache(maxsize=None)
 def derive(rule: str) -> tuple[Formula, ...]:
-    """Every derived result for ``rule``, in reading order (keys documented in README)."""
+    """Every derived result for ``rule``, in reading order (keys documented in README);
+    the adaptive rules' are :func:`dynamics.adaptive.derive`."""
+    if rule in ADAPTIVE:
+        from dynamics import adaptive
+
+        return adaptive.derive(rule)
     first, total = gradient_weight(rule)
     scaling = linear_scaling(rule)
     sym = rescaling_symmetry(rule)
@@ -335,16 +345,22 @@ def check_hyperparameters(lr, wd, momentum) -> None:
         raise RidgelineError(f"momentum must be in [0, 1), got {momentum}")
 
 
-def predict(rule: str, lr, wd, momentum=0.0, grad_norm=1.0, power=None) -> Prediction:
+def predict(rule: str, lr, wd, momentum=0.0, grad_norm=1.0, power=None, *, elements=None,
+            beta2=None) -> Prediction:
     """Equilibrium |w|, angular update, effective lr and relaxation time.
 
-    ``lr`` λ, ``wd`` α, ``momentum`` ρ (ignored by "sgd"), ``grad_norm`` the scale-free
-    gradient norm G = |g||w|; ``power`` k, the gradient power through the momentum
-    filter relative to white noise (:mod:`dynamics.correlated`; None: white, k = 1).
-    Scalars or broadcastable numpy arrays.
+    ``lr`` λ, ``wd`` α, ``momentum`` ρ (ignored by "sgd"; β₁ of the adaptive rules),
+    ``grad_norm`` the scale-free gradient norm G = |g||w|; ``power`` k, the gradient
+    power through the momentum filter relative to white noise (:mod:`dynamics.correlated`;
+    None: white, k = 1). Scalars or broadcastable numpy arrays. The adaptive rules
+    (:mod:`dynamics.adaptive`) also need ``elements``, the number C of elements of the
+    tensor, and take β₂ (``beta2``, None: the rule's default); their effective lr is
+    λ/|w| (per normalised coordinate), not λ/|w|².
     """
     get_rule(rule)
     check_hyperparameters(lr, wd, momentum)
+    if rule in ADAPTIVE:
+        return _predict_adaptive(rule, lr, wd, momentum, grad_norm, elements, beta2)
     if rule == "sgd":
         momentum = np.zeros_like(np.asarray(momentum, dtype=float))
     scalar = all(np.ndim(a) == 0 for a in (lr, wd, momentum, grad_norm, power))
@@ -380,3 +396,18 @@ def predict(rule: str, lr, wd, momentum=0.0, grad_norm=1.0, power=None) -> Predi
         return Prediction(*(float(x) for x in (out.weight_norm, out.angular_update,
                                                out.effective_lr, out.relaxation_steps)))
     return out
+
+
+def _predict_adaptive(rule, lr, wd, momentum, grad_norm, elements, beta2) -> Prediction:
+    from dynamics import adaptive
+
+    scalar = all(np.ndim(a) == 0 for a in (lr, wd, momentum, grad_norm, elements, beta2))
+    if beta2 is not None and (np.any(np.asarray(beta2) < 0) or np.any(np.asarray(beta2) >= 1)):
+        raise RidgelineError(f"beta2 must be in [0, 1), got {beta2}")
+    norm, theta, eff, tau, ok = adaptive.predict(rule, lr, wd, momentum, grad_norm, elements, beta2)
+    if scalar:
+        if not ok:
+            raise RidgelineError(f"no stable equilibrium for {rule} at lr={lr}, wd={wd}, momentum={momentum}: "
+                                 "it needs lr > 0, wd > 0 and lr*wd < 1")
+        return Prediction(*(float(x) for x in (norm, theta, eff, tau)))
+    return Prediction(norm, theta, eff, tau)

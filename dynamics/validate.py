@@ -129,6 +129,17 @@ def _rule_of(config: dict) -> str:
     return "nesterov" if config.get("nesterov") else "heavy-ball"
 
 
+def _rule_arguments(run: Run, df) -> dict:
+    """``predict``'s extra arguments for an adaptive rule: the layer's element count C
+    (from the ``shape`` column) and the run's β₂; {} for the SGD rules."""
+    from dynamics.rules import ADAPTIVE
+
+    if run.rule not in ADAPTIVE:
+        return {}
+    return dict(elements=float(np.prod([int(n) for n in str(df["shape"].iloc[0]).split("x")])),
+                beta2=run.config.get("beta2"))
+
+
 def load_run(run_dir: str | Path) -> Run:
     """Read a run directory, or raise a one-line RidgelineError saying what is wrong.
 
@@ -286,15 +297,16 @@ def compare(run: Run, cfg: ValidateConfig) -> "pandas.DataFrame":  # noqa: F821
         lr = df["lr"].to_numpy(float)
         w = df["weight_norm"].to_numpy(float)
         g = df["grad_norm"].to_numpy(float)
-        tau = predict(run.rule, lr, run.wd, run.momentum, np.ones_like(lr)).relaxation_steps
+        extra = _rule_arguments(run, df)  # C and β₂ for the adaptive rules
+        tau = predict(run.rule, lr, run.wd, run.momentum, np.ones_like(lr), **extra).relaxation_steps
         tau = np.where(np.isfinite(tau), tau, np.inf)
         df["relaxation_steps"] = tau
         df["G2"] = (g * w) ** 2
         G2_smoothed = _ema(df["G2"].to_numpy(), steps, tau)
         df["G_smoothed"] = np.sqrt(G2_smoothed)
-        white = predict(run.rule, lr, run.wd, run.momentum, df["G_smoothed"].to_numpy())
+        white = predict(run.rule, lr, run.wd, run.momentum, df["G_smoothed"].to_numpy(), **extra)
         df["predicted_norm_white"], df["predicted_angle_white"] = white.weight_norm, white.angular_update
-        if _has_power(run):  # k̄ = 1 + EMA((k − 1) G²)/EMA(G²): the power-weighted mean of k
+        if _has_power(run) and not extra:  # k̄ = 1 + EMA((k − 1) G²)/EMA(G²): the power-weighted mean of k
             excess = (df["grad_power_ratio"].to_numpy(float) - 1) * df["G2"].to_numpy()
             df["power_smoothed"] = 1 + _ema(excess, steps, tau) / G2_smoothed
             p = predict(run.rule, lr, run.wd, run.momentum, df["G_smoothed"].to_numpy(),
@@ -310,7 +322,7 @@ def compare(run: Run, cfg: ValidateConfig) -> "pandas.DataFrame":  # noqa: F821
         df["angle_ratio_white"] = df["measured_angle"] / df["predicted_angle_white"]
         df["missing"] = ~np.isfinite(df[["weight_norm", "grad_norm", "angular_update"]].to_numpy(float)).all(1)
         df.loc[df["step"] == 0, "missing"] = False  # step 0: the initial weights, no step taken
-        if "momentum_norm" in df and run.rule != "sgd":
+        if "momentum_norm" in df and run.rule != "sgd" and not extra:
             z = noise_buffer_norm2(run.rule, lr, run.wd, run.momentum, w**2, g**2)
             v2 = df["momentum_norm"].to_numpy(float) ** 2
             df["momentum_ratio"] = np.sqrt(_ema(v2, steps, tau) / _ema(z, steps, tau))
@@ -321,8 +333,8 @@ def compare(run: Run, cfg: ValidateConfig) -> "pandas.DataFrame":  # noqa: F821
             df["norm_drift"] = np.where(np.isfinite(tau) & (steps - tau >= steps[0]),
                                         np.log(w) - back, np.nan)
         rate = 2 * df["norm_drift"].to_numpy(float) / tau  # d ln|w|²/dt, per step
-        df["predicted_angle_drift"] = drifting_angle(run.rule, lr, run.wd, run.momentum,
-                                                     np.nan_to_num(rate))
+        df["predicted_angle_drift"] = np.nan if extra else drifting_angle(run.rule, lr, run.wd, run.momentum,
+                                                                          np.nan_to_num(rate))
         df["angle_ratio_drift"] = df["measured_angle"] / df["predicted_angle_drift"]
         df["lr_lag"], df["quasi_static"], df["relaxation_clock"], df["equilibrium"] = \
             _phase(steps, lr, tau, cfg)

@@ -23,7 +23,9 @@ def test_derive_json_has_every_rule_and_values_at_a_point():
                                  "--at", "lr=0.4,wd=5e-4,momentum=0.9"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert set(doc) == {"sgd", "heavy-ball", "nesterov", "decoupled"}
+    assert set(doc) == {"sgd", "heavy-ball", "nesterov", "decoupled", "adamw", "adam-l2", "lion"}
+    assert doc["adamw"]["formulas"]["rescaling_invariant"]["expr"] == "alpha*lambda"
+    assert doc["adam-l2"]["formulas"]["rescaling_invariant"]["expr"] == "alpha*lambda**2"
     hb = doc["heavy-ball"]
     assert hb["formulas"]["rescaling_exponents"]["expr"] == "(1, 2, -2, -1)"
     assert hb["formulas"]["momentum_invariant"]["value"] == pytest.approx(4.0)
@@ -37,6 +39,11 @@ def test_derive_table_and_latex():
     assert table.exit_code == 0 and "weight_norm4" in table.stdout
     latex = runner.invoke(app, ["derive", "--rule", "sgd", "--format", "latex"])
     assert latex.exit_code == 0 and r"\begin{align*}" in latex.stdout
+    for rule in ("adamw", "adam-l2", "lion"):
+        table = runner.invoke(app, ["derive", "--rule", rule])
+        assert table.exit_code == 0 and "weight_norm_leading" in table.stdout and "angular_update" in table.stdout
+        latex = runner.invoke(app, ["derive", "--rule", rule, "--format", "latex"])
+        assert latex.exit_code == 0 and "weight\\_norm\\_leading" in latex.stdout
 
 
 @pytest.mark.parametrize("args,message", [

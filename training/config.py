@@ -40,8 +40,11 @@ class TrainConfig:
     batch_size: int = 512  # N, images per step
     lr: float = 0.4  # λ, peak learning rate, per step
     wd: float = 5e-4  # α, weight decay coefficient (coupled, added to the gradient), per step
-    momentum: float = 0.9  # ρ, momentum coefficient, dimensionless (0 = plain SGD)
-    nesterov: bool = True  # Nesterov momentum (torch.optim.SGD nesterov=True)
+    momentum: float = 0.9  # ρ (SGD) or β₁ (adamw, adam, lion): the first-moment coefficient, dimensionless
+    nesterov: bool = True  # Nesterov momentum (torch.optim.SGD nesterov=True); SGD only
+    optimizer: str = "sgd"  # sgd | adamw | adam (Adam with L2 decay) | lion (training.optim)
+    beta2: Optional[float] = None  # β₂ of adamw/adam/lion; None = 0.999 (Adam), 0.99 (Lion)
+    eps: float = 1e-8  # ε of adamw/adam, added to √s
     schedule: str = "piecewise"  # "piecewise": 0 -> lr over warm-up, then linear -> 0; "constant": warm-up then lr
     warmup_epochs: Optional[float] = None  # linear warm-up length, epochs; None = Page's 5/24 of the run
     # model and augmentation
@@ -57,7 +60,9 @@ class TrainConfig:
 
     @property
     def rule(self) -> str:
-        """The update rule of :mod:`dynamics.rules` that torch.optim.SGD applies."""
+        """The update rule of :mod:`dynamics.rules` that the optimiser applies."""
+        if self.optimizer != "sgd":
+            return OPTIMIZERS.get(self.optimizer, self.optimizer)
         return rule_name(self.momentum, self.nesterov)
 
     @property
@@ -70,6 +75,44 @@ class TrainConfig:
     def to_dict(self) -> dict:
         """All fields plus the derived rule name, as written to config.json."""
         return {**dataclasses.asdict(self), "rule": self.rule}
+
+    def optimizer_arguments(self) -> dict:
+        """(rule, lr, wd, momentum, beta2, eps) for :func:`training.optim.make_optimizer`."""
+        return dict(rule=self.rule, lr=self.lr, wd=self.wd, momentum=self.momentum,
+                    beta2=self.beta2, eps=self.eps)
+
+
+#: ``--optimizer`` names and the rules of :mod:`dynamics.rules` they apply (sgd: by ρ, nesterov)
+OPTIMIZERS = {"sgd": None, "adamw": "adamw", "adam": "adam-l2", "lion": "lion"}
+
+
+def from_options(optimizer: str = "sgd", momentum: Optional[float] = None, nesterov: Optional[bool] = None,
+                 beta1: Optional[float] = None, beta2: Optional[float] = None, eps: Optional[float] = None,
+                 **fields) -> "TrainConfig":
+    """The TrainConfig of ``ridgeline train`` options, None meaning "not given".
+
+    SGD takes ``--momentum``/``--nesterov``; adamw, adam and lion take ``--beta1`` (stored
+    as ``momentum``, the first-moment coefficient), ``--beta2`` and ``--eps``. A flag of
+    the other family is refused with a one-line error, then :func:`check` runs.
+    """
+    if optimizer not in OPTIMIZERS:
+        raise RidgelineError(f"unknown optimizer {optimizer!r}: choose one of {', '.join(OPTIMIZERS)}")
+    if optimizer == "sgd":
+        given = [f"--{n}" for n, v in (("beta1", beta1), ("beta2", beta2), ("eps", eps)) if v is not None]
+        if given:
+            raise RidgelineError(f"{', '.join(given)} apply to --optimizer adamw, adam or lion; "
+                                 "SGD takes --momentum and --nesterov")
+        config = TrainConfig(momentum=TrainConfig.momentum if momentum is None else momentum,
+                             nesterov=TrainConfig.nesterov if nesterov is None else nesterov, **fields)
+    else:
+        given = [f"--{n}" for n, v in (("momentum", momentum), ("nesterov", nesterov)) if v is not None]
+        if given:
+            raise RidgelineError(f"{', '.join(given)} {'is an SGD flag' if len(given) == 1 else 'are SGD flags'}; "
+                                 f"with --optimizer {optimizer} use --beta1, --beta2 and --eps")
+        config = TrainConfig(optimizer=optimizer, momentum=0.9 if beta1 is None else beta1, nesterov=False,
+                             beta2=beta2, eps=TrainConfig.eps if eps is None else eps, **fields)
+    check(config)
+    return config
 
 
 def rule_name(momentum: float, nesterov: bool) -> str:
@@ -132,8 +175,17 @@ def check(config: TrainConfig) -> None:
         bad("lr", config.lr, "a finite number >= 0")
     if not (math.isfinite(config.wd) and config.wd >= 0):
         bad("wd", config.wd, "a finite number >= 0")
+    if config.optimizer not in OPTIMIZERS:
+        bad("optimizer", config.optimizer, f"one of {', '.join(OPTIMIZERS)}")
+    sgd = config.optimizer == "sgd"
     if not 0 <= config.momentum < 1:
-        bad("momentum", config.momentum, "in [0, 1)")
+        bad("momentum" if sgd else "beta1", config.momentum, "in [0, 1)")
+    if not sgd and config.nesterov:
+        bad("nesterov", config.nesterov, f"False with optimizer {config.optimizer!r} (an SGD flag)")
+    if config.beta2 is not None and not (sgd is False and 0 <= config.beta2 < 1):
+        bad("beta2", config.beta2, "in [0, 1), with optimizer adamw, adam or lion")
+    if not (isinstance(config.eps, (int, float)) and math.isfinite(config.eps) and config.eps > 0):
+        bad("eps", config.eps, "a finite number > 0 (e.g. 1e-8)")
     if config.schedule not in SCHEDULES:
         bad("schedule", config.schedule, "'piecewise' or 'constant'")
     if config.warmup_epochs is not None and not 0 <= config.warmup_epochs <= config.epochs:

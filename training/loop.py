@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from dynamics.util.errors import RidgelineError
-from training.config import TrainConfig, lr_at, sgd_arguments
+from training.config import TrainConfig, lr_at
 from training.model import ResNet9
 from training.norms import NormLogger
 
@@ -45,7 +45,7 @@ class Setup:
 
     model: torch.nn.Module
     forward: Callable
-    optimizer: torch.optim.SGD
+    optimizer: torch.optim.Optimizer
     device: torch.device
     amp: Optional[torch.dtype]  # autocast dtype (bf16 on CUDA) or None
     memory_format: torch.memory_format
@@ -55,13 +55,15 @@ class Setup:
 
 
 def build(config: TrainConfig, device: torch.device) -> Setup:
-    """Seeded ResNet9(width) and torch.optim.SGD on the mean loss (sgd_arguments)."""
+    """Seeded ResNet9(width) and the config's optimiser on the mean loss
+    (:func:`training.optim.make_optimizer`: torch.optim.SGD, AdamW, Adam or Lion)."""
+    from training.optim import make_optimizer
+
     torch.manual_seed(config.seed)
     cuda = device.type == "cuda"
     memory_format = torch.channels_last  # faster on CUDA and, with oneDNN, on CPU (about 1.3x)
     model = ResNet9(config.width).to(device=device, memory_format=memory_format)
-    kwargs = sgd_arguments(config.lr, config.wd, config.momentum, config.nesterov, config.batch_size)
-    optimizer = torch.optim.SGD(model.parameters(), **kwargs)
+    optimizer = make_optimizer(params=model.parameters(), **config.optimizer_arguments())
     forward = torch.compile(model) if config.compile else model
     if cuda:
         torch.backends.cudnn.benchmark = True

@@ -6,8 +6,9 @@ w_t into w_{t+1}, using the loss gradient g_t computed at w_t):
     weight_norm     |w_t|                      (the weights the gradient was taken at)
     grad_norm       |g_t|                      loss gradient only, WITHOUT weight decay
     angular_update  ∠(w_t, w_{t+1})            dynamics.geometry.angle, radians
-    momentum_norm   |v_{t+1}|                  torch's momentum buffer after the step
-                                               (for plain SGD the rule's v' = g + α w)
+    momentum_norm   |v_{t+1}|                  the optimiser's first-moment buffer after the
+                                               step (SGD's momentum_buffer, Adam's and Lion's
+                                               exp_avg; for plain SGD the rule's v' = g + α w)
     lr              λ_t, the learning rate of that step
     grad_power_ratio  k_t, gradient power through the momentum filter relative to
                     white noise (training.gradstats; 1 = uncorrelated gradients)
@@ -101,13 +102,16 @@ class NormLogger:
         self._pending = (step, w, g, per_channel, self.gradstats.power_ratio())
 
     def _has_buffers(self) -> bool:
-        """torch.optim.SGD keeps a momentum buffer exactly when momentum != 0."""
-        return self.optimizer.param_groups[0].get("momentum", 0) != 0
+        """torch.optim.SGD keeps a momentum buffer exactly when momentum != 0; Adam and
+        Lion always keep one (``exp_avg``)."""
+        return "betas" in self.optimizer.param_groups[0] or self.optimizer.param_groups[0].get("momentum", 0) != 0
 
     def _buffers(self) -> list[torch.Tensor]:
+        from training.optim import first_moment
+
         if self._sgd_v is not None:
             return self._sgd_v
-        return [self.optimizer.state[p]["momentum_buffer"] for p in self.params]
+        return [first_moment(self.optimizer, p) for p in self.params]
 
     @torch.no_grad()
     def after(self, step: int, epoch: int, lr: float) -> None:

@@ -1,0 +1,375 @@
+"""Sympy derivations for the adaptive rules: AdamW, Adam with L2 decay, Lion.
+
+As in :mod:`dynamics.symbolic`, the results start from the rules of
+:mod:`dynamics.rules` applied to sympy symbols. Notation: λ learning rate, α weight
+decay, β₁ (the rules' ``momentum``) and β₂ the moment coefficients, C the number of
+elements of the tensor (or of one output row), G = |g||w| the scale-free gradient norm,
+V = E g_i² the per-coordinate second moment.
+
+Noise model, in which each result is exact (checked by ``ridgeline simulate``):
+
+- all rules: g ⟂ w, zero mean, independent across steps, per-coordinate second moment
+  V = |g|²/C the same for every coordinate; late times (bias corrections 1 − β^k → 1);
+- ``adamw``, ``adam-l2``: the second moment has settled to its expectation, s = V
+  (β₂ close to 1 and the gradient scale changing slowly), and ε = 0, so the update is
+  linear in (w, m, g); for ``adam-l2`` V = E (g + αw)_i² ≈ |g|²/C, i.e. the decay term's
+  share of the second moment, k² = α²|w|²C/G², is neglected;
+- ``lion``: the coordinates of c = β₁ m + (1 − β₁) g are Gaussian, so two signs with
+  correlation r agree as E[sign a sign b] = (2/π) asin r (Sheppard); |sign c|² = C.
+
+AdamW and Lion drive w with an update whose size does not depend on |w|, so
+x = |w|² obeys x' = (1 − λα)² x + (forcing free of x): |w| ∝ √(λ/α), λα is exactly
+invariant and x relaxes as (1 − λα)^2t. Adam with L2 normalises the decay too: its
+effective decay per step is λα/√V ∝ λα|w|, |w|³ ∝ λ√C G/α and λ²α is the invariant.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import sympy as sp
+
+from dynamics.rules import get_rule
+from dynamics.symbolic import Formula, G, alpha, lam, moments, tidy, _x, _y, _z, _s
+from dynamics.util.errors import RidgelineError
+
+beta1 = sp.Symbol("beta_1", nonnegative=True)
+beta2 = sp.Symbol("beta_2", nonnegative=True)
+C = sp.Symbol("C", positive=True)  # elements of the tensor (or row)
+V = sp.Symbol("V", positive=True)  # per-coordinate second moment of what is normalised
+r_ = sp.Symbol("r", positive=True)  # √V
+_t = sp.Symbol("t", positive=True)
+_j = sp.Symbol("j", integer=True, positive=True)
+
+ADAM = ("adamw", "adam-l2")
+LION_TERMS = 256  # exact terms of Lion's correlation sum; the tail in closed form
+
+
+# ------------------------------------------------------------- rescaling exponents
+def _rational(expr):
+    """x**0.5 (the rules' square root, which numpy and torch need) as sympy's exact √x."""
+    return expr.replace(lambda e: e.is_Pow and e.exp.is_Float, lambda e: sp.Pow(e.base, sp.nsimplify(e.exp)))
+
+
+def _degree(expr, r, equations: set):
+    """The power of ``r`` in ``expr``, collecting the equations that make every sum
+    homogeneous (the rescaled rule maps onto itself only if each sum's terms agree)."""
+    if expr == r:
+        return sp.Integer(1)
+    if expr.is_Atom:
+        return sp.Integer(0)
+    if expr.is_Add:
+        degrees = [_degree(a, r, equations) for a in expr.args]
+        for d in degrees[1:]:
+            if sp.expand(d - degrees[0]) != 0:
+                equations.add(sp.expand(d - degrees[0]))
+        return degrees[0]
+    if expr.is_Mul:
+        return sp.expand(sum(_degree(a, r, equations) for a in expr.args))
+    if expr.is_Pow:
+        base, exp = expr.as_base_exp()
+        if r in exp.free_symbols:  # r**(symbolic exponent)
+            return exp if base == r else sp.Integer(0)
+        return sp.expand(_degree(base, r, equations) * exp)
+    if isinstance(expr, sp.sign):
+        _degree(expr.args[0], r, equations)
+        return sp.Integer(0)  # sign(r^q c) = sign(c)
+    raise AssertionError(f"no degree rule for {expr.func}")
+
+
+@lru_cache(maxsize=None)
+def rescaling_symmetry(rule: str) -> dict[str, sp.Expr]:
+    """(a, b, c) with w→r^a w, λ→r^b λ, α→r^c α, g→r^(−a) g (scale invariance), the
+    buffers rescaled too, mapping the rule (ε = 0) onto itself; a = 1, then verified."""
+    r = sp.Symbol("rr", positive=True)
+    w, g, m, s, k = sp.symbols("w g m s k", positive=True)
+    eb, ec, em, es = sp.symbols("b c p q")
+    adam = rule in ADAM
+    state = (r**em * m, r**es * s, k) if adam else (r**em * m,)
+    w1, v1 = get_rule(rule)(r * w, state, g / r, r**eb * lam, r**ec * alpha, beta1, beta2=beta2,
+                            **({"eps": 0} if adam else {}))
+    w1, v1 = _rational(w1), tuple(_rational(e) for e in v1)
+    equations: set = set()
+    targets = [(w1, 1), (v1[0], em)] + ([(v1[1], es)] if adam else [])
+    for expr, target in targets:
+        d = _degree(sp.powsimp(sp.expand_power_base(expr, force=True), force=True), r, equations)
+        if sp.expand(d - target) != 0:
+            equations.add(sp.expand(d - target))
+    unknowns = [eb, ec, em] + ([es] if adam else [])
+    (sol,) = sp.solve(list(equations), unknowns, dict=True)
+    exps = {"a": sp.Integer(1), "b": sol[eb], "c": sol[ec]}
+    sub = {eb: sol[eb], ec: sol[ec], em: sol[em]} | ({es: sol[es]} if adam else {})
+    w0, _ = get_rule(rule)(w, (m, s, k) if adam else (m,), g, lam, alpha, beta1, beta2=beta2,
+                           **({"eps": 0} if adam else {}))
+    exps["verified"] = sp.true if sp.simplify(w1.subs(sub) - r * _rational(w0)) == 0 else sp.false
+    exps["invariant"] = sp.powsimp(lam ** (-exps["c"]) * alpha ** exps["b"])  # r^(−cb + bc) = 1
+    return exps
+
+
+# ------------------------------------------------------------------- Adam: moments
+@lru_cache(maxsize=None)
+def _adam_moment_map(rule: str):
+    """(M, h): (x, y, z)' = M (x, y, z) + h s, x = |w|², y = w·m, z = |m|², s = |g|² = C V,
+    at late times with s settled (noise model); entries depend on r = √V for adam-l2."""
+    w, m, g = sp.symbols("w m g")
+    k = sp.Symbol("k", positive=True)
+    w1, (m1, s1, _) = get_rule(rule)(w, (m, r_**2, k), g, lam, alpha, beta1, beta2=beta2, eps=0)
+    late = {beta1 ** (k + 1): 0, beta2 ** (k + 1): 0}
+    w1 = sp.powsimp(w1.subs(late).subs(s1, r_**2), force=True)  # bias corrections 1, s = V
+    w1 = _rational(w1)
+    assert r_ in w1.free_symbols and not w1.free_symbols & {k}
+    new = [moments(sp.expand(e), w, m, g) for e in (w1 * w1, w1 * m1, m1 * m1)]
+    state = sp.Matrix([_x, _y, _z])
+    M = sp.Matrix(new).jacobian(state)
+    h = sp.Matrix(new).diff(_s)
+    cos_num = moments(sp.expand(w * w1), w, m, g)  # w·w' in moments
+    return M, h, cos_num
+
+
+@dataclass(frozen=True)
+class AdaptiveEquilibrium:
+    rule: str
+    weight_norm2: sp.Expr  # |w|² (AdamW, Lion), or the equation that fixes it (Adam-L2)
+    weight_norm_leading: sp.Expr
+    weight_norm_row_leading: sp.Expr
+    cos_angle: sp.Expr
+    angular_update_leading: sp.Expr
+    effective_lr_leading: sp.Expr  # λ/|w|: the step on the unit sphere per unit normalised coordinate
+    relaxation_steps: sp.Expr
+    update_sq: sp.Expr  # E|Δw/λ|² of the update alone, per step
+
+
+def _leading(expr):
+    return sp.factor(sp.cancel(expr.subs({lam: _t * lam})).as_leading_term(_t).subs(_t, 1))
+
+
+@lru_cache(maxsize=None)
+def _adam_fixed(rule: str):
+    """The fixed point (x, y, z) per unit s at given r, and cos θ there."""
+    M, h, cos_num = _adam_moment_map(rule)
+    (fixed,) = sp.linsolve((sp.eye(3) - M, h), _x, _y, _z)
+    fixed = [sp.factor(f) for f in fixed]
+    cos = sp.factor(sp.cancel(cos_num.subs({_x: fixed[0], _y: fixed[1]}) / fixed[0]))
+    return fixed, cos
+
+
+@lru_cache(maxsize=None)
+def equilibrium(rule: str) -> AdaptiveEquilibrium:
+    """The equilibrium of an adaptive ``rule`` under the noise model (module docstring)."""
+    if rule == "lion":
+        return _lion_equilibrium()
+    fixed, cos = _adam_fixed(rule)
+    x = sp.factor(fixed[0] * C * r_**2)  # x = K s, s = C V = C r²
+    q = 1 - lam * alpha
+    if rule == "adamw":
+        x = sp.factor(sp.cancel(x))
+        assert r_ not in x.free_symbols, "AdamW's |w| must not depend on the gradient size"
+        lead = sp.sqrt(_leading(x))
+        cos = sp.factor(sp.cancel(cos))
+        relax = -1 / (2 * sp.log(q))
+        norm2, row = x, lead.subs(C, sp.Symbol("C_row", positive=True))
+    else:  # V = G²/(C x): x = K(r) C r² and r² = G²/(C x)
+        norm2 = sp.Eq(G**2, sp.factor(x * C * r_**2))  # r fixed by G² = x(r) C r²
+        r_lead = sp.solve(sp.Eq(G**2, _leading(x) * C * r_**2), r_)[0]
+        lead = sp.simplify(sp.sqrt(_leading(x).subs(r_, r_lead)))
+        row = lead.subs({C: sp.Symbol("C_row", positive=True), G: sp.Symbol("G_row", positive=True)})
+        # leading order, β₁ = 0: x' − x = −(2λα/r) x + λ² C with r = G/√(C x) ∝ x^(−1/2),
+        # so d(x' − x)/dx = −(3/2)(2λα/r) at the fixed point
+        relax = sp.simplify(r_lead / (3 * lam * alpha))
+    angle_lead = tidy(sp.sqrt(2 * _leading(1 - (cos if rule == "adamw" else cos.subs(r_, r_lead)))))
+    update_sq = sp.factor(_adam_moment_map(rule)[1][0] * C * r_**2 / lam**2)
+    return AdaptiveEquilibrium(rule, norm2, tidy(lead), tidy(row), cos, angle_lead,
+                               tidy(sp.simplify(lam / lead)), relax, sp.simplify(update_sq))
+
+
+# ------------------------------------------------------------------------ Lion
+def lion_correlation() -> tuple[sp.Expr, sp.Expr]:
+    """(A, R_j): c_t = Σ_k a_k g_{t−k} with a_0 = 1 − β₁, a_k = β₁(1 − β₂)β₂^(k−1) (from the
+    rule), corr(c_t, c_{t+j}) = A β₂^(j−1), and R_j = (2/π) asin(A β₂^(j−1)) the mean
+    product of the signs of one coordinate j steps apart."""
+    k = sp.Symbol("k", integer=True, positive=True)
+    gvec = sp.symbols("g0:3")
+    m = sp.Integer(0)
+    for gk in reversed(gvec[1:]):  # m after g2, g1 (oldest first): read a_1, a_2 off the rule
+        _, (m,) = get_rule("lion")(sp.Integer(0), (m,), gk, lam, alpha, beta1, beta2=beta2)
+    c = sp.expand(beta1 * m + (1 - beta1) * gvec[0])
+    assert sp.expand(c.coeff(gvec[1]) - beta1 * (1 - beta2)) == 0
+    a = lambda n: (1 - beta1) if n == 0 else beta1 * (1 - beta2) * beta2 ** (n - 1)  # noqa: E731
+    assert all(sp.expand(c.coeff(gvec[n]) - a(n)) == 0 for n in range(3))
+    geometric = 1 / (1 - beta2**2)  # Σ_{k≥1} β₂^(2(k−1))
+    norm = a(0) ** 2 + (beta1 * (1 - beta2)) ** 2 * geometric  # Σ_k a_k²
+    lag1 = a(0) * a(1) + (beta1 * (1 - beta2)) ** 2 * beta2 * geometric  # Σ_k a_k a_(k+1)
+    A = sp.factor(sp.simplify(lag1 / norm))
+    return A, 2 / sp.pi * sp.asin(A * beta2 ** (_j - 1))
+
+
+@lru_cache(maxsize=None)
+def _lion_equilibrium() -> AdaptiveEquilibrium:
+    """w_t = −λ Σ q^k u_{t−1−k} (q = 1 − λα, u = sign c, |u|² = C): x and w·u from R_j."""
+    w, g, m = sp.symbols("w g m")
+    w1, _ = get_rule("lion")(w, (m,), g, lam, alpha, beta1, beta2=beta2)
+    q = sp.expand(w1.coeff(w))
+    assert sp.expand(q - (1 - lam * alpha)) == 0
+    u2 = sp.sign(sp.Symbol("c", real=True, nonzero=True)) ** 2  # |u|² = C: sign² = 1
+    assert u2 == 1
+    A, R = lion_correlation()
+    S = sp.Sum(q**_j * R, (_j, 1, sp.oo))
+    S1 = sp.Sum(q ** (_j - 1) * R, (_j, 1, sp.oo))
+    x = lam**2 * C * (1 + 2 * S) / (1 - q**2)
+    cos = q + lam**2 * C * S1 / x  # w·w' = q x − λ E[w·u],  E[w·u] = −λ C Σ q^(j−1) R_j
+    S0 = sp.Sum(R, (_j, 1, sp.oo))  # λα → 0
+    lead = sp.sqrt(lam * C * (1 + 2 * S0) / (2 * alpha))
+    return AdaptiveEquilibrium(
+        "lion", x, lead, lead.subs(C, sp.Symbol("C_row", positive=True)), cos,
+        sp.sqrt(2 * lam * alpha / (1 + 2 * S0)), sp.sqrt(2 * alpha / (C * (1 + 2 * S0))),
+        -1 / (2 * sp.log(q)), C)
+
+
+# ---------------------------------------------------------------------- formulas
+PAPER = {  # Kosson et al. (2024), random-walk model, per tensor of C elements (λ lr, α wd)
+    "adamw": (sp.sqrt(lam * C / (2 * alpha)), sp.sqrt(2 * lam * alpha * (1 - beta1) / (1 + beta1))),
+    "adam-l2": (None, None),
+    "lion": (None, sp.sqrt(sp.pi / 2) * sp.sqrt(2 * lam * alpha)
+             * sp.sqrt((1 - beta1) ** 2 + beta1**2 * (1 - beta2) / (1 + beta2))),
+}
+
+
+@lru_cache(maxsize=None)
+def derive(rule: str) -> tuple[Formula, ...]:
+    """Every derived result for an adaptive ``rule``, in reading order."""
+    eq = equilibrium(rule)
+    sym = rescaling_symmetry(rule)
+    out = [
+        Formula("rescaling_exponents", "(a, b, c): w→r^a w, λ→r^b λ, α→r^c α (buffers too, ε = 0) maps the update onto itself",
+                sp.Tuple(sym["a"], sym["b"], sym["c"])),
+        Formula("rescaling_verified", "the exponents substituted back into the rule give the same update", sym["verified"]),
+        Formula("rescaling_invariant", "exactly invariant combination of (λ, α) (ε breaks it unless ε ∝ 1/|w|)", sym["invariant"]),
+        Formula("update_sq_per_step", "E|Δw|²/λ² of the normalised update alone, per step (s = C V)", eq.update_sq),
+        Formula("weight_norm_sq" if rule != "adam-l2" else "weight_norm_equation",
+                "equilibrium |w|² per tensor of C elements (exact)" if rule != "adam-l2"
+                else "exact equilibrium: r = √V solves this, then |w|² = G²/(C r²)", eq.weight_norm2),
+        Formula("weight_norm_leading", "equilibrium |w| per tensor of C elements, leading order in λα", eq.weight_norm_leading),
+        Formula("weight_norm_row_leading", "the same per output row of C_row elements"
+                + (" with its own G_row" if rule == "adam-l2" else ": independent of the row's gradient"), eq.weight_norm_row_leading),
+        Formula("angular_update", "equilibrium angle between w_t and w_t+1, radians per step (exact)", sp.acos(eq.cos_angle)),
+        Formula("angular_update_leading", "the angle, leading order in λα", eq.angular_update_leading),
+        Formula("effective_lr_leading", "λ/|w|, the step on the unit sphere per unit normalised coordinate, leading order", eq.effective_lr_leading),
+        Formula("relaxation_steps" if rule != "adam-l2" else "relaxation_steps_leading",
+                "e-folding time of |w|² towards equilibrium, steps (second moment tracking at once"
+                + ("; leading order at β₁ = 0, predict uses the moment map at any β₁)" if rule == "adam-l2" else ")"),
+                eq.relaxation_steps),
+    ]
+    norm, angle = PAPER[rule]
+    if norm is not None:
+        out.append(Formula("paper_weight_norm", "Kosson et al. (2024), random-walk model", norm))
+    if angle is not None:
+        out.append(Formula("paper_angular_update", "Kosson et al. (2024), random-walk model", angle))
+    return tuple(out)
+
+
+# ------------------------------------------------------------------------ numbers
+@lru_cache(maxsize=None)
+def _adam_numeric(rule: str):
+    fixed, cos = _adam_fixed(rule)
+    M, h, _ = _adam_moment_map(rule)
+    args = (lam, alpha, beta1, r_)
+    return (sp.lambdify(args, fixed, "numpy"), sp.lambdify(args, cos, "numpy"),
+            sp.lambdify(args, list(M), "numpy"), sp.lambdify(args, list(h), "numpy"))
+
+
+@lru_cache(maxsize=None)
+def _lion_lag1():
+    return sp.lambdify((beta1, beta2), lion_correlation()[0], "numpy")
+
+
+def _lion_sums(lr, wd, b1, b2):
+    """(S, S1) = (Σ_j q^j R_j, Σ_j q^(j−1) R_j): LION_TERMS terms exactly, the rest from
+    asin x = x + x³/6 + 3x⁵/40 + … summed as geometric series."""
+    q = 1 - lr * wd
+    A = _lion_lag1()(b1, b2)
+    j = np.arange(1, LION_TERMS + 1).reshape((-1,) + (1,) * np.ndim(q))
+    R = 2 / np.pi * np.arcsin(A * b2 ** (j - 1))
+    S = (q**j * R).sum(0)
+    tail = 0.0
+    for n, c in ((1, 1.0), (3, 1 / 6), (5, 3 / 40), (7, 5 / 112)):  # Σ_{j>J} q^j (A β₂^(j−1))^n
+        ratio = q * b2**n
+        tail = tail + c * A**n / b2**n * ratio ** (LION_TERMS + 1) / (1 - ratio)
+    S = S + 2 / np.pi * tail
+    return S, S / q
+
+
+def predict(rule: str, lr, wd, momentum, grad_norm, elements, beta2=None):
+    """(|w|, θ, λ/|w|, relaxation steps, ok) at the equilibrium, numpy arrays."""
+    from dynamics.rules import DEFAULT_BETA2
+
+    b2 = DEFAULT_BETA2[rule] if beta2 is None else beta2
+    if elements is None:
+        raise RidgelineError(f"predicting {rule} needs the number of elements C of the tensor")
+    lr, wd, b1, Gn, Cn, b2 = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in
+                                                   (lr, wd, momentum, grad_norm, elements, b2)))
+    q = 1 - lr * wd
+    with np.errstate(all="ignore"):
+        if rule == "lion":
+            S, S1 = _lion_sums(lr, wd, b1, b2)
+            x = lr**2 * Cn * (1 + 2 * S) / (1 - q**2)
+            cos = q + lr**2 * Cn * S1 / x
+            tau = -1 / (2 * np.log(q))
+        else:
+            fixed_f, cos_f, M_f, h_f = _adam_numeric(rule)
+            if rule == "adamw":
+                r = np.ones_like(lr)  # V cancels: any r
+            else:
+                r = _solve_r(fixed_f, lr, wd, b1, Gn, Cn)
+            K = np.asarray(fixed_f(lr, wd, b1, r)[0], dtype=float)
+            x = K * Cn * r**2
+            cos = np.asarray(cos_f(lr, wd, b1, r), dtype=float)
+            tau = _relaxation(rule, M_f, h_f, lr, wd, b1, r, x, Cn, Gn)
+        ok = (lr > 0) & (wd > 0) & np.isfinite(x) & (x > 0) & (np.abs(cos) <= 1) & (q > 0)
+        norm = np.where(ok, np.sqrt(x), np.nan)
+        theta = np.where(ok, np.arccos(np.clip(cos, -1, 1)), np.nan)
+        return norm, theta, np.where(ok, lr / norm, np.nan), np.where(ok, tau, np.nan), ok
+
+
+def _solve_r(fixed_f, lr, wd, b1, Gn, Cn, iterations=200):
+    """r = √V with G² = x(r) C r² (Adam-L2), by bisection on ln r (x(r) C r² rises with r)."""
+    lo = np.full(lr.shape, -60.0)
+    hi = np.full(lr.shape, 60.0)
+    target = np.log(Gn**2)
+    for _ in range(iterations):
+        mid = (lo + hi) / 2
+        r = np.exp(mid)
+        value = np.log(np.asarray(fixed_f(lr, wd, b1, r)[0], dtype=float) * Cn**2 * r**4)
+        up = value > target  # NaN (no stable equilibrium: small r) counts as too low
+        hi, lo = np.where(up, mid, hi), np.where(up, lo, mid)
+    return np.exp((lo + hi) / 2)
+
+
+def _relaxation(rule, M_f, h_f, lr, wd, b1, r, x, Cn, Gn):
+    """−1/ln μ, μ the slowest eigenvalue of the moment map at the fixed point; for
+    adam-l2 with r = G/√(C x) following x (a numerical derivative in x)."""
+    M = np.stack([np.broadcast_to(np.asarray(e, dtype=float), lr.shape) for e in M_f(lr, wd, b1, r)],
+                 -1).reshape(*lr.shape, 3, 3)
+    if rule == "adam-l2":
+        eps = 1e-6
+        x_up = x * (1 + eps)
+        r_up = Gn / np.sqrt(Cn * x_up)
+        h = lambda rr: np.stack([np.broadcast_to(np.asarray(e, dtype=float), lr.shape)  # noqa: E731
+                                 for e in h_f(lr, wd, b1, rr)], -1) * (Cn * rr**2)[..., None]
+        M_up = np.stack([np.broadcast_to(np.asarray(e, dtype=float), lr.shape) for e in M_f(lr, wd, b1, r_up)],
+                        -1).reshape(*lr.shape, 3, 3)
+        # the x column gains d/dx of M(r(x)) (x, y, z) + h(r(x)) C r(x)² at the fixed point
+        col = ((M_up - M) @ _fixed_state(rule, lr, wd, b1, r, x)[..., None])[..., 0] + h(r_up) - h(r)
+        M = M.copy()
+        M[..., :, 0] += col / (x * eps)
+    ok = np.all(np.isfinite(M), axis=(-2, -1))
+    mu = np.full(lr.shape, np.nan)
+    mu[ok] = np.abs(np.linalg.eigvals(M[ok])).max(-1)
+    return -1 / np.log(mu)
+
+
+def _fixed_state(rule, lr, wd, b1, r, x):
+    fixed_f = _adam_numeric(rule)[0]
+    f = [np.broadcast_to(np.asarray(e, dtype=float), lr.shape) for e in fixed_f(lr, wd, b1, r)]
+    return np.stack([x, f[1] / f[0] * x, f[2] / f[0] * x], -1)

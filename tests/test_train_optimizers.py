@@ -1,0 +1,54 @@
+"""ridgeline train with --optimizer adamw|adam|lion: flags, config.json, norms.csv."""
+
+import json
+
+import pandas as pd
+import pytest
+from typer.testing import CliRunner
+
+from cli import app
+from dynamics.util.errors import RidgelineError
+from tests.test_train import tiny_config
+from training import train
+from training.config import TrainConfig, check, from_options
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--optimizer", "adamw", "--nesterov"], "--nesterov is an SGD flag"),
+    (["--optimizer", "adam", "--momentum", "0.5"], "--momentum is an SGD flag"),
+    (["--optimizer", "lion", "--beta1", "1.0"], "beta1 must be in [0, 1)"),
+    (["--optimizer", "adamw", "--beta2", "-0.1"], "beta2 must be in [0, 1)"),
+    (["--optimizer", "adamw", "--beta2", "1"], "beta2 must be in [0, 1)"),
+    (["--optimizer", "adam", "--eps", "0"], "eps must be a finite number > 0"),
+    (["--optimizer", "adamw", "--eps", "-1e-8"], "eps must be a finite number > 0"),
+    (["--beta1", "0.9"], "--beta1 apply to --optimizer adamw, adam or lion"),
+    (["--optimizer", "rmsprop"], "unknown optimizer 'rmsprop'"),
+])
+def test_bad_optimizer_flags_give_one_line_and_exit_2(tmp_path, args, message):
+    result = CliRunner().invoke(app, ["train", "--out", str(tmp_path / "run"), *args])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.output
+    assert not (tmp_path / "run").exists()
+
+
+def test_options_map_to_rules_and_sgd_defaults_stay():
+    assert from_options().rule == "nesterov" and from_options().momentum == 0.9
+    assert from_options(momentum=0.0).rule == "sgd"
+    assert from_options(nesterov=False).rule == "heavy-ball"
+    adam = from_options(optimizer="adam", beta1=0.5, beta2=0.99, eps=1e-6)
+    assert (adam.rule, adam.momentum, adam.nesterov, adam.beta2, adam.eps) == ("adam-l2", 0.5, False, 0.99, 1e-6)
+    assert from_options(optimizer="adamw").rule == "adamw" and from_options(optimizer="lion").rule == "lion"
+    with pytest.raises(RidgelineError, match="nesterov must be False"):
+        check(TrainConfig(optimizer="adamw"))
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "adam", "lion"])
+def test_adaptive_run_saves_its_rule_and_logs_the_first_moment(tmp_path, one_thread, optimizer):
+    config = tiny_config(tmp_path, optimizer=optimizer, nesterov=False, lr=1e-3, wd=0.1, epochs=1)
+    train(config, verbose=False)
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["rule"] == {"adamw": "adamw", "adam": "adam-l2", "lion": "lion"}[optimizer]
+    assert saved["optimizer"] == optimizer
+    norms = pd.read_csv(tmp_path / "run" / "norms.csv")
+    assert (norms.momentum_norm > 0).all() and norms.momentum_norm.notna().all()

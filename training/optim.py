@@ -1,0 +1,78 @@
+"""The optimiser of a run: one function from (rule, λ, α, ρ or β₁, β₂, ε) to torch.optim.
+
+:func:`make_optimizer` is the one place where a rule of :mod:`dynamics.rules` becomes a
+torch optimiser on the MEAN loss: torch.optim.SGD for the SGD rules
+(:func:`dynamics.rules.torch_sgd_kwargs`), torch.optim.AdamW and torch.optim.Adam
+(``weight_decay`` = α) for ``adamw`` and ``adam-l2``, and :class:`Lion` (torch has
+none) for ``lion``. Every optimiser keeps its first-moment buffer where
+:func:`first_moment` finds it (``momentum_buffer`` or ``exp_avg``).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from dynamics.rules import DEFAULT_BETA2, DEFAULT_EPS, lion, torch_sgd_kwargs
+from dynamics.util.errors import RidgelineError
+
+
+class Lion(torch.optim.Optimizer):
+    """Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms"),
+    one step of :func:`dynamics.rules.lion` per parameter:
+
+        c  = β₁ m + (1 − β₁) g,   w ← (1 − λα) w − λ sign(c),   m ← β₂ m + (1 − β₂) g
+
+    The first moment m is ``state[p]["exp_avg"]`` (zero at the start), as in Adam.
+    """
+
+    def __init__(self, params, lr: float = 1e-4, betas: tuple[float, float] = (0.9, 0.99),
+                 weight_decay: float = 0.0):
+        if not lr >= 0:
+            raise ValueError(f"invalid learning rate {lr}")
+        if not all(0 <= b < 1 for b in betas):
+            raise ValueError(f"invalid betas {betas}")
+        super().__init__(params, dict(lr=lr, betas=tuple(betas), weight_decay=weight_decay))
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            beta1, beta2 = group["betas"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if "exp_avg" not in state:
+                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                w, (m,) = lion(p, (state["exp_avg"],), p.grad, group["lr"], group["weight_decay"],
+                               beta1, beta2)
+                p.copy_(w)
+                state["exp_avg"].copy_(m)
+        return loss
+
+
+def make_optimizer(rule: str, params, lr: float, wd: float, momentum: float,
+                   beta2: float | None = None, eps: float | None = None) -> torch.optim.Optimizer:
+    """The torch optimiser applying ``rule`` with λ = ``lr``, α = ``wd`` and ρ (SGD rules)
+    or β₁ (adaptive rules) = ``momentum``; β₂ and ε default to
+    :data:`dynamics.rules.DEFAULT_BETA2` and :data:`dynamics.rules.DEFAULT_EPS`."""
+    if rule in ("adamw", "adam-l2", "lion"):
+        betas = (momentum, DEFAULT_BETA2[rule] if beta2 is None else beta2)
+        if rule == "lion":
+            return Lion(params, lr=lr, betas=betas, weight_decay=wd)
+        cls = torch.optim.AdamW if rule == "adamw" else torch.optim.Adam
+        return cls(params, lr=lr, betas=betas, eps=DEFAULT_EPS if eps is None else eps, weight_decay=wd)
+    if rule == "decoupled":
+        raise RidgelineError("rule 'decoupled' has no torch optimiser here; use sgd, heavy-ball, "
+                             "nesterov, adamw, adam-l2 or lion")
+    return torch.optim.SGD(params, **torch_sgd_kwargs(rule, lr, wd, momentum))
+
+
+def first_moment(optimizer: torch.optim.Optimizer, param: torch.Tensor) -> torch.Tensor | None:
+    """The optimiser's first-moment buffer of ``param`` (SGD's ``momentum_buffer``, Adam's
+    and Lion's ``exp_avg``), or None where it keeps none (plain SGD, before the first step)."""
+    state = optimizer.state.get(param, {})
+    return state.get("momentum_buffer", state.get("exp_avg"))
