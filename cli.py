@@ -85,6 +85,26 @@ def derive(
     typer.echo(render(rule, format, point), nl=False)
 
 
+@app.command()
+@_library_call
+def transfer(
+    to: Annotated[str, typer.Option("--to", help="New values, e.g. batch_size=128 or momentum=0.97 or wd=2e-3 (lr follows).")],
+    from_: Annotated[str, typer.Option("--from", help="The good setting, e.g. lr=0.4,wd=5e-4,momentum=0.9,batch_size=512 (missing names: Page's).")] = "",
+    rule: Annotated[str, typer.Option(help="nesterov (ridgeline train's), heavy-ball or sgd.")] = "nesterov",
+    train_size: Annotated[int, typer.Option(help="M, training images per epoch (steps per epoch = M/N).")] = 50_000,
+    epochs: Annotated[float, typer.Option(help="Length of the run, epochs (for the relaxation warning).")] = 24,
+    format: Annotated[str, typer.Option("--format", help="table or json.")] = "table",
+) -> None:
+    """Carry a setting to another batch size, momentum or wd along Page's flat directions."""
+    from dynamics.transfer import PAGE, TARGETS, TransferConfig, render, transfer as run_transfer
+
+    source = parse_assignments(from_, "--from", tuple(PAGE)) if from_.strip() else {}
+    target = parse_assignments(to, "--to", TARGETS)
+    config = TransferConfig(source=source, target=target, rule=rule, train_size=train_size,
+                            epochs=epochs, format=format)
+    typer.echo(render(run_transfer(config), config.format, config.rule), nl=False)
+
+
 # --------------------------------------------------------------- sweep and tune
 _PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 _ObjectiveOpt = Annotated[str, typer.Option(
