@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import sys
+from enum import Enum
 from typing import Annotated, Callable, Optional
 
 import typer
@@ -157,6 +158,32 @@ def sweep(
         max_runs=max_runs, floor=floor))
 
 
+class Method(str, Enum):
+    coordinate = "coordinate"
+    tpe = "tpe"
+    random = "random"
+
+
+class Coordinates(str, Enum):
+    rotated = "rotated"
+    naive = "naive"
+
+
+def parse_bounds(text: str) -> tuple[tuple[str, float, float], ...]:
+    """``name=lo:hi,...`` -> ((name, lo, hi), ...), naming the problem on failure."""
+    out = []
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        name, _, rng = item.partition("=")
+        lo, sep, hi = rng.partition(":")
+        try:
+            out.append((name.strip(), float(lo), float(hi)))
+        except ValueError:
+            raise RidgelineError(f"--bounds: {item!r} is not NAME=LO:HI (e.g. wd=1e-5:1e-2)") from None
+        if not sep:
+            raise RidgelineError(f"--bounds: {item!r} is not NAME=LO:HI (e.g. wd=1e-5:1e-2)")
+    return tuple(out)
+
+
 @app.command(context_settings=_PASS_THROUGH)
 @_library_call
 def tune(
@@ -165,8 +192,15 @@ def tune(
     out: Annotated[str, typer.Option(help="Tune directory (records, tune.csv, trials.csv).")],
     start: Annotated[Optional[str], typer.Option(
         help="Starting point, e.g. lr=0.001,momentum=0.5,wd=0.01 (missing names: the defaults).")] = None,
-    coordinates: Annotated[str, typer.Option(
-        help="rotated: descend in (lr wd/(1-momentum), momentum, wd), Page's way; naive: in (lr, momentum, wd).")] = "rotated",
+    method: Annotated[Method, typer.Option(
+        help="coordinate: Page's cyclical descent; tpe or random: Optuna's sampler "
+             "(pip install 'ridgeline\\[optuna]').")] = Method.coordinate,
+    coordinates: Annotated[Coordinates, typer.Option(
+        help="rotated: search (lr wd/(1-momentum), 1-momentum, wd), Page's way; naive: (lr, 1-momentum, wd).")] = Coordinates.rotated,
+    sampler_seed: Annotated[int, typer.Option(help="Seed of the tpe/random sampler (a rerun is identical).")] = 0,
+    bounds: Annotated[str, typer.Option(
+        help="tpe/random: log-uniform ranges NAME=LO:HI of rotated, lr, one_minus_momentum, wd "
+             "(default rotated=1e-6:0.1, lr=1e-4:10, one_minus_momentum=1e-3:1, wd=1e-6:0.1).")] = "",
     factor: Annotated[float, typer.Option(help="Line-search step: multiply or divide by this.")] = 2.0,
     refine: Annotated[int, typer.Option(
         help="After convergence, refine the step (factor -> sqrt(factor)) this many times.")] = 0,
@@ -178,7 +212,8 @@ def tune(
     cpus_per_trial: _CpusOpt = 1.0,
     gpus_per_trial: _GpusOpt = 0.0,
 ) -> None:
-    """Tune (lr, momentum, wd) by Page's cyclical coordinate descent, doubling or halving.
+    """Tune (lr, momentum, wd) by Page's cyclical coordinate descent (doubling or halving),
+    or by Optuna's TPE or random search, in Page's rotated or the naive coordinates.
 
     Resumable: every run is recorded, and rerunning the same command replays the
     descent without recomputing a finished run. Any other option goes to the objective
@@ -189,7 +224,8 @@ def tune(
 
     point = parse_assignments(start, "--start", ("lr", "momentum", "wd")) if start else {}
     run_tune(TuneConfig(
-        objective=objective, out=out, **point, coordinates=coordinates, factor=factor,
+        objective=objective, out=out, **point, coordinates=coordinates.value, method=method.value,
+        sampler_seed=sampler_seed, bounds=parse_bounds(bounds), factor=factor,
         refine=refine, tolerance=tolerance, max_runs=max_runs, options=tuple(ctx.args),
         executor=executor, ray_address=ray_address, cpus_per_trial=cpus_per_trial,
         gpus_per_trial=gpus_per_trial))
