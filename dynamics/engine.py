@@ -82,7 +82,14 @@ class SplitGradient:
 
 
 def _step_function(rule: str, gradient, compiled: bool):
-    """(w, v, z, λ_t, α, ρ, active) → (w', v', g): one step of every row, frozen rows kept."""
+    """(w, v, z, λ_t, α, ρ, active) → (w', v', g): one step of every row, frozen rows kept.
+
+    Eager, for the linear rules: :func:`dynamics.fused.fused_step`, the same rule as
+    in-place fused ops from its derived coefficients."""
+    from dynamics.fused import LINEAR, fused_step
+
+    if not compiled and rule in LINEAR:
+        return fused_step(rule, gradient)
     step = get_rule(rule)
 
     def one_step(w, v, z, lr_t, wd, momentum, active):
@@ -92,6 +99,10 @@ def _step_function(rule: str, gradient, compiled: bool):
             w_new, v_new = torch.where(active, w_new, w), torch.where(active, v_new, v)
         return w_new, v_new, g
 
+    if compiled:
+        from dynamics.fused import choose_compile_threads
+
+        choose_compile_threads()
     return torch.compile(one_step, dynamic=False) if compiled else one_step
 
 
