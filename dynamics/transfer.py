@@ -26,7 +26,9 @@ regime in which the invariants were derived:
 - *relaxation*: longer than a fifth of the run, so |w| spends much of it away from the
   equilibrium that makes λα and u matter;
 - *leading order*: the exact relaxation time differs from the leading order in λα,
-  (1−ρ)/(4λα), by more than 10% (u = λα/(1−ρ) too large), or no stable equilibrium.
+  (1−ρ)/(4λα), by more than 10%, or there is no stable equilibrium. The expansion is
+  in u/(1−ρ) = λα/(1−ρ)²: it fails when u is large, or when momentum's memory
+  1/(1−ρ) steps is no longer short next to the relaxation (the two modes mix).
 """
 
 from __future__ import annotations
@@ -168,10 +170,10 @@ def transfer(config: TransferConfig) -> Transfer:
                             f"wd={p['wd']:.4g}, momentum={p['momentum']:.4g}: lr*wd is too large")
         elif abs(t / leading - 1) > LEADING_ORDER_TOLERANCE:
             u = p["lr"] * p["wd"] / (1 - p["momentum"])
-            warnings.append(f"{label}: leading order fails at u = lr*wd/(1-momentum) = {u:.3g}, "
-                            f"momentum {p['momentum']:.4g}: the exact relaxation time ({t:.4g} steps) is "
-                            f"{t / leading - 1:+.0%} off (1-momentum)/(4 lr wd) ({leading:.4g}), so the "
-                            "invariants hold only approximately")
+            warnings.append(f"{label}: leading order fails: the exact relaxation time ({t:.4g} steps) is "
+                            f"{t / leading - 1:+.0%} off (1-momentum)/(4 lr wd) = {leading:.4g}; "
+                            f"u = lr*wd/(1-momentum) = {u:.3g} is not small next to 1-momentum = "
+                            f"{1 - p['momentum']:.3g}, so the invariants hold only approximately")
     warnings += _regime_warnings(config, before, after, epochs[1])
     return Transfer(before, after, invariants, tuple(steps), tuple(epochs), warnings)
 
