@@ -61,3 +61,24 @@ def test_heavy_ball_coefficients_are_the_textbook_ones():
     assert (co["A"][0], co["C"][0]) == ("1", "0")
     assert co["B"][1](0.3, 0.01, 0.9) == pytest.approx(-0.3)
     assert co["e"][1](0.3, 0.01, 0.9) == pytest.approx(0.9)
+
+
+def test_compile_threads_follow_the_idle_cores(monkeypatch):
+    import os
+
+    from dynamics.fused import choose_compile_threads
+
+    saved = torch.get_num_threads()
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
+    try:
+        torch.set_num_threads(4)
+        monkeypatch.setattr(os, "getloadavg", lambda: (6.0, 6.0, 6.0))  # busy: 1 thread
+        assert choose_compile_threads() == 1 and torch.get_num_threads() == 1
+        torch.set_num_threads(4)
+        monkeypatch.setattr(os, "getloadavg", lambda: (2.2, 2.0, 2.0))  # 4 - 2.2 + 1 -> 2
+        assert choose_compile_threads() == 2
+        torch.set_num_threads(2)
+        monkeypatch.setattr(os, "getloadavg", lambda: (0.0, 0.0, 0.0))  # idle: never raised
+        assert choose_compile_threads() == 2
+    finally:
+        torch.set_num_threads(saved)
