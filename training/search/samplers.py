@@ -85,6 +85,15 @@ def make_sampler(method: str, seed: int):
     raise RidgelineError(f"unknown method {method!r}; use {', '.join(METHODS)}")
 
 
+def improves(score: float, best: float | None, maximize: bool) -> bool:
+    """Whether ``score`` beats ``best`` (None: nothing yet); NaN (diverged) never does."""
+    if score != score:
+        return best is None
+    if best is None or best != best:
+        return True
+    return score > best if maximize else score < best
+
+
 def search(evaluate, start: dict, maximize: bool, method: str, rotated: bool, *, seed: int,
            bounds: dict, max_asks: int, log=lambda row: None) -> tuple[dict, float, int]:
     """Ask-and-tell until ``evaluate`` stops it (``max_runs``) or after ``max_asks``
@@ -108,8 +117,7 @@ def search(evaluate, start: dict, maximize: bool, method: str, rotated: bool, *,
             study.tell(trial, state=TrialState.FAIL)
         else:
             study.tell(trial, score)
-        if best is None or (score == score and (best[1] != best[1] or
-                                                (score > best[1] if maximize else score < best[1]))):
+        if improves(score, None if best is None else best[1], maximize):
             best = (point, score, run)
             log({"run": run, "coordinate": "start" if run == 0 else method, **point, "score": score})
     return best
