@@ -19,7 +19,7 @@ from typer.core import TyperGroup
 from dynamics.util.errors import RidgelineError
 
 #: ``ridgeline --help`` lists the commands in the order of the work, the main job first.
-WORKFLOW = ("report", "derive", "simulate", "train", "validate", "sweep", "tune")
+WORKFLOW = ("report", "derive", "simulate", "train", "validate", "sweep", "tune", "transfer")
 
 
 class _WorkflowGroup(TyperGroup):
@@ -41,7 +41,9 @@ from training.config import OPTIMIZERS as _OPTIMIZERS, SCHEDULES as _TRAIN_SCHED
 from training.report.steps import PROFILES as _PROFILES  # noqa: E402
 from training.search.executors import EXECUTORS as _EXECUTORS  # noqa: E402
 from training.search.objectives import OBJECTIVES as _OBJECTIVES  # noqa: E402
+from training.search.samplers import METHODS as _METHODS  # noqa: E402
 from training.search.tune import COORDINATES as _COORDINATES  # noqa: E402
+from dynamics.transfer import RULES as _TRANSFER_RULES  # noqa: E402
 
 Rule = _choices("Rule", _RULES)
 DeriveRule = _choices("DeriveRule", [*_RULES, "all"])
@@ -56,6 +58,9 @@ Profile = _choices("Profile", _PROFILES)
 Objective = _choices("Objective", _OBJECTIVES)
 Executor = _choices("Executor", _EXECUTORS)
 Coordinates = _choices("Coordinates", _COORDINATES)
+Method = _choices("Method", _METHODS)
+TransferRule = _choices("TransferRule", _TRANSFER_RULES)
+TransferFormat = _choices("TransferFormat", ("table", "json"))
 
 
 def _version() -> str:
@@ -431,8 +436,15 @@ def tune(
     out: Annotated[Path, typer.Option(help="Tune directory (records, tune.csv, trials.csv).")],
     start: Annotated[Optional[str], typer.Option(
         help="Starting point, e.g. lr=0.001,momentum=0.5,wd=0.01 (missing names: the defaults).")] = None,
+    method: Annotated[Method, typer.Option(
+        help="coordinate: Page's cyclical descent; tpe or random: Optuna's sampler "
+             "(pip install 'ridgeline\\[optuna]').")] = Method["coordinate"],
     coordinates: Annotated[Coordinates, typer.Option(
-        help="rotated: descend in (λα/(1−ρ), ρ, α), Page's way; naive: in (λ, ρ, α).")] = Coordinates["rotated"],
+        help="rotated: search in (λα/(1−ρ), 1−ρ, α), Page's way; naive: in (λ, 1−ρ, α).")] = Coordinates["rotated"],
+    sampler_seed: Annotated[int, typer.Option(help="Seed of the tpe/random sampler (a rerun is identical).")] = 0,
+    bounds: Annotated[str, typer.Option(
+        help="tpe/random: log-uniform ranges NAME=LO:HI of rotated, lr, one_minus_momentum, wd "
+             "(default rotated=1e-6:0.1, lr=1e-4:10, one_minus_momentum=1e-3:1, wd=1e-6:0.1).")] = "",
     factor: Annotated[float, typer.Option(help="Line-search step: multiply or divide by this.")] = 2.0,
     refine: Annotated[int, typer.Option(
         help="After convergence, refine the step (factor -> sqrt(factor)) this many times.")] = 0,
@@ -445,7 +457,8 @@ def tune(
     gpus_per_trial: _GpusOpt = 0.0,
     format: _TableFormatOpt = TableFormat["table"],
 ) -> None:
-    """Tune (λ, ρ, α) by Page's cyclical coordinate descent, doubling or halving.
+    """Tune (λ, ρ, α) by Page's cyclical coordinate descent (doubling or halving), or by
+    Optuna's TPE or random search, in Page's rotated or the naive coordinates.
 
     Resumable: every run is recorded, and rerunning the same command replays the
     descent without recomputing a finished run. Any other option goes to the objective
@@ -455,10 +468,47 @@ def tune(
 
     point = parse_assignments(start, "--start", ("lr", "momentum", "wd")) if start else {}
     run_tune(TuneConfig(
-        objective=objective.value, out=str(out), **point, coordinates=coordinates.value, factor=factor,
+        objective=objective.value, out=str(out), **point, coordinates=coordinates.value,
+        method=method.value, sampler_seed=sampler_seed, bounds=parse_bounds(bounds), factor=factor,
         refine=refine, tolerance=tolerance, max_runs=max_runs, options=tuple(ctx.args),
         executor=executor.value, ray_address=ray_address, cpus_per_trial=cpus_per_trial,
         gpus_per_trial=gpus_per_trial, format=format.value))
+
+
+def parse_bounds(text: str) -> tuple[tuple[str, float, float], ...]:
+    """``name=lo:hi,...`` -> ((name, lo, hi), ...), naming the problem on failure."""
+    out = []
+    for item in filter(None, (p.strip() for p in text.split(","))):
+        name, _, rng = item.partition("=")
+        lo, sep, hi = rng.partition(":")
+        try:
+            if not sep:
+                raise ValueError
+            out.append((name.strip(), float(lo), float(hi)))
+        except ValueError:
+            raise RidgelineError(f"--bounds: {item!r} is not NAME=LO:HI (e.g. wd=1e-5:1e-2)") from None
+    return tuple(out)
+
+
+# -------------------------------------------------------------------------- transfer
+@app.command()
+@_library_call
+def transfer(
+    to: Annotated[str, typer.Option("--to", help="New values, e.g. batch_size=128 or momentum=0.97 or wd=2e-3 (lr follows).")],
+    from_: Annotated[str, typer.Option("--from", help="The good setting, e.g. lr=0.4,wd=5e-4,momentum=0.9,batch_size=512 (missing names: Page's).")] = "",
+    rule: Annotated[TransferRule, typer.Option(help="The update rule (ridgeline train's is nesterov).")] = TransferRule["nesterov"],
+    train_size: Annotated[int, typer.Option(help="M, training images per epoch (steps per epoch = M/N).")] = 50_000,
+    epochs: Annotated[float, typer.Option(help="Length of the run, epochs (for the relaxation warning).")] = 24,
+    format: Annotated[TransferFormat, typer.Option("--format", help="Output format.")] = TransferFormat["table"],
+) -> None:
+    """Carry a setting to another batch size, momentum or wd along Page's flat directions."""
+    from dynamics.transfer import PAGE, TARGETS, TransferConfig, render, transfer as run_transfer
+
+    source = parse_assignments(from_, "--from", tuple(PAGE)) if from_.strip() else {}
+    target = parse_assignments(to, "--to", TARGETS)
+    config = TransferConfig(source=source, target=target, rule=rule.value, train_size=train_size,
+                            epochs=epochs, format=format.value)
+    typer.echo(render(run_transfer(config), config.format, config.rule), nl=False)
 
 
 def main() -> None:  # pragma: no cover - for `python -m cli`

@@ -7,9 +7,12 @@ The work: R settings of a D-dimensional scale-invariant parameter, each with its
 draw per step shared by the settings, as the simulator does) and heavy-ball with
 coupled weight decay. Three ways:
 
-- ``vectorised``: the simulator's path, one (R, D) state, ``RULES["heavy-ball"]`` with
-  (R, 1) hyperparameter columns (:func:`dynamics.simulate.toy_gradient`,
+- ``vectorised``: the simulator's default path, one (R, D) state, heavy-ball with
+  (R, 1) hyperparameter columns, as fused in-place ops built from the rule's derived
+  coefficients (:mod:`dynamics.fused`; :func:`dynamics.simulate.toy_gradient`,
   :func:`dynamics.engine.integrate`);
+- ``unfused``: the same with ``RULES["heavy-ball"]`` called as written (new tensors
+  every step), the default before :mod:`dynamics.fused`;
 - ``vectorised, rule only``: the same update with a fixed gradient tensor (what the
   update itself costs, without drawing the noise);
 - the same two with ``compile=True`` (:func:`dynamics.engine.integrate` fuses the
@@ -49,7 +52,8 @@ def timed(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
-def vectorised(R: int, D: int, steps: int, device, rule_only: bool = False, compile: bool = False):
+def vectorised(R: int, D: int, steps: int, device, rule_only: bool = False, compile: bool = False,
+               fused: bool = True):
     """The simulator's path: R settings × 1 run, its noise-loss gradient, integrate()."""
     import numpy as np
 
@@ -70,10 +74,14 @@ def vectorised(R: int, D: int, steps: int, device, rule_only: bool = False, comp
         grad = SplitGradient(lambda t: fixed, lambda w, z: z)
 
     def run():
+        import dynamics.fused
+
+        linear, dynamics.fused.LINEAR = dynamics.fused.LINEAR, dynamics.fused.LINEAR if fused else ()
         with torch.no_grad():
             integrate(grad, "heavy-ball", w, torch.zeros_like(w), lr=col(lr), wd=col(wd), momentum=col(mom),
                       steps=torch.full((R, 1), float(steps), device=device), schedule="constant",
                       compile=compile)
+        dynamics.fused.LINEAR = linear
         if device.type == "cuda":
             torch.cuda.synchronize()
 
@@ -150,8 +158,11 @@ def main() -> None:
     bandwidth = copy_bandwidth(device)
     state_copy = copy_bandwidth(device, R * D * 4 / 2**20)  # one (R, D) tensor: the simulator's working set
     rows = []
-    methods = [("vectorised (simulator)", vectorised(R, D, args.steps, device), args.steps),
-               ("vectorised, rule only", vectorised(R, D, args.steps, device, rule_only=True), args.steps)]
+    methods = [("vectorised (simulator, fused)", vectorised(R, D, args.steps, device), args.steps),
+               ("vectorised, rule only (fused)", vectorised(R, D, args.steps, device, rule_only=True), args.steps),
+               ("vectorised, unfused", vectorised(R, D, args.steps, device, fused=False), args.steps),
+               ("vectorised, rule only, unfused",
+                vectorised(R, D, args.steps, device, rule_only=True, fused=False), args.steps)]
     if not args.no_compile:
         methods += [("vectorised, --compile", vectorised(R, D, args.steps, device, compile=True), args.steps),
                     ("vectorised, rule only, --compile",

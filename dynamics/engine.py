@@ -97,7 +97,14 @@ def _keep(active, new, old):
 
 
 def _step_function(rule: str, gradient, compiled: bool, beta2=None, eps=None):
-    """(w, v, z, λ_t, α, ρ, active) → (w', v', g): one step of every row, frozen rows kept."""
+    """(w, v, z, λ_t, α, ρ, active) → (w', v', g): one step of every row, frozen rows kept.
+
+    Eager, for the linear rules: :func:`dynamics.fused.fused_step`, the same rule as
+    in-place fused ops from its derived coefficients."""
+    from dynamics.fused import LINEAR, fused_step
+
+    if not compiled and rule in LINEAR:
+        return fused_step(rule, gradient)
     step = stepper(rule, beta2, eps)
 
     def one_step(w, v, z, lr_t, wd, momentum, active):
@@ -107,6 +114,10 @@ def _step_function(rule: str, gradient, compiled: bool, beta2=None, eps=None):
             w_new, v_new = _keep(active, w_new, w), _keep(active, v_new, v)
         return w_new, v_new, g
 
+    if compiled:
+        from dynamics.fused import choose_compile_threads
+
+        choose_compile_threads()
     return torch.compile(one_step, dynamic=False) if compiled else one_step
 
 

@@ -140,7 +140,11 @@ def test_cli_tune_prints_the_table_and_refuses_another_tune(tmp_path):
     (["--start", "lr=0.001,rho=0.5"], "unknown name 'rho'"),
     (["--start", "lr=-1"], "lr must be a finite number > 0"),
     (["--start", "momentum=1"], "momentum must be in [0, 1)"),
-    (["--coordinates", "polar"], "--coordinates must be rotated or naive"),
+    (["--coordinates", "polar"], "'polar' is not one of 'rotated', 'naive'"),
+    (["--method", "grid"], "'grid' is not one of 'coordinate', 'tpe', 'random'"),
+    (["--method", "tpe", "--bounds", "wd=1e-3:1e-2"], "the start has wd=0.0005, outside --bounds"),
+    (["--method", "tpe", "--bounds", "wd=1e-3"], "--bounds: 'wd=1e-3' is not NAME=LO:HI"),
+    (["--method", "random", "--bounds", "beta=1:2"], "--bounds: unknown name 'beta'"),
     (["--factor", "1"], "--factor must be > 1"),
     (["--refine", "-1"], "--refine and --tolerance must be >= 0"),
     (["--lr", "0.1"], "give the starting point with --start"),
@@ -150,10 +154,52 @@ def test_cli_tune_prints_the_table_and_refuses_another_tune(tmp_path):
 def test_cli_tune_bad_input(tmp_path, extra, message):
     out = tmp_path / "t"
     result = runner.invoke(app, ["tune", "--objective", "quadratic", "--out", str(out)] + extra)
-    assert result.exit_code == 2 and message in result.output, result.output
+    flat = " ".join(result.output.replace("│", " ").split())  # typer's box wraps lines
+    assert result.exit_code == 2 and message in flat, result.output
     assert not out.exists()
 
 
 def test_tune_config_needs_a_known_objective(tmp_path):
     with pytest.raises(RidgelineError, match="unknown objective"):
         run_tune(TuneConfig("toy", str(tmp_path / "t")))
+
+
+# ------------------------------------------------------------------ Optuna samplers
+def optuna_tune(out, method="tpe", coordinates="rotated", max_runs=8, seed=0):
+    pytest.importorskip("optuna")
+    return run_tune(TuneConfig("quadratic", str(out), **SEED_START, method=method,
+                               coordinates=coordinates, max_runs=max_runs, sampler_seed=seed))
+
+
+def test_tpe_resumes_without_repeating_trials(tmp_path):
+    whole = optuna_tune(tmp_path / "whole")
+    part = optuna_tune(tmp_path / "part", max_runs=4)
+    rest = optuna_tune(tmp_path / "part", max_runs=8)
+    assert part.new == 4 and rest.new == 4 and rest.runs == 8  # only the missing four were run
+    assert rest.trials.equals(whole.trials)  # the same points in the same order as one go
+    assert len({tuple(r) for r in whole.trials[["lr", "momentum", "wd"]].to_numpy()}) == 8
+    again = optuna_tune(tmp_path / "whole")
+    assert again.new == 0 and again.table.equals(whole.table)
+    records = pd.read_csv(tmp_path / "whole" / "records.csv")
+    assert len(records) == 8 and set(records.key) == {p.stem for p in (tmp_path / "whole" / "records").iterdir()}
+
+
+def test_samplers_search_the_space_they_are_given(tmp_path):
+    rotated = optuna_tune(tmp_path / "r", method="random", max_runs=6)
+    naive = optuna_tune(tmp_path / "n", method="random", coordinates="naive", max_runs=6)
+    # the same seed draws the same uniforms: the first coordinate is u in one, lr in the other
+    r, n = rotated.trials.iloc[1:], naive.trials.iloc[1:]
+    assert np.allclose(np.log(r.rotated / 1e-6) / np.log(1e5), np.log(n.lr / 1e-4) / np.log(1e5))
+    assert np.allclose(r.wd, n.wd) and np.allclose(r.momentum, n.momentum)
+    assert rotated.trials.iloc[0][["lr", "momentum", "wd"]].tolist() == [0.001, 0.5, 0.01]
+    assert not rotated.converged
+
+
+def test_tpe_without_optuna_names_the_extra(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "optuna", None)  # import optuna raises ImportError
+    out = tmp_path / "t"
+    result = runner.invoke(app, ["tune", "--objective", "quadratic", "--method", "tpe", "--out", str(out)])
+    assert result.exit_code == 2 and "pip install 'ridgeline[optuna]'" in result.output, result.output
+    assert not out.exists()

@@ -12,17 +12,21 @@ Page ("How to Train Your ResNet 5") tuned λ ``lr`` (per step), ρ ``momentum`` 
 - cycling until a full cycle brings no improvement.
 
 ``coordinates="naive"`` runs the same descent in (λ, ρ, α), leaving λ where it is
-while ρ or α moves, for comparison. Every evaluation goes through the record store of
+while ρ or α moves, for comparison. ``method="tpe"`` or ``"random"`` replaces the
+descent by Optuna's seeded sampler in the same coordinates
+(:mod:`training.search.samplers`), for the same number of runs. Every evaluation goes through the record store of
 :mod:`training.search.records` (``<out>/records``), so a rerun replays the descent without
 recomputing any finished trial, and the run count is the number of distinct trials.
 
 Writes ``tune.csv`` (Page's table: run, lr, momentum, wd, rotated, score, one row
-for the start and one per line search that improved), ``trials.csv`` (every distinct
-trial in order) and ``tune_summary.json``.
+for the start and one per line search, or sampled trial, that improved), ``trials.csv``
+(every distinct trial in order), ``records.csv`` (the same trials as a sweep lists
+them) and ``tune_summary.json``.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -32,6 +36,7 @@ from dynamics.util.io import write_csv, write_json
 from training.search.executors import make_executor
 from training.search.objectives import make_objective
 from training.search.records import RecordStore, canonical, claim_directory, make_record
+from training.search.samplers import METHODS, check_bounds, make_sampler, search
 
 COORDINATES = ("rotated", "naive")
 ORDER = ("lr", "momentum", "wd")  # Page's cycle
@@ -47,6 +52,9 @@ class TuneConfig:
     momentum: float | None = None  # ρ at the start, in [0, 1); None: the objective's default
     wd: float | None = None  # α at the start, per step; None: the objective's default
     coordinates: str = "rotated"  # "rotated": (λα/(1−ρ), ρ, α); "naive": (λ, ρ, α)
+    method: str = "coordinate"  # "coordinate" (Page's descent), "tpe" or "random" (Optuna)
+    sampler_seed: int = 0  # seed of Optuna's sampler (tpe, random)
+    bounds: tuple[tuple[str, float, float], ...] = ()  # (name, lo, hi) for tpe/random; see samplers
     factor: float = 2.0  # line-search step: multiply or divide λ, 1 − ρ or α by this
     refine: int = 0  # after convergence, halve the step in log space this many times (0: Page's)
     tolerance: float = 1e-6  # relative improvement a move must make to count (1e-6: rounding)
@@ -110,6 +118,7 @@ class _Evaluator:
         self.workdir, self.max_runs, self.tick, self.report = workdir, max_runs, tick, report
         self.runs: dict[str, int] = {}  # key -> run number
         self.rows: list[dict] = []
+        self.records: list[dict] = []
         self.new = 0
 
     def __call__(self, point: dict, coordinate: str) -> tuple[int, float]:
@@ -122,6 +131,7 @@ class _Evaluator:
                 self.new += 1
             record = self.store.load(trial.key)
             self.runs[trial.key] = len(self.runs)
+            self.records.append(record)
             self.rows.append(_row(self.runs[trial.key], record, coordinate))
             self.tick()
         return self.runs[trial.key], self.rows[self.runs[trial.key]]["score"]
@@ -136,7 +146,8 @@ def _row(run: int, record: dict, coordinate: str) -> dict:
     p = record["params"]
     return {"run": run, "coordinate": coordinate, "lr": p["lr"], "momentum": p["momentum"],
             "wd": p["wd"], "rotated": canonical(float(to_rotated(p["lr"], p["momentum"], p["wd"]))),
-            "score": record["score"], "diverged": record["diverged"]}
+            "score": math.nan if record["score"] is None else record["score"],  # JSON null: diverged
+            "diverged": record["diverged"]}
 
 
 def descend(evaluate, start: dict, maximize: bool, factor: float, rotated: bool, *,
@@ -184,16 +195,23 @@ def descend(evaluate, start: dict, maximize: bool, factor: float, rotated: bool,
 
 def describe(config: TuneConfig, objective) -> dict:
     """The identity of a tune, saved as ``tune.json``: a rerun must match it."""
-    return {"kind": "tune", "objective": objective.name, "score": objective.score_name,
-            "maximize": objective.maximize, "start": {"lr": config.lr, "momentum": config.momentum,
-                                                      "wd": config.wd},
-            "coordinates": config.coordinates, "factor": config.factor, "refine": config.refine,
-            "tolerance": config.tolerance, **objective.describe()}
+    out = {"kind": "tune", "objective": objective.name, "score": objective.score_name,
+           "maximize": objective.maximize, "start": {"lr": config.lr, "momentum": config.momentum,
+                                                     "wd": config.wd},
+           "coordinates": config.coordinates, **objective.describe()}
+    if config.method == "coordinate":
+        return out | {"factor": config.factor, "refine": config.refine, "tolerance": config.tolerance}
+    return out | {"method": config.method, "sampler_seed": config.sampler_seed,
+                  "bounds": {name: list(lh) for name, *lh in config.bounds}}
 
 
 def _check(config: TuneConfig) -> None:
     if config.coordinates not in COORDINATES:
         raise RidgelineError(f"--coordinates must be rotated or naive, got {config.coordinates!r}")
+    if config.method not in METHODS:
+        raise RidgelineError(f"--method must be one of {', '.join(METHODS)}, got {config.method!r}")
+    if config.method != "coordinate":
+        make_sampler(config.method, config.sampler_seed)  # Optuna installed?
     if not config.factor > 1:
         raise RidgelineError(f"--factor must be > 1, got {config.factor}")
     if config.refine < 0 or not config.tolerance >= 0:
@@ -211,6 +229,8 @@ def run_tune(config: TuneConfig, *, console=None) -> TuneResult:
     """Run (or resume) the descent; write tune.csv, trials.csv and tune_summary.json."""
     import pandas as pd
     from rich.console import Console
+
+    from training.search.sweep import records_frame
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     report_to = console or Console()  # Page's table, on stdout
@@ -220,6 +240,10 @@ def run_tune(config: TuneConfig, *, console=None) -> TuneResult:
     given = {"lr": config.lr, "momentum": config.momentum, "wd": config.wd}
     start = {k: v for k, v in objective.trial({}).params.items() if k in ORDER}
     start = canonical(start | {k: v for k, v in given.items() if v is not None})
+    rotated = config.coordinates == "rotated"
+    if config.method != "coordinate":
+        bounds = check_bounds({n: (lo, hi) for n, lo, hi in config.bounds}, start, rotated)
+        config = replace(config, bounds=tuple((n, *canonical(list(lh))) for n, lh in bounds.items()))
     config = replace(config, **start)
     objective.trial(start)  # checks the start before anything is written
     executor = make_executor(config.executor, workers=config.workers,
@@ -230,7 +254,7 @@ def run_tune(config: TuneConfig, *, console=None) -> TuneResult:
     table: list[dict] = []
     try:
         write_json(out / "tune_config.json", asdict(config))
-        console.print(f"[bold]tune[/] {config.objective} in {config.coordinates} coordinates "
+        console.print(f"[bold]tune[/] {config.objective}, {config.method}, in {config.coordinates} coordinates "
                       f"from lr={config.lr:g}, momentum={config.momentum:g}, wd={config.wd:g} -> {out}")
         console.print(f"settings: {changed_settings(config, skip=('objective', 'out', 'lr', 'momentum', 'wd'))}",
                       highlight=False, soft_wrap=True)
@@ -242,11 +266,15 @@ def run_tune(config: TuneConfig, *, console=None) -> TuneResult:
                 tick=lambda: progress.update(bar, description=f"runs: {len(evaluator.runs)}"),
                 report=lambda text: progress.update(
                     bar, description=f"runs: {len(evaluator.runs)}, next: {text}"))
-            converged = True
+            converged = config.method == "coordinate"  # a sampler never converges
             try:
-                descend(evaluator, start, objective.maximize, config.factor,
-                        config.coordinates == "rotated", tolerance=config.tolerance,
-                        refine=config.refine, log=table.append)
+                if config.method == "coordinate":
+                    descend(evaluator, start, objective.maximize, config.factor, rotated,
+                            tolerance=config.tolerance, refine=config.refine, log=table.append)
+                else:
+                    search(evaluator, start, objective.maximize, config.method, rotated,
+                           seed=config.sampler_seed, bounds=dict((n, lh) for n, *lh in config.bounds),
+                           max_asks=20 * config.max_runs, log=table.append)
             except _Budget:
                 converged = False
         trials = pd.DataFrame(evaluator.rows)
@@ -254,9 +282,11 @@ def run_tune(config: TuneConfig, *, console=None) -> TuneResult:
         seed_table.insert(5, "rotated", [canonical(float(v)) for v in _rotated(seed_table)])
         write_csv(out / "tune.csv", seed_table)
         write_csv(out / "trials.csv", trials)
+        write_csv(out / "records.csv", records_frame(evaluator.records))
         best = seed_table.iloc[-1].to_dict()
         write_json(out / "tune_summary.json", {
             "runs": len(evaluator.runs), "converged": converged, "coordinates": config.coordinates,
+            "method": config.method,
             "best": best, "score": objective.score_name, "maximize": objective.maximize})
     finally:
         lock.release()
