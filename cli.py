@@ -457,8 +457,10 @@ def tune(
     gpus_per_trial: _GpusOpt = 0.0,
     format: _TableFormatOpt = TableFormat["table"],
 ) -> None:
-    """Tune (λ, ρ, α) by Page's cyclical coordinate descent (doubling or halving), or by
-    Optuna's TPE or random search, in Page's rotated or the naive coordinates.
+    """Tune (λ, ρ, α) by Page's coordinate descent, or Optuna's TPE or random search.
+
+    Page's cyclical descent doubles or halves one coordinate at a time; every method
+    searches in Page's rotated (λα/(1−ρ), 1−ρ, α) or the naive (λ, 1−ρ, α) coordinates.
 
     Resumable: every run is recorded, and rerunning the same command replays the
     descent without recomputing a finished run. Any other option goes to the objective
