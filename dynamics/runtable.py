@@ -9,8 +9,8 @@ which file, what is wrong and what to do. ``norms.csv`` is read in one of two mo
   before training starts, so no epoch is wasted and nothing mixes into the rewrite;
 - lenient (``ridgeline validate``): what can be read is kept *per layer*. Unparseable
   lines and rows with text in a number column are dropped, duplicated (step, layer)
-  rows are kept once, and rows whose measured |w| or angular update is not finite are
-  dropped from that layer only (a NaN would otherwise poison a running average);
+  rows are kept once, and rows whose |w|, gradient norm, angular update or lr is not
+  finite are dropped from that layer only (a NaN would otherwise poison a running average);
   a layer left with no rows is dropped. Each repair is listed in ``notes``. Only a
   table with no usable layer at all is an error.
 
@@ -30,8 +30,10 @@ from dynamics.util.errors import RidgelineError
 #: columns every norms.csv has, and the kind of value each holds
 NORM_KINDS = {"step": "int", "layer": "str", "scale_invariant": "bool", "weight_norm": "float",
               "grad_norm": "float", "angular_update": "float", "lr": "float"}
-#: columns whose non-finite values drop a row (from its layer only) in lenient mode
-MEASURED_KEYS = ("weight_norm", "angular_update")
+#: columns whose non-finite values drop a row (from its layer only) in lenient mode:
+#: what validation smooths and predicts from (one NaN would poison a running average)
+FINITE_KEYS = ("weight_norm", "grad_norm", "angular_update", "lr")
+FINITE_TEXT = "weight_norm, grad_norm, angular_update or lr"
 RERUN = "rerun the training run (or restore the file)"
 
 
@@ -180,7 +182,7 @@ def _coerce(frame, kinds: dict[str, str]):
         if not ok.all():
             first = column[~ok].iloc[0]
             bad.append(f"{int((~ok).sum())} row(s) with {first!r} in {kind} column {name}")
-        if kind != "float" and column.isna().any():  # an empty step, flag or layer: a cut row
+        if (kind != "float" or name == "lr") and column.isna().any():  # always logged: a cut row
             bad.append(f"{int(column.isna().sum())} row(s) without a {name}")
     return frame, bad
 
@@ -190,20 +192,21 @@ def _drop_non_finite(table: NormTable, path: Path, hint: str) -> None:
     import numpy as np
 
     frame = table.frame
-    finite = np.isfinite(frame[list(MEASURED_KEYS)].to_numpy(dtype=float)).all(axis=1)
+    keys = [c for c in FINITE_KEYS if c in frame.columns]
+    finite = np.isfinite(frame[keys].to_numpy(dtype=float)).all(axis=1)
     layers = frame["layer"].astype(str).to_numpy()
     for layer in dict.fromkeys(layers):
         mine = layers == layer
         lost = int((mine & ~finite).sum())
         if lost == mine.sum():
-            table.dropped_layers[layer] = f"no finite {' or '.join(MEASURED_KEYS)}"
+            table.dropped_layers[layer] = "no row with finite values"
         elif lost:
             table.notes.append(f"layer {layer}: {lost} of {int(mine.sum())} row(s) with a non-finite "
-                               f"{' or '.join(MEASURED_KEYS)} dropped")
+                               f"{FINITE_TEXT} dropped")
     if table.dropped_layers:
-        table.notes.append(f"layer(s) {', '.join(table.dropped_layers)} dropped: no finite "
-                           f"{' or '.join(MEASURED_KEYS)}")
+        table.notes.append(f"layer(s) {', '.join(table.dropped_layers)} dropped: every row has a "
+                           f"non-finite {FINITE_TEXT}")
     table.frame = frame[finite].reset_index(drop=True)
     if table.frame.empty:
-        raise RidgelineError(f"{path} has no row with a finite {' and '.join(MEASURED_KEYS)} in any "
-                             f"layer; {hint}")
+        raise RidgelineError(f"{path}: no layer has a row whose {', '.join(keys)} are all "
+                             f"finite; {hint}")

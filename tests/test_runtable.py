@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from dynamics.runtable import MEASURED_KEYS, read_config, read_norms, read_summary
+from dynamics.runtable import FINITE_KEYS, read_config, read_norms, read_summary
 from dynamics.util.errors import RidgelineError
 from training.search.records import RecordStore
 
@@ -47,7 +47,7 @@ def test_random_bytes_as_norms_csv(tmp_path, data, strict):
     path.write_bytes(data)
     table = load_either(path, strict)
     if table is not None and not strict:
-        assert np.isfinite(table.frame[list(MEASURED_KEYS)].to_numpy(float)).all()
+        assert np.isfinite(table.frame[list(FINITE_KEYS)].to_numpy(float)).all()
 
 
 @FAST
@@ -74,7 +74,7 @@ def test_non_finite_values_degrade_per_layer(tmp_path, cells):
     table = load_either(path, strict=False)
     assert table is not None  # 60 rows, at most 30 damaged: something is left
     assert len(table.frame) == len(frame) - len(bad_rows)
-    assert np.isfinite(table.frame[list(MEASURED_KEYS)].to_numpy(float)).all()
+    assert np.isfinite(table.frame[list(FINITE_KEYS)].to_numpy(float)).all()
     assert table.notes  # each repair is reported
     untouched = set(LAYERS) - {frame.loc[r, "layer"] for r in bad_rows}
     for layer in untouched:  # other layers keep every row

@@ -19,7 +19,6 @@ another --out. Every file is checked before training starts; the directory is lo
 from __future__ import annotations
 
 import datetime
-import json
 import os
 import platform
 import socket

@@ -156,10 +156,11 @@ def hold_worker_lock(directory: str | os.PathLike) -> None:
 
 
 def remove_stale_temporaries(directory: str | os.PathLike) -> list[Path]:
-    """Delete ``.NAME.*.tmp`` left in ``directory`` (and one level below) by a process
-    killed mid-write. Call only while holding the directory's lock: then no writer owns them."""
+    """Delete ``.NAME.*.tmp`` left by a process killed mid-write in ``directory`` and its
+    ``records/`` (a sweep's or tune's). Call only while holding the directory's lock:
+    then no writer owns them (sub-directories with their own lock clean themselves)."""
     directory = Path(directory)
-    stale = [p for pattern in (".*.tmp", "*/.*.tmp") for p in directory.glob(pattern)
+    stale = [p for pattern in (".*.tmp", "records/.*.tmp") for p in directory.glob(pattern)
              if p.is_file() and p.name.count(".") >= 3]
     for path in stale:
         try:
