@@ -12,8 +12,9 @@ Noise model, in which each result is exact (checked by ``ridgeline simulate``):
   V = |g|²/C the same for every coordinate; late times (bias corrections 1 − β^k → 1);
 - ``adamw``, ``adam-l2``: the second moment has settled to its expectation, s = V
   (β₂ close to 1 and the gradient scale changing slowly), and ε = 0, so the update is
-  linear in (w, m, g); for ``adam-l2`` V = E (g + αw)_i² ≈ |g|²/C, i.e. the decay term's
-  share of the second moment, k² = α²|w|²C/G², is neglected;
+  linear in (w, m, g); for ``adam-l2`` V = E (g + αw)_i² = (|g|² + α²|w|²)/C, the
+  decay's mean share included (``predict`` solves this exactly; the leading-order
+  forms neglect it, k² = α²|w|⁴/G² ≪ 1);
 - ``lion``: the coordinates of c = β₁ m + (1 − β₁) g are Gaussian, so two signs with
   correlation r agree as E[sign a sign b] = (2/π) asin r (Sheppard); |sign c|² = C.
 
@@ -138,7 +139,6 @@ class AdaptiveEquilibrium:
     angular_update_leading: sp.Expr
     effective_lr_leading: sp.Expr  # λ/|w|: the step on the unit sphere per unit normalised coordinate
     relaxation_steps: sp.Expr
-    update_sq: sp.Expr  # E|Δw/λ|² of the update alone, per step
 
 
 def _leading(expr):
@@ -170,18 +170,18 @@ def equilibrium(rule: str) -> AdaptiveEquilibrium:
         cos = sp.factor(sp.cancel(cos))
         relax = -1 / (2 * sp.log(q))
         norm2, row = x, lead.subs(C, sp.Symbol("C_row", positive=True))
-    else:  # V = G²/(C x): x = K(r) C r² and r² = G²/(C x)
-        norm2 = sp.Eq(G**2, sp.factor(x * C * r_**2))  # r fixed by G² = x(r) C r²
-        r_lead = sp.solve(sp.Eq(G**2, _leading(x) * C * r_**2), r_)[0]
+    else:  # x = K(r) s with s = |g|² = G²/x, and r² = V = (G²/x + α²x)/C
+        xs = sp.Symbol("x", positive=True)  # |w|²
+        norm2 = sp.Eq(xs**2, sp.factor(fixed[0] * G**2))  # with r = √((G²/x + α²x)/C)
+        r_lead = sp.solve(sp.Eq(G**2, _leading(x) * C * r_**2), r_)[0]  # α²x ≪ G²/x
         lead = sp.simplify(sp.sqrt(_leading(x).subs(r_, r_lead)))
         row = lead.subs({C: sp.Symbol("C_row", positive=True), G: sp.Symbol("G_row", positive=True)})
         # leading order, β₁ = 0: x' − x = −(2λα/r) x + λ² C with r = G/√(C x) ∝ x^(−1/2),
         # so d(x' − x)/dx = −(3/2)(2λα/r) at the fixed point
         relax = sp.simplify(r_lead / (3 * lam * alpha))
     angle_lead = tidy(sp.sqrt(2 * _leading(1 - (cos if rule == "adamw" else cos.subs(r_, r_lead)))))
-    update_sq = sp.factor(_adam_moment_map(rule)[1][0] * C * r_**2 / lam**2)
     return AdaptiveEquilibrium(rule, norm2, tidy(lead), tidy(row), cos, angle_lead,
-                               tidy(sp.simplify(lam / lead)), relax, sp.simplify(update_sq))
+                               tidy(sp.simplify(lam / lead)), relax)
 
 
 # ------------------------------------------------------------------------ Lion
@@ -224,7 +224,7 @@ def _lion_equilibrium() -> AdaptiveEquilibrium:
     return AdaptiveEquilibrium(
         "lion", x, lead, lead.subs(C, sp.Symbol("C_row", positive=True)), cos,
         sp.sqrt(2 * lam * alpha / (1 + 2 * S0)), sp.sqrt(2 * alpha / (C * (1 + 2 * S0))),
-        -1 / (2 * sp.log(q)), C)
+        -1 / (2 * sp.log(q)))
 
 
 # ---------------------------------------------------------------------- formulas
@@ -246,10 +246,9 @@ def derive(rule: str) -> tuple[Formula, ...]:
                 sp.Tuple(sym["a"], sym["b"], sym["c"])),
         Formula("rescaling_verified", "the exponents substituted back into the rule give the same update", sym["verified"]),
         Formula("rescaling_invariant", "exactly invariant combination of (λ, α) (ε breaks it unless ε ∝ 1/|w|)", sym["invariant"]),
-        Formula("update_sq_per_step", "E|Δw|²/λ² of the normalised update alone, per step (s = C V)", eq.update_sq),
         Formula("weight_norm_sq" if rule != "adam-l2" else "weight_norm_equation",
                 "equilibrium |w|² per tensor of C elements (exact)" if rule != "adam-l2"
-                else "exact equilibrium: r = √V solves this, then |w|² = G²/(C r²)", eq.weight_norm2),
+                else "exact equilibrium: x = |w|² solves this with r = √V = √((G²/x + α²x)/C)", eq.weight_norm2),
         Formula("weight_norm_leading", "equilibrium |w| per tensor of C elements, leading order in λα", eq.weight_norm_leading),
         Formula("weight_norm_row_leading", "the same per output row of C_row elements"
                 + (" with its own G_row" if rule == "adam-l2" else ": independent of the row's gradient"), eq.weight_norm_row_leading),
@@ -265,7 +264,8 @@ def derive(rule: str) -> tuple[Formula, ...]:
     if norm is not None:
         out.append(Formula("paper_weight_norm", "Kosson et al. (2024), random-walk model", norm))
     if angle is not None:
-        out.append(Formula("paper_angular_update", "Kosson et al. (2024), random-walk model", angle))
+        out.append(Formula("paper_angular_update", "Kosson et al. (2024), random-walk model (their code's "
+                           "equilibrium angle)", angle))
     return tuple(out)
 
 
@@ -318,12 +318,11 @@ def predict(rule: str, lr, wd, momentum, grad_norm, elements, beta2=None):
             tau = -1 / (2 * np.log(q))
         else:
             fixed_f, cos_f, M_f, h_f = _adam_numeric(rule)
-            if rule == "adamw":
-                r = np.ones_like(lr)  # V cancels: any r
+            if rule == "adamw":  # V cancels: any r, s = C V
+                r = np.ones_like(lr)
+                x = np.asarray(fixed_f(lr, wd, b1, r)[0], dtype=float) * Cn * r**2
             else:
-                r = _solve_r(fixed_f, lr, wd, b1, Gn, Cn)
-            K = np.asarray(fixed_f(lr, wd, b1, r)[0], dtype=float)
-            x = K * Cn * r**2
+                x, r = _solve_x(fixed_f, lr, wd, b1, Gn, Cn)
             cos = np.asarray(cos_f(lr, wd, b1, r), dtype=float)
             tau = _relaxation(rule, M_f, h_f, lr, wd, b1, r, x, Cn, Gn)
         ok = (lr > 0) & (wd > 0) & np.isfinite(x) & (x > 0) & (np.abs(cos) <= 1) & (q > 0)
@@ -332,37 +331,49 @@ def predict(rule: str, lr, wd, momentum, grad_norm, elements, beta2=None):
         return norm, theta, np.where(ok, lr / norm, np.nan), np.where(ok, tau, np.nan), ok
 
 
-def _solve_r(fixed_f, lr, wd, b1, Gn, Cn, iterations=200):
-    """r = √V with G² = x(r) C r² (Adam-L2), by bisection on ln r (x(r) C r² rises with r)."""
-    lo = np.full(lr.shape, -60.0)
-    hi = np.full(lr.shape, 60.0)
-    target = np.log(Gn**2)
+def _root_of(lr, wd, Gn, Cn):
+    """r(x) = √V, V = (|g|² + α²|w|²)/C = (G²/x + α²x)/C: Adam-L2's second moment with
+    the decay's mean share included."""
+    return lambda x: np.sqrt((Gn**2 / x + wd**2 * x) / Cn)
+
+
+def _solve_x(fixed_f, lr, wd, b1, Gn, Cn, iterations=200):
+    """x = |w|² with x² = K(r(x)) G² (x = K s, s = |g|² = G²/x), by bisection on ln x;
+    K(r(x)) G²/x² falls as x grows. Returns (x, r)."""
+    r_of = _root_of(lr, wd, Gn, Cn)
+    lo, hi = np.full(lr.shape, -60.0), np.full(lr.shape, 60.0)
     for _ in range(iterations):
         mid = (lo + hi) / 2
-        r = np.exp(mid)
-        value = np.log(np.asarray(fixed_f(lr, wd, b1, r)[0], dtype=float) * Cn**2 * r**4)
-        up = value > target  # NaN (no stable equilibrium: small r) counts as too low
-        hi, lo = np.where(up, mid, hi), np.where(up, lo, mid)
-    return np.exp((lo + hi) / 2)
+        x = np.exp(mid)
+        K = np.asarray(fixed_f(lr, wd, b1, r_of(x))[0], dtype=float)
+        up = ~(np.log(K * Gn**2) - 2 * mid < 0)  # NaN (no stable fixed point) counts as too small
+        lo, hi = np.where(up, mid, lo), np.where(up, hi, mid)
+    x = np.exp((lo + hi) / 2)
+    return x, r_of(x)
 
 
 def _relaxation(rule, M_f, h_f, lr, wd, b1, r, x, Cn, Gn):
     """−1/ln μ, μ the slowest eigenvalue of the moment map at the fixed point; for
-    adam-l2 with r = G/√(C x) following x (a numerical derivative in x)."""
-    M = np.stack([np.broadcast_to(np.asarray(e, dtype=float), lr.shape) for e in M_f(lr, wd, b1, r)],
-                 -1).reshape(*lr.shape, 3, 3)
-    if rule == "adam-l2":
-        eps = 1e-6
-        x_up = x * (1 + eps)
-        r_up = Gn / np.sqrt(Cn * x_up)
-        h = lambda rr: np.stack([np.broadcast_to(np.asarray(e, dtype=float), lr.shape)  # noqa: E731
-                                 for e in h_f(lr, wd, b1, rr)], -1) * (Cn * rr**2)[..., None]
-        M_up = np.stack([np.broadcast_to(np.asarray(e, dtype=float), lr.shape) for e in M_f(lr, wd, b1, r_up)],
+    adam-l2 with r = r(x) and the forcing |g|² = G²/x following x (the x column by a
+    numerical derivative)."""
+    def matrix(rr):
+        return np.stack([np.broadcast_to(np.asarray(e, dtype=float), lr.shape) for e in M_f(lr, wd, b1, rr)],
                         -1).reshape(*lr.shape, 3, 3)
-        # the x column gains d/dx of M(r(x)) (x, y, z) + h(r(x)) C r(x)² at the fixed point
-        col = ((M_up - M) @ _fixed_state(rule, lr, wd, b1, r, x)[..., None])[..., 0] + h(r_up) - h(r)
+
+    M = matrix(r)
+    if rule == "adam-l2":
+        r_of, eps = _root_of(lr, wd, Gn, Cn), 1e-6
+        state = _fixed_state(rule, lr, wd, b1, r, x)
+
+        def moment_map(xx):
+            rr = r_of(xx)
+            h = np.stack([np.broadcast_to(np.asarray(e, dtype=float), lr.shape) for e in h_f(lr, wd, b1, rr)], -1)
+            moved = state.copy()
+            moved[..., 0] = xx
+            return (matrix(rr) @ moved[..., None])[..., 0] + h * (Gn**2 / xx)[..., None]
+
         M = M.copy()
-        M[..., :, 0] += col / (x * eps)
+        M[..., :, 0] = (moment_map(x * (1 + eps)) - moment_map(x)) / (x * eps)[..., None]
     ok = np.all(np.isfinite(M), axis=(-2, -1))
     mu = np.full(lr.shape, np.nan)
     mu[ok] = np.abs(np.linalg.eigvals(M[ok])).max(-1)
