@@ -117,8 +117,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=20, help="toy seeds 0 .. seeds-1")
     parser.add_argument("--budget", type=int, default=50, help="distinct runs per tuner")
-    parser.add_argument("--cache", help="JSON file keeping finished seeds (resumable)")
+    parser.add_argument("--cache", action="append", help="JSON file keeping finished seeds "
+                        "(resumable); with --report-only it may be given several times")
     parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. seeds-1")
+    parser.add_argument("--report-only", action="store_true",
+                        help="run nothing: the table over the seeds the cache(s) hold complete")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of "
                         + ", ".join(METHODS))
     args = parser.parse_args()
@@ -132,14 +135,23 @@ def main() -> None:
     from rich.table import Table
 
     torch.set_num_threads(1)
-    console = Console()
+    console = Console(width=130)
     tuners = [(m, c) for m in args.methods.split(",") for c in ("rotated", "naive")]
     scores = {t: [] for t in tuners}  # per tuner: one list of scores per seed
     targets, t0 = [], time.perf_counter()
-    cache = json.loads(Path(args.cache).read_text()) if args.cache and Path(args.cache).is_file() else {}
+    cache: dict = {}
+    for path in args.cache or []:
+        for key, entry in (json.loads(Path(path).read_text()) if Path(path).is_file() else {}).items():
+            cache.setdefault(key, {}).update(entry)
+    used = []
     for seed in range(args.first_seed, args.seeds):
         entry = cache.setdefault(f"{seed}/{args.budget}", {})
         todo = [t for t in tuners if "/".join(t) not in entry]
+        if args.report_only:
+            if todo:
+                continue
+        elif todo and args.cache and len(args.cache) > 1:
+            parser.error("give one --cache unless --report-only")
         if todo:
             entry.setdefault("target", 1.01 * grid_best(seed))
             lockstep, outs = Lockstep(len(todo), seed), [[] for _ in todo]
@@ -151,13 +163,15 @@ def main() -> None:
                 th.join()
             entry |= {"/".join(t): out for t, out in zip(todo, outs)}
             if args.cache:
-                write_json(args.cache, cache)
+                write_json(args.cache[0], cache)
             console.print(f"seed {seed}: {time.perf_counter() - t0:.0f} s")
+        used.append(seed)
         targets.append(entry["target"])
         for t in tuners:
             scores[t].append([math.nan if x is None else x for x in entry["/".join(t)]])
 
-    table = Table(title=f"tuners on the quadratic toy with its head, {args.seeds} seeds, budget {args.budget} runs")
+    table = Table(title=f"tuners on the quadratic toy with its head, {len(used)} seeds "
+                        f"({', '.join(map(str, used))}), budget {args.budget} runs")
     for col in ("method", "coordinates", "runs to 1% (median)", "IQR", "seeds reached",
                 *(f"best/target at {b}" for b in BUDGETS if b <= args.budget)):
         table.add_column(col, justify="right")
