@@ -117,7 +117,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seeds", type=int, default=20, help="toy seeds 0 .. seeds-1")
     parser.add_argument("--budget", type=int, default=50, help="distinct runs per tuner")
-    parser.add_argument("--cache", help="JSON file keeping finished seeds (resumable)")
+    parser.add_argument("--cache", action="append", help="JSON file keeping finished seeds "
+                        "(resumable); with --report-only it may be given several times")
+    parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. seeds-1")
+    parser.add_argument("--report-only", action="store_true",
+                        help="run nothing: the table over the seeds the cache(s) hold complete")
+    parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of "
+                        + ", ".join(METHODS))
     args = parser.parse_args()
     import json
     from pathlib import Path
@@ -129,34 +135,43 @@ def main() -> None:
     from rich.table import Table
 
     torch.set_num_threads(1)
-    console = Console()
-    tuners = [(m, c) for m in METHODS for c in ("rotated", "naive")]
+    console = Console(width=130)
+    tuners = [(m, c) for m in args.methods.split(",") for c in ("rotated", "naive")]
     scores = {t: [] for t in tuners}  # per tuner: one list of scores per seed
     targets, t0 = [], time.perf_counter()
-    cache = json.loads(Path(args.cache).read_text()) if args.cache and Path(args.cache).is_file() else {}
-    for seed in range(args.seeds):
-        done = cache.get(f"{seed}/{args.budget}")
-        if done:
-            targets.append(done["target"])
-            for t in tuners:
-                scores[t].append([math.nan if x is None else x for x in done["/".join(t)]])
-            continue
-        targets.append(1.01 * grid_best(seed))
-        lockstep, outs = Lockstep(len(tuners), seed), [[] for _ in tuners]
-        threads = [threading.Thread(target=run_tuner, args=(i, m, c == "rotated", lockstep, args.budget, outs[i]))
-                   for i, (m, c) in enumerate(tuners)]
-        for th in threads:
-            th.start()
-        for th in threads:
-            th.join()
-        for t, out in zip(tuners, outs):
-            scores[t].append(out)
-        if args.cache:
-            cache[f"{seed}/{args.budget}"] = {"target": targets[-1]} | {"/".join(t): o for t, o in zip(tuners, outs)}
-            write_json(args.cache, cache)
-        console.print(f"seed {seed}: {time.perf_counter() - t0:.0f} s")
+    cache: dict = {}
+    for path in args.cache or []:
+        for key, entry in (json.loads(Path(path).read_text()) if Path(path).is_file() else {}).items():
+            cache.setdefault(key, {}).update(entry)
+    used = []
+    for seed in range(args.first_seed, args.seeds):
+        entry = cache.setdefault(f"{seed}/{args.budget}", {})
+        todo = [t for t in tuners if "/".join(t) not in entry]
+        if args.report_only:
+            if todo:
+                continue
+        elif todo and args.cache and len(args.cache) > 1:
+            parser.error("give one --cache unless --report-only")
+        if todo:
+            entry.setdefault("target", 1.01 * grid_best(seed))
+            lockstep, outs = Lockstep(len(todo), seed), [[] for _ in todo]
+            threads = [threading.Thread(target=run_tuner, args=(i, m, c == "rotated", lockstep, args.budget, outs[i]))
+                       for i, (m, c) in enumerate(todo)]
+            for th in threads:
+                th.start()
+            for th in threads:
+                th.join()
+            entry |= {"/".join(t): out for t, out in zip(todo, outs)}
+            if args.cache:
+                write_json(args.cache[0], cache)
+            console.print(f"seed {seed}: {time.perf_counter() - t0:.0f} s")
+        used.append(seed)
+        targets.append(entry["target"])
+        for t in tuners:
+            scores[t].append([math.nan if x is None else x for x in entry["/".join(t)]])
 
-    table = Table(title=f"tuners on the quadratic toy with its head, {args.seeds} seeds, budget {args.budget} runs")
+    table = Table(title=f"tuners on the quadratic toy with its head, {len(used)} seeds "
+                        f"({', '.join(map(str, used))}), budget {args.budget} runs")
     for col in ("method", "coordinates", "runs to 1% (median)", "IQR", "seeds reached",
                 *(f"best/target at {b}" for b in BUDGETS if b <= args.budget)):
         table.add_column(col, justify="right")

@@ -12,7 +12,10 @@ the tune's evaluator, so every trial goes through the record store like the
 coordinate descent's. The sampler is seeded and told the scores read back from the
 records, so a rerun asks for the same points in the same order: the finished ones
 come from the records, and a tune stopped by ``--max-runs`` continues where it
-stopped without repeating a trial. A diverged trial (NaN) is told as failed.
+stopped without repeating a trial. A diverged trial (NaN) is told the worst score
+seen so far (failed, if it is the first): told as failed, TPE would leave divergent
+regions out of its model and keep sampling them (in the rotated box, where λ =
+u(1−ρ)/α reaches 1e5, half of its trials diverged on the toy).
 """
 
 from __future__ import annotations
@@ -109,14 +112,17 @@ def search(evaluate, start: dict, maximize: bool, method: str, rotated: bool, *,
     space = {name: FloatDistribution(lo, hi, log=True) for name, (lo, hi) in bounds.items()}
     study.enqueue_trial(to_space(start, rotated))
     best: tuple[dict, float, int] | None = None
+    worst = math.nan  # the worst finite score so far: what a diverged trial is told
     for _ in range(max_asks):  # evaluate raises when the budget is spent
         trial = study.ask(space)
         point = from_space(trial.params, rotated)
         run, score = evaluate(point, "start" if best is None else method)
-        if math.isnan(score):
+        if not math.isnan(score):
+            worst = score if math.isnan(worst) else (min if maximize else max)(worst, score)
+        if math.isnan(score) and math.isnan(worst):
             study.tell(trial, state=TrialState.FAIL)
         else:
-            study.tell(trial, score)
+            study.tell(trial, worst if math.isnan(score) else score)
         if improves(score, None if best is None else best[1], maximize):
             best = (point, score, run)
             log({"run": run, "coordinate": "start" if run == 0 else method, **point, "score": score})
