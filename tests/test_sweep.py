@@ -166,12 +166,17 @@ def test_cli_sweep_prints_the_table_and_the_ridge(tmp_path):
     (["--lr", "0.1"], "--lr is swept"),
     (["--momentum", "1.5"], "momentum must be in [0, 1)"),
     (["--repeats", "0"], "--repeats must be >= 1"),
-    (["--executor", "spark"], "unknown executor"),
     (["--y", "lr=0.01:1:3"], "both lr"),
     (["--head", "-1"], "head >= 0"),
     (["--noise", "0"], "noise must be > 0"),
     (["--device", "bogus"], "device 'bogus' is not available here"),
 ])
+def test_cli_executor_outside_the_choices_is_refused_by_the_parser(tmp_path):
+    result = runner.invoke(app, ARGS + ["--out", str(tmp_path / "s"), "--executor", "spark"])
+    assert result.exit_code == 2 and "Invalid value for '--executor'" in result.output
+    assert not (tmp_path / "s").exists()
+
+
 def test_cli_bad_input_is_one_line_and_writes_nothing(tmp_path, extra, message):
     out = tmp_path / "s"
     result = runner.invoke(app, ARGS + ["--out", str(out)] + extra)

@@ -140,11 +140,11 @@ def test_cli_tune_prints_the_table_and_refuses_another_tune(tmp_path):
     (["--start", "lr=0.001,rho=0.5"], "unknown name 'rho'"),
     (["--start", "lr=-1"], "lr must be a finite number > 0"),
     (["--start", "momentum=1"], "momentum must be in [0, 1)"),
-    (["--coordinates", "polar"], "--coordinates must be rotated or naive"),
+    (["--coordinates", "polar"], "Invalid value for '--coordinates'"),
     (["--factor", "1"], "--factor must be > 1"),
     (["--refine", "-1"], "--refine and --tolerance must be >= 0"),
     (["--lr", "0.1"], "give the starting point with --start"),
-    (["--objective", "sgd"], "unknown objective 'sgd'"),
+    (["--objective", "sgd"], "Invalid value for '--objective'"),
     (["--head", "-1"], "head >= 0"),
 ])
 def test_cli_tune_bad_input(tmp_path, extra, message):
