@@ -158,6 +158,12 @@ def test_cli_sweep_prints_the_table_and_the_ridge(tmp_path):
     assert (frame.momentum == 0.8).all() and len(frame) == 18
 
 
+def test_cli_executor_outside_the_choices_is_refused_by_the_parser(tmp_path):
+    result = runner.invoke(app, ARGS + ["--out", str(tmp_path / "s"), "--executor", "spark"])
+    assert result.exit_code == 2 and "Invalid value for '--executor'" in result.output
+    assert not (tmp_path / "s").exists()
+
+
 @pytest.mark.parametrize("extra, message", [
     (["--x", "lr=0.01:1:1"], "at least 2 distinct points"),
     (["--y", "wd=0:1e-2:3"], "LO and HI > 0"),
@@ -171,12 +177,6 @@ def test_cli_sweep_prints_the_table_and_the_ridge(tmp_path):
     (["--noise", "0"], "noise must be > 0"),
     (["--device", "bogus"], "device 'bogus' is not available here"),
 ])
-def test_cli_executor_outside_the_choices_is_refused_by_the_parser(tmp_path):
-    result = runner.invoke(app, ARGS + ["--out", str(tmp_path / "s"), "--executor", "spark"])
-    assert result.exit_code == 2 and "Invalid value for '--executor'" in result.output
-    assert not (tmp_path / "s").exists()
-
-
 def test_cli_bad_input_is_one_line_and_writes_nothing(tmp_path, extra, message):
     out = tmp_path / "s"
     result = runner.invoke(app, ARGS + ["--out", str(out)] + extra)
