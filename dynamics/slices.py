@@ -329,7 +329,8 @@ def _run_slices(config: SlicesConfig) -> dict:
                           title=f"quadratic toy: final loss, mean of {config.repeats} seeds; "
                                 f"Page's claim: {CLAIM_SYMBOLS.get(claim, claim)} flat; ± seed-to-seed error")
             fits[name] = fit.to_dict() | {"claim": claim, "expected_slope": expected,
-                                          "per_seed_slopes": per_seed, "slope_err_seeds": seeds_err,
+                                          "per_seed_slopes": per_seed,
+                                          "slope_err_seeds": seeds_err if np.isfinite(seeds_err) else None,
                                           "z": z_score(fit.slope, expected, seeds_err),
                                           "no_slope": no_slope_reason(fit)}
     write_json(out / "ridge.json", fits)
@@ -341,7 +342,7 @@ def _run_slices(config: SlicesConfig) -> dict:
         fitted = (f"{slope:+.3f}" + (f" ± {err:.3f}" if err is not None else " (2 points: no fit err)")
                   if slope is not None else f"none: {f['no_slope']}")
         table.add_row(SLICES[name][0], f["claim"], f"{f['expected_slope']:+.0f}", fitted,
-                      f"{serr:.3f}" if serr is not None else "n/a (1 seed)",
+                      f"{serr:.3f}" if serr is not None else "n/a",
                       f"{f['z']:+.1f}" if f["z"] is not None else "n/a")
     print_table(console, table)
     console.print(f"wrote {out}/ridge.json and the heatmaps")

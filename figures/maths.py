@@ -25,7 +25,7 @@ def tex_to_html(tex: str, display: bool = False) -> str:
 
     buffer = io.BytesIO()
     try:
-        mathtext.math_to_image(f"${tex}$", buffer, prop=FontProperties(size=15 if display else 12),
+        mathtext.math_to_image(f"${tex}$", buffer, prop=FontProperties(size=18 if display else 14),
                                format="svg")
     except (ValueError, RuntimeError):  # outside mathtext's subset of TeX
         return f"<code>{html.escape(tex)}</code>"

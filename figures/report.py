@@ -30,11 +30,13 @@ def training_curves(run_dir, path) -> Path:
         schedule, x_label = (m["step"], m["lr"]), "step (epoch ends)"
     sns.set_theme(style="whitegrid", context="paper")
     fig, axes = plt.subplots(1, 3, figsize=(11, 3.2))
-    axes[0].plot(m["epoch"], m["train_loss"], "o-", ms=3, label="train")
-    axes[0].plot(m["epoch"], m["test_loss"], "s-", ms=3, label="test")
+    counts = _image_counts(run_dir)
+    for ax, what in zip(axes[:2], ("loss", "acc")):
+        ax.plot(m["epoch"], m[f"train_{what}"], "o-", ms=3, label="train" + counts.get("train", ""))
+        ax.plot(m["epoch"], m[f"test_{what}"], "s-", ms=3, label="test" + counts.get("test", ""))
+        if f"val_{what}" in m:
+            ax.plot(m["epoch"], m[f"val_{what}"], "^-", ms=3, label="held out" + counts.get("val", ""))
     axes[0].set_ylabel("loss")
-    axes[1].plot(m["epoch"], m["train_acc"], "o-", ms=3, label="train")
-    axes[1].plot(m["epoch"], m["test_acc"], "s-", ms=3, label="test (1,000 images)")
     axes[1].set_ylabel("accuracy")
     axes[1].set_ylim(0, 1)
     axes[2].plot(*schedule, "-", color="tab:green")
@@ -50,3 +52,19 @@ def training_curves(run_dir, path) -> Path:
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
     return path
+
+
+def _image_counts(run_dir: Path) -> dict[str, str]:
+    """`` (N images)`` per split from the run's summary.json and config (empty if unknown)."""
+    import json
+
+    try:
+        summary = json.loads((run_dir / "summary.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    counts = {"train": summary.get("train_images"), "test": summary.get("test_images")}
+    try:
+        counts["val"] = json.loads((run_dir / "config.json").read_text()).get("holdout") or None
+    except (OSError, ValueError):
+        pass
+    return {k: f" ({v:,} images)" for k, v in counts.items() if v}

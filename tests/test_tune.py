@@ -148,7 +148,7 @@ def test_cli_tune_prints_the_table_and_refuses_another_tune(tmp_path):
     (["--factor", "1"], "--factor must be > 1"),
     (["--refine", "-1"], "--refine and --tolerance must be >= 0"),
     (["--lr", "0.1"], "give the starting point with --start"),
-    (["--objective", "sgd"], "unknown objective 'sgd'"),
+    (["--objective", "sgd"], "Invalid value for '--objective'"),
     (["--head", "-1"], "head >= 0"),
 ])
 def test_cli_tune_bad_input(tmp_path, extra, message):
