@@ -202,7 +202,7 @@ def _validate_section(step, train_step) -> str:
                         "linear layer) are shown in the figures and in "
                         f"[validation.csv]({step.result['folder']}/validation.csv), and kept out of this summary.\n")
         for name, what in [("validation_norms", "|w| per layer"), ("validation_angles", "angle per step per layer"),
-                           ("validation_scatter", "measured against predicted")]:
+                           ("validation_ratios", "measured over predicted trajectory, per layer")]:
             text.append(f"\n![{what}]({step.result['folder']}/{name}.png)\n")
     return "\n".join(text) + _reproduce(step)
 
