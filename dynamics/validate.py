@@ -596,7 +596,7 @@ def table(result: Validation):
                       ("eq. |w| (white)", "right"), ("eq. angle (white)", "right"), ("equilibrium", "left"),
                       ("traj. steps", "right"), ("traj. |w| (white)", "right"),
                       ("traj. angle (white)", "right"), ("trajectory", "left")]:
-        t.add_column(col, justify=just, overflow="fold")
+        t.add_column(col, justify=just, overflow="fold", no_wrap=col == "layer")
     style = lambda st: {"ok": "green", "not scale-invariant": "dim"}.get(  # noqa: E731
         st, "red" if st.startswith("off") else "yellow")
     fmt = lambda m, w=None: "–" if not np.isfinite(m) else (  # noqa: E731
