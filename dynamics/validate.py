@@ -506,7 +506,8 @@ def summarise(steps: "pandas.DataFrame", cfg: ValidateConfig) -> "pandas.DataFra
         traj = df[df["trajectory_phase"]]
         row["trajectory_steps"] = int(len(traj))
         row["missing_steps"] = int(df["missing"].sum())
-        row["power_median"] = float(np.nanmedian(eq["power_smoothed"])) if len(eq) and eq["power_smoothed"].notna().any() else np.nan
+        k = (eq if len(eq) else traj)["power_smoothed"]  # k̄ over the phase the verdict is on
+        row["power_median"] = float(np.nanmedian(k)) if k.notna().any() else np.nan
         quantities = [(eq, q) for q in ("norm_ratio", "angle_ratio", "norm_ratio_white", "angle_ratio_white",
                                         "angle_ratio_drift", "momentum_ratio", "norm_drift")]
         quantities += [(traj, "trajectory_" + q) for q in ("norm_ratio", "angle_ratio", "norm_ratio_white",
