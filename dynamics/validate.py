@@ -600,6 +600,7 @@ def table(result: Validation):
         t.add_column(col, justify=just, overflow="fold", no_wrap=col == "layer")
     style = lambda st: {"ok": "green", "not scale-invariant": "dim"}.get(  # noqa: E731
         st, "red" if st.startswith("off") else "yellow")
+    short = lambda st: "no phase" if st.startswith("no ") else st  # noqa: E731 - the notes say which
     fmt = lambda m, w=None: "–" if not np.isfinite(m) else (  # noqa: E731
         f"{m:.3f}" if w is None or not np.isfinite(w) else f"{m:.3f} ({w:.3f})")
     for r in result.layers.to_dict("records"):
@@ -608,8 +609,8 @@ def table(result: Validation):
         t.add_row(str(r["layer"]), "yes" if r["scale_invariant"] else "no", fmt(r["power_median"]),
                   str(r["equilibrium_steps"]), fmt(r["norm_ratio_median"], r["norm_ratio_white_median"]),
                   fmt(r["angle_ratio_median"], r["angle_ratio_white_median"]),
-                  f"[{style(r['status'])}]{r['status']}[/]", str(r["trajectory_steps"]),
+                  f"[{style(r['status'])}]{short(r['status'])}[/]", str(r["trajectory_steps"]),
                   fmt(r["trajectory_norm_ratio_median"], r["trajectory_norm_ratio_white_median"]),
                   fmt(r["trajectory_angle_ratio_median"], r["trajectory_angle_ratio_white_median"]),
-                  f"[{style(r['trajectory_status'])}]{r['trajectory_status']}[/]")
+                  f"[{style(r['trajectory_status'])}]{short(r['trajectory_status'])}[/]")
     return t
