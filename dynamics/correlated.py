@@ -18,11 +18,12 @@ model; k < 1 when gradients cancel within the momentum's memory (1/(1 − ρ) st
 k > 1 when they persist. The moment map (x, y, z)' = M (x, y, z) + h(k) s keeps its
 matrix M; only the noise vector h depends on k, affinely.
 
-**Why the data support it.** On real runs the lag-τ cosines of one conv weight's
-gradients are small at τ = 1 and negative at τ = 2…6, inside the momentum's window
-of about 10 steps: exactly what (C) weighs (Σ_τ ρ^(τ−1) times the lag-τ covariance),
-while the white model ignores it. A lag-1 model would see nothing. Plain SGD has no
-buffer, so its norm does not see correlations at all (k drops out).
+**Why the data support it.** On real runs k̄ is well below 1 in every conv layer (0.38
+to 0.85 on the report's quick run) and the momentum buffer is correspondingly smaller
+than the white model's; with the measured k the predicted |w| matches to about 1%
+where the white one is 4–18% high (docs/correlated-noise.md). (C) weighs every lag
+within the momentum's window, Σ_τ ρ^(τ−1) times the lag-τ covariance, which a lag-1
+model would not. Plain SGD has no buffer, so its norm does not see correlations (k drops out).
 
 Results (exact in the model, and leading order in λα) mirror
 :func:`dynamics.symbolic.equilibrium`; at k = 1 they are the white ones.

@@ -514,7 +514,8 @@ def summarise(steps: "pandas.DataFrame", cfg: ValidateConfig) -> "pandas.DataFra
         traj = df[df["trajectory_phase"]]
         row["trajectory_steps"] = int(len(traj))
         row["missing_steps"] = int(df["missing"].sum())
-        row["power_median"] = float(np.nanmedian(eq["power_smoothed"])) if len(eq) and eq["power_smoothed"].notna().any() else np.nan
+        k = (eq if len(eq) else traj)["power_smoothed"]  # k̄ over the phase the verdict is on
+        row["power_median"] = float(np.nanmedian(k)) if k.notna().any() else np.nan
         quantities = [(eq, q) for q in ("norm_ratio", "angle_ratio", "norm_ratio_white", "angle_ratio_white",
                                         "angle_ratio_drift", "momentum_ratio", "norm_drift")]
         quantities += [(traj, "trajectory_" + q) for q in ("norm_ratio", "angle_ratio", "norm_ratio_white",
@@ -604,9 +605,10 @@ def table(result: Validation):
                       ("eq. |w| (white)", "right"), ("eq. angle (white)", "right"), ("equilibrium", "left"),
                       ("traj. steps", "right"), ("traj. |w| (white)", "right"),
                       ("traj. angle (white)", "right"), ("trajectory", "left")]:
-        t.add_column(col, justify=just, overflow="fold")
+        t.add_column(col, justify=just, overflow="fold", no_wrap=col == "layer")
     style = lambda st: {"ok": "green", "not scale-invariant": "dim"}.get(  # noqa: E731
         st, "red" if st.startswith("off") else "yellow")
+    short = lambda st: "no phase" if st.startswith("no ") else st  # noqa: E731 - the notes say which
     fmt = lambda m, w=None: "–" if not np.isfinite(m) else (  # noqa: E731
         f"{m:.3f}" if w is None or not np.isfinite(w) else f"{m:.3f} ({w:.3f})")
     for r in result.layers.to_dict("records"):
@@ -615,8 +617,8 @@ def table(result: Validation):
         t.add_row(str(r["layer"]), "yes" if r["scale_invariant"] else "no", fmt(r["power_median"]),
                   str(r["equilibrium_steps"]), fmt(r["norm_ratio_median"], r["norm_ratio_white_median"]),
                   fmt(r["angle_ratio_median"], r["angle_ratio_white_median"]),
-                  f"[{style(r['status'])}]{r['status']}[/]", str(r["trajectory_steps"]),
+                  f"[{style(r['status'])}]{short(r['status'])}[/]", str(r["trajectory_steps"]),
                   fmt(r["trajectory_norm_ratio_median"], r["trajectory_norm_ratio_white_median"]),
                   fmt(r["trajectory_angle_ratio_median"], r["trajectory_angle_ratio_white_median"]),
-                  f"[{style(r['trajectory_status'])}]{r['trajectory_status']}[/]")
+                  f"[{style(r['trajectory_status'])}]{short(r['trajectory_status'])}[/]")
     return t

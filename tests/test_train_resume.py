@@ -35,10 +35,14 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path):
 
     for key in ("test_acc", "test_loss", "train_loss", "train_acc", "steps", "diverged"):
         assert resumed[key] == expected[key], key
-    for name, drop in (("metrics.csv", ["seconds"]), ("norms.csv", [])):
+    for name, drop in (("metrics.csv", ["seconds"]), ("norms.csv", ["grad_power_ratio"])):
         a = pd.read_csv(tmp_path / "whole" / name).drop(columns=drop)
         b = pd.read_csv(tmp_path / "broken" / name).drop(columns=drop)
         pd.testing.assert_frame_equal(a, b, check_exact=True)
+    # the statistic's filter state is restored exactly; its dot products are BLAS reductions
+    # whose order may differ between processes: the ratio may differ in the last float32 bit
+    a, b = (pd.read_csv(tmp_path / run / "norms.csv").grad_power_ratio for run in ("whole", "broken"))
+    pd.testing.assert_series_equal(a, b, check_exact=False, rtol=1e-6)
     assert len(pd.read_csv(tmp_path / "broken" / "norms.csv").step.unique()) == 10  # steps 0-9
 
 
