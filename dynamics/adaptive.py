@@ -189,7 +189,6 @@ def lion_correlation() -> tuple[sp.Expr, sp.Expr]:
     """(A, R_j): c_t = Σ_k a_k g_{t−k} with a_0 = 1 − β₁, a_k = β₁(1 − β₂)β₂^(k−1) (from the
     rule), corr(c_t, c_{t+j}) = A β₂^(j−1), and R_j = (2/π) asin(A β₂^(j−1)) the mean
     product of the signs of one coordinate j steps apart."""
-    k = sp.Symbol("k", integer=True, positive=True)
     gvec = sp.symbols("g0:3")
     m = sp.Integer(0)
     for gk in reversed(gvec[1:]):  # m after g2, g1 (oldest first): read a_1, a_2 off the rule

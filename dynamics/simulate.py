@@ -133,9 +133,12 @@ def check_config(config: SimConfig):
         raise RidgelineError(f"batch_size must be >= 1, got {config.batch_size}")
     if config.loss == "bn-net" and (table.batch_size < 2).any():
         raise RidgelineError("bn-net needs batch_size >= 2 (batch norm normalises over the batch)")
+    if config.loss == "bn-net" and config.rule == "decoupled":
+        raise RidgelineError("bn-net is trained by torch.optim.SGD, which has no decoupled weight decay; "
+                             "use sgd, heavy-ball or nesterov")
     if config.loss == "bn-net" and config.rule not in ("sgd", "heavy-ball", "nesterov"):
         raise RidgelineError(f"bn-net is trained by torch.optim.SGD, which cannot apply {config.rule}; "
-                             "use sgd, heavy-ball or nesterov")
+                             "use sgd, heavy-ball or nesterov, or the noise or quadratic loss")
     if config.beta2 is not None and not 0 <= config.beta2 < 1:
         raise RidgelineError(f"beta2 must be in [0, 1), got {config.beta2}")
     from dynamics.engine import check_device
