@@ -347,8 +347,11 @@ def validate(
         help="n: relaxation times a layer needs after the last fast lr change.")] = 3.0,
     tolerance: Annotated[float, typer.Option(
         help="A layer is 'off' when a median ratio is further than this from 1.")] = 0.10,
+    all_layers: Annotated[bool, typer.Option(
+        help="Show every tensor in the table and figures, not only the scale-invariant ones.")] = False,
 ) -> None:
-    """Compare a run's per-layer |w| and angular update with the predicted equilibria.
+    """Compare a run's per-layer |w| and angular update with the predicted equilibria
+    and the predicted trajectory along the run's own learning-rate schedule.
 
     Writes validation.csv (one row per layer), validation_steps.csv and figures, and
     prints the per-layer table; docs/theory.md (section "Validation on a real run")
@@ -357,7 +360,7 @@ def validate(
     from dynamics.validate import ValidateConfig, validate as run_validation
 
     run_validation(ValidateConfig(run_dir=str(run_dir), out=_str(out), adiabatic=adiabatic,
-                                  settle=settle, tolerance=tolerance))
+                                  settle=settle, tolerance=tolerance, all_layers=all_layers))
 
 
 # --------------------------------------------------------------- sweep and tune

@@ -514,7 +514,8 @@ def summarise(steps: "pandas.DataFrame", cfg: ValidateConfig) -> "pandas.DataFra
         traj = df[df["trajectory_phase"]]
         row["trajectory_steps"] = int(len(traj))
         row["missing_steps"] = int(df["missing"].sum())
-        row["power_median"] = float(np.nanmedian(eq["power_smoothed"])) if len(eq) and eq["power_smoothed"].notna().any() else np.nan
+        k = (eq if len(eq) else traj)["power_smoothed"]  # k̄ over the phase the verdict is on
+        row["power_median"] = float(np.nanmedian(k)) if k.notna().any() else np.nan
         quantities = [(eq, q) for q in ("norm_ratio", "angle_ratio", "norm_ratio_white", "angle_ratio_white",
                                         "angle_ratio_drift", "momentum_ratio", "norm_drift")]
         quantities += [(traj, "trajectory_" + q) for q in ("norm_ratio", "angle_ratio", "norm_ratio_white",
@@ -604,7 +605,7 @@ def table(result: Validation):
                       ("eq. |w| (white)", "right"), ("eq. angle (white)", "right"), ("equilibrium", "left"),
                       ("traj. steps", "right"), ("traj. |w| (white)", "right"),
                       ("traj. angle (white)", "right"), ("trajectory", "left")]:
-        t.add_column(col, justify=just, overflow="fold")
+        t.add_column(col, justify=just, overflow="fold", no_wrap=col == "layer")
     style = lambda st: {"ok": "green", "not scale-invariant": "dim"}.get(  # noqa: E731
         st, "red" if st.startswith("off") else "yellow")
     fmt = lambda m, w=None: "–" if not np.isfinite(m) else (  # noqa: E731

@@ -39,7 +39,8 @@ def test_report_without_data_completes_the_rest_and_says_so(no_cifar, tmp_path):
     summary, terminal = _report(out)
     assert summary["data_found"] is False
     assert summary["steps"] == {"derive": "done", "simulate-nesterov": "done", "relaxation": "done",
-                                "slices": "done", "train-quick": "skipped", "validate-quick": "skipped"}
+                                "slices": "done", "train-quick": "skipped", "validate-quick": "skipped",
+                                "train-quick-piecewise": "skipped", "validate-quick-piecewise": "skipped"}
     assert "real-run part was skipped" in terminal
     md = (out / "report.md").read_text()
     assert "The real-run part was skipped" in md and "RIDGELINE_DATA" in md and "--data PATH" in md

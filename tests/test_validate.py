@@ -156,7 +156,7 @@ def test_cli_writes_table_csv_and_figures(equilibrium_run, tmp_path):
                 "angle_ratio_median", "angle_ratio_iqr", "equilibrium_steps"):
         assert col in table.columns
     assert set(table["layer"]) == {"conv1.weight", "conv2.weight", "bn1.weight"}
-    for name in ("validation_norms.png", "validation_angles.png", "validation_scatter.png"):
+    for name in ("validation_norms.png", "validation_angles.png", "validation_ratios.png"):
         assert (out / name).stat().st_size > 10_000
     assert json.loads((out / "config.json").read_text())["adiabatic"] == 0.1
 
@@ -188,3 +188,61 @@ def test_cli_rejects_a_nonsense_criterion(equilibrium_run, tmp_path):
     result = runner.invoke(app, ["validate", str(equilibrium_run), "--out", str(tmp_path),
                                  "--adiabatic", "0"])
     assert result.exit_code == 2 and "adiabatic" in result.output
+
+
+# ----------------------------------------------------------------- trajectories (issue 10)
+def test_trajectory_verdict_on_the_noise_model_run(equilibrium_run):
+    layers = _check(equilibrium_run).layers.set_index("layer")
+    for name in ("conv1.weight", "conv2.weight"):
+        row = layers.loc[name]
+        assert row["trajectory_status"] == "ok" and row["trajectory_steps"] > 100
+        assert row["trajectory_norm_ratio_median"] == pytest.approx(1, abs=0.02)
+        assert row["trajectory_angle_ratio_median"] == pytest.approx(1, abs=0.03)
+
+
+def test_a_nan_angle_never_makes_a_layer_pass(tmp_path, equilibrium_run):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(equilibrium_run, run)
+    norms = pd.read_csv(run / "norms.csv")
+    conv = norms.layer == "conv1.weight"
+    norms.loc[conv, "angular_update"] *= 3  # a 3x angle miss ...
+    norms.loc[conv & (norms.step == 0), "angular_update"] = np.nan  # ... hidden by one NaN
+    norms.loc[conv & (norms.step == 500), "angular_update"] = np.nan
+    norms.to_csv(run / "norms.csv", index=False)
+    row = _check(run).layers.set_index("layer").loc["conv1.weight"]
+    assert row["status"] != "ok" and row["trajectory_status"] != "ok"
+    assert row["angle_ratio_median"] > 2  # the NaN does not poison the average either
+    assert "missing or non-finite" in row["notes"]
+
+
+def test_run_without_the_power_column_validates_white_with_a_note(tmp_path, capsys):
+    from training.config import TrainConfig
+    from training.trainer import train
+
+    sys_path = __import__("sys").path
+    sys_path.insert(0, str(__import__("pathlib").Path(__file__).parent))
+    from test_train import tiny_npz
+
+    run = tmp_path / "run"
+    train(TrainConfig(data=tiny_npz(tmp_path / "tiny.npz"), width=0.0625, batch_size=16, epochs=3,
+                      lr=0.2, wd=5e-3, log_every=1, device="cpu", out=str(run)), verbose=False)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning may leak out of validate
+        result = _check(run)
+    si = result.layers[result.layers.scale_invariant]
+    assert len(si) == 8 and (si.trajectory_steps >= 0).all()
+    steps = result.steps[result.steps.scale_invariant & (result.steps.step > 0)]
+    assert np.isfinite(steps.trajectory_norm).all() and np.isfinite(steps.trajectory_angle).all()
+    assert (result.steps.groupby("layer").step.min() == 0).all()  # the trainer logs step 0
+    assert result.steps.trajectory_note.iloc[0] == ""  # λ from the trainer's own schedule
+    # an older run: no grad_power_ratio column
+    norms = pd.read_csv(run / "norms.csv").drop(columns="grad_power_ratio")
+    norms.to_csv(run / "norms.csv", index=False)
+    capsys.readouterr()
+    old = _check(run)
+    assert "white-noise predictions only" in capsys.readouterr().out
+    np.testing.assert_array_equal(old.steps.trajectory_norm, old.steps.trajectory_norm_white)

@@ -51,9 +51,13 @@ QUICK_RUN = dict(width=0.125, train_size=8000, batch_size=64, epochs=10, lr=0.05
                  momentum=0.9, nesterov=True, schedule="constant", warmup_epochs=1.0,
                  log_every=2)
 
+#: The quick run, and the same with Page's schedule (warm-up, then linear decay to 0):
+#: no equilibrium phase, so it is judged on its trajectory (``ridgeline validate``).
+QUICK_RUNS = (("quick", QUICK_RUN), ("quick-piecewise", {**QUICK_RUN, "schedule": "piecewise"}))
+
 PROFILES = {
     "quick": dict(sim_steps=6000, sim_runs=16, sim_dim=256, relax_steps=4000,
-                  slice_points=9, slice_rows=5, slice_repeats=3, runs=(("quick", QUICK_RUN),)),
+                  slice_points=9, slice_rows=5, slice_repeats=3, runs=QUICK_RUNS),
     # Page's 24-epoch defaults (piecewise schedule) for the accuracy, and the same
     # with a constant λ after the 5-epoch warm-up for the cleanest equilibrium
     # (docs/theory.md, "Validation on a real run")
@@ -88,7 +92,7 @@ class ReportConfig:
     slice_rows: int = 5  # grid points of the other hyperparameter
     slice_repeats: int = 3  # seeds averaged per grid point
     slice_steps: int = 700  # toy steps at batch 512
-    runs: tuple = (("quick", QUICK_RUN),)  # (name, TrainConfig fields) per training run
+    runs: tuple = QUICK_RUNS  # (name, TrainConfig fields) per training run
     extra: dict = field(default_factory=dict)  # free-form notes saved with the config
 
     @classmethod

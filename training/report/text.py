@@ -157,6 +157,27 @@ def _train_section(step, found: bool, message: str) -> str:
     return "\n".join(text) + _reproduce(step)
 
 
+def _trajectory_block(layers) -> str:
+    """The trajectory verdict: measured over predicted along the run's own λ schedule."""
+    rows = []
+    for r in layers:
+        if not r["scale_invariant"]:
+            continue
+        pair = lambda a, b: f"{_f(r.get(a), '{:.3f}')} ({_f(r.get(b), '{:.3f}')})"  # noqa: E731
+        rows.append([f"`{r['layer']}`", _f(r.get("power_median"), "{:.2f}"), r.get("trajectory_steps", 0),
+                     pair("trajectory_norm_ratio_median", "trajectory_norm_ratio_white_median"),
+                     pair("trajectory_angle_ratio_median", "trajectory_angle_ratio_white_median"),
+                     f"**{r.get('trajectory_status', '–')}**"])
+    ok = sum(1 for r in layers if r["scale_invariant"] and r.get("trajectory_status") == "ok")
+    return ("\n**Trajectory.** The moment map iterated along the run's own per-step λ from its initial "
+            "|w|, fed the measured G² and gradient power ratio k (`dynamics.trajectory`); medians over "
+            "every logged step after the first relaxation time, with the measured correlation "
+            "(white noise in brackets). k: the gradient power through the momentum filter relative "
+            "to white noise (1 = uncorrelated).\n\n"
+            + _table(["layer", "k", "steps", "|w| ratio (white)", "angle ratio (white)", "trajectory"], rows)
+            + f"\n\n{ok} of {len(rows)} scale-invariant layers within 10% of the trajectory on both ratios.\n")
+
+
 def _validate_section(step, train_step) -> str:
     text = [f"## 5. {step.title}: the theory layer by layer\n",
             "For each parameter tensor and logged step: the equilibrium |w|* and angle θ* from "
@@ -205,8 +226,9 @@ def _validate_section(step, train_step) -> str:
             text.append(f"\n{len(other)} tensors that are not scale-invariant (BN scale and shift, the "
                         "linear layer) are shown in the figures and in "
                         f"[validation.csv]({step.result['folder']}/validation.csv), and kept out of this summary.\n")
+        text.append(_trajectory_block(layers))
         for name, what in [("validation_norms", "|w| per layer"), ("validation_angles", "angle per step per layer"),
-                           ("validation_scatter", "measured against predicted")]:
+                           ("validation_ratios", "measured over predicted trajectory, per layer")]:
             text.append(f"\n![{what}]({step.result['folder']}/{name}.png)\n")
     return "\n".join(text) + _reproduce(step)
 
