@@ -29,10 +29,10 @@ import torch
 from dynamics.util.errors import RidgelineError
 from dynamics.util.io import atomic_write, ensure_dir, write_csv, write_json
 from training.config import TrainConfig
+from training.norms import HYPERPARAMETERS
 
 FILES = ("config.json", "env.json", "metrics.csv", "norms.csv", "summary.json", "checkpoint.pt")
 METRIC_COLUMNS = ["epoch", "step", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "seconds"]
-MEASURED = ("weight_norm", "grad_norm", "angular_update", "momentum_norm")
 # fields that may differ between a run and its resumption: where and how it runs, not what
 NOT_COMPARED = ("out", "device", "compile", "download", "cache_dir", "data")
 
@@ -104,9 +104,10 @@ class RunDir:
             if not path.exists():
                 return None
             frame = pd.read_csv(path)
-            # measured in float32 (NormLogger); read back as such so the rewritten file
-            # carries the same digits as an uninterrupted run's
-            frame = frame.astype({c: "float32" for c in MEASURED})
+            # measured in float32 (training.monitor); read back as such so the rewritten file
+            # carries the same digits as an uninterrupted run's; λ, α, ρ stay float64
+            measured = [c for c in frame.select_dtypes("float").columns if c not in HYPERPARAMETERS]
+            frame = frame.astype({c: "float32" for c in measured})
             return frame[frame["epoch"] <= epoch].reset_index(drop=True)
 
         return read("norms.csv"), (read("norms_per_channel.csv") if per_channel else None)

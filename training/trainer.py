@@ -25,7 +25,7 @@ from training.config import TrainConfig, check
 from training.data import load
 from training.loop import build, evaluate, resolve_device, train_epoch
 from training.model import weight_count
-from training.norms import NormLogger
+from training.monitor import Monitor
 from training.rundir import METRIC_COLUMNS, RunDir, environment, rng_state, set_rng_state
 
 
@@ -59,7 +59,7 @@ def train(config: TrainConfig, *, resume: bool = False, verbose: bool = True,
     console.print("[bold]ridgeline train[/] " + "  ".join(f"{k}={v}" for k, v in config.to_dict().items()),
                   highlight=False, markup=True)
     setup = build(config, device)
-    logger = NormLogger(setup.model, setup.optimizer, config.log_every, config.per_channel, config.wd)
+    monitor = Monitor(setup.model, setup.optimizer, every=config.log_every, per_channel=config.per_channel)
     steps_per_epoch = len(train_set) // config.batch_size
     total_steps = steps_per_epoch * config.epochs
 
@@ -72,6 +72,7 @@ def train(config: TrainConfig, *, resume: bool = False, verbose: bool = True,
         set_rng_state(ckpt["rng"])
         start_epoch, step, elapsed, metrics = ckpt["epoch"], ckpt["step"], ckpt["seconds"], ckpt["metrics"]
         norms, channels = run.read_tables(start_epoch, config.per_channel)
+        monitor.step = step
         console.print(f"resuming {run.path} after epoch {start_epoch} (step {step})")
     if run is not None and ckpt is None:
         run.write_start(config, environment(device, source))
@@ -89,7 +90,7 @@ def train(config: TrainConfig, *, resume: bool = False, verbose: bool = True,
             generator = torch.Generator(device=device).manual_seed(epoch_seed(config.seed, epoch))
             batches = train_set.train_batches(config.batch_size, generator, config.cutout)
             bar.update(task, epoch=epoch)
-            result = train_epoch(setup, config, batches, epoch, step, steps_per_epoch, logger, on_step,
+            result = train_epoch(setup, config, batches, epoch, step, steps_per_epoch, monitor, on_step,
                                  progress=lambda s, loss: bar.update(task, completed=s,
                                                                      status=f"loss {loss:.3f}"))
             step, diverged = result.step, result.diverged
@@ -101,7 +102,7 @@ def train(config: TrainConfig, *, resume: bool = False, verbose: bool = True,
                 row["val_loss"], row["val_acc"] = evaluate(setup, val_set)
             row["seconds"] = time.perf_counter() - t0
             metrics.append(row)
-            new_norms, new_channels = logger.fetch()
+            new_norms, new_channels = monitor.fetch()
             norms = pd.concat([norms, new_norms], ignore_index=True) if len(norms) else new_norms
             if config.per_channel:
                 channels = pd.concat([channels, new_channels], ignore_index=True) if len(channels) else new_channels
@@ -117,6 +118,7 @@ def train(config: TrainConfig, *, resume: bool = False, verbose: bool = True,
                 console.print(f"[red]diverged[/]: non-finite loss by step {step} (epoch {epoch}); stopping")
                 break
 
+    monitor.close()
     summary = _summary(config, metrics, step, total_steps, diverged, time.perf_counter() - t0,
                        len(train_set), len(test_set), str(device))
     if run is not None:
