@@ -34,7 +34,7 @@ from training.norms import HYPERPARAMETERS
 FILES = ("config.json", "env.json", "metrics.csv", "norms.csv", "summary.json", "checkpoint.pt")
 METRIC_COLUMNS = ["epoch", "step", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "seconds"]
 # fields that may differ between a run and its resumption: where and how it runs, not what
-NOT_COMPARED = ("out", "device", "compile", "download", "cache_dir", "data")
+NOT_COMPARED = ("out", "device", "compile", "download", "cache_dir", "data", "tensorboard")
 
 
 class RunDir:

@@ -21,6 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
     TimeRemainingColumn
 from rich.table import Table
 
+from dynamics.util.errors import RidgelineError
 from training.config import TrainConfig, check
 from training.data import load
 from training.loop import build, evaluate, resolve_device, train_epoch
@@ -46,6 +47,12 @@ def train(config: TrainConfig, *, resume: bool = False, verbose: bool = True,
     import pandas as pd
 
     check(config)
+    if config.tensorboard:
+        from training.tensorboard import require
+
+        require()
+        if not config.out:
+            raise RidgelineError("tensorboard needs a run directory: set out")
     device = resolve_device(config.device)
     console = Console(quiet=not verbose)
     run = RunDir(config.out) if config.out else None
@@ -76,6 +83,11 @@ def train(config: TrainConfig, *, resume: bool = False, verbose: bool = True,
         console.print(f"resuming {run.path} after epoch {start_epoch} (step {step})")
     if run is not None and ckpt is None:
         run.write_start(config, environment(device, source))
+    board = None
+    if config.tensorboard:
+        from training.tensorboard import Board
+
+        board = Board(run.path, config.to_dict(), after_step=step)
 
     console.print(f"{len(train_set)} training images, {steps_per_epoch} steps/epoch, "
                   f"{weight_count(setup.model) / 1e6:.3f} M weights, device {device}")
@@ -106,6 +118,8 @@ def train(config: TrainConfig, *, resume: bool = False, verbose: bool = True,
             norms = pd.concat([norms, new_norms], ignore_index=True) if len(norms) else new_norms
             if config.per_channel:
                 channels = pd.concat([channels, new_channels], ignore_index=True) if len(channels) else new_channels
+            if board is not None:
+                board.add(norms)
             bar.update(task, completed=step, status=_status(row))
             if run is not None:
                 checkpoint = None if diverged else {
@@ -119,6 +133,8 @@ def train(config: TrainConfig, *, resume: bool = False, verbose: bool = True,
                 break
 
     monitor.close()
+    if board is not None:
+        board.close()
     summary = _summary(config, metrics, step, total_steps, diverged, time.perf_counter() - t0,
                        len(train_set), len(test_set), str(device))
     if run is not None:
