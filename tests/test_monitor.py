@@ -138,21 +138,21 @@ def test_two_param_groups_and_a_scheduler_are_read_at_every_step(schedule):
                            {"params": rest, "weight_decay": 0.0, "momentum": 0.0}], lr=0.1)
     if schedule == "lambda":
         sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 1 / (1 + s))
-    else:  # OneCycleLR also cycles the momentum of group 0 (group 1 has none to cycle)
-        opt.param_groups[1]["momentum"] = 0.0
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.5, total_steps=10, cycle_momentum=False)
+    else:  # OneCycleLR also cycles ρ (0.95 → 0.85) in both groups: ρ must be read per step too
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.5, total_steps=10)
     monitor = Monitor(model, opt, every=1)
     expected = []  # (step, layer) -> (λ, α, ρ, |v|)
     x, y = torch.randn(8, 3, 8, 8), torch.randint(0, 3, (8,))
     for step in range(1, 6):
-        lrs = [g["lr"] for g in opt.param_groups]
+        lrs, momenta = [g["lr"] for g in opt.param_groups], [g["momentum"] for g in opt.param_groups]
         w = {id(p): p.detach().clone() for p in model.parameters()}
         _step(model, opt, x, y)
         for name, p in model.named_parameters():
             k = 0 if p.dim() > 1 else 1
             wd = opt.param_groups[k]["weight_decay"]
-            v = opt.state[p]["momentum_buffer"] if k == 0 else p.grad + wd * w[id(p)]
-            expected.append((step, name, lrs[k], wd, opt.param_groups[k]["momentum"], v.norm().item()))
+            rho = momenta[k]
+            v = opt.state[p]["momentum_buffer"] if rho else p.grad + wd * w[id(p)]
+            expected.append((step, name, lrs[k], wd, rho, v.norm().item()))
         sched.step()
     norms = monitor.fetch()[0]
     got = norms[["step", "layer", "lr", "wd", "momentum", "momentum_norm"]].itertuples(index=False)
@@ -160,8 +160,10 @@ def test_two_param_groups_and_a_scheduler_are_read_at_every_step(schedule):
         assert row[:2] == want[:2] and row[2:5] == pytest.approx(want[2:5], rel=1e-12)
         assert row[5] == pytest.approx(want[5], rel=1e-5)
     assert norms["lr"].nunique() > 2  # the schedule moved λ
+    if schedule == "onecycle":
+        assert norms["momentum"].nunique() > 2  # and ρ
     config = monitor.config()
-    assert [g["rule"] for g in config["param_groups"]] == ["nesterov", "sgd"]
+    assert [g["rule"] for g in config["param_groups"]] == ["nesterov", "sgd" if schedule == "lambda" else "heavy-ball"]
     assert config["rule"] == "nesterov" and config["wd"] == 1e-3  # the group of the invariant conv
     assert config["tensors"]["0.weight"]["scale_invariant"] and config["tensors"]["5.weight"]["group"] == 0
 

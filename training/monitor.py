@@ -277,6 +277,10 @@ class Monitor:
     def _start(self, overwrite: bool, tensorboard: bool) -> None:
         from dynamics.util.io import ensure_dir, write_csv, write_json
 
+        if tensorboard:
+            from training.tensorboard import require
+
+            require()  # before anything is written
         if not overwrite and any((self.out / f).exists() for f in ("norms.csv", "summary.json")):
             raise RidgelineError(f"{self.out} already holds a run; choose another out or pass overwrite=True")
         ensure_dir(self.out)
