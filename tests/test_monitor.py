@@ -16,7 +16,7 @@ from torch import nn
 
 from dynamics.geometry import angle
 from dynamics.util.errors import RidgelineError
-from training import train
+from training import TrainConfig, train
 from training.config import sgd_arguments
 from training.model import ResNet9
 from training.monitor import Monitor
@@ -52,11 +52,16 @@ def test_trainer_norms_equal_mains_norm_logger(tmp_path, momentum, per_channel):
     train(config, verbose=False)
     main = _main_checkout(tmp_path)
     old_config = {k: v for k, v in vars(config).items()} | {"out": str(tmp_path / "old")}
-    script = ("import sys, json; from training import TrainConfig, train; "
-              "train(TrainConfig(**json.loads(sys.argv[1])), verbose=False)")
+    script = ("import sys, json, dataclasses; from training import TrainConfig, train; "
+              "given = json.loads(sys.argv[1]); known = {f.name for f in dataclasses.fields(TrainConfig)}; "
+              "train(TrainConfig(**{k: v for k, v in given.items() if k in known}), verbose=False); "
+              "print(json.dumps(sorted(set(given) - known)))")
     env = {**os.environ, "PYTHONPATH": str(main)}
-    subprocess.run([sys.executable, "-c", script, json.dumps(old_config)], env=env, check=True,
-                   cwd=tmp_path, capture_output=True)
+    done = subprocess.run([sys.executable, "-c", script, json.dumps(old_config)], env=env, check=True,
+                          cwd=tmp_path, capture_output=True, text=True)
+    dropped = json.loads(done.stdout.strip().splitlines()[-1])  # fields main did not have yet ...
+    defaults = TrainConfig()
+    assert all(getattr(config, k) == getattr(defaults, k) for k in dropped)  # ... left at their defaults
     for name in ["norms.csv"] + (["norms_per_channel.csv"] if per_channel else []):
         old, new = pd.read_csv(tmp_path / "old" / name), pd.read_csv(tmp_path / "new" / name)
         assert len(old) == len(new) > 0

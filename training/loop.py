@@ -83,9 +83,11 @@ def train_epoch(setup: Setup, config: TrainConfig, batches, epoch: int, step: in
     """One pass over ``batches`` (x, y); ``epoch`` counts from 1, ``step`` is the
     number of steps already done. Learning rate set before every step from
     :func:`training.config.lr_at` at the step's middle, (s − ½)/steps_per_epoch for
-    the s-th step (s from 1). ``monitor`` (attached to ``setup.optimizer``) gets the
-epoch for its table and must count the same steps. Stops at the first non-finite loss it sees (every step
-    on CPU; on logged steps and at the end on CUDA, to avoid host syncs)."""
+    the s-th step (s from 1). ``monitor`` (a training.monitor.Monitor attached to
+    ``setup.optimizer``) measures around the steps through the optimiser's step hooks; it
+    gets the epoch for its table and must count the same steps. Stops at the first
+    non-finite loss it sees (every step on CPU; on logged steps and at the end on CUDA,
+    to avoid host syncs)."""
     model, opt = setup.model, setup.optimizer
     model.train()
     sync_each_step = setup.device.type != "cuda"
