@@ -329,9 +329,9 @@ def compare(run: Run, cfg: ValidateConfig) -> "pandas.DataFrame":  # noqa: F821
         else:
             df["momentum_ratio"] = np.nan
         with np.errstate(invalid="ignore"):  # Δ ln|w| over the last relaxation time
-            back = np.interp(steps - tau, steps, np.log(w), left=np.nan)
-            df["norm_drift"] = np.where(np.isfinite(tau) & (steps - tau >= steps[0]),
-                                        np.log(w) - back, np.nan)
+            log_w = np.log(np.where(w > 0, w, np.nan))  # a zero-initialised tensor at step 0: none
+            back = np.interp(steps - tau, steps, log_w, left=np.nan)
+            df["norm_drift"] = np.where(np.isfinite(tau) & (steps - tau >= steps[0]), log_w - back, np.nan)
         rate = 2 * df["norm_drift"].to_numpy(float) / tau  # d ln|w|²/dt, per step
         df["predicted_angle_drift"] = np.nan if extra else drifting_angle(run.rule, lr, run.wd, run.momentum,
                                                                           np.nan_to_num(rate))

@@ -7,9 +7,10 @@ attaches to torch's optimizer step hooks (``register_step_pre_hook`` /
 every parameter tensor around the step (training.norms: |w_t|, |g_t|, ∠(w_t, w_{t+1}),
 |v_{t+1}|, and the gradient power ratio k_t of training.gradstats, whose filter it
 updates on EVERY step). Before the first step it logs step 0: the initial |w| of every
-tensor, the other columns empty (not when continuing from ``step`` > 0). It reads λ (lr), α (weight_decay) and ρ (momentum) from each tensor's param
-group at that step, so any ``torch.optim.lr_scheduler`` and several param groups just
-work. With ``out`` it writes the run-directory contract of ``ridgeline train``:
+tensor, the other columns empty (not when continuing from ``step`` > 0). It reads
+λ (lr), α (weight_decay) and ρ (momentum) from each tensor's param group at that step,
+so any ``torch.optim.lr_scheduler`` and several param groups just work. With ``out`` it
+writes the run-directory contract of ``ridgeline train``:
 
     config.json   optimiser, each param group's rule and hyperparameters, each tensor's
                   group, rule, shape and scale invariance; at the top level the rule, wd and
@@ -25,8 +26,9 @@ model on ``batch`` (training.probe) or, without one, from its structure
 
 Supported optimisers are the rows of :data:`OPTIMIZERS`: torch.optim.SGD (any momentum,
 Nesterov, dampening 0), torch.optim.AdamW, torch.optim.Adam (L2 decay: rule adam-l2) and
-training.optim.Lion (ρ = β₁, v = ``exp_avg``; no amsgrad, no maximize). Each row maps a param group onto a rule of dynamics.rules, its
-(λ, α, ρ) and the state key of the rule's buffer v; adding an optimiser is one row.
+training.optim.Lion (ρ = β₁, v = ``exp_avg``; no amsgrad, no maximize). Each row maps a
+param group onto a rule of dynamics.rules, its (λ, α, ρ) and the state key of the rule's
+buffer v; adding an optimiser is one row.
 
 ``hooks``: callables ``hook(step, params, grads, logged) -> dict | None`` run before
 every step (grads: the loss gradients, the step not yet taken). On logged steps the
