@@ -461,6 +461,7 @@ def _simulate_with_progress(config: SimConfig, as_json: bool) -> SimResult:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from dynamics.engine import tune_allocator
+    from dynamics.util.output import changed_settings
 
     tune_allocator()
     console = Console(stderr=as_json)

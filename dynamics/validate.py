@@ -391,7 +391,9 @@ def _with_trajectories(run: Run, steps_table: "pandas.DataFrame") -> "pandas.Dat
     layers = list(dict.fromkeys(table["layer"]))
     wide = lambda col: table.pivot(index="step", columns="layer", values=col)[layers]  # noqa: E731
     G2, w = wide("G2"), wide("weight_norm")
-    lam, note = step_lrs_of(run, table[table["layer"] == layers[0]])
+    # λ of every logged step, from whichever layer kept that step's row (a dropped row of
+    # one layer must not change another layer's trajectory)
+    lam, note = step_lrs_of(run, table.drop_duplicates("step").sort_values("step"))
     T = len(lam)
     at = np.arange(1, T + 1)
 
