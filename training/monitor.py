@@ -305,8 +305,9 @@ class Monitor:
         if self.board is not None:
             self.board.close()
         if finished:
+            steps = self._tables[0]["step"]
             write_json(self.out / "summary.json", {"steps": self.step, "diverged": self._diverged,
-                                                   "logged_steps": int(self._tables[0]["step"].nunique()),
+                                                   "logged_steps": int(steps[steps > 0].nunique()),
                                                    "source": "training.monitor.Monitor"})
 
     def __enter__(self) -> "Monitor":
