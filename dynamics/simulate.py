@@ -42,6 +42,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from dynamics.util.errors import RidgelineError
+from dynamics.util.output import changed_settings, print_table
 
 LOSSES = ("noise", "correlated", "quadratic", "bn-net")
 SCHEDULES = ("constant", "piecewise", "step")  # the lr schedules of dynamics.engine.schedule_factor
@@ -461,7 +462,6 @@ def _simulate_with_progress(config: SimConfig, as_json: bool) -> SimResult:
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
     from dynamics.engine import tune_allocator
-    from dynamics.util.output import changed_settings
 
     tune_allocator()
     console = Console(stderr=as_json)
