@@ -294,7 +294,7 @@ _T = _TrainConfig()
 @app.command()
 @_library_call
 def train(
-    out: Annotated[Path, typer.Option(help="Run directory (config.json, metrics.csv, norms.csv, summary.json, checkpoint.pt; docs/run-directory.md).")],
+    out: Annotated[str, typer.Option(help="Run directory (config.json, metrics.csv, norms.csv, summary.json, checkpoint.pt; docs/run-directory.md).")],
     data: Annotated[Optional[Path], typer.Option(help="CIFAR-10 .npz file or torchvision root dir (default: $RIDGELINE_DATA, then --cache-dir).")] = None,
     download: Annotated[bool, typer.Option(help="Download CIFAR-10 with torchvision into --cache-dir (170 MB).")] = _T.download,
     cache_dir: Annotated[Path, typer.Option(help="torchvision CIFAR-10 root used when no --data / RIDGELINE_DATA.")] = Path(_T.cache_dir),
@@ -332,7 +332,7 @@ def train(
         epochs=epochs, batch_size=batch_size, lr=lr, wd=wd,
         schedule=schedule.value, warmup_epochs=warmup_epochs, width=width, cutout=cutout, device=device,
         compile=compile, seed=seed, log_every=log_every, per_channel=per_channel, tensorboard=tensorboard,
-        out=str(out))
+        out=out)  # a str, not a Path: Path("") would turn an empty --out into "."
     run_training(config, resume=resume)
 
 
