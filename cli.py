@@ -294,7 +294,7 @@ _T = _TrainConfig()
 @app.command()
 @_library_call
 def train(
-    out: Annotated[Path, typer.Option(help="Run directory (config.json, metrics.csv, norms.csv, summary.json, checkpoint.pt; docs/run-directory.md).")],
+    out: Annotated[str, typer.Option(help="Run directory (config.json, metrics.csv, norms.csv, summary.json, checkpoint.pt; docs/run-directory.md).")],
     data: Annotated[Optional[Path], typer.Option(help="CIFAR-10 .npz file or torchvision root dir (default: $RIDGELINE_DATA, then --cache-dir).")] = None,
     download: Annotated[bool, typer.Option(help="Download CIFAR-10 with torchvision into --cache-dir (170 MB).")] = _T.download,
     cache_dir: Annotated[Path, typer.Option(help="torchvision CIFAR-10 root used when no --data / RIDGELINE_DATA.")] = Path(_T.cache_dir),
@@ -319,6 +319,7 @@ def train(
     seed: Annotated[int, typer.Option(help="Initialisation, shuffling and augmentation seed.")] = _T.seed,
     log_every: Annotated[int, typer.Option(help="Log per-layer norms every this many steps.")] = _T.log_every,
     per_channel: Annotated[bool, typer.Option("--per-channel", help="Also log every output channel (norms_per_channel.csv).")] = _T.per_channel,
+    tensorboard: Annotated[bool, typer.Option("--tensorboard", help="Also write per-layer TensorBoard scalars under OUT/tensorboard (needs ridgeline[tensorboard]).")] = _T.tensorboard,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the unfinished run in --out from its last epoch.")] = False,
 ) -> None:
     """Train Page's ResNet-9 on CIFAR-10, logging per-layer weight norms and angular updates."""
@@ -330,7 +331,8 @@ def train(
         data=_str(data), download=download, cache_dir=str(cache_dir), train_size=train_size, holdout=holdout,
         epochs=epochs, batch_size=batch_size, lr=lr, wd=wd,
         schedule=schedule.value, warmup_epochs=warmup_epochs, width=width, cutout=cutout, device=device,
-        compile=compile, seed=seed, log_every=log_every, per_channel=per_channel, out=str(out))
+        compile=compile, seed=seed, log_every=log_every, per_channel=per_channel, tensorboard=tensorboard,
+        out=out)  # a str, not a Path: Path("") would turn an empty --out into "."
     run_training(config, resume=resume)
 
 

@@ -9,7 +9,7 @@ for: no logging (the baseline), norm logging every 10 steps (the default), and e
 step (the worst case). Repetitions are interleaved (A B C, B C A, …) so that load from
 other processes hits every variant alike, with the order rotated each round; the
 table gives the median. Because a shared machine's noise (±5%) can exceed the cost
-of logging, the cost of NormLogger.before + after is also timed on its own. On CUDA it also
+of logging, the cost of the monitor's two step hooks is also timed on its own. On CUDA it also
 gives the model FLOP utilisation: 3 x forward FLOPs (forward + backward ≈ 3 forwards;
 0.76 GFLOP per image at width 1) x images/s over the device's dense bf16 peak.
 """
@@ -29,7 +29,7 @@ from training.config import TrainConfig
 from training.data import PAD, DeviceImages
 from training.loop import build, resolve_device, train_epoch
 from training.model import forward_flops
-from training.norms import NormLogger
+from training.monitor import Monitor
 
 # dense bf16 tensor-core peaks, TFLOP/s (vendor data sheets); --peak-tflops overrides
 PEAK_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "L4": 121.0,
@@ -47,7 +47,7 @@ def time_steps(config: TrainConfig, device: torch.device, images: DeviceImages, 
                every: int | None, setup=None) -> tuple[float, object]:
     """Seconds for ``steps`` training steps (after the caller's warm-up)."""
     setup = setup or build(config, device)
-    logger = NormLogger(setup.model, setup.optimizer, every, wd=config.wd) if every else None
+    logger = Monitor(setup.model, setup.optimizer, every=every) if every else None
     gen = torch.Generator(device=device).manual_seed(0)
     batches = images.train_batches(config.batch_size, gen, config.cutout)
     batches = (b for _, b in zip(range(steps), batches))
@@ -57,25 +57,28 @@ def time_steps(config: TrainConfig, device: torch.device, images: DeviceImages, 
     train_epoch(setup, config, batches, 1, 0, steps, logger)
     if logger is not None:
         logger.fetch()  # the once-per-epoch host copy is part of the cost
+        logger.close()  # detach its hooks: the next repetition attaches a fresh one
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return time.perf_counter() - start, setup
 
 
 def logging_cost(setup, device: torch.device, wd: float, repeats: int = 20) -> float:
-    """Seconds per logged step spent in NormLogger.before + after alone (median)."""
-    logger = NormLogger(setup.model, setup.optimizer, 1, wd=wd)
+    """Seconds per logged step spent in the monitor's pre- and post-step hooks alone (median)."""
+    logger = Monitor(setup.model, setup.optimizer, every=1)
+    opt = setup.optimizer
     times = []
     for step in range(1, repeats + 1):
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         start = time.perf_counter()
-        logger.before(step)
-        logger.after(step, 1, 0.1)
+        logger._pre(opt, (), {})
+        logger._post(opt, (), {})
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         times.append(time.perf_counter() - start)
     logger.fetch()
+    logger.close()
     return statistics.median(times)
 
 

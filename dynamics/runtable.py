@@ -10,7 +10,8 @@ which file, what is wrong and what to do. ``norms.csv`` is read in one of two mo
 - lenient (``ridgeline validate``): what can be read is kept *per layer*. Unparseable
   lines and rows with text in a number column are dropped, duplicated (step, layer)
   rows are kept once, and rows whose |w|, gradient norm, angular update or lr is not
-  finite are dropped from that layer only (a NaN would otherwise poison a running average);
+  finite are dropped from that layer only (a NaN would otherwise poison a running average;
+  step 0, the initial weights, needs only |w|);
   a layer left with no rows is dropped. Each repair is listed in ``notes``. Only a
   table with no usable layer at all is an error.
 
@@ -194,6 +195,8 @@ def _drop_non_finite(table: NormTable, path: Path, hint: str) -> None:
     frame = table.frame
     keys = [c for c in FINITE_KEYS if c in frame.columns]
     finite = np.isfinite(frame[keys].to_numpy(dtype=float)).all(axis=1)
+    # step 0, the initial weights, has |w| and nothing measured about a step
+    finite |= (frame["step"].to_numpy() == 0) & np.isfinite(frame["weight_norm"].to_numpy(dtype=float))
     layers = frame["layer"].astype(str).to_numpy()
     for layer in dict.fromkeys(layers):
         mine = layers == layer

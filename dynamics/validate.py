@@ -329,9 +329,9 @@ def compare(run: Run, cfg: ValidateConfig) -> "pandas.DataFrame":  # noqa: F821
         else:
             df["momentum_ratio"] = np.nan
         with np.errstate(invalid="ignore"):  # Δ ln|w| over the last relaxation time
-            back = np.interp(steps - tau, steps, np.log(w), left=np.nan)
-            df["norm_drift"] = np.where(np.isfinite(tau) & (steps - tau >= steps[0]),
-                                        np.log(w) - back, np.nan)
+            log_w = np.log(np.where(w > 0, w, np.nan))  # a zero-initialised tensor at step 0: none
+            back = np.interp(steps - tau, steps, log_w, left=np.nan)
+            df["norm_drift"] = np.where(np.isfinite(tau) & (steps - tau >= steps[0]), log_w - back, np.nan)
         rate = 2 * df["norm_drift"].to_numpy(float) / tau  # d ln|w|²/dt, per step
         df["predicted_angle_drift"] = np.nan if extra else drifting_angle(run.rule, lr, run.wd, run.momentum,
                                                                           np.nan_to_num(rate))
@@ -391,7 +391,9 @@ def _with_trajectories(run: Run, steps_table: "pandas.DataFrame") -> "pandas.Dat
     layers = list(dict.fromkeys(table["layer"]))
     wide = lambda col: table.pivot(index="step", columns="layer", values=col)[layers]  # noqa: E731
     G2, w = wide("G2"), wide("weight_norm")
-    lam, note = step_lrs_of(run, table[table["layer"] == layers[0]])
+    # λ of every logged step, from whichever layer kept that step's row (a dropped row of
+    # one layer must not change another layer's trajectory)
+    lam, note = step_lrs_of(run, table.drop_duplicates("step").sort_values("step"))
     T = len(lam)
     at = np.arange(1, T + 1)
 

@@ -23,8 +23,20 @@ LAYERS = ("conv1.weight", "conv2.weight", "bn1.weight")
 def good_norms(steps=20) -> pd.DataFrame:
     rows = [dict(step=s, epoch=s // 10, layer=layer, shape="(4, 4)", scale_invariant=layer != "bn1.weight",
                  weight_norm=1.0 + 0.01 * s, grad_norm=0.5, angular_update=0.01, momentum_norm=0.1, lr=0.1)
-            for s in range(steps) for layer in LAYERS]
+            for s in range(1, steps + 1) for layer in LAYERS]
     return pd.DataFrame(rows)
+
+
+def test_step_zero_needs_only_a_finite_weight_norm(tmp_path):
+    """Step 0, the initial weights, has |w| and no measured step: kept in lenient mode
+    unless its |w| is not finite."""
+    start = good_norms(1).assign(step=0, grad_norm=math.nan, angular_update=math.nan, momentum_norm=math.nan)
+    start.loc[2, "weight_norm"] = math.nan  # bn1.weight's initial |w| is lost
+    path = tmp_path / "norms.csv"
+    pd.concat([start, good_norms()]).to_csv(path, index=False)
+    frame = read_norms(path, strict=False).frame
+    assert sorted(frame[frame.step == 0].layer) == ["conv1.weight", "conv2.weight"]
+    assert len(frame) == 2 + 60
 
 
 def one_line(error: RidgelineError) -> bool:

@@ -56,6 +56,7 @@ class TrainConfig:
     seed: int = 0  # initialisation, shuffling and augmentation; the data split uses a fixed seed 0
     log_every: int = 10  # norm logging interval, steps (norms.csv: one row per tensor per logged step)
     per_channel: bool = False  # also log every output channel of conv/linear weights (norms_per_channel.csv)
+    tensorboard: bool = False  # also write TensorBoard scalars under out/tensorboard (extra ridgeline[tensorboard])
     out: Optional[str] = None  # run directory; None = write nothing (in-memory run)
 
     @property

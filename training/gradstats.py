@@ -16,38 +16,48 @@ the momentum's memory (1/(1 − ρ) steps), above 1 when they persist. It is the
 parameter of the correlated-noise model (:mod:`dynamics.correlated`), where it
 enters through E[v·g] = c E|g|², the only moment the white model sets to zero.
 With ρ = 0 (plain SGD) k ≡ 1: the SGD norm does not see gradient correlations.
+
+ρ is each tensor's param-group momentum at that step (β₁ for Adam, AdamW and Lion,
+whose first moment is the same filter up to a factor 1 − β₁), as
+:class:`training.monitor.Monitor` reads it; the monitor calls :meth:`GradientMemory.step`
+on every optimiser step, logged or not.
 """
 
 from __future__ import annotations
 
 import torch
 
+from dynamics.util.errors import RidgelineError
+
 
 class GradientMemory:
-    """m_t = ρ m_{t−1} + g_t for every tensor in ``params``, kept on their device."""
+    """m_t = ρ m_{t−1} + g_t for every tensor in ``params``, kept on their device (float32)."""
 
-    def __init__(self, params: list[torch.Tensor], momentum: float):
-        self.params, self.rho = params, float(momentum)
+    def __init__(self, params: list[torch.Tensor]):
         self.memory = [torch.zeros_like(p, dtype=torch.float32) for p in params]
 
-    def _grads(self) -> list[torch.Tensor]:
-        return [p.grad.float() if p.grad is not None else torch.zeros_like(m)
-                for p, m in zip(self.params, self.memory)]
+    @torch.no_grad()
+    def step(self, grads: list[torch.Tensor], rho: list[float], logged: bool) -> torch.Tensor | None:
+        """One optimiser step with loss gradients ``grads`` and momenta ``rho`` (one per
+        tensor): on a logged step first k_t = 1 + 2ρ m_{t−1}·g_t/|g_t|² per tensor (NaN where
+        g_t = 0), then m ← ρ m + g. Returns k_t, or None when not ``logged``."""
+        grads = [g.float() for g in grads]
+        k = None
+        if logged:
+            dots = torch.stack([torch.vdot(m.flatten().double(), g.flatten().double())
+                                for m, g in zip(self.memory, grads)])
+            g2 = torch.stack([torch.vdot(g.flatten().double(), g.flatten().double()) for g in grads])
+            rhos = torch.tensor(rho, dtype=torch.float64, device=g2.device)
+            k = 1 + 2 * rhos * dots / g2.where(g2 > 0, torch.nan)
+        torch._foreach_mul_(self.memory, list(map(float, rho)))
+        torch._foreach_add_(self.memory, grads)
+        return k
 
     @torch.no_grad()
-    def power_ratio(self) -> torch.Tensor:
-        """k_t = 1 + 2ρ m_{t−1}·g_t/|g_t|² per tensor (NaN where g_t = 0); call before update()."""
-        grads = self._grads()
-        dots = torch.stack([torch.vdot(m.flatten().double(), g.flatten().double()) for m, g in zip(self.memory, grads)])
-        g2 = torch.stack([torch.vdot(g.flatten().double(), g.flatten().double()) for g in grads])
-        return 1 + 2 * self.rho * dots / g2.where(g2 > 0, torch.nan)
-
-    @torch.no_grad()
-    def update(self) -> None:
-        """m ← ρ m + g: call once per optimiser step, after backward."""
-        torch._foreach_mul_(self.memory, self.rho)
-        torch._foreach_add_(self.memory, self._grads())
-
-    def hook(self, optimizer, args, kwargs) -> None:
-        """As a ``register_step_pre_hook`` hook: update() on every optimiser step."""
-        self.update()
+    def load(self, saved: list[torch.Tensor]) -> None:
+        """Restore the filter state (from a checkpoint), in place: same count and shapes."""
+        if len(saved) != len(self.memory) or any(s.shape != m.shape for s, m in zip(saved, self.memory)):
+            raise RidgelineError("the checkpoint's gradient_memory does not match the model's tensors; "
+                                 "delete checkpoint.pt to restart the run from scratch")
+        for m, s in zip(self.memory, saved):
+            m.copy_(s)

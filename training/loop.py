@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from dynamics.util.errors import RidgelineError
 from training.config import TrainConfig, lr_at
 from training.model import ResNet9
-from training.norms import NormLogger
+from training.monitor import Monitor
 
 
 def resolve_device(name: str) -> torch.device:
@@ -80,18 +80,24 @@ class EpochResult:
 
 
 def train_epoch(setup: Setup, config: TrainConfig, batches, epoch: int, step: int,
-                steps_per_epoch: int, logger: Optional[NormLogger] = None,
+                steps_per_epoch: int, monitor: Optional[Monitor] = None,
                 on_step: Optional[Callable] = None, progress: Optional[Callable] = None) -> EpochResult:
     """One pass over ``batches`` (x, y); ``epoch`` counts from 1, ``step`` is the
     number of steps already done. Learning rate set before every step from
     :func:`training.config.lr_at` at the step's middle, (s − ½)/steps_per_epoch for
-    the s-th step (s from 1). Stops at the first non-finite loss it sees (every step
-    on CPU; on logged steps and at the end on CUDA, to avoid host syncs)."""
+    the s-th step (s from 1). ``monitor`` (a training.monitor.Monitor attached to
+    ``setup.optimizer``) measures around the steps through the optimiser's step hooks; it
+    gets the epoch for its table and must count the same steps. Stops at the first
+    non-finite loss it sees (every step on CPU; on logged steps and at the end on CUDA,
+    to avoid host syncs)."""
     model, opt = setup.model, setup.optimizer
     model.train()
     sync_each_step = setup.device.type != "cuda"
     sums = torch.zeros(2, dtype=torch.float64, device=setup.device)  # Σ loss·n, Σ correct
     images, diverged = 0, False
+    if monitor is not None:
+        monitor.epoch = epoch
+        assert monitor.step == step, "the monitor must count the steps the loop counts"
     for x, y in batches:
         step += 1
         lr = lr_at(config, (step - 0.5) / steps_per_epoch)
@@ -103,12 +109,8 @@ def train_epoch(setup: Setup, config: TrainConfig, batches, epoch: int, step: in
         loss = F.cross_entropy(logits.float(), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
-        logged = logger is not None and logger.wants(step)
-        if logged:
-            logger.before(step)
-        opt.step()
-        if logged:
-            logger.after(step, epoch, lr)
+        logged = monitor is not None and monitor.wants(step)
+        opt.step()  # the monitor, if any, measures around it through the optimizer's step hooks
         with torch.no_grad():  # stays on the device: no host sync
             sums += torch.stack([loss.detach().double() * len(y), (logits.argmax(1) == y).sum().double()])
         images += len(y)

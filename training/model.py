@@ -79,13 +79,18 @@ class ResNet9(nn.Module):
 def scale_invariant(model: nn.Module) -> dict[str, bool]:
     """For every parameter name: True for a conv weight followed by BatchNorm.
 
-    Read off the module structure (a ConvBN's ``conv.weight``), not from names typed
-    in by hand; everything else (the linear layer, BN scale and shift) is False.
+    Read off the module structure, not from names typed in by hand: a convolution whose
+    next module, in the order the modules were registered, is a BatchNorm over its output
+    channels (a ConvBN's ``conv``, torchvision's ``conv1``/``bn1``). Everything else (the
+    linear layer, BN scale and shift) is False. Registration order is not data flow:
+    :func:`training.probe.probe` measures it on a batch instead.
     """
     flags = {name: False for name, _ in model.named_parameters()}
-    for prefix, module in model.named_modules():
-        if isinstance(module, ConvBN):
-            flags[f"{prefix}.conv.weight"] = True
+    leaves = [(n, m) for n, m in model.named_modules() if not list(m.children())]
+    for (name, module), (_, after) in zip(leaves, leaves[1:]):
+        if isinstance(module, nn.modules.conv._ConvNd) and isinstance(after, nn.modules.batchnorm._BatchNorm) \
+                and after.num_features == module.out_channels and f"{name}.weight" in flags:
+            flags[f"{name}.weight"] = True
     return flags
 
 

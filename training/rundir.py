@@ -32,13 +32,13 @@ from dynamics.util.errors import RidgelineError
 from dynamics.runtable import NORM_KINDS, read_config, read_norms, read_summary
 from dynamics.util.io import DirectoryLock, atomic_write, ensure_dir, write_csv, write_json
 from training.config import TrainConfig
+from training.norms import HYPERPARAMETERS
 
 FILES = ("config.json", "env.json", "metrics.csv", "norms.csv", "summary.json", "checkpoint.pt")
 METRIC_COLUMNS = ["epoch", "step", "lr", "train_loss", "train_acc", "test_loss", "test_acc", "seconds"]
-MEASURED = ("weight_norm", "grad_norm", "angular_update", "momentum_norm")
 # fields that may differ between a run and its resumption: where and how it runs, not what
 # (the data are compared by fingerprint, see RunDir.check_data)
-NOT_COMPARED = ("out", "device", "compile", "download", "cache_dir", "data")
+NOT_COMPARED = ("out", "device", "compile", "download", "cache_dir", "data", "tensorboard")
 CHECKPOINT_KEYS = ("model", "optimizer", "rng", "epoch", "step", "seconds", "metrics", "config")
 
 
@@ -151,9 +151,10 @@ class RunDir:
             if frame["epoch"].max() < epoch:
                 raise RidgelineError(f"{path} ends at epoch {frame['epoch'].max()} but the checkpoint "
                                      f"is at epoch {epoch}; {hint}")
-            # measured in float32 (NormLogger); read back as such so the rewritten file
-            # carries the same digits as an uninterrupted run's
-            frame = frame.astype({c: "float32" for c in MEASURED if c in frame.columns})
+            # measured in float32 (training.monitor); read back as such so the rewritten file
+            # carries the same digits as an uninterrupted run's; λ, α, ρ stay float64
+            measured = [c for c in frame.select_dtypes("float").columns if c not in HYPERPARAMETERS]
+            frame = frame.astype({c: "float32" for c in measured})
             return frame[frame["epoch"] <= epoch].reset_index(drop=True)
 
         kinds = {**NORM_KINDS, "epoch": "int"}

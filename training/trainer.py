@@ -22,13 +22,14 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
     TimeRemainingColumn
 from rich.table import Table
 
+from dynamics.util.errors import RidgelineError
 from dynamics.util.io import remove_empty_dir
 from dynamics.util.output import changed_settings
-from training.config import TrainConfig, check, lr_at
+from training.config import TrainConfig, check
 from training.data import load
 from training.loop import build, evaluate, resolve_device, train_epoch
 from training.model import weight_count
-from training.norms import NormLogger
+from training.monitor import Monitor
 from training.rundir import METRIC_COLUMNS, RunDir, environment, rng_state, set_rng_state
 
 
@@ -51,6 +52,12 @@ def train(config: TrainConfig, *, resume: bool = False, verbose: bool = True,
     called after every optimiser step (tests use it to snapshot weights).
     """
     check(config)
+    if config.tensorboard:
+        from training.tensorboard import require
+
+        require()
+        if not config.out:
+            raise RidgelineError("tensorboard needs a run directory: set out")
     device = resolve_device(config.device)
     console = Console(quiet=not verbose)
     run = RunDir(config.out) if config.out is not None else None
@@ -81,7 +88,7 @@ def _train(config: TrainConfig, run: Optional[RunDir], resume: bool, device, con
     console.print(f"[bold]ridgeline train[/] {changed_settings(config)} (all settings: config.json)",
                   highlight=False, soft_wrap=True)
     setup = build(config, device)
-    logger = NormLogger(setup.model, setup.optimizer, config.log_every, config.per_channel, config.wd)
+    monitor = Monitor(setup.model, setup.optimizer, every=config.log_every, per_channel=config.per_channel)
     steps_per_epoch = len(train_set) // config.batch_size
     total_steps = steps_per_epoch * config.epochs
     logged = total_steps // config.log_every
@@ -98,16 +105,20 @@ def _train(config: TrainConfig, run: Optional[RunDir], resume: bool, device, con
         setup.model.load_state_dict(ckpt["model"])
         setup.optimizer.load_state_dict(ckpt["optimizer"])
         set_rng_state(ckpt["rng"])
-        for m, saved in zip(logger.gradstats.memory, ckpt.get("gradient_memory", [])):
-            m.copy_(saved)  # the statistic's filter state, in place (keeps its memory layout)
         start_epoch, step, elapsed, metrics = ckpt["epoch"], ckpt["step"], ckpt["seconds"], ckpt["metrics"]
         norms, channels = run.tables  # read and checked by run.prepare, before the data
+        # the monitor counts on from the checkpoint's step (so logs no step 0) and its
+        # gradient statistic's filter state is restored (None in older checkpoints)
+        monitor.resume(step, ckpt.get("gradient_memory"))
         console.print(f"resuming {run.path} after epoch {start_epoch} (step {step})")
     if run is not None and ckpt is None:
         run.write_start(config, {**environment(device, data["source"]),
                                  "data_fingerprint": data["fingerprint"]})
-    if ckpt is None:
-        logger.initial(lr_at(config, 0.0))  # step 0: the initial norms
+    board = None
+    if config.tensorboard:
+        from training.tensorboard import Board
+
+        board = Board(run.path, config.to_dict(), after_step=step)
 
     console.print(f"{len(train_set)} training images, {steps_per_epoch} steps/epoch, "
                   f"{weight_count(setup.model) / 1e6:.3f} M weights, device {device}")
@@ -122,7 +133,7 @@ def _train(config: TrainConfig, run: Optional[RunDir], resume: bool, device, con
             generator = torch.Generator(device=device).manual_seed(epoch_seed(config.seed, epoch))
             batches = train_set.train_batches(config.batch_size, generator, config.cutout)
             bar.update(task, epoch=epoch)
-            result = train_epoch(setup, config, batches, epoch, step, steps_per_epoch, logger, on_step,
+            result = train_epoch(setup, config, batches, epoch, step, steps_per_epoch, monitor, on_step,
                                  progress=lambda s, loss: bar.update(task, completed=s,
                                                                      status=f"loss {loss:.3f}"))
             step, diverged = result.step, result.diverged
@@ -134,15 +145,17 @@ def _train(config: TrainConfig, run: Optional[RunDir], resume: bool, device, con
                 row["val_loss"], row["val_acc"] = evaluate(setup, val_set)
             row["seconds"] = time.perf_counter() - t0
             metrics.append(row)
-            new_norms, new_channels = logger.fetch()
+            new_norms, new_channels = monitor.fetch()
             norms = pd.concat([norms, new_norms], ignore_index=True) if len(norms) else new_norms
             if config.per_channel:
                 channels = pd.concat([channels, new_channels], ignore_index=True) if len(channels) else new_channels
+            if board is not None:
+                board.add(norms)
             bar.update(task, completed=step, status=_status(row))
             if run is not None:
                 checkpoint = None if diverged else {
                     "model": setup.model.state_dict(), "optimizer": setup.optimizer.state_dict(),
-                    "rng": rng_state(), "gradient_memory": logger.gradstats.memory,
+                    "rng": rng_state(), "gradient_memory": monitor.gradstats.memory,
                     "epoch": epoch, "step": step, "seconds": row["seconds"],
                     "metrics": metrics, "config": config.to_dict(), "data": data}
                 columns_order = METRIC_COLUMNS + [c for c in row if c not in METRIC_COLUMNS]
@@ -151,6 +164,9 @@ def _train(config: TrainConfig, run: Optional[RunDir], resume: bool, device, con
                 console.print(f"[red]diverged[/]: non-finite loss by step {step} (epoch {epoch}); stopping")
                 break
 
+    monitor.close()
+    if board is not None:
+        board.close()
     summary = _summary(config, metrics, step, total_steps, diverged, time.perf_counter() - t0,
                        len(train_set), len(test_set), str(device))
     if run is not None:
