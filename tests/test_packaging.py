@@ -12,8 +12,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 #: import name → distribution name, where they differ
 DISTRIBUTION = {"markdown_it": "markdown-it-py", "yaml": "pyyaml"}
-LOCAL = {"cli", "dynamics", "training", "figures", "benchmarks", "tests", "conftest", "synthetic_run",
-         "test_train"}
+LOCAL = {"cli", "dynamics", "training", "figures", "benchmarks", "examples", "tests", "conftest",
+         "synthetic_run", "test_train", "screenshot_report"}
 
 
 def _imports(paths) -> set[str]:

@@ -101,13 +101,20 @@ def test_cli_json():
     (["--from", "lr=0.4,mom=0.9", "--to", "wd=1e-3"], "unknown name 'mom'"),
     (["--to", "momentum=1"], "momentum must be in [0, 1)"),
     (["--to", "batch_size=12.5"], "whole number"),
-    (["--to", "wd=1e-3", "--rule", "decoupled"], "coupled weight decay"),
-    (["--to", "wd=1e-3", "--format", "xml"], "unknown format"),
+    (["--to", "wd=1e-3", "--rule", "decoupled"], "'decoupled' is not one of"),
+    (["--to", "wd=1e-3", "--format", "xml"], "'xml' is not one of"),
 ])
 def test_cli_bad_input(args, message):
     result = runner.invoke(app, ["transfer"] + args)
     assert result.exit_code == 2 and message in result.output, result.output
     assert "Traceback" not in result.output
+
+
+def test_library_refuses_a_decoupled_rule_and_an_unknown_format():
+    with pytest.raises(RidgelineError, match="coupled weight decay"):
+        transfer(TransferConfig(source={}, target={"wd": 1e-3}, rule="decoupled"))
+    with pytest.raises(RidgelineError, match="unknown format"):
+        render(transfer(TransferConfig(source={}, target={"wd": 1e-3})), "xml", "nesterov")
 
 
 def test_library_refuses_unknown_names():
