@@ -42,6 +42,7 @@ from typing import Callable, Sequence
 import numpy as np
 
 from dynamics.util.errors import RidgelineError
+from dynamics.util.output import changed_settings, print_table
 
 LOSSES = ("noise", "correlated", "quadratic", "bn-net")
 SCHEDULES = ("constant", "piecewise", "step")  # the lr schedules of dynamics.engine.schedule_factor
