@@ -1,8 +1,10 @@
-"""The simulator against the derivation: equilibria within 2%, relaxation, bookkeeping.
+"""The simulator against the derivation: equilibria within 1%, relaxation, bookkeeping.
 
-The 2% test runs, per rule, six settings × 8 runs of D = 128 from |w₀| = 1 (off
+The 1% test runs, per rule, six settings × 8 runs of D = 128 from |w₀| = 1 (off
 equilibrium) for 2500 steps, at least ten predicted relaxation times of the slowest
-setting; lr·wd spans 1e-3 … 1e-1 and momentum takes 0, 0.5 and 0.9.
+setting; lr·wd spans 1e-3 … 1e-1 and momentum takes 0, 0.5 and 0.9. Over seeds 0–3
+the exact expressions miss by at most 0.24% (|w|) and 0.35% (θ, decoupled), so 1% fails
+an error of order λα at the settings with λα ≥ 0.03.
 """
 
 from __future__ import annotations
@@ -43,8 +45,8 @@ def test_noise_loss_lands_on_the_predicted_equilibrium(rule):
     for row in summary.itertuples():
         p = predict(rule, row.lr, row.wd, row.momentum, grad_norm=1.0)
         assert row.predicted_weight_norm == pytest.approx(p.weight_norm)
-        assert row.weight_norm == pytest.approx(p.weight_norm, rel=0.02), row
-        assert row.angular_update == pytest.approx(p.angular_update, rel=0.02), row
+        assert row.weight_norm == pytest.approx(p.weight_norm, rel=0.01), row
+        assert row.angular_update == pytest.approx(p.angular_update, rel=0.01), row
 
 
 def test_batch_size_sets_the_gradient_noise():
