@@ -116,7 +116,7 @@ def test_settings_zip_broadcast_and_grid():
     (dict(loss="hinge"), "unknown loss 'hinge'"),
     (dict(rule="adam"), "unknown rule 'adam'"),
     (dict(schedule="cosine"), "unknown schedule 'cosine'"),
-    (dict(loss="bn-net", rule="decoupled", batch_size=8), "no decoupled weight decay"),
+    (dict(loss="bn-net", rule="decoupled", batch_size=8), "cannot apply decoupled"),
     (dict(loss="bn-net", batch_size=1), "batch_size >= 2"),
 ])
 def test_bad_configuration_is_one_clear_error(kwargs, message):
@@ -124,7 +124,7 @@ def test_bad_configuration_is_one_clear_error(kwargs, message):
         simulate(SimConfig(**kwargs))
 
 
-RELAX = [  # (λ after the drop, α, ρ): complex slowest pairs for the momentum rules at ρ 0.9, λα ≥ (1−ρ)²/4
+RELAX = [  # (λ after the drop, α, ρ): the momentum rules' slowest μ complex at the first two, real at the others
     (0.05, 0.05, 0.9), (0.1, 0.01, 0.9), (0.05, 0.05, 0.5), (0.02, 0.02, 0.9)]
 
 
@@ -158,3 +158,21 @@ def test_relaxation_steps_is_the_decay_of_the_exact_moment_map(rule):
                              "weight_norm_sq": np.r_[np.full(n, x0), xs], "predicted_relaxation_steps": tau})
         measured, _ = relaxation_time(traj.assign(step=traj.step + n), 2 * n, start=0.01)
         assert measured / tau == pytest.approx(1, abs=0.025), (lr, wd, rho, measured, tau)
+
+
+@pytest.mark.parametrize("rule, settings, steps, runs", [
+    ("heavy-ball", [(0.5, 0.05, 0.9), (1.0, 0.01, 0.9), (0.5, 0.05, 0.5)], 800, 64),  # complex, complex, real
+    ("nesterov", [(0.5, 0.05, 0.9), (1.0, 0.01, 0.9), (0.5, 0.05, 0.5)], 800, 64),
+    ("decoupled", [(0.5, 0.05, 0.9), (1.0, 0.05, 0.0)], 1600, 32),
+    ("sgd", [(0.5, 0.05, 0.9), (1.0, 0.05, 0.0)], 1600, 32),
+])
+def test_simulated_relaxation_after_a_10x_drop_matches_relaxation_steps(rule, settings, steps, runs):
+    """The noise loss through a 10x drop (``--schedule step``), D = 512: the measured
+    e-folding time is ``relaxation_steps`` at the lowered λ within 8% (seed 0: largest
+    miss 4.7%, heavy-ball at λ 0.1, α 0.01, where x rings; the plain exponential fit
+    measured 1.3-1.5x on the complex pairs)."""
+    lr, wd, m = (list(c) for c in zip(*settings))
+    s = simulate(SimConfig(rule=rule, lr=lr, wd=wd, momentum=m, schedule="step", steps=steps, runs=runs,
+                           dim=512, record_every=1)).summary
+    for row in s.itertuples():
+        assert row.relaxation_ratio == pytest.approx(1, abs=0.08), row
