@@ -374,7 +374,7 @@ def relaxation_time(traj, steps: int, drop_at: float = 0.5, start: float = 0.02)
     docstring, with the plateau pinning x∞. The slowest eigenvalues μ of the momentum
     rules' moment map are a complex pair where λα is large next to (1 − ρ)²; x then
     rings around its plateau under the envelope |μ|^t, and a plain exponential fitted
-    to it is off by a factor 0.4 to 1.5, depending on where the window cuts the ringing.
+    to it is off by a factor 0.4 to 1.6, depending on where the window cuts the ringing.
     ω = 0 is the plain exponential of a real μ; the ringing fit is taken only where it
     fits better and its deviation crosses the plateau within 7τ (a slower "ringing"
     stands in for the curvature of the map). Deviations of 5% still decay about 1.4%
