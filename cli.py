@@ -229,7 +229,8 @@ def _floats(text: str, option: str) -> list[float] | float:
 def simulate(
     ctx: typer.Context,
     out: Annotated[Optional[Path], typer.Option(help="Output directory (config.json, trajectories.csv, trajectories.png, summary.csv, summary.json). Required, except before `slices`.")] = None,
-    loss: Annotated[Loss, typer.Option(help="noise (the derivation's model), quadratic (toy with a loss) or bn-net (small batch-norm net, torch.optim.SGD); see docs/theory.md.")] = Loss["noise"],
+    loss: Annotated[Loss, typer.Option(help="noise (the derivation's model), correlated (noise with memory, see --correlation), quadratic (toy with a loss) or bn-net (small batch-norm net, torch.optim.SGD); see docs/theory.md.")] = Loss["noise"],
+    correlation: Annotated[float, typer.Option(help="b, --loss correlated only: weight of the filtered past noise in each gradient (0 white; < 0 anti-correlated, less low-frequency power; > 0 persistent, more).")] = 0.0,
     rule: Annotated[Rule, typer.Option(help="The update rule (dynamics/rules.py).")] = Rule["heavy-ball"],
     lr: Annotated[str, typer.Option(help="λ, peak learning rate per step; a comma-separated list gives several settings.")] = "0.1",
     wd: Annotated[str, typer.Option(help="α, weight decay per step (list allowed).")] = "5e-3",
@@ -258,7 +259,7 @@ def simulate(
     from dynamics.simulate import SimConfig, default_batch_size, run
 
     batch = _floats(batch_size, "--batch-size") if batch_size else default_batch_size(loss.value)
-    run(SimConfig(loss=loss.value, rule=rule.value, lr=_floats(lr, "--lr"), wd=_floats(wd, "--wd"),
+    run(SimConfig(loss=loss.value, correlation=correlation, rule=rule.value, lr=_floats(lr, "--lr"), wd=_floats(wd, "--wd"),
                   momentum=_floats(momentum, "--momentum"), batch_size=batch,
                   steps=steps, runs=repeats, dim=dim, schedule=schedule.value, record_every=record_every,
                   noise=noise, init_norm=init_norm, grid=grid, seed=seed, device=device, dtype=dtype,

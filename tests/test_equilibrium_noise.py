@@ -3,7 +3,10 @@
 For each rule, 3 settings × 32 independent runs of 500 dimensions advance together
 (hyperparameters broadcast per row), started at |w| = 1, off equilibrium, and run for
 over ten relaxation times. The late-time means (last half) of |w| and of the per-step
-angle must be within 2% of ``predict``.
+angle must be within 0.2% of ``predict`` (the exact expressions): over seeds 0–3 the
+largest miss of any rule and setting is 0.045% (|w|, decoupled) and 0.045% (θ), so an
+error of order λα (0.2%–2% here) fails. The leading-order forms in λα are off by up to
+4.2% at λα = 0.02, ρ = 0.9 (decoupled |w|; Nesterov 3.2%), so they get 5%.
 """
 
 import pytest
@@ -11,7 +14,7 @@ import torch
 
 from dynamics.geometry import angle
 from dynamics.rules import ADAPTIVE, RULES
-from dynamics.symbolic import predict
+from dynamics.symbolic import equilibrium, lam, alpha, rho, G, predict
 from dynamics.toys import noise_gradient
 
 SETTINGS = [  # (lr, wd, momentum): lr·wd from 2e-3 to 2e-2, momentum 0, 0.5, 0.9
@@ -48,5 +51,8 @@ def test_noise_model_lands_on_predicted_equilibrium(rule):
     for (lr, wd, momentum), norm, ang in zip(SETTINGS, norms, angles):
         p = predict(rule, lr, wd, momentum, grad_norm=1.0)
         assert p.relaxation_steps < STEPS / 20, "the setting must relax well within the run"
-        assert norm.item() == pytest.approx(p.weight_norm, rel=0.02), (lr, wd, momentum)
-        assert ang.item() == pytest.approx(p.angular_update, rel=0.02), (lr, wd, momentum)
+        assert norm.item() == pytest.approx(p.weight_norm, rel=2e-3), (lr, wd, momentum)
+        assert ang.item() == pytest.approx(p.angular_update, rel=2e-3), (lr, wd, momentum)
+        eq, point = equilibrium(rule), {lam: lr, alpha: wd, rho: momentum, G: 1.0}
+        assert norm.item() == pytest.approx(float(eq.weight_norm4_leading.subs(point)) ** 0.25, rel=0.05)
+        assert ang.item() == pytest.approx(float(eq.angular_update_leading.subs(point)), rel=0.05)

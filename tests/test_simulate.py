@@ -1,8 +1,10 @@
-"""The simulator against the derivation: equilibria within 2%, relaxation, bookkeeping.
+"""The simulator against the derivation: equilibria within 1%, relaxation, bookkeeping.
 
-The 2% test runs, per rule, six settings × 8 runs of D = 128 from |w₀| = 1 (off
+The 1% test runs, per rule, six settings × 8 runs of D = 128 from |w₀| = 1 (off
 equilibrium) for 2500 steps, at least ten predicted relaxation times of the slowest
-setting; lr·wd spans 1e-3 … 1e-1 and momentum takes 0, 0.5 and 0.9.
+setting; lr·wd spans 1e-3 … 1e-1 and momentum takes 0, 0.5 and 0.9. Over seeds 0–3
+the exact expressions miss by at most 0.24% (|w|) and 0.35% (θ, decoupled), so 1% fails
+an error of order λα at the settings with λα ≥ 0.03.
 """
 
 from __future__ import annotations
@@ -43,8 +45,8 @@ def test_noise_loss_lands_on_the_predicted_equilibrium(rule):
     for row in summary.itertuples():
         p = predict(rule, row.lr, row.wd, row.momentum, grad_norm=1.0)
         assert row.predicted_weight_norm == pytest.approx(p.weight_norm)
-        assert row.weight_norm == pytest.approx(p.weight_norm, rel=0.02), row
-        assert row.angular_update == pytest.approx(p.angular_update, rel=0.02), row
+        assert row.weight_norm == pytest.approx(p.weight_norm, rel=0.01), row
+        assert row.angular_update == pytest.approx(p.angular_update, rel=0.01), row
 
 
 def test_batch_size_sets_the_gradient_noise():
@@ -114,9 +116,63 @@ def test_settings_zip_broadcast_and_grid():
     (dict(loss="hinge"), "unknown loss 'hinge'"),
     (dict(rule="adam"), "unknown rule 'adam'"),
     (dict(schedule="cosine"), "unknown schedule 'cosine'"),
-    (dict(loss="bn-net", rule="decoupled", batch_size=8), "no decoupled weight decay"),
+    (dict(loss="bn-net", rule="decoupled", batch_size=8), "cannot apply decoupled"),
     (dict(loss="bn-net", batch_size=1), "batch_size >= 2"),
 ])
 def test_bad_configuration_is_one_clear_error(kwargs, message):
     with pytest.raises(RidgelineError, match=message):
         simulate(SimConfig(**kwargs))
+
+
+RELAX = [  # (λ after the drop, α, ρ): the momentum rules' slowest μ complex at the first two, real at the others
+    (0.05, 0.05, 0.9), (0.1, 0.01, 0.9), (0.05, 0.05, 0.5), (0.02, 0.02, 0.9)]
+
+
+@pytest.mark.parametrize("rule", ["sgd", "heavy-ball", "nesterov", "decoupled"])
+def test_relaxation_steps_is_the_decay_of_the_exact_moment_map(rule):
+    """Iterate the derived second-moment map of (|w|², w·v, |v|²), the noise ``G²/|w|²``
+    fed back each step, through a 10x drop of λ: its e-folding time towards the new
+    plateau, measured by ``relaxation_time`` (damped-oscillation fit, from 1% of the
+    plateau), is ``relaxation_steps`` = −1/ln|μ| within 2.5% (largest miss 1.4%: the
+    moment map's curvature). A plain exponential fit was off by up to 2.3x where μ is a
+    complex pair (heavy-ball at λ 0.1, α 0.01: 8.4 steps against 19.0)."""
+    import sympy as sp
+
+    from dynamics import symbolic as S
+
+    eq = S.equilibrium(rule)
+    args = (S.lam, S.alpha, S.rho, S.G)
+    M_f, h_f = sp.lambdify(args, eq.moment_map, "numpy"), sp.lambdify(args, eq.noise_vector, "numpy")
+    for lr, wd, rho in RELAX:
+        tau = predict(rule, lr, wd, rho).relaxation_steps
+        before = 10 * lr, wd, rho, 1.0
+        x0 = predict(rule, *before).weight_norm ** 2
+        state = np.linalg.solve(np.eye(3) - M_f(*before), np.ravel(h_f(*before)) / x0)  # the old fixed point
+        M, h = M_f(lr, wd, rho, 1.0), np.ravel(h_f(lr, wd, rho, 1.0))
+        n = int(30 * tau)
+        xs = np.empty(n)
+        for t in range(n):
+            state = M @ state + h / state[0]
+            xs[t] = state[0]
+        traj = pd.DataFrame({"step": np.arange(-n + 1, n + 1, dtype=float),
+                             "weight_norm_sq": np.r_[np.full(n, x0), xs], "predicted_relaxation_steps": tau})
+        measured, _ = relaxation_time(traj.assign(step=traj.step + n), 2 * n, start=0.01)
+        assert measured / tau == pytest.approx(1, abs=0.025), (lr, wd, rho, measured, tau)
+
+
+@pytest.mark.parametrize("rule, settings, steps, runs", [
+    ("heavy-ball", [(0.5, 0.05, 0.9), (1.0, 0.01, 0.9), (0.5, 0.05, 0.5)], 800, 64),  # complex, complex, real
+    ("nesterov", [(0.5, 0.05, 0.9), (1.0, 0.01, 0.9), (0.5, 0.05, 0.5)], 800, 64),
+    ("decoupled", [(0.5, 0.05, 0.9), (1.0, 0.05, 0.0)], 1600, 32),
+    ("sgd", [(0.5, 0.05, 0.9), (1.0, 0.05, 0.0)], 1600, 32),
+])
+def test_simulated_relaxation_after_a_10x_drop_matches_relaxation_steps(rule, settings, steps, runs):
+    """The noise loss through a 10x drop (``--schedule step``), D = 512: the measured
+    e-folding time is ``relaxation_steps`` at the lowered λ within 8% (seed 0: largest
+    miss 4.7%, heavy-ball at λ 0.1, α 0.01, where x rings; the plain exponential fit
+    measured 1.3-1.5x on the complex pairs)."""
+    lr, wd, m = (list(c) for c in zip(*settings))
+    s = simulate(SimConfig(rule=rule, lr=lr, wd=wd, momentum=m, schedule="step", steps=steps, runs=runs,
+                           dim=512, record_every=1)).summary
+    for row in s.itertuples():
+        assert row.relaxation_ratio == pytest.approx(1, abs=0.08), row

@@ -122,3 +122,28 @@ def test_simulate_slices_small(tmp_path):
     assert again.exit_code == 0 and json.loads((out / "ridge.json").read_text()) == fits
     bad = runner.invoke(app, ["simulate", "slices", "--out", str(out), "--points", "2"])
     assert bad.exit_code == 2 and "points >= 3" in bad.output
+
+
+def test_simulate_correlation_sets_the_correlated_loss_weight(tmp_path):
+    """--correlation b reaches SimConfig: config.json records it, and the prediction (which
+    takes the process's power k) and the measured |w| both move with b, together."""
+    norms = {}
+    for b in (-0.5, 0.5):
+        out = tmp_path / f"b{b}"
+        result = runner.invoke(app, ["simulate", "--loss", "correlated", "--correlation", str(b),
+                                     "--lr", "0.4", "--wd", "0.05", "--momentum", "0.9", "--format", "json",
+                                     "--out", str(out), "--steps", "600", "--repeats", "4", "--dim", "64",
+                                     "--record-every", "10"])
+        assert result.exit_code == 0, result.output
+        assert json.loads((out / "config.json").read_text())["correlation"] == b
+        s = json.loads(result.stdout)["settings"][0]
+        assert s["measured"]["weight_norm"] == pytest.approx(s["predicted"]["weight_norm"], rel=0.05)
+        norms[b] = s["predicted"]["weight_norm"]
+    assert norms[0.5] > 1.1 * norms[-0.5]  # more low-frequency power, larger equilibrium norm
+
+
+def test_simulate_correlation_needs_the_correlated_loss(tmp_path):
+    result = runner.invoke(app, ["simulate", "--correlation", "0.5", "--out", str(tmp_path / "x")] + SMALL)
+    assert result.exit_code == 2
+    assert "used by --loss correlated only" in result.output
+    assert "--correlation" in runner.invoke(app, ["simulate", "--help"]).output
