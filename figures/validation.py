@@ -11,6 +11,15 @@ import math
 from pathlib import Path
 
 
+
+def _predictions(ax, df, equilibrium: str, white: str, correlated: str) -> None:
+    """The instantaneous equilibrium (faint) and the two predicted trajectories."""
+    ax.plot(df["step"], df[equilibrium], color="tab:green", lw=3, alpha=0.3,
+            label="instantaneous equilibrium")
+    ax.plot(df["step"], df[white], color="grey", ls=":", lw=1.4, label="trajectory, white noise")
+    ax.plot(df["step"], df[correlated], color="black", ls="--", lw=1.2,
+            label="trajectory, measured correlation")
+
 def _setup():
     import matplotlib
 
@@ -58,24 +67,15 @@ def plot_layers(steps, path: str | Path, quantity: str = "norm", cols: int = 4) 
         if quantity == "norm":
             ax.plot(df["step"], df["weight_norm"], color="tab:blue", lw=1.6, label="measured")
             if si:
-                ax.plot(df["step"], df["predicted_norm"], color="tab:green", lw=3, alpha=0.3,
-                        label="instantaneous equilibrium")
-                ax.plot(df["step"], df["trajectory_norm_white"], color="grey", ls=":", lw=1.4,
-                        label="trajectory, white noise")
-                ax.plot(df["step"], df["trajectory_norm"], color="black", ls="--", lw=1.2,
-                        label="trajectory, measured correlation")
+                _predictions(ax, df, "predicted_norm", "trajectory_norm_white", "trajectory_norm")
         else:
             ax.plot(df["step"], df["angular_update"], ".", color="tab:orange", ms=2,
                     alpha=0.3, label="per-step angle")
             ax.plot(df["step"], df["measured_angle"], color="tab:red", lw=1.6,
                     label="measured (mean cosine)")
             if si:
-                ax.plot(df["step"], df["predicted_angle"], color="tab:green", lw=3, alpha=0.3,
-                        label="instantaneous equilibrium")
-                ax.plot(df["step"], df["trajectory_angle_smoothed_white"], color="grey", ls=":", lw=1.4,
-                        label="trajectory, white noise")
-                ax.plot(df["step"], df["trajectory_angle_smoothed"], color="black", ls="--", lw=1.2,
-                        label="trajectory, measured correlation")
+                _predictions(ax, df, "predicted_angle", "trajectory_angle_smoothed_white",
+                             "trajectory_angle_smoothed")
             smooth = df[["measured_angle", "trajectory_angle_smoothed"]].to_numpy(float).ravel()
             smooth = smooth[np.isfinite(smooth) & (smooth > 0)]
             if len(smooth):  # per-step dots of the first steps may be far above: clip them
