@@ -76,7 +76,7 @@ Observer = Callable[[int, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor
 class SplitGradient:
     """A gradient g(w, t) = apply(w, draw(t)) whose randomness is drawn apart.
 
-    ``draw(t)`` makes the step's random numbers (eager: the seeded generator stays
+    ``draw(t)`` makes the step's random numbers (eager: its seeded generator stays
     torch's own); ``apply(w, z)`` is deterministic, so ``integrate(compile=True)`` can
     fuse it with the update rule into one compiled step.
     """

@@ -179,7 +179,7 @@ def check_toy(**options) -> None:
 
 
 def z_score(slope, expected: float, seeds_err) -> float | None:
-    """(fitted − expected slope) / the seed-to-seed standard error of the slope: the one
+    """(fitted − expected slope) / the standard error across seeds of the slope: the one
     error that measures the fit's real uncertainty here (the toy's grid points share a
     noise stream, so the fit's own error understates it; :mod:`dynamics.ridge`).
     None when there is no slope or fewer than two seeds."""

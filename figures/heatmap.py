@@ -56,7 +56,7 @@ def slice_heatmap(frame, x: str, y: str, score: str, path, *, maximize: bool,
     scale. ``fit``, a :class:`dynamics.ridge.RidgeFit`, adds its ridge points (open
     circles on the rows where the optimum is inside the grid, crosses on the edge)
     and its line, labelled with slope ± ``slope_err`` (default the fit's own error; the
-    slices pass the seed-to-seed error). Blank cells (no finite mean) are explained in
+    slices pass the error across seeds). Blank cells (no finite mean) are explained in
     the title. Written atomically; returns the path.
     """
     import matplotlib
