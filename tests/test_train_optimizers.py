@@ -8,7 +8,7 @@ from typer.testing import CliRunner
 
 from cli import app
 from dynamics.util.errors import RidgelineError
-from tests.test_train import tiny_config
+from test_train import tiny_config
 from training import train
 from training.config import TrainConfig, check, from_options
 
