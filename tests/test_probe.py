@@ -31,7 +31,14 @@ def test_resnet9_exactly_its_eight_conv_weights_every_row_on_its_own():
 
 
 def test_resnet18_every_conv_followed_by_bn_but_not_fc():
-    from examples.resnet18_cifar import ResNet18Cifar
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "resnet18_cifar.py"
+    spec = importlib.util.spec_from_file_location("resnet18_cifar", path)
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)  # examples/ is a folder of scripts, not a package
+    ResNet18Cifar = example.ResNet18Cifar
 
     model = ResNet18Cifar(0.125)
     result = probe(model, torch.randn(8, 3, 32, 32))
