@@ -18,15 +18,19 @@ from __future__ import annotations
 
 import argparse
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from rich.console import Console
 from rich.table import Table
 
-from examples.resnet18_cifar import ResNet18Cifar
 from training.monitor import Monitor
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "examples"))  # scripts, not a package
+from resnet18_cifar import ResNet18Cifar  # noqa: E402
 
 EVERY = 10
 

@@ -13,7 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 #: import name → distribution name, where they differ
 DISTRIBUTION = {"markdown_it": "markdown-it-py", "yaml": "pyyaml"}
 LOCAL = {"cli", "dynamics", "training", "figures", "benchmarks", "examples", "tests", "conftest",
-         "synthetic_run", "test_train", "screenshot_report"}
+         "synthetic_run", "test_train", "screenshot_report", "resnet18_cifar"}
 
 
 def _imports(paths) -> set[str]:
