@@ -96,36 +96,23 @@ from typer.testing import CliRunner  # noqa: E402
 
 from cli import app  # noqa: E402
 from dynamics.util.errors import RidgelineError  # noqa: E402
-from test_train import tiny_config  # noqa: E402
+from test_train import killed_run, tiny_config  # noqa: E402
 
 runner = CliRunner()
 
 
-class _Killed(KeyboardInterrupt):
-    pass
-
-
 @pytest.fixture(scope="module")
-def killed_run(tmp_path_factory):
+def killed(tmp_path_factory):
     """An unfinished tiny run (killed in epoch 2 of 2, checkpoint after epoch 1), made once."""
-    from training import train
-
     base = tmp_path_factory.mktemp("killed")
-    config = tiny_config(base, epochs=2)
-
-    def kill(step, model, optimizer):
-        if step == 4:
-            raise _Killed
-
-    with pytest.raises(_Killed):
-        train(config, verbose=False, on_step=kill)
+    killed_run(base, epochs=2)
     return base
 
 
 @pytest.fixture
-def run_copy(killed_run, tmp_path):
+def run_copy(killed, tmp_path):
     """A fresh copy of the killed run and its data, and a resume that fails on any step."""
-    shutil.copytree(killed_run, tmp_path, dirs_exist_ok=True)
+    shutil.copytree(killed, tmp_path, dirs_exist_ok=True)
     return tmp_path
 
 

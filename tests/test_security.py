@@ -9,7 +9,7 @@ import torch
 from typer.testing import CliRunner
 
 from cli import app
-from test_train import tiny_config
+from test_train import killed_run, tiny_config
 from training import train
 
 runner = CliRunner()
@@ -27,15 +27,7 @@ class _Payload:
 
 def _killed_run(tmp_path):
     """An unfinished run directory: epoch 1 of 2 written, then killed."""
-    config = tiny_config(tmp_path, epochs=2)
-
-    def kill(step, model, optimizer):
-        if step == 4:
-            raise KeyboardInterrupt
-
-    with pytest.raises(KeyboardInterrupt):
-        train(config, verbose=False, on_step=kill)
-    return config
+    return killed_run(tmp_path, epochs=2)
 
 
 def test_resume_refuses_a_crafted_checkpoint_without_running_it(tmp_path):

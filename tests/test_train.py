@@ -31,6 +31,21 @@ def tiny_config(tmp_path, **kw):
                 log_every=2, device="cpu", out=str(tmp_path / "run"))
     return TrainConfig(**{**base, **kw})
 
+def killed_run(tmp_path, step: int = 4, **kw):
+    """An unfinished run: ``tiny_config`` (2 epochs) interrupted at ``step``, after the
+    first epoch's checkpoint. Returns its config."""
+    from training import train
+
+    config = tiny_config(tmp_path, **kw)
+
+    def kill(at, model, optimizer):
+        if at == step:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train(config, verbose=False, on_step=kill)
+    return config
+
 
 def test_tiny_run_writes_every_file_and_a_complete_norm_table(tmp_path):
     snapshots = {}
