@@ -10,7 +10,6 @@ from typer.testing import CliRunner
 
 from cli import app
 from test_train import killed_run, tiny_config
-from training import train
 
 runner = CliRunner()
 
