@@ -268,3 +268,13 @@ def _quiet():
     from rich.console import Console
 
     return Console(quiet=True)
+
+
+def test_an_epoch_that_logs_only_step_zero_finishes(tmp_path):
+    """--log-every longer than an epoch: the first flush holds step 0 alone (|w|, no |g|),
+    which used to end the run with a KeyError."""
+    config = _tiny_config(tmp_path, tmp_path / "run", log_every=1000)
+    summary = train(config, verbose=False)
+    assert not summary["diverged"]
+    norms = pd.read_csv(tmp_path / "run" / "norms.csv")
+    assert set(norms.step) == {0}

@@ -268,7 +268,8 @@ class Monitor:
         channels = _frame(self._rows, self._channel_records, *channel_layers, channel_index) \
             if self.per_channel else None
         if len(norms):
-            measured = norms.loc[norms["step"] > 0, ["weight_norm", "grad_norm"]].to_numpy()
+            columns = [c for c in ("weight_norm", "grad_norm") if c in norms]  # step 0 alone: |w| only
+            measured = norms.loc[norms["step"] > 0, columns].to_numpy()
             self._diverged |= not bool(np.isfinite(measured).all())
         self._rows, self._records, self._channel_records = [], [], []
         return norms, channels
