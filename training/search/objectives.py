@@ -140,8 +140,13 @@ class TrainObjective:
         return cls(base=base, score_name="val_acc" if base.holdout > 0 else "test_acc")
 
     def _config(self, params: dict) -> dict:
+        """The trial's TrainConfig fields, less the reserved ones and those at their default
+        (the hyperparameters always stay): an option added later with a default that keeps
+        the old behaviour leaves every earlier trial's key, and so its record, valid."""
         config = dataclasses.asdict(dataclasses.replace(self.base, **params))
-        return {k: v for k, v in config.items() if k not in _TRAIN_RESERVED}
+        defaults = {f.name: f.default for f in dataclasses.fields(self.base)}
+        return {k: v for k, v in config.items() if k not in _TRAIN_RESERVED and
+                (k in HYPERPARAMETERS or v != defaults.get(k, dataclasses.MISSING))}
 
     def describe(self) -> dict:
         return canonical({"base": self._config({})})
