@@ -16,7 +16,7 @@ lr_for() {  # the transferred lr, from ridgeline transfer's JSON
 MOM=$(python -c "print(repr(1 - 0.25 / 3))")
 while read name args; do
   for seed in 0 1 2; do
-    [ -f "$OUT/$name/s$seed/summary.json" ] || ridgeline train --out "$OUT/$name/s$seed" $COMMON --seed $seed $args
+    [ -f "$OUT/$name/s$seed/summary.json" ] || ridgeline train --resume --out "$OUT/$name/s$seed" $COMMON --seed $seed $args
   done
 done <<LIST
 base --batch-size 64 --lr 0.512 --momentum 0.75 --wd 0.00125
