@@ -54,3 +54,23 @@ def test_resume_refuses_a_different_configuration_and_returns_a_finished_summary
         train(tiny_config(tmp_path, epochs=1, lr=0.2), resume=True, verbose=False)
     saved = json.loads((tmp_path / "run" / "summary.json").read_text())
     assert saved == summary
+
+
+def test_a_run_from_before_an_option_existed_resumes_at_its_default_only(tmp_path):
+    """A checkpoint written before ``optimizer``/``eps`` existed lacks them: resuming with
+    their defaults continues it; with another value it is a different configuration."""
+    import torch
+
+    broken = tiny_config(tmp_path, epochs=2)
+    with pytest.raises(Killed):
+        train(broken, verbose=False, on_step=_kill_at(5))  # after epoch 1's checkpoint
+    path = tmp_path / "run" / "checkpoint.pt"
+    ckpt = torch.load(path, weights_only=True)
+    del ckpt["config"]["optimizer"], ckpt["config"]["eps"]
+    torch.save(ckpt, path)
+    config = json.loads((tmp_path / "run" / "config.json").read_text())
+    del config["optimizer"], config["eps"]
+    (tmp_path / "run" / "config.json").write_text(json.dumps(config))
+    with pytest.raises(RidgelineError, match="eps: None then, 0.001 now"):
+        train(tiny_config(tmp_path, epochs=2, eps=1e-3), resume=True, verbose=False)
+    assert train(broken, resume=True, verbose=False)["steps"] > 5

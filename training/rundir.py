@@ -106,9 +106,11 @@ class RunDir:
         return ckpt
 
     def _check_same(self, config: TrainConfig, saved: dict, where: str) -> None:
-        now = config.to_dict()
+        # an option added after the run began is absent from its config: equal when it now
+        # holds its default (the default keeps the behaviour the run had)
+        now, default = config.to_dict(), TrainConfig(out=config.out).to_dict()
         diff = [f"{k}: {saved.get(k)!r} then, {now[k]!r} now" for k in now
-                if k not in NOT_COMPARED and saved.get(k) != now[k]]
+                if k not in NOT_COMPARED and saved.get(k, default[k]) != now[k]]
         if diff:
             raise RidgelineError(f"cannot resume {self.path} with a different configuration ("
                                  f"{'; '.join(diff)}, per its {where}); use the same options or another --out")
