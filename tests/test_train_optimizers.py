@@ -59,3 +59,25 @@ def test_adaptive_run_saves_its_rule_and_logs_the_first_moment(tmp_path, one_thr
     assert saved["optimizer"] == optimizer
     norms = pd.read_csv(tmp_path / "run" / "norms.csv").query("step > 0")  # step 0: |w| only
     assert (norms.momentum_norm > 0).all() and norms.momentum_norm.notna().all()
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "adam", "lion"])
+def test_validate_predicts_adaptive_runs_with_the_runs_rule(tmp_path, one_thread, optimizer):
+    """validate on a tiny adaptive run: no trajectory (derived for SGD), and for adamw the
+    prediction is the white one scaled by √κ̄ in |w|, unchanged in angle (power_equilibrium)."""
+    from dynamics.validate import ValidateConfig, validate
+
+    train(tiny_config(tmp_path, optimizer=optimizer, nesterov=False, lr=1e-3, wd=0.1, epochs=2), verbose=False)
+    steps = validate(ValidateConfig(run_dir=str(tmp_path / "run"), figures=False)).steps
+    assert steps.trajectory_norm.isna().all() and not steps.trajectory_phase.any()
+    logged = steps[steps.step > 0]
+    assert logged.predicted_norm_white.notna().all() and logged.predicted_angle_white.notna().all()
+    if optimizer == "adamw":
+        kappa = logged.power_smoothed.to_numpy()
+        assert ((kappa > 0) & (kappa < 5)).all() and abs(kappa - 1).max() > 1e-3
+        assert logged.predicted_norm.to_numpy() == pytest.approx(
+            logged.predicted_norm_white.to_numpy() * kappa**0.5, rel=1e-9)
+        assert logged.predicted_angle.to_numpy() == pytest.approx(logged.predicted_angle_white.to_numpy(), rel=1e-12)
+    else:
+        assert logged.power_smoothed.isna().all()
+        assert logged.predicted_norm.to_numpy() == pytest.approx(logged.predicted_norm_white.to_numpy(), rel=0)
