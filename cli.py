@@ -195,13 +195,15 @@ def derive(
     format: Annotated[DeriveFormat, typer.Option("--format", help="Output format.")] = DeriveFormat["table"],
     at: Annotated[
         Optional[str],
-        typer.Option(help="Evaluate at a point, e.g. lr=0.4,wd=5e-4,momentum=0.9[,grad_norm=1]."),
+        typer.Option(help="Evaluate at a point, e.g. lr=0.4,wd=5e-4,momentum=0.9[,grad_norm=1]; the adaptive "
+                     "rules also take beta1 (= momentum), beta2, C (elements of the tensor, required for one "
+                     "adaptive rule), C_row, G_row."),
     ] = None,
 ) -> None:
     """Derive the flat directions, the rescaling symmetry and the weight-norm equilibrium."""
-    from dynamics.derive import render
+    from dynamics.derive import NAMES, render
 
-    point = parse_assignments(at, "--at", ("lr", "wd", "momentum", "grad_norm")) if at else None
+    point = parse_assignments(at, "--at", NAMES) if at else None
     typer.echo(render(rule.value, format.value, point), nl=False)
 
 
