@@ -81,3 +81,31 @@ def test_validate_predicts_adaptive_runs_with_the_runs_rule(tmp_path, one_thread
     else:
         assert logged.power_smoothed.isna().all()
         assert logged.predicted_norm.to_numpy() == pytest.approx(logged.predicted_norm_white.to_numpy(), rel=0)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--optimizer", "lion", "--eps", "1e-8"], "Lion's update sign(c) has no ε"),
+    (["--optimizer", "adamw", "--eps", "nan"], "eps must be a finite number > 0"),
+    (["--optimizer", "adam", "--beta1", "-0.1"], "beta1 must be in [0, 1)"),
+    (["--optimizer", "sgd", "--beta2", "0.9"], "--beta2 apply to --optimizer adamw, adam or lion"),
+])
+def test_more_bad_adaptive_flags_give_one_line_and_exit_2(tmp_path, args, message):
+    result = CliRunner().invoke(app, ["train", "--out", str(tmp_path / "run"), *args])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.output
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--rule", "adamw", "--beta2", "1"], "beta2 must be in [0, 1)"),
+    (["--rule", "lion", "--beta2", "-0.5"], "beta2 must be in [0, 1)"),
+    (["--rule", "adamw", "--momentum", "1"], "momentum must be in [0, 1)"),
+    (["--rule", "nesterov", "--beta2", "0.9"], "beta2 applies to the rules adamw, adam-l2 and lion"),
+])
+def test_simulate_refuses_bad_adaptive_settings_in_one_line(tmp_path, args, message):
+    result = CliRunner().invoke(app, ["simulate", "--out", str(tmp_path / "sim"), "--steps", "10", *args])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.output
+    assert not (tmp_path / "sim").exists()
