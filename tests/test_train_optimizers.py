@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -75,9 +76,18 @@ def test_validate_predicts_adaptive_runs_with_the_runs_rule(tmp_path, one_thread
     if optimizer == "adamw":
         kappa = logged.power_smoothed.to_numpy()
         assert ((kappa > 0) & (kappa < 5)).all() and abs(kappa - 1).max() > 1e-3
-        assert logged.predicted_norm.to_numpy() == pytest.approx(
-            logged.predicted_norm_white.to_numpy() * kappa**0.5, rel=1e-9)
-        assert logged.predicted_angle.to_numpy() == pytest.approx(logged.predicted_angle_white.to_numpy(), rel=1e-12)
+        assert logged.predicted_norm_tangent.to_numpy() == pytest.approx(
+            logged.predicted_norm_white.to_numpy() * kappa**0.5, rel=1e-9)  # ξ = 0: √κ times white
+        radial = logged.radial_smoothed.to_numpy()
+        assert np.isfinite(radial).all() and np.abs(radial).max() > 0
+        from dynamics.symbolic import predict
+
+        shape = logged["shape"].map(lambda s: float(np.prod([int(n) for n in s.split("x")])))
+        p = predict("adamw", logged.lr.to_numpy(), 0.1, 0.9, logged.G_smoothed.to_numpy(), kappa,
+                    elements=shape.to_numpy(), beta2=0.999, radial=radial)
+        assert logged.predicted_norm.to_numpy() == pytest.approx(p.weight_norm, rel=1e-12, nan_ok=True)
+        assert logged.predicted_angle.to_numpy() == pytest.approx(p.angular_update, rel=1e-12, nan_ok=True)
+        assert logged[logged.scale_invariant].predicted_norm.notna().all()
     else:
         assert logged.power_smoothed.isna().all()
         assert logged.predicted_norm.to_numpy() == pytest.approx(logged.predicted_norm_white.to_numpy(), rel=0)
