@@ -49,6 +49,12 @@ Diagnostics, for where the noise model fails (docs/theory.md), each from the dat
   grows with it, and a growing norm needs larger steps than the stationary balance:
   :func:`drifting_angle` solves the moment map for moments growing at the measured
   rate and gives the angle of that drifting equilibrium (``angle_ratio_drift``).
+- *adaptive rules*: AdamW's prediction takes the measured update power κ and the
+  normalised gradient's radial share ξ (``update_power_ratio``, ``normalised_grad_radial``;
+  training.updatestats, :func:`dynamics.adaptive.power_equilibrium`), each averaged as
+  EMA_τ (|w|² is a low-pass of λ²|u|² with time constant τ); the notes split κ into the
+  gradients' k and the normalisation ν = κ/k. Adam-L2 and Lion are predicted white. The
+  trajectory is derived for the SGD rules only.
 - *weights per filter*: BN normalises each output channel, so each filter is its own
   scale-invariant vector; few weights per filter (the first conv has 27) mean a
   strongly curved, signal-dominated landscape per filter.
