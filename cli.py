@@ -47,6 +47,7 @@ from dynamics.transfer import RULES as _TRANSFER_RULES  # noqa: E402
 
 Rule = _choices("Rule", _RULES)
 DeriveRule = _choices("DeriveRule", [*_RULES, "all"])
+SliceRule = _choices("SliceRule", ("nesterov", "heavy-ball", "adamw", "adam-l2", "lion"))  # dynamics.slices.SLICE_RULES
 DeriveFormat = _choices("DeriveFormat", _DERIVE_FORMATS)
 SimFormat = _choices("SimFormat", ("table", "json"))
 TableFormat = _choices("TableFormat", ("table", "csv"))
@@ -195,13 +196,15 @@ def derive(
     format: Annotated[DeriveFormat, typer.Option("--format", help="Output format.")] = DeriveFormat["table"],
     at: Annotated[
         Optional[str],
-        typer.Option(help="Evaluate at a point, e.g. lr=0.4,wd=5e-4,momentum=0.9[,grad_norm=1]."),
+        typer.Option(help="Evaluate at a point, e.g. lr=0.4,wd=5e-4,momentum=0.9[,grad_norm=1]; the adaptive "
+                     "rules also take beta1 (= momentum), beta2, C (elements of the tensor, required for one "
+                     "adaptive rule), C_row, G_row."),
     ] = None,
 ) -> None:
     """Derive the flat directions, the rescaling symmetry and the weight-norm equilibrium."""
-    from dynamics.derive import render
+    from dynamics.derive import NAMES, render
 
-    point = parse_assignments(at, "--at", ("lr", "wd", "momentum", "grad_norm")) if at else None
+    point = parse_assignments(at, "--at", NAMES) if at else None
     typer.echo(render(rule.value, format.value, point), nl=False)
 
 
@@ -278,12 +281,13 @@ def simulate_slices(
     dim: Annotated[int, typer.Option(help="D, dimensions of the quadratic toy.")] = 256,
     seed: Annotated[int, typer.Option(help="First seed.")] = 0,
     device: Annotated[str, typer.Option(help="auto (cuda when present), cpu, cuda or cuda:N.")] = "auto",
+    rule: Annotated[SliceRule, typer.Option(help="Update rule: Page's nesterov or heavy-ball (lr around 0.4, wd 5e-4), or adamw, adam-l2, lion (lr around 0.03, wd 0.05, β₁ in the momentum slice).")] = SliceRule["nesterov"],
 ) -> None:
     """Page's three slices (λ × N, λ × (1 − ρ), λ × α) on the quadratic toy, with ridge slopes."""
     from dynamics.slices import SlicesConfig, run_slices
 
     run_slices(SlicesConfig(out=str(out), points=points, rows=rows, repeats=repeats, steps=steps, dim=dim,
-                            seed=seed, device=device))
+                            seed=seed, device=device, rule=rule.value))
 
 
 # ----------------------------------------------------------------------------- train

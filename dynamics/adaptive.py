@@ -184,6 +184,83 @@ def equilibrium(rule: str) -> AdaptiveEquilibrium:
                                tidy(sp.simplify(lam / lead)), relax)
 
 
+# ------------------------------------------------- AdamW: the measured update power
+kappa = sp.Symbol("kappa", positive=True)  # update power ratio (training.updatestats)
+_c = sp.Symbol("c", real=True)  # E[m_{t−1}·g_t] / |g|²: gradient memory within β₁'s window
+_nu = sp.Symbol("nu", positive=True)  # |g|²/(C V): normalised gradient power per coordinate
+
+
+xi = sp.Symbol("xi", real=True)  # radial share of the normalised gradient, E[ŵ·n]/√C
+_R = sp.Symbol("R", positive=True)  # |w|
+
+
+@dataclass(frozen=True)
+class PowerEquilibrium:
+    """AdamW's equilibrium in terms of the measured statistics of its normalised update
+    (training.updatestats): κ = E|u|²/(C P), u = m̂/√ŝ, P = (1 − β₁)/(1 + β₁), and the
+    radial share ξ = E[ŵ·n]/√C of the normalised gradient n = g/√ŝ."""
+
+    kappa: sp.Expr  # κ as a function of (c, ν), from the rule's moment map
+    weight_norm: sp.Expr  # |w| in terms of κ and ξ
+    cos_angle: sp.Expr  # cos θ in terms of κ and ξ
+    weight_norm2_tangent: sp.Expr  # |w|² at ξ = 0: κ times the white |w|²
+
+
+@lru_cache(maxsize=None)
+def power_equilibrium(rule: str = "adamw") -> PowerEquilibrium:
+    """Derive AdamW's fixed point with the white model's assumptions about the normalised
+    update replaced by measurable statistics.
+
+    The rule's moment map of (x, y, z) = (|w|², w·m, |m|²) (``_adam_moment_map``'s
+    construction) with three free statistics in place of the white ones: successive
+    gradients correlated within the first moment's memory, E[m_{t−1}·g_t] = c |g|²
+    (white: 0; :mod:`dynamics.correlated`); a normalised gradient power
+    |g|²/(C V) = ν (white: 1; less when √ŝ overestimates a coordinate's typical |g|);
+    and a radial share E[w·n] = ξ |w| √C of n = g/√V (white: 0, as g ⟂ w; not 0 when
+    the elementwise normalisation tilts n off the tangent plane). The fixed point is
+    |w|² = A + B|w| with A, B from the map; κ(c, ν) = (z/V)/(C P) absorbs c and ν, so
+    |w| = (B + √(B² + 4A))/2 depends on κ and ξ alone. Sympy checks that at ξ = 0,
+    |w|² = κ |w|²_white and cos θ is the white one (|w| scales as √κ, the angle does
+    not move). AdamW only: Adam-L2 normalises the decay too, and Lion's |sign c|² = C
+    carries no such statistic.
+    """
+    if rule != "adamw":
+        raise RidgelineError(f"the update-power equilibrium is derived for adamw only, not {rule!r}")
+    w, m, g = sp.symbols("w m g")
+    k = sp.Symbol("k", positive=True)
+    w1, (m1, s1, _) = get_rule(rule)(w, (m, r_**2, k), g, lam, alpha, beta1, beta2=beta2, eps=0)
+    w1 = _rational(sp.powsimp(w1.subs({beta1 ** (k + 1): 0, beta2 ** (k + 1): 0}).subs(s1, r_**2), force=True))
+    radial = xi * _R * sp.sqrt(C) * r_  # E[w·g] = r E[w·n]
+    table = {(2, 0, 0): _x, (1, 1, 0): _y, (0, 2, 0): _z, (0, 0, 2): _s, (1, 0, 1): radial, (0, 1, 1): _c * _s}
+
+    def mom(expr):
+        poly = sp.Poly(sp.expand(expr), w, m, g)
+        return sp.expand(sum(cf * table[mono] for mono, cf in poly.terms()))
+
+    new = sp.Matrix([mom(e) for e in (w1 * w1, w1 * m1, m1 * m1)])
+    state = sp.Matrix([_x, _y, _z])
+    M = new.jacobian(state)
+    (fixed,) = sp.linsolve((sp.eye(3) - M, new - M * state), _x, _y, _z)
+    forcing = {_s: _nu * C * r_**2}
+    x, z = (sp.expand(sp.cancel(f.subs(forcing))) for f in (fixed[0], fixed[2]))
+    white_p = (1 - beta1) / (1 + beta1)
+    kap = sp.factor(sp.cancel(z / r_**2 / (C * white_p)))
+    assert sp.simplify(kap.subs({_c: 0, _nu: 1}) - 1) == 0, "κ must be 1 in the white model"
+    c_of = sp.solve(sp.Eq(kap, kappa), _c)[0]
+    A, B = (sp.factor(sp.cancel(x.coeff(_R, n).subs(_c, c_of))) for n in (0, 1))
+    assert sp.simplify(x.subs(_c, c_of) - A - B * _R) == 0, "|w|² must be A + B|w|"
+    assert r_ not in (A + B).free_symbols and _nu not in (A + B).free_symbols, "κ and ξ must be all it takes"
+    white = sp.factor(x.subs({_c: 0, _nu: 1, xi: 0}))
+    assert sp.simplify(A - kappa * white) == 0 and B.subs(xi, 0) == 0, "at ξ = 0, |w|² = κ |w|²_white"
+    norm = (B + sp.sqrt(B**2 + 4 * A)) / 2
+    cos_x = mom(sp.expand(w * w1)).subs({_x: _R**2, _y: fixed[1]}) / _R**2
+    cos = sp.cancel(cos_x.subs(forcing).subs(_c, c_of))
+    assert r_ not in cos.free_symbols
+    cos_white = sp.factor(sp.cancel(cos.subs({xi: 0}).subs(_R, sp.sqrt(A))))
+    assert kappa not in cos_white.free_symbols, "at ξ = 0 the angle must not depend on κ"
+    return PowerEquilibrium(kap, norm, cos.subs(_R, norm), sp.factor(A))
+
+
 # ------------------------------------------------------------------------ Lion
 def lion_correlation() -> tuple[sp.Expr, sp.Expr]:
     """(A, R_j): c_t = Σ_k a_k g_{t−k} with a_0 = 1 − β₁, a_k = β₁(1 − β₂)β₂^(k−1) (from the
@@ -299,15 +376,28 @@ def _lion_sums(lr, wd, b1, b2):
     return S, S / q
 
 
-def predict(rule: str, lr, wd, momentum, grad_norm, elements, beta2=None):
-    """(|w|, θ, λ/|w|, relaxation steps, ok) at the equilibrium, numpy arrays."""
+@lru_cache(maxsize=None)
+def _adamw_power():
+    eq = power_equilibrium("adamw")
+    args = (lam, alpha, beta1, C, kappa, xi)
+    return sp.lambdify(args, eq.weight_norm, "numpy"), sp.lambdify(args, eq.cos_angle, "numpy")
+
+
+def predict(rule: str, lr, wd, momentum, grad_norm, elements, beta2=None, power=None, radial=None):
+    """(|w|, θ, λ/|w|, relaxation steps, ok) at the equilibrium, numpy arrays; ``power``
+    the measured update power κ and ``radial`` the normalised gradient's radial share ξ
+    (adamw only, :func:`power_equilibrium`; None: white, κ = 1, ξ = 0)."""
     from dynamics.rules import DEFAULT_BETA2
 
     b2 = DEFAULT_BETA2[rule] if beta2 is None else beta2
+    measured = power is not None or radial is not None
+    if measured and rule != "adamw":
+        raise RidgelineError(f"a measured update power or radial share applies to adamw only, not {rule}")
     if elements is None:
         raise RidgelineError(f"predicting {rule} needs the number of elements C of the tensor")
-    lr, wd, b1, Gn, Cn, b2 = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in
-                                                   (lr, wd, momentum, grad_norm, elements, b2)))
+    lr, wd, b1, Gn, Cn, b2, kap, xi_ = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (
+        lr, wd, momentum, grad_norm, elements, b2, 1.0 if power is None else power,
+        0.0 if radial is None else radial)))
     q = 1 - lr * wd
     with np.errstate(all="ignore"):
         if rule == "lion":
@@ -323,8 +413,12 @@ def predict(rule: str, lr, wd, momentum, grad_norm, elements, beta2=None):
             else:
                 x, r = _solve_x(fixed_f, lr, wd, b1, Gn, Cn)
             cos = np.asarray(cos_f(lr, wd, b1, r), dtype=float)
+            if measured:  # the measured update statistics in place of the white ones
+                norm_f, cos_f = _adamw_power()
+                x = np.asarray(norm_f(lr, wd, b1, Cn, kap, xi_), dtype=float) ** 2
+                cos = np.asarray(cos_f(lr, wd, b1, Cn, kap, xi_), dtype=float)
             tau = _relaxation(rule, M_f, h_f, lr, wd, b1, r, x, Cn, Gn)
-        ok = (lr > 0) & (wd > 0) & np.isfinite(x) & (x > 0) & (np.abs(cos) <= 1) & (q > 0)
+        ok = (lr > 0) & (wd > 0) & np.isfinite(x) & (x > 0) & (np.abs(cos) <= 1) & (q > 0) & (kap > 0)
         norm = np.where(ok, np.sqrt(x), np.nan)
         theta = np.where(ok, np.arccos(np.clip(cos, -1, 1)), np.nan)
         return norm, theta, np.where(ok, lr / norm, np.nan), np.where(ok, tau, np.nan), ok

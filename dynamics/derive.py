@@ -21,28 +21,92 @@ def _rules(rule: str) -> list[str]:
     return [rule]
 
 
+#: the names ``--at`` takes: λ, α, ρ (β₁ of the adaptive rules, also as beta1), G, and for
+#: the adaptive rules β₂, C (elements of the tensor), C_row and G_row (one output row)
+NAMES = ("lr", "wd", "momentum", "beta1", "grad_norm", "beta2", "C", "C_row", "G_row")
+SUM_TERMS = 100_000  # terms of an infinite sum (Lion's), ample for β₂ up to 0.999
+
+
+def point_of(point: dict[str, float], rules: list[str]) -> dict[str, float]:
+    """The full point for ``rules``: defaults filled in, beta1 read as momentum, checked;
+    a one-line RidgelineError naming what is missing or out of range. One adaptive rule
+    alone needs C; with several rules an adaptive rule's C-dependent values stay empty."""
+    from dynamics.rules import ADAPTIVE
+    from dynamics.symbolic import check_hyperparameters
+
+    point = dict(point)
+    if "beta1" in point:
+        if "momentum" in point and point["momentum"] != point["beta1"]:
+            raise RidgelineError("--at: momentum and beta1 are the same (β₁); give one")
+        point["momentum"] = point.pop("beta1")
+    full = DEFAULT_POINT | point
+    check_hyperparameters(full["lr"], full["wd"], full["momentum"])
+    if "beta2" in full and not 0 <= full["beta2"] < 1:
+        raise RidgelineError(f"--at: beta2 must be in [0, 1), got {full['beta2']:g}")
+    for name in ("C", "C_row", "G_row", "grad_norm"):
+        if name in full and not (math.isfinite(full[name]) and full[name] > 0):
+            raise RidgelineError(f"--at: {name} must be a number > 0, got {full[name]:g}")
+    adaptive = [r for r in rules if r in ADAPTIVE]
+    if adaptive and len(rules) == 1 and "C" not in full:
+        raise RidgelineError(f"--at: {adaptive[0]} needs C, the number of elements of the tensor "
+                             f"(e.g. C=36864 for a 64x64x3x3 conv); add C=... (and optionally beta2, C_row, G_row)")
+    return full
+
+
+def _sums_evaluated(expr, values: dict):
+    """``expr`` with every infinite sum Σ_{j≥1} f(j) (Lion's) replaced by its value at
+    ``values``: SUM_TERMS terms, numpy."""
+    import numpy as np
+    import sympy as sp
+
+    def value(total):
+        (j, lo, hi), = total.limits
+        f = sp.lambdify(j, total.function.xreplace(values), "numpy")
+        return sp.Float(float(np.sum(f(np.arange(int(lo), int(lo) + SUM_TERMS, dtype=float)))))
+
+    return expr.replace(lambda e: isinstance(e, sp.Sum), value)
+
+
 def evaluate(rule: str, point: dict[str, float]) -> dict[str, float | None]:
-    """Each formula's value at ``point`` (None where it has symbols the point lacks)."""
+    """Each formula's value at ``point`` (None where it has symbols the point lacks). For the
+    adaptive rules the exact |w|² and angle come from :func:`dynamics.adaptive.predict`."""
     import sympy as sp
 
     from dynamics import symbolic as S
+    from dynamics.rules import ADAPTIVE, DEFAULT_BETA2
 
-    full = DEFAULT_POINT | point
-    S.check_hyperparameters(full["lr"], full["wd"], full["momentum"])
+    full = point_of(point, [])  # render() has checked that one adaptive rule has its C
     values = {S.lam: full["lr"], S.alpha: full["wd"], S.rho: full["momentum"], S.G: full["grad_norm"]}
     values[S.u] = float(S.to_rotated(full["lr"], full["momentum"], full["wd"]))
+    exact = {}
+    if rule in ADAPTIVE:
+        from dynamics import adaptive as A
+
+        beta2 = full.get("beta2", DEFAULT_BETA2[rule])
+        values |= {A.beta1: full["momentum"], A.beta2: beta2}
+        values |= {sp.Symbol(n, positive=True): full[n] for n in ("C", "C_row", "G_row") if n in full}
+        if "C" in full:
+            p = S.predict(rule, full["lr"], full["wd"], full["momentum"], full["grad_norm"],
+                          elements=full["C"], beta2=beta2)
+            exact = {"weight_norm_sq": p.weight_norm**2, "weight_norm_equation": p.weight_norm**2,
+                     "angular_update": p.angular_update}
+    values = {k: sp.Float(x) for k, x in values.items()}
     out: dict[str, float | None] = {}
     for f in S.derive(rule):
         expr = f.expr
+        if f.key in exact:
+            out[f.key] = float(exact[f.key])
+            continue
         if not isinstance(expr, sp.Expr) or expr.free_symbols - set(values):
             out[f.key] = None
             continue
-        value = complex(expr.xreplace({k: sp.Float(x) for k, x in values.items()}).evalf())
+        value = complex(_sums_evaluated(expr, values).xreplace(values).evalf())
         out[f.key] = value.real if abs(value.imag) < 1e-12 and math.isfinite(value.real) else None
     try:
+        extra = {} if rule not in ADAPTIVE else dict(elements=full["C"], beta2=full.get("beta2"))
         out["relaxation_steps"] = S.predict(rule, full["lr"], full["wd"], full["momentum"],
-                                            full["grad_norm"]).relaxation_steps
-    except RidgelineError:
+                                            full["grad_norm"], **extra).relaxation_steps
+    except (RidgelineError, KeyError):
         out["relaxation_steps"] = None
     return out
 
@@ -56,10 +120,7 @@ def render(rule: str, fmt: str, point: dict[str, float] | None = None) -> str:
         raise RidgelineError(f"unknown format {fmt!r}: choose {', '.join(FORMATS)}")
     rules = _rules(rule)
     if point is not None:  # validate before any sympy work
-        from dynamics.symbolic import check_hyperparameters
-
-        full = DEFAULT_POINT | point
-        check_hyperparameters(full["lr"], full["wd"], full["momentum"])
+        point_of(point, rules)
     return {"table": _table, "latex": _latex, "json": _json}[fmt](rules, point)
 
 
@@ -79,7 +140,7 @@ def _json(rules, point) -> str:
             formulas[f.key] = entry
         doc[rule] = {"formulas": formulas}
         if point is not None:
-            doc[rule]["at"] = DEFAULT_POINT | point
+            doc[rule]["at"] = point_of(point, [])
             doc[rule]["relaxation_steps"] = values["relaxation_steps"]
     return json.dumps(doc, indent=2) + "\n"
 

@@ -144,6 +144,10 @@ def check_config(config: SimConfig):
                              "use sgd, heavy-ball or nesterov, or the noise or quadratic loss")
     if config.beta2 is not None and not 0 <= config.beta2 < 1:
         raise RidgelineError(f"beta2 must be in [0, 1), got {config.beta2}")
+    from dynamics.rules import ADAPTIVE
+
+    if config.beta2 is not None and config.rule not in ADAPTIVE:
+        raise RidgelineError(f"beta2 applies to the rules adamw, adam-l2 and lion, not {config.rule!r}")
     from dynamics.engine import check_device
 
     check_device(config.device)

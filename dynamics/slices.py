@@ -211,7 +211,37 @@ SLICES = {
 
 
 #: the claims in Page's symbols, for the figures
-CLAIM_SYMBOLS = {"lr/N": "λ/N", "lr/(1-momentum)": "λ/(1−ρ)", "lr*wd": "λα"}
+CLAIM_SYMBOLS = {"lr/N": "λ/N", "lr/(1-momentum)": "λ/(1−ρ)", "lr*wd": "λα", "lr**2*wd": "λ²α"}
+
+#: the rules the slices take: Page's SGD rules at TOY_DEFAULTS, the adaptive ones at
+#: ADAPTIVE_DEFAULTS (their best lr on the toy is near 0.03 at α = 0.05; the other
+#: slices' y ranges are the same)
+SLICE_RULES = ("nesterov", "heavy-ball", "adamw", "adam-l2", "lion")
+ADAPTIVE_DEFAULTS = {"lr": 0.03, "batch_size": 512, "momentum": 0.9, "wd": 0.05}
+
+
+def slice_defaults(rule: str) -> dict:
+    """The toy's centre (lr, N, ρ or β₁, α) for ``rule``."""
+    from dynamics.rules import ADAPTIVE
+
+    return ADAPTIVE_DEFAULTS if rule in ADAPTIVE else TOY_DEFAULTS
+
+
+def slice_claims(rule: str) -> dict[str, tuple[str | None, float | None]]:
+    """Slice name → (flat direction, ridge slope d log y / d log λ) derived for ``rule``;
+    (None, None) where nothing is derived flat. The SGD rules: Page's three. The adaptive
+    rules: only λ × α, from the exact rescaling symmetry (w, λ, α) → (rw, r^b λ, r^c α),
+    whose invariant λ^(−c) α^b gives slope c/b; their normalised update's size does not
+    scale with N or with 1 − β₁, so those slices have no derived flat direction."""
+    from dynamics.rules import ADAPTIVE
+
+    if rule not in ADAPTIVE:
+        return {name: (claim, expected) for name, (_, _, claim, expected, _) in SLICES.items()}
+    from dynamics.adaptive import rescaling_symmetry
+
+    sym = rescaling_symmetry(rule)
+    claim = {-1: "lr*wd", -2: "lr**2*wd"}.get(int(sym["c"] / sym["b"]) if sym["b"] else 0, str(sym["invariant"]))
+    return {name: ((claim, float(sym["c"] / sym["b"])) if name == "lr_x_wd" else (None, None)) for name in SLICES}
 
 
 @dataclass(frozen=True)
@@ -226,6 +256,7 @@ class SlicesConfig:
     dim: int = 256  # D, dimensions of the toy
     seed: int = 0  # first seed; repeats use seed, seed+1, ...
     device: str = "cpu"  # torch device; "auto": cuda when present
+    rule: str = "nesterov"  # update rule (SLICE_RULES); the adaptive ones' momentum is β₁
 
 
 def slice_frame(name: str, config: SlicesConfig, seed: int):
@@ -233,15 +264,18 @@ def slice_frame(name: str, config: SlicesConfig, seed: int):
     import pandas as pd
 
     y_col, to_params, _, _, (lo, hi) = SLICES[name]
-    lr = TOY_DEFAULTS["lr"] * 2.0 ** (np.arange(config.points) - (config.points - 1) / 2)
+    centre = slice_defaults(config.rule)
+    lr = centre["lr"] * 2.0 ** (np.arange(config.points) - (config.points - 1) / 2)
+    if y_col == "wd":  # a factor 16 around the rule's α, as (lo, hi) is around Page's
+        lo, hi = (centre["wd"] * v / TOY_DEFAULTS["wd"] for v in (lo, hi))
     ys = np.geomspace(lo, hi, config.rows)
     if y_col == "batch_size":
         ys = np.rint(ys)
     LR, Y = np.meshgrid(lr, ys)
-    params = {k: TOY_DEFAULTS[k] for k in ("batch_size", "momentum", "wd")}
+    params = {k: centre[k] for k in ("batch_size", "momentum", "wd")}
     params |= {k: np.asarray(v) for k, v in to_params(Y).items()}
     loss = quadratic_final_loss(LR, params["batch_size"], params["momentum"], params["wd"], seed=seed,
-                                steps=config.steps, dim=config.dim, device=config.device)
+                                steps=config.steps, dim=config.dim, device=config.device, rule=config.rule)
     full = {k: np.broadcast_to(np.asarray(v, dtype=float), LR.shape).ravel() for k, v in params.items()}
     return pd.DataFrame({"slice": name, "lr": LR.ravel(), "batch_size": full["batch_size"],
                          "momentum": full["momentum"], "one_minus_momentum": 1 - full["momentum"],
@@ -264,7 +298,9 @@ def run_slices(config: SlicesConfig) -> dict:
     config = dataclasses.replace(config, device=resolve_device(config.device))
     if min(config.points, config.rows) < 3 or config.repeats < 1 or config.steps < 1:
         raise RidgelineError("slices need points >= 3, rows >= 3, repeats >= 1 and steps >= 1")
-    check_toy(steps=config.steps, dim=config.dim, device=config.device)
+    if config.rule not in SLICE_RULES:
+        raise RidgelineError(f"slices take rule {', '.join(SLICE_RULES)}; got {config.rule!r}")
+    check_toy(steps=config.steps, dim=config.dim, device=config.device, rule=config.rule)
     with DirectoryLock(ensure_dir(config.out)):
         return _run_slices(config)
 
@@ -289,7 +325,7 @@ def _run_slices(config: SlicesConfig) -> dict:
     console = Console()
     console.print(f"[bold]ridgeline simulate slices[/] {changed_settings(config)}",
                   highlight=False, soft_wrap=True)
-    settings = dataclasses.asdict(config) | {"toy_defaults": TOY_DEFAULTS, "toy": toy_options()}
+    settings = dataclasses.asdict(config) | {"toy_defaults": slice_defaults(config.rule), "toy": toy_options()}
     settings.pop("out")
     previous = out / "config.json"
     try:  # a damaged config.json counts as other settings: recompute
@@ -303,7 +339,9 @@ def _run_slices(config: SlicesConfig) -> dict:
     fits = {}
     with Progress(console=console) as bar:
         task = bar.add_task("slices", total=len(SLICES) * config.repeats)
-        for name, (y_col, _, claim, expected, _) in SLICES.items():
+        claims = slice_claims(config.rule)
+        for name, (y_col, _, _, _, _) in SLICES.items():
+            claim, expected = claims[name]
             csv = out / f"{name}.csv"
             if same and csv.exists():
                 frame = pd.read_csv(csv)
@@ -326,22 +364,27 @@ def _run_slices(config: SlicesConfig) -> dict:
             means = frame.groupby(["lr", y_col], as_index=False)["loss"].agg(lambda v: v.mean(skipna=False))
             slice_heatmap(means, "lr", y_col, "loss", out / f"{name}.png", maximize=False,
                           floor=float(4 * means.loss.min()), fit=fit, slope_err=seeds_err,
-                          title=f"quadratic toy: final loss, mean of {config.repeats} seeds; "
-                                f"Page's claim: {CLAIM_SYMBOLS.get(claim, claim)} flat; ± seed-to-seed error")
+                          title=f"quadratic toy, {config.rule}: final loss, mean of {config.repeats} seeds; "
+                                + (f"derived flat: {CLAIM_SYMBOLS.get(claim, claim)}" if claim else
+                                   "no flat direction derived") + "; ± seed-to-seed error")
             fits[name] = fit.to_dict() | {"claim": claim, "expected_slope": expected,
                                           "per_seed_slopes": per_seed,
                                           "slope_err_seeds": seeds_err if np.isfinite(seeds_err) else None,
-                                          "z": z_score(fit.slope, expected, seeds_err),
+                                          "z": None if expected is None else z_score(fit.slope, expected, seeds_err),
                                           "no_slope": no_slope_reason(fit)}
     write_json(out / "ridge.json", fits)
-    table = Table(title="ridge slopes d log y / d log lr vs Page's flat directions")
+    from dynamics.rules import ADAPTIVE
+
+    table = Table(title="ridge slopes d log y / d log lr vs " + (
+        f"the flat directions derived for {config.rule}" if config.rule in ADAPTIVE else "Page's flat directions"))
     for col in ("y", "flat", "expect", "fitted ± fit err", "± seed err", "z (seed err)"):
         table.add_column(col, justify="right")
     for name, f in fits.items():
         slope, err, serr = f["slope"], f["slope_err"], f["slope_err_seeds"]
         fitted = (f"{slope:+.3f}" + (f" ± {err:.3f}" if err is not None else " (2 points: no fit err)")
                   if slope is not None else f"none: {f['no_slope']}")
-        table.add_row(SLICES[name][0], f["claim"], f"{f['expected_slope']:+.0f}", fitted,
+        table.add_row(SLICES[name][0], f["claim"] or "none derived",
+                      f"{f['expected_slope']:+.0f}" if f["expected_slope"] is not None else "–", fitted,
                       f"{serr:.3f}" if serr is not None else "n/a",
                       f"{f['z']:+.1f}" if f["z"] is not None else "n/a")
     print_table(console, table)

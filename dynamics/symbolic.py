@@ -346,13 +346,15 @@ def check_hyperparameters(lr, wd, momentum) -> None:
 
 
 def predict(rule: str, lr, wd, momentum=0.0, grad_norm=1.0, power=None, *, elements=None,
-            beta2=None) -> Prediction:
+            beta2=None, radial=None) -> Prediction:
     """Equilibrium |w|, angular update, effective lr and relaxation time.
 
     ``lr`` λ, ``wd`` α, ``momentum`` ρ (ignored by "sgd"; β₁ of the adaptive rules),
     ``grad_norm`` the scale-free gradient norm G = |g||w|; ``power`` k, the gradient
     power through the momentum filter relative to white noise (:mod:`dynamics.correlated`;
-    None: white, k = 1). Scalars or broadcastable numpy arrays. The adaptive rules
+    None: white, k = 1); for ``adamw`` the update power κ instead, and ``radial`` the
+    normalised gradient's radial share ξ (:func:`dynamics.adaptive.power_equilibrium`,
+    training.updatestats; None: 0). Scalars or broadcastable numpy arrays. The adaptive rules
     (:mod:`dynamics.adaptive`) also need ``elements``, the number C of elements of the
     tensor, and take β₂ (``beta2``, None: the rule's default); their effective lr is
     λ/|w| (per normalised coordinate), not λ/|w|².
@@ -360,7 +362,7 @@ def predict(rule: str, lr, wd, momentum=0.0, grad_norm=1.0, power=None, *, eleme
     get_rule(rule)
     check_hyperparameters(lr, wd, momentum)
     if rule in ADAPTIVE:
-        return _predict_adaptive(rule, lr, wd, momentum, grad_norm, elements, beta2)
+        return _predict_adaptive(rule, lr, wd, momentum, grad_norm, elements, beta2, power, radial)
     if rule == "sgd":
         momentum = np.zeros_like(np.asarray(momentum, dtype=float))
     scalar = all(np.ndim(a) == 0 for a in (lr, wd, momentum, grad_norm, power))
@@ -398,13 +400,13 @@ def predict(rule: str, lr, wd, momentum=0.0, grad_norm=1.0, power=None, *, eleme
     return out
 
 
-def _predict_adaptive(rule, lr, wd, momentum, grad_norm, elements, beta2) -> Prediction:
+def _predict_adaptive(rule, lr, wd, momentum, grad_norm, elements, beta2, power=None, radial=None) -> Prediction:
     from dynamics import adaptive
 
-    scalar = all(np.ndim(a) == 0 for a in (lr, wd, momentum, grad_norm, elements, beta2))
+    scalar = all(np.ndim(a) == 0 for a in (lr, wd, momentum, grad_norm, elements, beta2, power, radial))
     if beta2 is not None and (np.any(np.asarray(beta2) < 0) or np.any(np.asarray(beta2) >= 1)):
         raise RidgelineError(f"beta2 must be in [0, 1), got {beta2}")
-    norm, theta, eff, tau, ok = adaptive.predict(rule, lr, wd, momentum, grad_norm, elements, beta2)
+    norm, theta, eff, tau, ok = adaptive.predict(rule, lr, wd, momentum, grad_norm, elements, beta2, power, radial)
     if scalar:
         if not ok:
             raise RidgelineError(f"no stable equilibrium for {rule} at lr={lr}, wd={wd}, momentum={momentum}: "

@@ -49,6 +49,12 @@ Diagnostics, for where the noise model fails (docs/theory.md), each from the dat
   grows with it, and a growing norm needs larger steps than the stationary balance:
   :func:`drifting_angle` solves the moment map for moments growing at the measured
   rate and gives the angle of that drifting equilibrium (``angle_ratio_drift``).
+- *adaptive rules*: AdamW's prediction takes the measured update power κ and the
+  normalised gradient's radial share ξ (``update_power_ratio``, ``normalised_grad_radial``;
+  training.updatestats, :func:`dynamics.adaptive.power_equilibrium`), each averaged as
+  EMA_τ (|w|² is a low-pass of λ²|u|² with time constant τ); the notes split κ into the
+  gradients' k and the normalisation ν = κ/k. Adam-L2 and Lion are predicted white. The
+  trajectory is derived for the SGD rules only.
 - *weights per filter*: BN normalises each output channel, so each filter is its own
   scale-invariant vector; few weights per filter (the first conv has 27) mean a
   strongly curved, signal-dominated landscape per filter.
@@ -311,6 +317,18 @@ def compare(run: Run, cfg: ValidateConfig) -> "pandas.DataFrame":  # noqa: F821
             df["power_smoothed"] = 1 + _ema(excess, steps, tau) / G2_smoothed
             p = predict(run.rule, lr, run.wd, run.momentum, df["G_smoothed"].to_numpy(),
                         df["power_smoothed"].to_numpy())
+        elif _has_update_power(run) and run.rule == "adamw":  # κ̄, ξ̄: |w|² is a low-pass of λ²|u|²
+            df["power_smoothed"] = _ema(df["update_power_ratio"].to_numpy(float), steps, tau)
+            radial = df["normalised_grad_radial"].to_numpy(float) if "normalised_grad_radial" in df \
+                else np.zeros(len(df))
+            df["radial_smoothed"] = _ema(radial, steps, tau)
+            p = predict(run.rule, lr, run.wd, run.momentum, df["G_smoothed"].to_numpy(),
+                        df["power_smoothed"].to_numpy(), radial=df["radial_smoothed"].to_numpy(), **extra)
+            df["predicted_norm_tangent"] = predict(run.rule, lr, run.wd, run.momentum, df["G_smoothed"].to_numpy(),
+                                                   df["power_smoothed"].to_numpy(), **extra).weight_norm
+            if _has_power(run):  # k̄ of the gradients alone, for the notes: κ = k ν
+                excess = (df["grad_power_ratio"].to_numpy(float) - 1) * df["G2"].to_numpy()
+                df["grad_power_smoothed"] = 1 + _ema(excess, steps, tau) / G2_smoothed
         else:
             df["power_smoothed"], p = np.nan, white
         df["predicted_norm"], df["predicted_angle"] = p.weight_norm, p.angular_update
@@ -341,6 +359,11 @@ def compare(run: Run, cfg: ValidateConfig) -> "pandas.DataFrame":  # noqa: F821
         frames.append(df)
     out = pd.concat(frames, ignore_index=True)
     return _with_trajectories(run, out)
+
+
+def _has_update_power(run: Run) -> bool:
+    """Whether norms.csv has the adaptive rules' update power κ (training.updatestats)."""
+    return "update_power_ratio" in run.norms and run.norms["update_power_ratio"].notna().any()
 
 
 def _has_power(run: Run) -> bool:
@@ -406,6 +429,17 @@ def _with_trajectories(run: Run, steps_table: "pandas.DataFrame") -> "pandas.Dat
                         if len(col) else np.full(T, np.nan))
         return np.stack(cols, 1)
 
+    from dynamics.rules import ADAPTIVE
+
+    if run.rule in ADAPTIVE:  # the trajectory's moment map is the SGD rules'
+        for col in ("trajectory_norm", "trajectory_angle", "trajectory_norm_ratio", "trajectory_angle_ratio",
+                    "trajectory_angle_smoothed", "trajectory_clock"):
+            for suffix in ("", "_white"):
+                table[col + suffix] = np.nan
+        table["trajectory_note"] = "; ".join(filter(None, [note, f"no trajectory prediction for {run.rule} "
+                                                           "(derived for the SGD rules): judged at equilibrium"]))
+        table["trajectory_phase"] = False
+        return table
     G2_steps = fill(G2)
     w0 = w.iloc[0].to_numpy(float)
     if int(w.index[0]) != 0:
@@ -466,7 +500,7 @@ def _notes(row: dict, cfg: ValidateConfig) -> str:
                      f"needs {cfg.settle:g} relaxation times at a quasi-static lr: judged on the trajectory")
     if row["missing_steps"]:
         notes.append(f"{row['missing_steps']} logged steps with missing or non-finite values: no pass")
-    if row.get("trajectory_steps", 1) == 0:
+    if row.get("trajectory_steps", 1) == 0 and row.get("trajectory_derived", True):
         notes.append(f"no trajectory phase: the run logged {row['relaxation_times']:.2f} relaxation "
                      "times, the trajectory verdict needs 1")
     k = row["momentum_ratio_median"]
@@ -480,7 +514,15 @@ def _notes(row: dict, cfg: ValidateConfig) -> str:
     if np.isfinite(d) and abs(d) > 0.01:
         notes.append(f"|w| {'growing' if d > 0 else 'shrinking'} {abs(d):.1%} per relaxation time"
                      + (": not settled" if abs(d) > cfg.tolerance / 2 else "")
-                     + f"; angle vs the drifting equilibrium {row['angle_ratio_drift_median']:.3f}")
+                     + (f"; angle vs the drifting equilibrium {row['angle_ratio_drift_median']:.3f}"
+                        if np.isfinite(row["angle_ratio_drift_median"]) else ""))
+    kappa, kg = row.get("update_power_median", np.nan), row.get("grad_power_median", np.nan)
+    if np.isfinite(kappa):
+        notes.append(f"update power κ {kappa:.2f} puts |w| at √κ = {np.sqrt(kappa):.2f}x the white prediction "
+                     f"(measured {row['norm_ratio_white_median']:.2f} of white, {row['norm_ratio_tangent_median']:.2f} "
+                     f"with κ alone, {row['norm_ratio_median']:.2f} with the radial share ξ {row['radial_median']:.4f})"
+                     + (f"; κ = k·ν with gradient memory k {kg:.2f} and normalisation ν {kappa / kg:.2f}"
+                        if np.isfinite(kg) else ""))
     if row["fan_in"] is not None and row["fan_in"] < 64:
         notes.append(f"few weights per filter ({row['fan_in']})")
     return "; ".join(notes)
@@ -515,9 +557,17 @@ def summarise(steps: "pandas.DataFrame", cfg: ValidateConfig) -> "pandas.DataFra
                "relaxation_times": float(np.nansum(np.diff(df["step"]) / df["relaxation_steps"].iloc[1:]))}
         traj = df[df["trajectory_phase"]]
         row["trajectory_steps"] = int(len(traj))
+        row["trajectory_derived"] = bool(df["trajectory_norm"].notna().any())
         row["missing_steps"] = int(df["missing"].sum())
         k = (eq if len(eq) else traj)["power_smoothed"]  # k̄ over the phase the verdict is on
         row["power_median"] = float(np.nanmedian(k)) if k.notna().any() else np.nan
+        if "radial_smoothed" in df:  # adamw: κ̄ (power_smoothed), ξ̄, |w| with κ alone, the gradients' k̄
+            part = eq if len(eq) else traj
+            row["update_power_median"] = row["power_median"]
+            row["radial_median"] = float(np.nanmedian(part["radial_smoothed"]))
+            row["norm_ratio_tangent_median"] = float(np.nanmedian(part["weight_norm"] / part["predicted_norm_tangent"]))
+            kg = part["grad_power_smoothed"] if "grad_power_smoothed" in part else part["radial_smoothed"] * np.nan
+            row["grad_power_median"] = float(np.nanmedian(kg)) if kg.notna().any() else np.nan
         quantities = [(eq, q) for q in ("norm_ratio", "angle_ratio", "norm_ratio_white", "angle_ratio_white",
                                         "angle_ratio_drift", "momentum_ratio", "norm_drift")]
         quantities += [(traj, "trajectory_" + q) for q in ("norm_ratio", "angle_ratio", "norm_ratio_white",
@@ -569,7 +619,15 @@ def validate(cfg: ValidateConfig, console=None) -> Validation:
         warnings.simplefilter("ignore", RuntimeWarning)
         steps = compare(run, cfg)
         layers = summarise(steps, cfg)
-    if not _has_power(run):
+    from dynamics.rules import ADAPTIVE
+
+    if run.rule == "adamw" and not _has_update_power(run):
+        console.print("[yellow]note[/]: norms.csv has no update_power_ratio column (a run logged before "
+                      "it existed): white-noise predictions only")
+    elif run.rule in ADAPTIVE and run.rule != "adamw":
+        console.print(f"[yellow]note[/]: {run.rule} is predicted with white noise (the update-power "
+                      "correction is derived for adamw)")
+    elif not _has_power(run):
         console.print("[yellow]note[/]: norms.csv has no grad_power_ratio column (a run logged before "
                       "it existed): white-noise predictions only")
     note = steps["trajectory_note"].iloc[0]
@@ -592,7 +650,9 @@ def validate(cfg: ValidateConfig, console=None) -> Validation:
     for r in layers[layers["scale_invariant"] & (layers["notes"] != "")].to_dict("records"):
         console.print(f"[bold]{r['layer']}[/]: {r['notes']}", highlight=False)
     si = layers[layers["scale_invariant"]]
-    corr = "with the measured gradient correlation" if _has_power(run) else "white noise"
+    corr = ("with the measured update power" if run.rule == "adamw" and _has_update_power(run) else
+            "with the measured gradient correlation" if _has_power(run) and run.rule not in ADAPTIVE else
+            "white noise")
     console.print(f"{(si['status'] == 'ok').sum()}/{len(si)} scale-invariant layers within "
                   f"{cfg.tolerance:.0%} of the equilibrium prediction in their equilibrium phase, "
                   f"{(si['trajectory_status'] == 'ok').sum()}/{len(si)} of the trajectory after the first "
@@ -605,7 +665,8 @@ def table(result: Validation):
     from rich.table import Table
 
     t = Table(title=f"validation of {result.run.path}", title_justify="left")
-    for col, just in [("layer", "left"), ("SI", "center"), ("k", "right"), ("eq. steps", "right"),
+    power = "κ" if result.run.rule == "adamw" else "k"  # the update power (adamw) or the gradients'
+    for col, just in [("layer", "left"), ("SI", "center"), (power, "right"), ("eq. steps", "right"),
                       ("eq. |w| (white)", "right"), ("eq. angle (white)", "right"), ("equilibrium", "left"),
                       ("traj. steps", "right"), ("traj. |w| (white)", "right"),
                       ("traj. angle (white)", "right"), ("trajectory", "left")]:

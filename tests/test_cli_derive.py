@@ -81,3 +81,39 @@ def test_rule_choices_come_from_the_registry():
     text = subprocess.run([sys.executable, "-m", "cli", "derive", "--help"], capture_output=True,
                           text=True, env=os.environ | {"COLUMNS": "300"}, check=True).stdout
     assert f"<{'|'.join([*RULES, 'all'])}>" in text
+
+
+def test_derive_at_gives_the_adaptive_rules_values():
+    """--at takes beta1 (= momentum), beta2 and C: the exact values are predict's, the
+    leading forms and the paper's evaluated, Lion's infinite sums included."""
+    from dynamics.symbolic import predict
+
+    point = "lr=0.01,wd=1,beta1=0.9,beta2=0.99,C=256,C_row=64,G_row=0.5"
+    for rule in ("adamw", "adam-l2", "lion"):
+        result = runner.invoke(app, ["derive", "--rule", rule, "--format", "json", "--at", point])
+        assert result.exit_code == 0, result.output
+        doc = json.loads(result.stdout)[rule]
+        values = {k: e["value"] for k, e in doc["formulas"].items()}
+        p = predict(rule, 0.01, 1.0, 0.9, 1.0, elements=256, beta2=0.99)
+        norm2 = values.get("weight_norm_sq", values.get("weight_norm_equation"))
+        assert norm2 == pytest.approx(p.weight_norm**2, rel=1e-12)
+        assert values["angular_update"] == pytest.approx(p.angular_update, rel=1e-12)
+        assert doc["relaxation_steps"] == pytest.approx(p.relaxation_steps, rel=1e-12)
+        assert values["weight_norm_leading"] > 0 and values["angular_update_leading"] > 0
+        assert values["weight_norm_row_leading"] > 0 and doc["at"]["beta2"] == 0.99
+    # AdamW's leading |w| is √(λC/2α) and Lion's leading angle is finite (its sums evaluated)
+    adamw = json.loads(runner.invoke(app, ["derive", "--rule", "adamw", "--format", "json", "--at", point]).stdout)
+    assert adamw["adamw"]["formulas"]["weight_norm_leading"]["value"] == pytest.approx((0.01 * 256 / 2) ** 0.5)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--rule", "adamw", "--at", "lr=0.01,wd=1"], "adamw needs C, the number of elements"),
+    (["--rule", "lion", "--at", "lr=0.01,wd=1,C=10,beta2=1"], "beta2 must be in [0, 1)"),
+    (["--rule", "adamw", "--at", "lr=0.01,wd=1,C=0"], "C must be a number > 0"),
+    (["--rule", "adamw", "--at", "lr=0.01,wd=1,C=10,beta1=1"], "momentum must be in [0, 1)"),
+    (["--rule", "adamw", "--at", "C=10,momentum=0.9,beta1=0.5"], "momentum and beta1 are the same"),
+])
+def test_derive_at_bad_adaptive_points_are_one_line_and_exit_2(args, message):
+    proc = subprocess.run([sys.executable, "-m", "cli", "derive", *args], capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr

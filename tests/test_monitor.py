@@ -278,3 +278,49 @@ def test_an_epoch_that_logs_only_step_zero_finishes(tmp_path):
     assert not summary["diverged"]
     norms = pd.read_csv(tmp_path / "run" / "norms.csv")
     assert set(norms.step) == {0}
+
+
+@pytest.mark.parametrize("make", [
+    lambda p: torch.optim.AdamW(p, lr=1e-3, weight_decay=0.1, betas=(0.8, 0.99), eps=1e-3),
+    lambda p: torch.optim.Adam(p, lr=1e-3, weight_decay=0.1, betas=(0.8, 0.99), eps=1e-3),
+])
+def test_update_power_ratio_is_the_update_torch_applied(make):
+    """κ_t = |m̂/(√ŝ + ε)|²/(C P_t), read here from torch's own state after the step,
+    P_t = (1 − β₁)(1 + β₁^t)/((1 + β₁)(1 − β₁^t)); Lion logs none."""
+    model, _, _ = _two_group_model()
+    opt = make(model.parameters())
+    monitor = Monitor(model, opt, every=1)
+    x, y = torch.randn(8, 3, 8, 8), torch.randint(0, 3, (8,))
+    expected = {}
+    for t in (1, 2, 3):
+        _step(model, opt, x, y)
+        for name, p in model.named_parameters():
+            st = opt.state[p]
+            u = st["exp_avg"].double() / (1 - 0.8**t) / ((st["exp_avg_sq"].double() / (1 - 0.99**t)).sqrt() + 1e-3)
+            expected[t, name] = (u * u).sum().item() / (u.numel() * 0.2 * (1 + 0.8**t) / (1.8 * (1 - 0.8**t)))
+    norms = monitor.fetch()[0]
+    for row in norms[norms.step > 0].itertuples():
+        assert row.update_power_ratio == pytest.approx(expected[row.step, row.layer], rel=1e-5)
+    monitor.close()
+    lion = __import__("training.optim").optim.Lion(model.parameters(), lr=1e-4, weight_decay=0.1)
+    monitor = Monitor(model, lion, every=1)
+    _step(model, lion, x, y)
+    assert "update_power_ratio" not in monitor.fetch()[0]
+
+
+def test_update_power_ratio_is_one_for_white_gradients():
+    """Independent N(0, σ²) gradients per coordinate, σ differing across coordinates: the
+    mean κ over 400 steps is 1 (the white model's P_t holds from the first step)."""
+    torch.manual_seed(0)
+    w = nn.Parameter(torch.ones(2000, dtype=torch.float64))
+    scale = torch.logspace(-2, 1, 2000, dtype=torch.float64)
+    opt = torch.optim.AdamW([w], lr=1e-3, weight_decay=0.1, betas=(0.9, 0.99))
+    model = nn.Module()
+    model.w = w
+    monitor = Monitor(model, opt, every=1)
+    for _ in range(400):
+        w.grad = torch.randn(2000, dtype=torch.float64) * scale
+        opt.step()
+    kappa = monitor.fetch()[0].query("step > 0").update_power_ratio.to_numpy()
+    assert abs(kappa[:10].mean() - 1) < 0.1  # bias-corrected start
+    assert abs(kappa[200:].mean() - 1) < 0.03  # settled: 2000 coordinates, 200 steps of it

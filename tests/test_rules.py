@@ -126,3 +126,20 @@ def test_adaptive_rules_accept_numpy_and_torch_and_broadcast(rule):
     np.testing.assert_allclose(num, ten.numpy(), atol=1e-14)
     row, _ = stepper(rule)(w[1], initial_state(rule, w[1]), g[1], 0.2, 0.01, 0.9)
     np.testing.assert_allclose(num[1], row, atol=1e-14)
+
+
+def test_adam_with_decoupled_weight_decay_is_the_adamw_rule():
+    """torch.optim.Adam(decoupled_weight_decay=True), the issue's eighth optimiser, applies
+    exactly the adamw rule: it is not a rule of its own."""
+    gen = torch.Generator().manual_seed(5)
+    w0 = torch.randn(6, 4, generator=gen, dtype=torch.float64)
+    p = torch.nn.Parameter(w0.clone())
+    opt = torch.optim.Adam([p], lr=3e-2, betas=(0.8, 0.95), eps=1e-6, weight_decay=0.4, decoupled_weight_decay=True)
+    step, w = stepper("adamw", 0.95, 1e-6), w0.clone()
+    v = initial_state("adamw", w)
+    for _ in range(STEPS):
+        g = torch.randn(6, 4, generator=gen, dtype=torch.float64)
+        p.grad = g.clone()
+        opt.step()
+        w, v = step(w, v, g, 3e-2, 0.4, 0.8)
+        torch.testing.assert_close(w, p.detach(), rtol=0, atol=1e-10)

@@ -145,3 +145,41 @@ def test_run_slices_writes_strict_json_and_drops_slices_from_other_settings(tmp_
     with pytest.raises(KeyboardInterrupt):
         slices.run_slices(slices.SlicesConfig(steps=21, **small))
     assert not any((tmp_path / f"{name}.csv").exists() for name in slices.SLICES)
+
+
+def test_adaptive_slices_claim_only_the_derived_invariant():
+    """AdamW and Lion: λα flat (slope −1); Adam-L2: λ²α (slope −2); the batch and
+    momentum slices have no derived flat direction; the SGD rules keep Page's three."""
+    from dynamics.slices import SLICES, slice_claims
+
+    assert slice_claims("adamw")["lr_x_wd"] == ("lr*wd", -1.0) == slice_claims("lion")["lr_x_wd"]
+    assert slice_claims("adam-l2")["lr_x_wd"] == ("lr**2*wd", -2.0)
+    for rule in ("adamw", "adam-l2", "lion"):
+        assert slice_claims(rule)["lr_x_batch_size"] == (None, None) == slice_claims(rule)["lr_x_one_minus_momentum"]
+    assert slice_claims("nesterov") == {n: (c, e) for n, (_, _, c, e, _) in SLICES.items()}
+
+
+def test_adamw_slices_from_the_cli_write_their_rule_and_claims(tmp_path):
+    """`ridgeline simulate slices --rule adamw`: the toy at the adaptive centre, the rule in
+    config.json, ridge.json with the derived claims (null where none)."""
+    import json
+
+    import pandas as pd
+    from typer.testing import CliRunner
+
+    from cli import app
+    from dynamics.slices import ADAPTIVE_DEFAULTS
+
+    result = CliRunner().invoke(app, ["simulate", "slices", "--rule", "adamw", "--out", str(tmp_path),
+                                      "--points", "3", "--rows", "3", "--repeats", "1", "--steps", "20",
+                                      "--dim", "8", "--device", "cpu"])
+    assert result.exit_code == 0, result.output
+    settings = json.loads((tmp_path / "config.json").read_text())["settings"]
+    assert settings["rule"] == "adamw" and settings["toy_defaults"] == ADAPTIVE_DEFAULTS
+    fits = json.loads((tmp_path / "ridge.json").read_text())
+    assert fits["lr_x_wd"]["expected_slope"] == -1.0 and fits["lr_x_batch_size"]["expected_slope"] is None
+    frame = pd.read_csv(tmp_path / "lr_x_wd.csv")
+    assert np.allclose(sorted(frame.lr.unique()), [0.015, 0.03, 0.06])
+    assert np.allclose(sorted(frame.wd.unique()), [0.0125, 0.05, 0.2])
+    bad = CliRunner().invoke(app, ["simulate", "slices", "--rule", "sgd", "--out", str(tmp_path / "x")])
+    assert bad.exit_code == 2

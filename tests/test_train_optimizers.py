@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pandas as pd
 import pytest
 from typer.testing import CliRunner
@@ -59,3 +60,62 @@ def test_adaptive_run_saves_its_rule_and_logs_the_first_moment(tmp_path, one_thr
     assert saved["optimizer"] == optimizer
     norms = pd.read_csv(tmp_path / "run" / "norms.csv").query("step > 0")  # step 0: |w| only
     assert (norms.momentum_norm > 0).all() and norms.momentum_norm.notna().all()
+
+
+@pytest.mark.parametrize("optimizer", ["adamw", "adam", "lion"])
+def test_validate_predicts_adaptive_runs_with_the_runs_rule(tmp_path, one_thread, optimizer):
+    """validate on a tiny adaptive run: no trajectory (derived for SGD), and for adamw the
+    prediction is the white one scaled by √κ̄ in |w|, unchanged in angle (power_equilibrium)."""
+    from dynamics.validate import ValidateConfig, validate
+
+    train(tiny_config(tmp_path, optimizer=optimizer, nesterov=False, lr=1e-3, wd=0.1, epochs=2), verbose=False)
+    steps = validate(ValidateConfig(run_dir=str(tmp_path / "run"), figures=False)).steps
+    assert steps.trajectory_norm.isna().all() and not steps.trajectory_phase.any()
+    logged = steps[steps.step > 0]
+    assert logged.predicted_norm_white.notna().all() and logged.predicted_angle_white.notna().all()
+    if optimizer == "adamw":
+        kappa = logged.power_smoothed.to_numpy()
+        assert ((kappa > 0) & (kappa < 5)).all() and abs(kappa - 1).max() > 1e-3
+        assert logged.predicted_norm_tangent.to_numpy() == pytest.approx(
+            logged.predicted_norm_white.to_numpy() * kappa**0.5, rel=1e-9)  # ξ = 0: √κ times white
+        radial = logged.radial_smoothed.to_numpy()
+        assert np.isfinite(radial).all() and np.abs(radial).max() > 0
+        from dynamics.symbolic import predict
+
+        shape = logged["shape"].map(lambda s: float(np.prod([int(n) for n in s.split("x")])))
+        p = predict("adamw", logged.lr.to_numpy(), 0.1, 0.9, logged.G_smoothed.to_numpy(), kappa,
+                    elements=shape.to_numpy(), beta2=0.999, radial=radial)
+        assert logged.predicted_norm.to_numpy() == pytest.approx(p.weight_norm, rel=1e-12, nan_ok=True)
+        assert logged.predicted_angle.to_numpy() == pytest.approx(p.angular_update, rel=1e-12, nan_ok=True)
+        assert logged[logged.scale_invariant].predicted_norm.notna().all()
+    else:
+        assert logged.power_smoothed.isna().all()
+        assert logged.predicted_norm.to_numpy() == pytest.approx(logged.predicted_norm_white.to_numpy(), rel=0)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--optimizer", "lion", "--eps", "1e-8"], "Lion's update sign(c) has no ε"),
+    (["--optimizer", "adamw", "--eps", "nan"], "eps must be a finite number > 0"),
+    (["--optimizer", "adam", "--beta1", "-0.1"], "beta1 must be in [0, 1)"),
+    (["--optimizer", "sgd", "--beta2", "0.9"], "--beta2 apply to --optimizer adamw, adam or lion"),
+])
+def test_more_bad_adaptive_flags_give_one_line_and_exit_2(tmp_path, args, message):
+    result = CliRunner().invoke(app, ["train", "--out", str(tmp_path / "run"), *args])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.output
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--rule", "adamw", "--beta2", "1"], "beta2 must be in [0, 1)"),
+    (["--rule", "lion", "--beta2", "-0.5"], "beta2 must be in [0, 1)"),
+    (["--rule", "adamw", "--momentum", "1"], "momentum must be in [0, 1)"),
+    (["--rule", "nesterov", "--beta2", "0.9"], "beta2 applies to the rules adamw, adam-l2 and lion"),
+])
+def test_simulate_refuses_bad_adaptive_settings_in_one_line(tmp_path, args, message):
+    result = CliRunner().invoke(app, ["simulate", "--out", str(tmp_path / "sim"), "--steps", "10", *args])
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], result.output
+    assert not (tmp_path / "sim").exists()

@@ -110,6 +110,8 @@ def from_options(optimizer: str = "sgd", momentum: Optional[float] = None, neste
         if given:
             raise RidgelineError(f"{', '.join(given)} {'is an SGD flag' if len(given) == 1 else 'are SGD flags'}; "
                                  f"with --optimizer {optimizer} use --beta1, --beta2 and --eps")
+        if optimizer == "lion" and eps is not None:
+            raise RidgelineError("--eps applies to --optimizer adamw or adam; Lion's update sign(c) has no ε")
         config = TrainConfig(optimizer=optimizer, momentum=0.9 if beta1 is None else beta1, nesterov=False,
                              beta2=beta2, eps=TrainConfig.eps if eps is None else eps, **fields)
     check(config)

@@ -26,7 +26,9 @@ model on ``batch`` (training.probe) or, without one, from its structure
 
 Supported optimisers are the rows of :data:`OPTIMIZERS`: torch.optim.SGD (any momentum,
 Nesterov, dampening 0), torch.optim.AdamW, torch.optim.Adam (L2 decay: rule adam-l2) and
-training.optim.Lion (ρ = β₁, v = ``exp_avg``; no amsgrad, no maximize). Each row maps a
+training.optim.Lion (ρ = β₁, v = ``exp_avg``; no amsgrad, no maximize). For AdamW and Adam it also logs
+``update_power_ratio``, ``normalised_grad_power`` and ``normalised_grad_radial``: the
+statistics of Adam's normalised update that validate takes (training.updatestats). Each row maps a
 param group onto a rule of dynamics.rules, its (λ, α, ρ) and the state key of the rule's
 buffer v; adding an optimiser is one row.
 
@@ -162,6 +164,9 @@ class Monitor:
         self.optimizer, self.every, self.per_channel = optimizer, every, per_channel
         self.step, self.epoch = step, 0
         self.hooks: list[Callable] = []
+        from training.updatestats import RULES as UPDATE_RULES
+
+        self._adaptive = any(r in UPDATE_RULES for r in self.group_rules)
         self.gradstats = GradientMemory(self.params)
         self._pending = None
         self._rows: list[tuple] = []  # (step, epoch, [(λ, α, ρ) per group]) per logged step
@@ -211,6 +216,8 @@ class Monitor:
         grads = M.grads_of(self.params)
         k = self.gradstats.step(grads, [hyper[i][2] for i in self.groups], logged)
         extra = {"grad_power_ratio": k} if logged else {}
+        if logged and self._adaptive:
+            extra.update(self._update_stats(grads))
         for hook in self.hooks:
             columns = hook(self.step, self.params, grads, logged)
             if logged and columns:
@@ -229,6 +236,21 @@ class Monitor:
         if self.channelled:
             rows = M.rows_before_step([before[i] for i in self.channelled], [grads[i] for i in self.channelled])
         self._pending = (self.step, before, measured, rows, extra, plain, hyper)
+
+    def _update_stats(self, grads: list[torch.Tensor]) -> dict:
+        """κ_t, ν_t, ξ_t of training.updatestats for every tensor (NaN for a group without them)."""
+        from training.updatestats import NAMES, update_stats
+
+        groups = self.optimizer.param_groups
+        values = []
+        for p, g, gi in zip(self.params, grads, self.groups):
+            group = groups[gi]
+            values.append(update_stats(self.group_rules[gi], p, g, self.optimizer.state.get(p, {}),
+                                       group.get("weight_decay", 0.0), group["betas"][0] if "betas" in group
+                                       else 0.0, group["betas"][1] if "betas" in group else 0.0,
+                                       group.get("eps", 0.0)))
+        values = torch.stack(values)
+        return {name: values[:, i] for i, name in enumerate(NAMES)}
 
     @torch.no_grad()
     def _post(self, optimizer, args, kwargs) -> None:
