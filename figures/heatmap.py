@@ -63,11 +63,28 @@ def slice_heatmap(frame, x: str, y: str, score: str, path, *, maximize: bool,
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    from dynamics.util.io import atomic_write
+
+    sns.set_theme(style="white", context="paper")
+    fig, ax = plt.subplots(figsize=(6.8, 5.4))
+    draw_slice(ax, frame, x, y, score, maximize=maximize, floor=floor, fit=fit, title=title,
+               slope_err=slope_err)
+    fig.tight_layout()
+    path = Path(path)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=130, format="png"))
+    plt.close(fig)
+    return path
+
+
+def draw_slice(ax, frame, x: str, y: str, score: str, *, maximize: bool, floor: float | None = None,
+               fit=None, title: str | None = None, slope_err: float | None = None,
+               title_size: float = 9) -> None:
+    """:func:`slice_heatmap`'s picture on the matplotlib axes ``ax`` (for figures of several)."""
     import numpy as np
     import seaborn as sns
     from matplotlib.colors import LogNorm
-
-    from dynamics.util.io import atomic_write
 
     table = frame.pivot_table(index=y, columns=x, values=score, aggfunc="mean")
     table = table.sort_index(ascending=False).sort_index(axis=1)
@@ -79,8 +96,6 @@ def slice_heatmap(frame, x: str, y: str, score: str, path, *, maximize: bool,
     if not maximize and finite.size and finite.min() > 0 and finite.max() / finite.min() > 10:
         norm = LogNorm(vmin=finite.min(), vmax=finite.max())
 
-    sns.set_theme(style="white", context="paper")
-    fig, ax = plt.subplots(figsize=(6.8, 5.4))
     bound = "floored" if maximize else "capped"  # the bad side: low accuracy, high loss
     sns.heatmap(table, ax=ax, cmap="viridis" if maximize else "viridis_r", norm=norm, annot=False,
                 xticklabels=[f"{v:.4g}" for v in table.columns],
@@ -129,9 +144,5 @@ def slice_heatmap(frame, x: str, y: str, score: str, path, *, maximize: bool,
     ax.set_ylabel(f"{symbol(y)} (log scale)")
     if blank:
         subtitle += f"\nblank: {blank} cell(s) without a finite mean (a diverged run, or not run yet)"
-    ax.set_title((title or f"{score} over {symbol(x)} × {symbol(y)}") + subtitle, loc="left", fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=130, format="png"))
-    plt.close(fig)
-    return path
+    ax.set_title((title or f"{score} over {symbol(x)} × {symbol(y)}") + subtitle, loc="left",
+                 fontsize=title_size)
