@@ -146,3 +146,36 @@ def draw_slice(ax, frame, x: str, y: str, score: str, *, maximize: bool, floor: 
         subtitle += f"\nblank: {blank} cell(s) without a finite mean (a diverged run, or not run yet)"
     ax.set_title((title or f"{score} over {symbol(x)} × {symbol(y)}") + subtitle, loc="left",
                  fontsize=title_size)
+
+
+def panel_grid(rows: list[list[dict]], path, title: str, panel_size: tuple = (5.2, 4.3)) -> Path:
+    """Several slices in one PNG: ``rows`` of panels, each a dict of :func:`draw_slice`'s
+    arguments (frame, x, y, score, maximize and optionally floor, fit, title, slope_err);
+    None leaves a panel empty with a note. Written atomically; returns the path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    from dynamics.util.io import atomic_write
+
+    sns.set_theme(style="white", context="paper")
+    n_cols = max(len(r) for r in rows)
+    fig, axes = plt.subplots(len(rows), n_cols, squeeze=False,
+                             figsize=(panel_size[0] * n_cols, panel_size[1] * len(rows)))
+    for r, row in enumerate(rows):
+        for c in range(n_cols):
+            ax, panel = axes[r][c], row[c] if c < len(row) else None
+            if panel is None or panel.get("frame") is None or not len(panel["frame"]):
+                ax.axis("off")
+                note = (panel or {}).get("title") or "no data"
+                ax.text(0.5, 0.5, note, ha="center", va="center", fontsize=8, wrap=True)
+                continue
+            draw_slice(ax, title_size=7.5, **panel)
+    fig.suptitle(title, fontsize=10, x=0.01, ha="left")
+    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    path = Path(path)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)
+    return path
