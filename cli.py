@@ -171,6 +171,10 @@ def report(
         "--require-data", help="Stop with exit code 2 before any work when CIFAR-10 is not found, "
                                "instead of skipping the real-run part (for automation).")] = False,
     device: Annotated[str, typer.Option(help="Training device: auto, cpu, cuda or cuda:N.")] = "auto",
+    slices: Annotated[Optional[list[Path]], typer.Option(
+        "--slices", help="A `ridgeline sweep --objective train` directory of one of Page's slices on the real "
+                         "network (repeatable; finished or partial): summarised and drawn, never rerun. "
+                         "The full profile runs its own.")] = None,
 ) -> None:
     """The main job, end to end: derivations, simulations, Page's slices, a real run and its validation.
 
@@ -183,7 +187,7 @@ def report(
 
     summary = run_report(ReportConfig.for_profile(
         profile.value, str(out), data=_str(data), download=download, device=device,
-        require_data=require_data))
+        require_data=require_data, slices=tuple(str(p) for p in slices or ())))
     if summary["failed"]:
         raise typer.Exit(3)
 

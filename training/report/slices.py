@@ -34,6 +34,63 @@ from dynamics.util.errors import RidgelineError
 CIFAR_TRAIN = 50_000  # training images of CIFAR-10 (train_size None: all left after the holdout)
 
 
+@dataclass(frozen=True)
+class SliceSpec:
+    """One real slice as a ``ridgeline sweep --objective train`` command."""
+
+    name: str  # the sweep directory's name, e.g. "lr_wd"
+    x: str  # --x, NAME=LO:HI:POINTS (lr)
+    y: str  # --y (batch_size, one_minus_momentum or wd)
+    repeats: int = 3  # seeds per grid point (Page: three runs per point)
+    options: tuple = ()  # the other options, passed through to ridgeline train
+
+    def command(self, out: str, extra: tuple = ()) -> str:
+        words = ["ridgeline sweep --objective train", f"--repeats {self.repeats}", *self.options, *extra,
+                 f"--x {self.x}", f"--y {self.y}", f"--out {out}"]
+        return " ".join(shlex.quote(w) if " " not in w else w for w in words)
+
+    def sweep_config(self, out: str, extra: tuple = ()):
+        """The :class:`training.search.sweep.SweepConfig` of :meth:`command`."""
+        from training.search.sweep import SweepConfig, parse_axis
+
+        return SweepConfig(objective="train", x=parse_axis(self.x, "--x"), y=parse_axis(self.y, "--y"),
+                           out=out, repeats=self.repeats, options=tuple(self.options) + tuple(extra))
+
+
+def spec_runs(spec: SliceSpec, extra: tuple = ()) -> list:
+    """Every run of ``spec``'s sweep as (key, TrainConfig), for time estimates."""
+    from training.config import TrainConfig
+    from training.search.objectives import make_objective
+    from training.search.sweep import grid_trials
+
+    config = spec.sweep_config("unused", extra)
+    objective = make_objective("train", list(config.options))
+    return [(t.key, TrainConfig(**t.config)) for t in grid_trials(config, objective)]
+
+
+#: the CPU slices (width 1/8, 3,000 training images scored on 2,000 held-out ones, 10 epochs
+#: of Page's schedule with Nesterov momentum): about 2-3 hours on two cores in all
+_CPU = ("--width", "0.125", "--train-size", "3000", "--holdout", "2000", "--epochs", "10",
+        "--device", "cpu", "--log-every", "20")
+CPU_SLICES = (
+    SliceSpec("lr_batch", "lr=0.05:1.6:6", "batch_size=32:256:4", 3, _CPU + ("--momentum", "0.9", "--wd", "2e-3")),
+    SliceSpec("lr_mom", "lr=0.025:0.8:6", "one_minus_momentum=0.025:0.2:4", 3,
+              _CPU + ("--batch-size", "64", "--wd", "2e-3")),
+    SliceSpec("lr_wd", "lr=0.025:0.8:6", "wd=1e-3:8e-3:4", 3, _CPU + ("--batch-size", "64", "--momentum", "0.9")),
+)
+
+#: Page's own scale: the full-width ResNet-9 on all 50,000 training images for 24 epochs,
+#: scored on the test set, around Page's defaults (N 512, ρ 0.9, α 5e-4, λ 0.4): λ a factor
+#: 2 apart over 0.025-6.4 and the other hyperparameter over the toy's ranges (N 128-2048,
+#: 1−ρ 0.025-0.4, α 1.25e-4-2e-3; dynamics.slices.SLICES), three seeds per point
+_PAGE = ("--log-every", "50")
+PAGE_SLICES = (
+    SliceSpec("lr_batch", "lr=0.025:6.4:9", "batch_size=128:2048:5", 3, _PAGE),
+    SliceSpec("lr_mom", "lr=0.025:6.4:9", "one_minus_momentum=0.025:0.4:5", 3, _PAGE),
+    SliceSpec("lr_wd", "lr=0.025:6.4:9", "wd=1.25e-4:2e-3:5", 3, _PAGE),
+)
+
+
 @dataclass
 class SliceSummary:
     """One real slice: the claim, the measured ridge and the run lengths along it."""
