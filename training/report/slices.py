@@ -157,11 +157,12 @@ def _relaxation_rate(rule: str):
     return sp.lambdify((lam, alpha, rho), 1 / equilibrium(rule).relaxation_steps_leading, "numpy")
 
 
-def run_lengths(config, rate) -> tuple[int, float, float]:
-    """(steps, steps/τ at the peak λ, Σ_t 1/τ(λ_t)) of one run of ``config`` (a TrainConfig)."""
+def run_lengths(config, rate, images: int | None = None) -> tuple[int, float, float]:
+    """(steps, steps/τ at the peak λ, Σ_t 1/τ(λ_t)) of one run of ``config`` (a TrainConfig)
+    on ``images`` training images (None: train_size, or CIFAR-10's less the holdout)."""
     from training.config import lr_at
 
-    images = config.train_size or CIFAR_TRAIN - config.holdout
+    images = images or config.train_size or CIFAR_TRAIN - config.holdout
     per_epoch = images // config.batch_size
     steps = per_epoch * config.epochs
     peak = steps * float(rate(config.lr, config.wd, config.momentum))
@@ -216,11 +217,13 @@ def summarise(path) -> SliceSummary:
     base = TrainConfig(**{k: v for k, v in sweep.get("base", {}).items()
                           if k in {f.name for f in dataclasses.fields(TrainConfig)}})
     rate = _relaxation_rate(base.rule)
+    images = next((r["summary"]["train_images"] for r in records  # what the runs really had
+                   if isinstance(r.get("summary"), dict) and r["summary"].get("train_images")), None)
     lengths = []
     for lr, yv in (fit.points if fit is not None else []):
         hyper = {"lr": lr, **({"momentum": 1 - yv} if y == "one_minus_momentum" else
                               {"batch_size": int(yv)} if y == "batch_size" else {y: yv})}
-        lengths.append(run_lengths(dataclasses.replace(base, **hyper), rate))
+        lengths.append(run_lengths(dataclasses.replace(base, **hyper), rate, images))
     symbol = {"lr": "λ", "batch_size": "N", "one_minus_momentum": "1−ρ", "wd": "α"}
     grid = " × ".join(f"{symbol[a['name']]} {a['lo']:g}–{a['hi']:g} ({a['points']})"
                       for a in (sweep["x"], sweep["y"]))

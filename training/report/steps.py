@@ -388,8 +388,9 @@ def report(cfg: ReportConfig, console=None) -> dict:
     for folder in cfg.slices:
         if not (Path(folder) / "sweep.json").is_file():
             raise RidgelineError(f"--slices {folder}: not a `ridgeline sweep` directory (no sweep.json)")
-    found, data_message = (find_data(cfg) if cfg.runs else (False, "no training run configured"))
-    if cfg.runs and not found and cfg.require_data:  # before anything is written
+    trains = bool(cfg.runs or cfg.real_slices)  # something needs CIFAR-10
+    found, data_message = (find_data(cfg) if trains else (False, "no training run configured"))
+    if trains and not found and cfg.require_data:  # before anything is written
         raise RidgelineError(f"--require-data: {data_message}")
     if found:  # a run of many hours on a CPU is refused before anything is written
         from training.report.estimate import check_cpu_time
@@ -415,7 +416,7 @@ def _report(cfg: ReportConfig, out: Path, console, found: bool, data_message: st
     write_json(out / "report_config.json", cfg.to_dict())
     console.print(f"[bold]ridgeline report[/] profile={cfg.profile} out={out}")
     steps = plan(cfg, out)
-    if cfg.runs:
+    if cfg.runs or cfg.real_slices:
         console.print(f"CIFAR-10: {data_message}" if found else
                       f"[yellow bold]real-run part skipped[/]: {data_message}", highlight=False)
     fresh: set[str] = set()
@@ -452,7 +453,7 @@ def _report(cfg: ReportConfig, out: Path, console, found: bool, data_message: st
     if failed:  # the last line says what went wrong; the command exits 3
         console.print(f"[red bold]FAILED[/]: {', '.join(failed)} (tracebacks in {out / '.steps'}); "
                       "fix and rerun the same command", highlight=False, soft_wrap=True)
-    elif not found and cfg.runs:
+    elif not found and (cfg.runs or cfg.real_slices):
         console.print("[yellow bold]INCOMPLETE[/]: the real-run part was skipped, no CIFAR-10 found (why: above); "
                       "give --data or set RIDGELINE_DATA and rerun (--require-data makes this an error)",
                       highlight=False, soft_wrap=True)

@@ -277,7 +277,7 @@ def compose(cfg, out: Path, steps, found: bool, data_message: str, seconds: floa
             f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC in {seconds:.0f} s "
             "(steps done earlier are not recomputed). Everything here:\n",
             f"```\n{command}\n```\n"]
-    if cfg.runs and not found:
+    if (cfg.runs or cfg.real_slices) and not found:
         head.append(f"> **The real-run part was skipped**: no CIFAR-10 was found ({data_message}). "
                     f"{SKIP_HELP}\n")
     rows = [[s.name, s.status + (f": {s.message}" if s.message else ""), f"{s.seconds:.0f} s",
