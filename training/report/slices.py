@@ -104,7 +104,7 @@ class SliceSummary:
     slope: float  # fitted to the mean over seeds (NaN: no ridge inside the grid yet)
     fit_err: float  # the line fit's own error
     seed_err: float  # seed-to-seed error of the slope (NaN with fewer than 2 seeds' slopes)
-    per_seed: list  # each seed's own slope
+    per_seed: list  # the slope of each seed's own ridge
     grid: str  # e.g. "λ 0.025–0.8 (6) × α 0.001–0.008 (4)"
     runs_done: int  # finished runs
     runs_total: int  # runs in the sweep
