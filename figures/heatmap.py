@@ -80,8 +80,9 @@ def slice_heatmap(frame, x: str, y: str, score: str, path, *, maximize: bool,
 
 def draw_slice(ax, frame, x: str, y: str, score: str, *, maximize: bool, floor: float | None = None,
                fit=None, title: str | None = None, slope_err: float | None = None,
-               title_size: float = 9) -> None:
-    """:func:`slice_heatmap`'s picture on the matplotlib axes ``ax`` (for figures of several)."""
+               title_size: float = 9, annotate: bool = True) -> None:
+    """:func:`slice_heatmap`'s picture on the matplotlib axes ``ax`` (for figures of several);
+    ``annotate=False`` leaves the slope label off the line (it stays in the title)."""
     import numpy as np
     import seaborn as sns
     from matplotlib.colors import LogNorm
@@ -134,7 +135,7 @@ def draw_slice(ax, frame, x: str, y: str, score: str, *, maximize: bool, floor: 
             label = f"slope {slope_text(fit.slope, fit.slope_err if slope_err is None else slope_err)}"
             subtitle = f"\nfitted ridge (red): {label}, d log {SHORT.get(y, y)} / d log {SHORT.get(x, x)}"
             end = np.flatnonzero(keep)
-            if len(end):
+            if len(end) and annotate:
                 tip = end[-1] if fit.slope > 0 else end[0]
                 ax.annotate(label, (_index(gx[tip], xs), to_row(gy[tip])), xytext=(4, 4),
                             textcoords="offset points", color="red", fontsize=8, ha="left",
@@ -172,7 +173,7 @@ def panel_grid(rows: list[list[dict]], path, title: str, panel_size: tuple = (5.
                 note = (panel or {}).get("title") or "no data"
                 ax.text(0.5, 0.5, note, ha="center", va="center", fontsize=8, wrap=True)
                 continue
-            draw_slice(ax, title_size=7.5, **panel)
+            draw_slice(ax, title_size=7.5, annotate=False, **panel)
     fig.suptitle(title, fontsize=10, x=0.01, ha="left")
     fig.tight_layout(rect=(0, 0, 1, 0.97))
     path = Path(path)

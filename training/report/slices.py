@@ -297,11 +297,14 @@ def _real_panel(s: SliceSummary) -> dict:
     if s.means is None:
         return dict(frame=None, title=f"{s.name}: no finished run yet")
     finite = s.means[s.score].dropna()
+    done = (f"{s.seeds_done} seed(s)" if s.runs_done == s.runs_total else
+            f"{s.seeds_done} complete seed(s), {s.runs_done}/{s.runs_total} runs" if s.seeds_done else
+            f"{s.runs_done}/{s.runs_total} runs, no seed complete")
     return dict(frame=s.means, x=s.x, y=s.y, score=s.score, maximize=s.maximize,
                 floor=float(finite.median()) if len(finite) else None,  # display: the upper half keeps the colours
                 fit=s.fit, slope_err=s.seed_err if math.isfinite(s.seed_err) else None,
-                title=f"ResNet-9: mean {s.score} of {max(s.seeds_done, 1)} seed(s); "
-                      f"claim {CLAIM_SYMBOLS[s.claim]} flat (slope {s.expected:+.0f})")
+                title=f"ResNet-9: mean {s.score} of {done}; claim {CLAIM_SYMBOLS[s.claim]} flat "
+                      f"(slope {s.expected:+.0f})")
 
 
 def slices_figure(summaries: list[SliceSummary], toy_dir, path) -> Path:
