@@ -178,7 +178,7 @@ def summarise(path) -> SliceSummary:
     from dynamics.ridge import fit_ridge, interior_only, seed_slopes
     from dynamics.slices import SLICES
     from training.config import TrainConfig
-    from training.search.records import RecordStore, check_record
+    from training.search.records import RecordStore
     from training.search.sweep import mean_frame, records_frame
 
     path = Path(path)
@@ -191,19 +191,15 @@ def summarise(path) -> SliceSummary:
         raise RidgelineError(f"{path} sweeps {x} × {y}; Page's slices put lr on --x and batch_size, "
                              "one_minus_momentum or wd on --y")
     _, _, claim, expected, _ = SLICES[name]
-    store = RecordStore(path)
-    records = [json.loads(p.read_text()) for p in sorted(store.dir.glob("*.json"))] if store.dir.is_dir() else []
-    records = [r for r in records if check_record(r, r.get("key")) is None]
+    store = RecordStore(path)  # a damaged record is a one-line error naming it
+    records = [store.load(p.stem) for p in sorted(store.dir.glob("*.json"))] if store.dir.is_dir() else []
     frame = records_frame(records)
     score, maximize = sweep["score"], sweep["maximize"]
     points, repeats = sweep["x"]["points"] * sweep["y"]["points"], sweep["repeats"]
     runs_done = len(frame)
-    counts = frame.groupby("seed").size() if len(frame) else None
-    nan = float("nan")
-    fit = None
-    slope = fit_err = seed_err = nan
-    per_seed, means = [], None
-    complete = [seed for seed, c in (counts.items() if len(frame) else []) if c >= points]
+    fit, per_seed, means = None, [], None
+    slope = fit_err = seed_err = float("nan")
+    complete = [seed for seed, n in frame.groupby("seed").size().items() if n >= points] if len(frame) else []
     if complete:  # a seed still running would weigh some grid points and not others
         frame = frame[frame["seed"].isin(complete)]
     if len(frame):
@@ -216,11 +212,11 @@ def summarise(path) -> SliceSummary:
         per_seed, seed_err = seed_slopes(frame.rename(columns={"score": score}), x, y, score, maximize)
     base = TrainConfig(**{k: v for k, v in sweep.get("base", {}).items()
                           if k in {f.name for f in dataclasses.fields(TrainConfig)}})
-    rate = _relaxation_rate(base.rule)
+    rate = _relaxation_rate(base.rule) if base.optimizer == "sgd" else None  # τ derived for SGD rules only
     images = next((r["summary"]["train_images"] for r in records  # what the runs really had
                    if isinstance(r.get("summary"), dict) and r["summary"].get("train_images")), None)
     lengths = []
-    for lr, yv in (fit.points if fit is not None else []):
+    for lr, yv in (fit.points if fit is not None and rate is not None else []):
         hyper = {"lr": lr, **({"momentum": 1 - yv} if y == "one_minus_momentum" else
                               {"batch_size": int(yv)} if y == "batch_size" else {y: yv})}
         lengths.append(run_lengths(dataclasses.replace(base, **hyper), rate, images))
