@@ -62,6 +62,10 @@ def test_training_equals_a_hand_built_sgd_with_the_same_groups(tmp_path):
         {n: p.detach().clone() for n, p in model.state_dict().items()}))
     saved = json.loads((tmp_path / "run" / "config.json").read_text())
     assert saved["wd_on"] == "scale-invariant" and saved["wd"] == ALPHA
+    import pandas as pd
+
+    norms = pd.read_csv(tmp_path / "run" / "norms.csv")  # what validate reads, per tensor
+    assert norms.groupby("scale_invariant")["wd"].unique().map(list).to_dict() == {True: [ALPHA], False: [0.0]}
 
     device = torch.device("cpu")
     train_set, _, _, _ = load(config, device)
