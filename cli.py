@@ -172,7 +172,7 @@ def report(
                                "instead of skipping the real-run part (for automation).")] = False,
     device: Annotated[str, typer.Option(help="Training device: auto, cpu, cuda or cuda:N.")] = "auto",
     slices: Annotated[Optional[list[Path]], typer.Option(
-        "--slices", help="A `ridgeline sweep --objective train` directory of one of Page's slices on the real "
+        "--slices", metavar="DIR", help="A `ridgeline sweep --objective train` directory of one of Page's slices on the real "
                          "network (repeatable; finished or partial): summarised and drawn, never rerun. "
                          "The full profile runs its own.")] = None,
 ) -> None:

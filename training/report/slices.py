@@ -305,7 +305,8 @@ def _real_panel(s: SliceSummary) -> dict:
 
 def slices_figure(summaries: list[SliceSummary], toy_dir, path) -> Path:
     """The real slices (top row) above the toy's (bottom row, from ``toy_dir``, the output
-    of ``ridgeline simulate slices``; None: no toy row), in the order λ × N, λ × (1−ρ), λ × α."""
+    of ``ridgeline simulate slices``; None: no toy row), in the order λ × N, λ × (1−ρ), λ × α.
+    Of several summaries of one slice (e.g. a departure experiment), the last is drawn."""
     from dynamics.slices import SLICES
     from figures.heatmap import panel_grid
 
