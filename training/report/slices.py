@@ -23,7 +23,6 @@ real heatmaps above the toy's.
 
 from __future__ import annotations
 
-import json
 import math
 import shlex
 from dataclasses import dataclass
@@ -127,9 +126,14 @@ class SliceSummary:
         return (self.slope - self.expected) / self.seed_err
 
     def to_dict(self) -> dict:
-        out = {k: v for k, v in self.__dict__.items() if k not in ("fit", "means")}
-        out["z"] = self.z
-        return json.loads(json.dumps(out, default=float).replace("NaN", "null"))
+        """JSON-able: every field but the fit and the means, with z; NaN becomes None."""
+        def clean(v):
+            if isinstance(v, float):
+                return v if math.isfinite(v) else None
+            return [clean(u) for u in v] if isinstance(v, list) else v
+
+        out = {k: clean(v) for k, v in self.__dict__.items() if k not in ("fit", "means")}
+        return out | {"z": clean(self.z)}
 
 
 def _read_json(path: Path, what: str) -> dict:
