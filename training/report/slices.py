@@ -247,7 +247,7 @@ def markdown(summaries: list[SliceSummary], commands: bool = True) -> str:
     from dynamics.slices import CLAIM_SYMBOLS
     from figures.heatmap import slope_text
 
-    header = ["slice", "flat direction (claimed slope)", "fitted slope ± seed error", "z", "fit error",
+    header = ["slice", "flat direction (claimed d log y / d log λ)", "fitted slope ± seed error", "z", "fit error",
               "grid", "seeds done (runs)", "steps per run", "run length in τ at the peak λ",
               "run length in τ, Σ over λ_t"]
     rows = []
