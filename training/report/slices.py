@@ -287,7 +287,7 @@ def _toy_panel(toy_dir: Path, name: str) -> dict | None:
     return dict(frame=means, x="lr", y=y, score="loss", maximize=False, floor=float(4 * means["loss"].min()),
                 fit=interior_only(fit_ridge(means, "lr", y, "loss", maximize=False)),
                 slope_err=err if math.isfinite(err) else None,
-                title=f"toy: final loss, mean of {frame['seed'].nunique()} seeds; "
+                title=f"toy: final loss, mean of {frame['seed'].nunique()} seed(s); "
                       f"claim {CLAIM_SYMBOLS[claim]} flat (slope {expected:+.0f})")
 
 

@@ -156,7 +156,7 @@ def _real_slices_section(step, sweeps) -> str:
              "fitted alone), and how long the runs along the ridge are in relaxation times "
              "τ = (1−ρ)/(4λα) of the weight norm (Nesterov, leading order): at the peak λ, and "
              "summed over the run's own λ schedule. A slope more than two errors from its claim "
-             "is a departure to explain.\n", _status(step)]
+             "is a departure to explain.\n" + _status(step)]
     for sweep in sweeps:
         text.append(f"- `{sweep.name}`: {sweep.status}" + (f" ({sweep.message})" if sweep.message else "")
                     + (f", {sweep.result['runs']} of {sweep.result['total']} runs" if sweep.result else ""))
