@@ -174,8 +174,12 @@ def panel_grid(rows: list[list[dict]], path, title: str, panel_size: tuple = (5.
                 ax.text(0.5, 0.5, note, ha="center", va="center", fontsize=8, wrap=True)
                 continue
             draw_slice(ax, title_size=7.5, annotate=False, **panel)
+            if ax.get_legend() is not None:  # said once, in the title: clear of the cells
+                ax.get_legend().remove()
+    title += ("\nred: best λ per row (circle: inside the grid, cross: on its edge) and the ridge "
+              "fitted through the circles")
     fig.suptitle(title, fontsize=10, x=0.01, ha="left")
-    fig.tight_layout(rect=(0, 0, 1, 0.97))
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
     path = Path(path)
     atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
