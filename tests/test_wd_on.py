@@ -120,3 +120,14 @@ def test_a_run_from_before_the_option_resumes_as_wd_on_all(tmp_path):
     assert train(config, resume=True, verbose=False) == summary
     with pytest.raises(RidgelineError, match="wd_on: 'all' then, 'scale-invariant' now"):
         train(tiny_config(tmp_path, epochs=1, wd_on="scale-invariant"), resume=True, verbose=False)
+
+
+def test_a_sweep_over_momentum_refuses_beta1_as_it_refuses_momentum(tmp_path):
+    from training.search.sweep import SweepConfig, parse_axis, run_sweep
+
+    config = SweepConfig(objective="train", x=parse_axis("lr=0.1:0.2:2", "--x"),
+                         y=parse_axis("one_minus_momentum=0.1:0.2:2", "--y"), out=str(tmp_path / "s"),
+                         options=("--optimizer", "adamw", "--beta1", "0.8"))
+    with pytest.raises(RidgelineError, match="--momentum is swept by --x/--y"):
+        run_sweep(config)
+    assert not (tmp_path / "s").exists()
