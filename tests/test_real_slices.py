@@ -159,3 +159,16 @@ def test_full_profile_gpu_estimate_is_the_flop_count_over_the_measured_rate(monk
     console = Console(record=True, width=300)
     estimate.check_cpu_time(runs, "cuda", "full", console)
     assert f"about {flops / 1e14 / 3600:.1f} h at a measured 100 TFLOP/s" in console.export_text()
+
+
+def test_report_refuses_a_slices_dir_that_is_no_sweep_before_any_work(tmp_path):
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    result = CliRunner().invoke(app, ["report", "--out", str(tmp_path / "r"), "--slices", str(tmp_path)])
+    assert result.exit_code == 2 and "not a `ridgeline sweep` directory (no sweep.json)" in result.output
+    assert not (tmp_path / "r").exists()
+    full = CliRunner().invoke(app, ["report", "--profile", "full", "--out", str(tmp_path / "r"),
+                                    "--slices", str(tmp_path)])
+    assert full.exit_code == 2 and "the full profile runs its own slices" in full.output
