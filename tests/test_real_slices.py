@@ -99,7 +99,12 @@ def test_a_partial_sweep_counts_only_complete_seeds(parabola_slice):
     s = summarise(path)
     assert (s.runs_done, s.seeds_done) == (29, 1)
     assert s.slope == pytest.approx(-1.0, abs=1e-9)  # the mean over seed 0 alone
-    assert math.isnan(s.seed_err)  # one complete seed: no spread yet
+    assert s.per_seed == pytest.approx([-1.0]) and math.isnan(s.seed_err)  # one complete seed: no spread yet
+    seed0 = [r for r in records if r.exists() and json.loads(r.read_text())["params"]["seed"] == 0]
+    seed0[0].unlink()  # no seed complete: the mean of what there is, no slope per seed
+    s = summarise(path)
+    assert (s.runs_done, s.seeds_done, s.per_seed) == (28, 0, [])
+    assert math.isfinite(s.slope) and "0 of 2 (28/30)" in markdown([s])
 
 
 def test_not_a_train_sweep_is_a_one_line_error(tmp_path):

@@ -213,7 +213,8 @@ def summarise(path) -> SliceSummary:
             slope, fit_err = fit.slope, fit.slope_err
         except RidgelineError:  # nothing finite yet
             fit = None
-        per_seed, seed_err = seed_slopes(frame.rename(columns={"score": score}), x, y, score, maximize)
+        if complete:  # a seed's own ridge only once it covers the whole grid
+            per_seed, seed_err = seed_slopes(frame.rename(columns={"score": score}), x, y, score, maximize)
     base = TrainConfig(**{k: v for k, v in sweep.get("base", {}).items()
                           if k in {f.name for f in dataclasses.fields(TrainConfig)}})
     rate = _relaxation_rate(base.rule) if base.optimizer == "sgd" else None  # τ derived for SGD rules only
@@ -264,6 +265,10 @@ def markdown(summaries: list[SliceSummary], commands: bool = True) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(map(str, r)) + " |" for r in rows]
     text = "\n".join(lines) + "\n"
+    seeds = [f"{s.name} " + ", ".join("–" if not math.isfinite(v) else f"{v:+.2f}" for v in s.per_seed)
+             for s in summaries if s.per_seed]
+    if seeds:
+        text += "\nThe slope of each complete seed alone: " + "; ".join(seeds) + ".\n"
     if commands:
         text += "\nCommands (rerun one to continue an unfinished sweep):\n\n```\n"
         text += "\n".join(s.command for s in summaries) + "\n```\n"
