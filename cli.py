@@ -37,7 +37,7 @@ def _choices(name: str, values) -> type[Enum]:
 from dynamics.derive import FORMATS as _DERIVE_FORMATS  # noqa: E402
 from dynamics.rules import RULES as _RULES  # noqa: E402
 from dynamics.simulate import LOSSES as _LOSSES, SCHEDULES as _SIM_SCHEDULES  # noqa: E402
-from training.config import OPTIMIZERS as _OPTIMIZERS, SCHEDULES as _TRAIN_SCHEDULES  # noqa: E402
+from training.config import OPTIMIZERS as _OPTIMIZERS, SCHEDULES as _TRAIN_SCHEDULES, WD_ON as _WD_ON  # noqa: E402
 from training.report.steps import PROFILES as _PROFILES  # noqa: E402
 from training.search.executors import EXECUTORS as _EXECUTORS  # noqa: E402
 from training.search.objectives import OBJECTIVES as _OBJECTIVES  # noqa: E402
@@ -55,6 +55,7 @@ Loss = _choices("Loss", _LOSSES)
 SimSchedule = _choices("SimSchedule", _SIM_SCHEDULES)
 TrainSchedule = _choices("TrainSchedule", _TRAIN_SCHEDULES)
 TrainOptimizer = _choices("TrainOptimizer", _OPTIMIZERS)
+WdOn = _choices("WdOn", _WD_ON)
 Profile = _choices("Profile", _PROFILES)
 Objective = _choices("Objective", _OBJECTIVES)
 Executor = _choices("Executor", _EXECUTORS)
@@ -171,6 +172,10 @@ def report(
         "--require-data", help="Stop with exit code 2 before any work when CIFAR-10 is not found, "
                                "instead of skipping the real-run part (for automation).")] = False,
     device: Annotated[str, typer.Option(help="Training device: auto, cpu, cuda or cuda:N.")] = "auto",
+    slices: Annotated[Optional[list[Path]], typer.Option(
+        "--slices", metavar="DIR", help="A `ridgeline sweep --objective train` directory of one of Page's slices on the real "
+                         "network (repeatable; finished or partial): summarised and drawn, never rerun. "
+                         "The full profile runs its own.")] = None,
 ) -> None:
     """The main job, end to end: derivations, simulations, Page's slices, a real run and its validation.
 
@@ -183,7 +188,7 @@ def report(
 
     summary = run_report(ReportConfig.for_profile(
         profile.value, str(out), data=_str(data), download=download, device=device,
-        require_data=require_data))
+        require_data=require_data, slices=tuple(str(p) for p in slices or ())))
     if summary["failed"]:
         raise typer.Exit(3)
 
@@ -309,6 +314,7 @@ def train(
     batch_size: Annotated[int, typer.Option(help="N, images per step.")] = _T.batch_size,
     lr: Annotated[float, typer.Option(help="λ, peak learning rate per step, on the mean loss (= Page's 0.4).")] = _T.lr,
     wd: Annotated[float, typer.Option(help="α, weight decay per step, on the mean loss (= Page's 5e-4); coupled for sgd and adam, decoupled (w ← (1 − λα) w) for adamw and lion.")] = _T.wd,
+    wd_on: Annotated[WdOn, typer.Option(help="Tensors that get α: all, or scale-invariant (the conv weights before a BatchNorm; 0 on BN scales, shifts and the classifier).")] = WdOn[_T.wd_on],
     momentum: Annotated[Optional[float], typer.Option(help=f"ρ, momentum (0 = plain SGD; default {_T.momentum}). SGD only.")] = None,
     nesterov: Annotated[Optional[bool], typer.Option("--nesterov/--no-nesterov", help=f"Nesterov momentum (torch.optim.SGD nesterov=True; default {_T.nesterov}). SGD only.")] = None,
     optimizer: Annotated[TrainOptimizer, typer.Option(help="sgd, adamw (decoupled decay), adam (Adam with L2 decay) or lion.")] = TrainOptimizer[_T.optimizer],
@@ -334,7 +340,7 @@ def train(
     config = from_options(
         optimizer=optimizer.value, momentum=momentum, nesterov=nesterov, beta1=beta1, beta2=beta2, eps=eps,
         data=_str(data), download=download, cache_dir=str(cache_dir), train_size=train_size, holdout=holdout,
-        epochs=epochs, batch_size=batch_size, lr=lr, wd=wd,
+        epochs=epochs, batch_size=batch_size, lr=lr, wd=wd, wd_on=wd_on.value,
         schedule=schedule.value, warmup_epochs=warmup_epochs, width=width, cutout=cutout, device=device,
         compile=compile, seed=seed, log_every=log_every, per_channel=per_channel, tensorboard=tensorboard,
         out=out)  # a str, not a Path: Path("") would turn an empty --out into "."
@@ -377,9 +383,10 @@ _PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 def _pass_through_epilog() -> str:
     """The options sweep and tune hand to the objective, from the configs themselves."""
     from dynamics.slices import toy_options
+    from training.search.objectives import train_fields
 
     reserved = {"out", "resume"}
-    train = ", ".join("--" + f.replace("_", "-") for f in _T.to_dict() if f not in reserved)
+    train = ", ".join("--" + f.replace("_", "-") for f in train_fields() if f not in reserved)
     toy = ", ".join("--" + f.replace("_", "-") for f in toy_options())
     return (f"Options passed through to --objective train (as in `ridgeline train --help`): {train}.\n\n"
             f"Options passed through to --objective quadratic (the toy's): {toy}.")

@@ -134,3 +134,19 @@ def interior_only(fit: RidgeFit) -> RidgeFit:
         nan = float("nan")
         return replace(fit, slope=nan, slope_err=nan, intercept=nan)
     return fit
+
+
+def seed_slopes(frame, x: str, y: str, score: str, maximize: bool, seed: str = "seed") -> tuple[list, float]:
+    """The slope of every seed's own ridge (:func:`interior_only` fits, in seed order) and
+    the seed-to-seed standard error of their mean, std/√n over the finite ones (NaN with
+    fewer than two): the uncertainty of a slope fitted to the mean over those seeds when
+    the line fit's own error cannot be trusted (module docstring)."""
+    slopes = []
+    for _, part in frame.groupby(seed, sort=True):
+        try:
+            slopes.append(interior_only(fit_ridge(part, x, y, score, maximize)).slope)
+        except RidgelineError:  # no finite score in this seed (all diverged): no slope
+            slopes.append(float("nan"))
+    finite = [v for v in slopes if np.isfinite(v)]
+    err = float(np.std(finite, ddof=1) / np.sqrt(len(finite))) if len(finite) > 1 else float("nan")
+    return slopes, err

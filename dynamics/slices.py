@@ -317,7 +317,7 @@ def _run_slices(config: SlicesConfig) -> dict:
     from dynamics.engine import tune_allocator
     from dynamics.util.io import ensure_dir, write_csv, write_json
     from dynamics.util.output import changed_settings, print_table
-    from dynamics.ridge import fit_ridge, interior_only
+    from dynamics.ridge import fit_ridge, interior_only, seed_slopes
     from figures.heatmap import slice_heatmap
 
     out = ensure_dir(config.out)
@@ -357,10 +357,7 @@ def _run_slices(config: SlicesConfig) -> dict:
             # Within one seed every setting sees the same noise stream, so the ridge points'
             # errors are correlated and the fit's covariance understates the uncertainty;
             # the spread of the per-seed slopes measures it.
-            per_seed = [interior_only(fit_ridge(part, "lr", y_col, "loss", maximize=False)).slope
-                        for _, part in frame.groupby("seed")]
-            finite = [v for v in per_seed if np.isfinite(v)]
-            seeds_err = float(np.std(finite, ddof=1) / np.sqrt(len(finite))) if len(finite) > 1 else float("nan")
+            per_seed, seeds_err = seed_slopes(frame, "lr", y_col, "loss", maximize=False)
             means = frame.groupby(["lr", y_col], as_index=False)["loss"].agg(lambda v: v.mean(skipna=False))
             slice_heatmap(means, "lr", y_col, "loss", out / f"{name}.png", maximize=False,
                           floor=float(4 * means.loss.min()), fit=fit, slope_err=seeds_err,

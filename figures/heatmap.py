@@ -63,11 +63,29 @@ def slice_heatmap(frame, x: str, y: str, score: str, path, *, maximize: bool,
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    from dynamics.util.io import atomic_write
+
+    sns.set_theme(style="white", context="paper")
+    fig, ax = plt.subplots(figsize=(6.8, 5.4))
+    draw_slice(ax, frame, x, y, score, maximize=maximize, floor=floor, fit=fit, title=title,
+               slope_err=slope_err)
+    fig.tight_layout()
+    path = Path(path)
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=130, format="png"))
+    plt.close(fig)
+    return path
+
+
+def draw_slice(ax, frame, x: str, y: str, score: str, *, maximize: bool, floor: float | None = None,
+               fit=None, title: str | None = None, slope_err: float | None = None,
+               title_size: float = 9, annotate: bool = True) -> None:
+    """:func:`slice_heatmap`'s picture on the matplotlib axes ``ax`` (for figures of several);
+    ``annotate=False`` leaves the slope label off the line (it stays in the title)."""
     import numpy as np
     import seaborn as sns
     from matplotlib.colors import LogNorm
-
-    from dynamics.util.io import atomic_write
 
     table = frame.pivot_table(index=y, columns=x, values=score, aggfunc="mean")
     table = table.sort_index(ascending=False).sort_index(axis=1)
@@ -79,8 +97,6 @@ def slice_heatmap(frame, x: str, y: str, score: str, path, *, maximize: bool,
     if not maximize and finite.size and finite.min() > 0 and finite.max() / finite.min() > 10:
         norm = LogNorm(vmin=finite.min(), vmax=finite.max())
 
-    sns.set_theme(style="white", context="paper")
-    fig, ax = plt.subplots(figsize=(6.8, 5.4))
     bound = "floored" if maximize else "capped"  # the bad side: low accuracy, high loss
     sns.heatmap(table, ax=ax, cmap="viridis" if maximize else "viridis_r", norm=norm, annot=False,
                 xticklabels=[f"{v:.4g}" for v in table.columns],
@@ -119,7 +135,7 @@ def slice_heatmap(frame, x: str, y: str, score: str, path, *, maximize: bool,
             label = f"slope {slope_text(fit.slope, fit.slope_err if slope_err is None else slope_err)}"
             subtitle = f"\nfitted ridge (red): {label}, d log {SHORT.get(y, y)} / d log {SHORT.get(x, x)}"
             end = np.flatnonzero(keep)
-            if len(end):
+            if len(end) and annotate:
                 tip = end[-1] if fit.slope > 0 else end[0]
                 ax.annotate(label, (_index(gx[tip], xs), to_row(gy[tip])), xytext=(4, 4),
                             textcoords="offset points", color="red", fontsize=8, ha="left",
@@ -129,9 +145,42 @@ def slice_heatmap(frame, x: str, y: str, score: str, path, *, maximize: bool,
     ax.set_ylabel(f"{symbol(y)} (log scale)")
     if blank:
         subtitle += f"\nblank: {blank} cell(s) without a finite mean (a diverged run, or not run yet)"
-    ax.set_title((title or f"{score} over {symbol(x)} × {symbol(y)}") + subtitle, loc="left", fontsize=9)
-    fig.tight_layout()
+    ax.set_title((title or f"{score} over {symbol(x)} × {symbol(y)}") + subtitle, loc="left",
+                 fontsize=title_size)
+
+
+def panel_grid(rows: list[list[dict]], path, title: str, panel_size: tuple = (5.2, 4.3)) -> Path:
+    """Several slices in one PNG: ``rows`` of panels, each a dict of :func:`draw_slice`'s
+    arguments (frame, x, y, score, maximize and optionally floor, fit, title, slope_err);
+    None leaves a panel empty with a note. Written atomically; returns the path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import seaborn as sns
+
+    from dynamics.util.io import atomic_write
+
+    sns.set_theme(style="white", context="paper")
+    n_cols = max(len(r) for r in rows)
+    fig, axes = plt.subplots(len(rows), n_cols, squeeze=False,
+                             figsize=(panel_size[0] * n_cols, panel_size[1] * len(rows)))
+    for r, row in enumerate(rows):
+        for c in range(n_cols):
+            ax, panel = axes[r][c], row[c] if c < len(row) else None
+            if panel is None or panel.get("frame") is None or not len(panel["frame"]):
+                ax.axis("off")
+                note = (panel or {}).get("title") or "no data"
+                ax.text(0.5, 0.5, note, ha="center", va="center", fontsize=8, wrap=True)
+                continue
+            draw_slice(ax, title_size=7.5, annotate=False, **panel)
+            if ax.get_legend() is not None:  # said once, in the title: clear of the cells
+                ax.get_legend().remove()
+    title += ("\nred: best λ per row (circle: inside the grid, cross: on its edge) and the ridge "
+              "fitted through the circles")
+    fig.suptitle(title, fontsize=10, x=0.01, ha="left")
+    fig.tight_layout(rect=(0, 0, 1, 0.95))
     path = Path(path)
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=130, format="png"))
+    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
     plt.close(fig)
     return path

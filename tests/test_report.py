@@ -39,12 +39,15 @@ def test_report_without_data_completes_the_rest_and_says_so(no_cifar, tmp_path):
     summary, terminal = _report(out)
     assert summary["data_found"] is False
     assert summary["steps"] == {"derive": "done", "simulate-nesterov": "done", "relaxation": "done",
-                                "slices": "done", "train-quick": "skipped", "validate-quick": "skipped",
+                                "slices": "done", "real-slices": "skipped", "train-quick": "skipped", "validate-quick": "skipped",
                                 "train-quick-piecewise": "skipped", "validate-quick-piecewise": "skipped"}
     assert "real-run part was skipped" in terminal
     md = (out / "report.md").read_text()
     assert "The real-run part was skipped" in md and "RIDGELINE_DATA" in md and "--data PATH" in md
     assert "ridgeline simulate slices" in md and "ridgeline train --out" in md
+    # the real slices: not given, so one line on how to produce them, with the exact commands
+    assert "Not shown: no sweep directories given" in md and "--slices lr_batch" in md
+    assert "ridgeline sweep --objective train --repeats 3 --width 0.125" in md
     html = (out / "report.html").read_text()
     assert "<table>" in html and "real-run part was skipped" in html
     for name in ["derive/derivations.json", "derive/derivations.tex",

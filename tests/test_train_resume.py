@@ -71,6 +71,6 @@ def test_a_run_from_before_an_option_existed_resumes_at_its_default_only(tmp_pat
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     del config["optimizer"], config["eps"]
     (tmp_path / "run" / "config.json").write_text(json.dumps(config))
-    with pytest.raises(RidgelineError, match="eps: None then, 0.001 now"):
+    with pytest.raises(RidgelineError, match="eps: 1e-08 then, 0.001 now"):
         train(tiny_config(tmp_path, epochs=2, eps=1e-3), resume=True, verbose=False)
     assert train(broken, resume=True, verbose=False)["steps"] > 5

@@ -20,6 +20,9 @@ from typing import Optional
 from dynamics.util.errors import RidgelineError
 
 SCHEDULES = ("piecewise", "constant")  # lr schedules of lr_at: Page's 0 → λ → 0, or warm-up then λ
+#: which tensors get the weight decay α: every one, or only the scale-invariant conv weights
+#: (training.model.scale_invariant); the others (BN scales and shifts, the classifier) get 0
+WD_ON = ("all", "scale-invariant")
 
 SEED_EPOCHS = 24  # Page's run length, epochs
 SEED_WARMUP_EPOCHS = 5  # Page's warm-up, epochs out of SEED_EPOCHS
@@ -40,6 +43,7 @@ class TrainConfig:
     batch_size: int = 512  # N, images per step
     lr: float = 0.4  # λ, peak learning rate, per step
     wd: float = 5e-4  # α, weight decay coefficient (coupled, added to the gradient), per step
+    wd_on: str = "all"  # "all": α on every tensor; "scale-invariant": α on the conv weights only, 0 elsewhere
     momentum: float = 0.9  # ρ (SGD) or β₁ (adamw, adam, lion): the first-moment coefficient, dimensionless
     nesterov: bool = True  # Nesterov momentum (torch.optim.SGD nesterov=True); SGD only
     optimizer: str = "sgd"  # sgd | adamw | adam (Adam with L2 decay) | lion (training.optim)
@@ -178,6 +182,8 @@ def check(config: TrainConfig) -> None:
         bad("lr", config.lr, "a finite number >= 0")
     if not (math.isfinite(config.wd) and config.wd >= 0):
         bad("wd", config.wd, "a finite number >= 0")
+    if config.wd_on not in WD_ON:
+        bad("wd_on", config.wd_on, "'all' or 'scale-invariant'")
     if config.optimizer not in OPTIMIZERS:
         bad("optimizer", config.optimizer, f"one of {', '.join(OPTIMIZERS)}")
     sgd = config.optimizer == "sgd"

@@ -56,14 +56,15 @@ class Setup:
 
 def build(config: TrainConfig, device: torch.device) -> Setup:
     """Seeded ResNet9(width) and the config's optimiser on the mean loss
-    (:func:`training.optim.make_optimizer`: torch.optim.SGD, AdamW, Adam or Lion)."""
-    from training.optim import make_optimizer
+    (:func:`training.optim.make_optimizer`: torch.optim.SGD, AdamW, Adam or Lion), with
+    α on the tensors ``config.wd_on`` names (:func:`training.optim.param_groups`)."""
+    from training.optim import make_optimizer, param_groups
 
     torch.manual_seed(config.seed)
     cuda = device.type == "cuda"
     memory_format = torch.channels_last  # faster on CUDA and, with oneDNN, on CPU (about 1.3x)
     model = ResNet9(config.width).to(device=device, memory_format=memory_format)
-    optimizer = make_optimizer(params=model.parameters(), **config.optimizer_arguments())
+    optimizer = make_optimizer(params=param_groups(model, config.wd_on), **config.optimizer_arguments())
     forward = torch.compile(model) if config.compile else model
     if cuda:
         torch.backends.cudnn.benchmark = True

@@ -54,6 +54,28 @@ class Lion(torch.optim.Optimizer):
         return loss
 
 
+def param_groups(model: torch.nn.Module, wd_on: str = "all"):
+    """The parameters to optimise, grouped by the weight decay they get.
+
+    ``wd_on="all"``: ``model.parameters()``, one group, α on every tensor (torch's default).
+    ``wd_on="scale-invariant"``: two groups, the tensors
+    :func:`training.model.scale_invariant` marks (the conv weights before a BatchNorm)
+    with the optimiser's α, then every other tensor (BN scales and shifts, the
+    classifier) with ``weight_decay`` = 0, so that only the tensors with the rescaling
+    symmetry w → c·w feel the decay.
+    """
+    if wd_on == "all":
+        return model.parameters()
+    if wd_on != "scale-invariant":
+        raise RidgelineError(f"wd_on must be 'all' or 'scale-invariant', got {wd_on!r}")
+    from training.model import scale_invariant
+
+    flags = scale_invariant(model)
+    named = list(model.named_parameters())
+    return [{"params": [p for n, p in named if flags[n]]},
+            {"params": [p for n, p in named if not flags[n]], "weight_decay": 0.0}]
+
+
 def make_optimizer(rule: str, params, lr: float, wd: float, momentum: float,
                    beta2: float | None = None, eps: float | None = None) -> torch.optim.Optimizer:
     """The torch optimiser applying ``rule`` with λ = ``lr``, α = ``wd`` and ρ (SGD rules)

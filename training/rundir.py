@@ -106,11 +106,12 @@ class RunDir:
         return ckpt
 
     def _check_same(self, config: TrainConfig, saved: dict, where: str) -> None:
-        # an option added after the run began is absent from its config: equal when it now
-        # holds its default (the default keeps the behaviour the run had)
-        now, default = config.to_dict(), TrainConfig(out=config.out).to_dict()
-        diff = [f"{k}: {saved.get(k)!r} then, {now[k]!r} now" for k in now
-                if k not in NOT_COMPARED and saved.get(k, default[k]) != now[k]]
+        now = config.to_dict()
+        # a field missing from an older run's config was added later with a default that
+        # keeps the old behaviour (e.g. wd_on="all"): the run used that default
+        defaults = TrainConfig().to_dict()
+        diff = [f"{k}: {saved.get(k, defaults.get(k))!r} then, {now[k]!r} now" for k in now
+                if k not in NOT_COMPARED and saved.get(k, defaults.get(k)) != now[k]]
         if diff:
             raise RidgelineError(f"cannot resume {self.path} with a different configuration ("
                                  f"{'; '.join(diff)}, per its {where}); use the same options or another --out")

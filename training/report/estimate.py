@@ -42,23 +42,39 @@ def measured_flop_rate(device: str = "cpu", width: float = 0.5, batch: int = 32,
     return 3 * forward_flops(model) * batch / seconds
 
 
-def training_seconds(runs, rate: float) -> float:
-    """Σ over ``runs`` ((name, TrainConfig), …) of 3 F(width) · images · epochs / ``rate``."""
+def training_flops(runs) -> float:
+    """Σ over ``runs`` ((name, TrainConfig), …) of 3 F(width) · images · epochs, FLOPs."""
     from training.model import ResNet9, forward_flops
 
+    per_image: dict[float, float] = {}  # F(width), one forward pass per width
     total = 0.0
     for _, config in runs:
+        if config.width not in per_image:
+            per_image[config.width] = forward_flops(ResNet9(width=config.width))
         images = config.train_size or CIFAR_TRAIN - config.holdout
-        total += 3 * forward_flops(ResNet9(width=config.width)) * images * config.epochs / rate
+        total += 3 * per_image[config.width] * images * config.epochs
     return total
+
+
+def training_seconds(runs, rate: float) -> float:
+    """Σ over ``runs`` ((name, TrainConfig), …) of 3 F(width) · images · epochs / ``rate``."""
+    return training_flops(runs) / rate
 
 
 def check_cpu_time(runs, device: str, profile: str, console) -> None:
     """``full`` on a CPU: estimate the training time, and refuse unless the device was
-    set to ``cpu`` explicitly (then say how long it will take)."""
+    set to ``cpu`` explicitly (then say how long it will take); on a GPU, print the estimate."""
     import torch
 
-    if profile != "full" or device != "cpu" and not (device == "auto" and not torch.cuda.is_available()):
+    if profile != "full":
+        return
+    if device != "cpu" and not (device == "auto" and not torch.cuda.is_available()):
+        gpu = "cuda" if device == "auto" else device
+        rate = measured_flop_rate(gpu, width=1.0, batch=256)  # float32 steps: bf16 runs go faster
+        flops = training_flops(runs)
+        console.print(f"training on {gpu}: {flops:.3g} FLOP for {len(runs)} run(s), about "
+                      f"{flops / rate / 3600:.1f} h at a measured {rate / 1e12:.0f} TFLOP/s "
+                      "(float32; without data loading and logging)", highlight=False)
         return
     rate = measured_flop_rate()
     hours = training_seconds(runs, rate) / 3600

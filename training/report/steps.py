@@ -9,9 +9,15 @@ Steps, in order, each calling the same library function as the command it cites:
 3. ``relaxation``: λ drops 10x half-way; measured against derived relaxation time;
 4. ``slices``: Page's three heatmaps on the quadratic toy with ridge slopes
    (:func:`dynamics.slices.run_slices`);
-5. ``train-<name>``: a real ResNet-9 run on CIFAR-10 (:func:`training.train`), only
+5. ``sweep-<name>`` (full profile): Page's three slices on the real ResNet-9 at Page's
+   scale (:func:`training.search.sweep.run_sweep`, the code path of ``ridgeline sweep``),
+   only when CIFAR-10 can be found;
+6. ``real-slices``: those slices summarised (slope ± seed error, run lengths in relaxation
+   times) and drawn above the toy's (:mod:`training.report.slices`); the quick profile
+   reads sweep directories given with ``--slices`` and never reruns them;
+7. ``train-<name>``: a real ResNet-9 run on CIFAR-10 (:func:`training.train`), only
    when CIFAR-10 can be found; otherwise skipped with a plain message;
-6. ``validate-<name>``: its per-layer comparison (:func:`dynamics.validate.validate`).
+8. ``validate-<name>``: its per-layer comparison (:func:`dynamics.validate.validate`).
 
 Then ``report.md`` and ``report.html`` (:mod:`training.report.text`) hold every table
 and figure with the command that reproduces it.
@@ -35,6 +41,7 @@ from pathlib import Path
 from typing import Callable, Optional
 
 from dynamics.util.errors import RidgelineError
+from training.report.slices import PAGE_SLICES
 
 #: Page's point: where the derived formulas are evaluated.
 SEED_POINT = {"lr": 0.4, "wd": 5e-4, "momentum": 0.9, "grad_norm": 1.0}
@@ -64,7 +71,8 @@ PROFILES = {
     "full": dict(sim_steps=10000, sim_runs=64, sim_dim=1024, relax_steps=6000,
                  slice_points=9, slice_rows=5, slice_repeats=3,
                  runs=(("seed", dict(log_every=5)),
-                       ("constant", dict(schedule="constant", log_every=5)))),
+                       ("constant", dict(schedule="constant", log_every=5))),
+                 real_slices=PAGE_SLICES),
 }
 
 
@@ -93,6 +101,8 @@ class ReportConfig:
     slice_repeats: int = 3  # seeds averaged per grid point
     slice_steps: int = 700  # toy steps at batch 512
     runs: tuple = QUICK_RUNS  # (name, TrainConfig fields) per training run
+    slices: tuple = ()  # sweep directories of the real slices to show (quick; not rerun)
+    real_slices: tuple = ()  # training.report.slices.SliceSpec per real slice to run (full)
     extra: dict = field(default_factory=dict)  # free-form notes saved with the config
 
     @classmethod
@@ -117,6 +127,7 @@ class Step:
     work: Callable[[], dict]  # returns the JSON-able result
     needs: tuple = ()  # steps that must be done first
     spinner: bool = False  # no progress bar of its own: show a spinner while it works
+    skip: str = ""  # when set, the step is skipped with this message
     status: str = "pending"  # done | done earlier | failed | skipped
     message: str = ""
     seconds: float = 0.0
@@ -227,6 +238,48 @@ def _validate_step(cfg: ReportConfig, name: str, out: Path) -> dict:
     return {"folder": str((run_dir / "validation").relative_to(out)), "layers": layers}
 
 
+def _sweep_extra(cfg: ReportConfig) -> tuple:
+    """The report's data and device options, passed to every real slice's sweep."""
+    return ((("--data", str(cfg.data)) if cfg.data else ()) + (("--download",) if cfg.download else ())
+            + (("--device", cfg.device) if cfg.device != "auto" else ()))
+
+
+def _sweep_step(cfg: ReportConfig, spec, out: Path) -> dict:
+    from training.search.sweep import run_sweep
+
+    folder = out / "real-slices" / spec.name
+    result = run_sweep(spec.sweep_config(str(folder), _sweep_extra(cfg)))
+    return {"folder": str(folder.relative_to(out)), "runs": len(result.records), "total": result.total}
+
+
+def _slice_dirs(cfg: ReportConfig, out: Path) -> list[Path]:
+    """The real slices' sweep directories: run by the report (full) or given (--slices)."""
+    if cfg.real_slices:
+        return [out / "real-slices" / spec.name for spec in cfg.real_slices]
+    return [Path(d) for d in cfg.slices]
+
+
+def _real_slices_step(cfg: ReportConfig, out: Path) -> dict:
+    from dynamics.util.io import ensure_dir
+    from training.report.slices import markdown, slices_figure, summarise
+
+    summaries = [summarise(d) for d in _slice_dirs(cfg, out)]
+    folder = ensure_dir(out / "real-slices")
+    toy = out / "slices" if (out / "slices" / "ridge.json").is_file() else None
+    slices_figure(summaries, toy, folder / "slices.png")
+    return {"figure": "real-slices/slices.png", "table": markdown(summaries, commands=False),
+            "summaries": [s.to_dict() for s in summaries]}
+
+
+def _mtime(path: Path) -> int | None:
+    return path.stat().st_mtime_ns if path.is_file() else None
+
+
+def _record_count(folder: Path) -> int:
+    records = folder / "records"
+    return len(list(records.glob("*.json"))) if records.is_dir() else 0
+
+
 def find_data(cfg: ReportConfig) -> tuple[bool, str]:
     """(found, what was found or why not) for CIFAR-10, the way the trainer looks."""
     from training.config import TrainConfig
@@ -257,6 +310,20 @@ def plan(cfg: ReportConfig, out: Path) -> list[Step]:
                       f"--rows {cfg.slice_rows} --repeats {cfg.slice_repeats} --steps {cfg.slice_steps}",
                       {k: getattr(cfg, k) for k in ("slice_points", "slice_rows", "slice_repeats", "slice_steps")},
                       lambda: _slices_step(cfg, out)))
+    for spec in cfg.real_slices:
+        steps.append(Step(f"sweep-{spec.name}", f"Real slice {spec.name} at Page's scale",
+                          spec.command(_q(out / "real-slices" / spec.name), _sweep_extra(cfg)),
+                          dataclasses.asdict(spec) | {"extra": list(_sweep_extra(cfg))},
+                          lambda spec=spec: _sweep_step(cfg, spec, out)))
+    dirs = _slice_dirs(cfg, out)
+    summary = " ".join(["python examples/slices_summary.py", *(_q(d) for d in dirs), "--toy",
+                        _q(out / "slices"), "--figure", _q(out / "real-slices" / "slices.png")])
+    steps.append(Step("real-slices", "Page's three slices on the real ResNet-9", summary,
+                      {"dirs": [str(d) for d in dirs], "records": [_record_count(d) for d in dirs],
+                       "toy": _mtime(out / "slices" / "ridge.json")},  # redrawn when either changes
+                      lambda: _real_slices_step(cfg, out), spinner=True,
+                      needs=tuple(f"sweep-{spec.name}" for spec in cfg.real_slices),
+                      skip="" if dirs else "no sweep directories given (--slices DIR)"))
     for name, fields in cfg.runs:
         steps.append(Step(f"train-{name}", f"Training run '{name}'", _train_command(cfg, name, fields, out),
                           {"fields": fields}, lambda name=name, fields=fields: _train_step(cfg, name, fields, out)))
@@ -315,14 +382,24 @@ def report(cfg: ReportConfig, console=None) -> dict:
     if cfg.profile not in PROFILES:
         raise RidgelineError(f"unknown profile {cfg.profile!r}: choose quick or full")
     console = console or Console()
-    found, data_message = (find_data(cfg) if cfg.runs else (False, "no training run configured"))
-    if cfg.runs and not found and cfg.require_data:  # before anything is written
+    if cfg.slices and cfg.real_slices:
+        raise RidgelineError("--slices shows sweeps run elsewhere, in the quick profile; "
+                             f"the {cfg.profile} profile runs its own slices")
+    for folder in cfg.slices:
+        if not (Path(folder) / "sweep.json").is_file():
+            raise RidgelineError(f"--slices {folder}: not a `ridgeline sweep` directory (no sweep.json)")
+    trains = bool(cfg.runs or cfg.real_slices)  # something needs CIFAR-10
+    found, data_message = (find_data(cfg) if trains else (False, "no training run configured"))
+    if trains and not found and cfg.require_data:  # before anything is written
         raise RidgelineError(f"--require-data: {data_message}")
     if found:  # a run of many hours on a CPU is refused before anything is written
         from training.report.estimate import check_cpu_time
 
-        check_cpu_time([(n, _train_config(cfg, n, f, Path(cfg.out))) for n, f in cfg.runs], cfg.device,
-                       cfg.profile, console)
+        from training.report.slices import spec_runs
+
+        runs = [(n, _train_config(cfg, n, f, Path(cfg.out))) for n, f in cfg.runs]
+        runs += [run for spec in cfg.real_slices for run in spec_runs(spec, _sweep_extra(cfg))]
+        check_cpu_time(runs, cfg.device, cfg.profile, console)
     out = ensure_dir(cfg.out)
     with DirectoryLock(out):
         return _report(cfg, out, console, found, data_message)
@@ -339,7 +416,7 @@ def _report(cfg: ReportConfig, out: Path, console, found: bool, data_message: st
     write_json(out / "report_config.json", cfg.to_dict())
     console.print(f"[bold]ridgeline report[/] profile={cfg.profile} out={out}")
     steps = plan(cfg, out)
-    if cfg.runs:
+    if cfg.runs or cfg.real_slices:
         console.print(f"CIFAR-10: {data_message}" if found else
                       f"[yellow bold]real-run part skipped[/]: {data_message}", highlight=False)
     fresh: set[str] = set()
@@ -347,7 +424,11 @@ def _report(cfg: ReportConfig, out: Path, console, found: bool, data_message: st
     for i, step in enumerate(steps, 1):
         console.print(Rule(f"[{i}/{len(steps)}] {step.title}"))
         console.print(f"[dim]$ {step.command}[/]", highlight=False)
-        if step.name.startswith(("train-", "validate-")) and not found:
+        if step.skip:
+            step.status, step.message = "skipped", step.skip
+            console.print(f"[yellow]skipped[/]: {step.skip}")
+            continue
+        if step.name.startswith(("train-", "validate-", "sweep-")) and not found:
             step.status, step.message = "skipped", "no CIFAR-10 found (see the note above)"
             console.print("[yellow]skipped[/]: no CIFAR-10 data (see above)")
             continue
@@ -372,7 +453,7 @@ def _report(cfg: ReportConfig, out: Path, console, found: bool, data_message: st
     if failed:  # the last line says what went wrong; the command exits 3
         console.print(f"[red bold]FAILED[/]: {', '.join(failed)} (tracebacks in {out / '.steps'}); "
                       "fix and rerun the same command", highlight=False, soft_wrap=True)
-    elif not found and cfg.runs:
+    elif not found and (cfg.runs or cfg.real_slices):
         console.print("[yellow bold]INCOMPLETE[/]: the real-run part was skipped, no CIFAR-10 found (why: above); "
                       "give --data or set RIDGELINE_DATA and rerun (--require-data makes this an error)",
                       highlight=False, soft_wrap=True)

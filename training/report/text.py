@@ -138,6 +138,37 @@ def _slices_section(step) -> str:
     return "\n".join(text) + _reproduce(step)
 
 
+def _real_slices_section(step, sweeps) -> str:
+    """Page's slices on the real network: the summary table, the figure, the commands."""
+    from training.report.slices import CPU_SLICES
+
+    text = ["## 3b. Page's three slices on the real ResNet-9\n"]
+    if step.status == "skipped" and not sweeps and step.message.startswith("no sweep directories"):
+        commands = "\n".join(spec.command(spec.name) for spec in CPU_SLICES)
+        return "\n".join(text + [
+            "Not shown: no sweep directories given. Produce the CPU slices (width 1/8, 3,000 training "
+            "images scored on 2,000 held-out ones, 10 epochs, three seeds; about 2-3 hours on two cores, "
+            "resumable) with the commands below, then rerun this report with `--slices lr_batch "
+            "--slices lr_mom --slices lr_wd`; the report reads them and never reruns them.\n",
+            f"```\n{commands}\n```\n"])
+    text += ["The same measurement as the toy's above, on the real network: per slice the ridge of "
+             "the mean score over seeds, its slope with the seed-to-seed error (the ridge of each seed "
+             "fitted alone), and how long the runs along the ridge are in relaxation times "
+             "τ = (1−ρ)/(4λα) of the weight norm (Nesterov, leading order): at the peak λ, and "
+             "summed over the run's own λ schedule. A slope more than two errors from its claim "
+             "is a departure to explain.\n" + _status(step)]
+    for sweep in sweeps:
+        text.append(f"- `{sweep.name}`: {sweep.status}" + (f" ({sweep.message})" if sweep.message else "")
+                    + (f", {sweep.result['runs']} of {sweep.result['total']} runs" if sweep.result else ""))
+    if step.status in ("done", "done earlier"):
+        text.append("\n" + step.result["table"])
+        text.append(f"\n![Page's slices, real and toy]({step.result['figure']})\n")
+        commands = "\n".join(s["command"] for s in step.result["summaries"])
+        text.append("The sweeps (rerun one to continue it; this report does not rerun them):\n\n"
+                    f"```\n{commands}\n```\n" if not sweeps else "")
+    return "\n".join(text) + _reproduce(step)
+
+
 def _train_section(step, found: bool, message: str) -> str:
     text = [f"## 4. {step.title}\n", _status(step)]
     if step.status in ("done", "done earlier"):
@@ -246,7 +277,7 @@ def compose(cfg, out: Path, steps, found: bool, data_message: str, seconds: floa
             f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC in {seconds:.0f} s "
             "(steps done earlier are not recomputed). Everything here:\n",
             f"```\n{command}\n```\n"]
-    if cfg.runs and not found:
+    if (cfg.runs or cfg.real_slices) and not found:
         head.append(f"> **The real-run part was skipped**: no CIFAR-10 was found ({data_message}). "
                     f"{SKIP_HELP}\n")
     rows = [[s.name, s.status + (f": {s.message}" if s.message else ""), f"{s.seconds:.0f} s",
@@ -254,7 +285,8 @@ def compose(cfg, out: Path, steps, found: bool, data_message: str, seconds: floa
     head.append("## Steps\n\n" + _table(["step", "status", "time", "command"], rows))
     parts = head + [_derive_section(by["derive"], out),
                     _simulate_section([s for s in steps if s.name.startswith("simulate-")], by["relaxation"]),
-                    _slices_section(by["slices"])]
+                    _slices_section(by["slices"]),
+                    _real_slices_section(by["real-slices"], [s for s in steps if s.name.startswith("sweep-")])]
     for name, _ in cfg.runs:
         t, v = by[f"train-{name}"], by[f"validate-{name}"]
         if t.status == "skipped" and not found:

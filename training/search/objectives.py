@@ -104,6 +104,19 @@ class QuadraticObjective:
         return results  # type: ignore[return-value]
 
 
+def train_fields() -> dict[str, Any]:
+    """Option name → type of ``--objective train``: the options of ``ridgeline train``,
+    i.e. TrainConfig's fields and ``beta1`` (β₁ of adamw/adam/lion, stored as momentum)."""
+    from typing import Optional
+
+    from training.config import TrainConfig
+
+    fields = dataclass_types(TrainConfig)
+    at = list(fields).index("momentum") + 1
+    items = list(fields.items())
+    return dict(items[:at] + [("beta1", Optional[float])] + items[at:])
+
+
 def _simulator_fields() -> dict[str, Any]:
     """Option name → type: the four hyperparameters, seed, and the simulator's keywords."""
     from dynamics.slices import toy_options
@@ -126,15 +139,13 @@ class TrainObjective:
 
     @classmethod
     def from_options(cls, args: list[str]) -> "TrainObjective":
-        from training.config import TrainConfig
+        from training.config import from_options
 
-        values = parse_options(args, dataclass_types(TrainConfig),
-                               owner="--objective train (the options of ridgeline train)",
+        values = parse_options(args, train_fields(), owner="--objective train (the options of ridgeline train)",
                                reserved=_TRAIN_RESERVED)
-        from training.config import check
-
-        base = TrainConfig(**values)
-        check(base)
+        # as `ridgeline train` does: --beta1 (adamw, adam, lion) is stored as momentum, and
+        # a flag of the other optimiser family is a one-line error
+        base = from_options(**values)
         check_params({k: getattr(base, k) for k in ("lr", "batch_size", "momentum", "wd")})
         # tune on held-out training images when there are some, not on the test set
         return cls(base=base, score_name="val_acc" if base.holdout > 0 else "test_acc")

@@ -137,6 +137,7 @@ def _check(config: SweepConfig) -> None:
         raise RidgelineError(f"--max-runs must be >= 1, got {config.max_runs}")
     swept = {p for a in (config.x, config.y) for p in a.params(a.lo)}
     given = {o[2:].split("=")[0].replace("-", "_") for o in config.options if o.startswith("--")}
+    given |= {"momentum"} if "beta1" in given else set()  # β₁ is stored as momentum
     if swept & given:
         raise RidgelineError(f"--{', --'.join(sorted(swept & given))} is swept by --x/--y; drop it")
 

@@ -1,0 +1,48 @@
+"""Summarise Page's three slices on the real ResNet-9 from `ridgeline sweep` directories.
+
+    python examples/slices_summary.py lr_batch lr_mom lr_wd --toy toy --figure slices.png
+
+Each DIR is a `ridgeline sweep --objective train` directory with lr on --x and batch_size,
+one_minus_momentum or wd on --y, finished or still running (a sweep resumes; rerun this
+to see it fill in). Prints one Markdown table: Page's claimed flat direction (David Page,
+"How to Train Your ResNet 5: Hyperparameters", Myrtle AI blog), the fitted ridge slope ±
+its seed-to-seed error, the grid, the seeds done, and the run length along the ridge in
+relaxation times of the weight norm; then the commands. ``--toy DIR`` (the output of
+`ridgeline simulate slices`) puts the toy's three heatmaps under the real ones in
+``--figure``. The same summary is part of `ridgeline report --slices DIR`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from dynamics.util.errors import RidgelineError
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("dirs", nargs="+", help="ridgeline sweep directories (lr x batch_size, "
+                        "one_minus_momentum or wd)")
+    parser.add_argument("--toy", help="a `ridgeline simulate slices` directory: the toy's heatmaps in the figure")
+    parser.add_argument("--figure", help="write the heatmaps (real above toy) to this PNG")
+    parser.add_argument("--json", help="also write the summaries as JSON here")
+    args = parser.parse_args(argv)
+    from training.report.slices import markdown, slices_figure, summarise
+    from dynamics.util.io import write_json
+
+    try:
+        summaries = [summarise(d) for d in args.dirs]
+        print(markdown(summaries), end="")
+        if args.figure:
+            print(f"\nfigure: {slices_figure(summaries, args.toy, args.figure)}")
+        if args.json:
+            write_json(args.json, [s.to_dict() for s in summaries])
+    except RidgelineError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

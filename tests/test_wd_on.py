@@ -1,0 +1,133 @@
+"""``--wd-on scale-invariant``: α on the conv weights only, checked against torch.optim.SGD by hand."""
+
+import json
+
+import pytest
+import torch
+from torch import nn
+
+from dynamics.util.errors import RidgelineError
+from tests.test_train import tiny_config
+from training import train
+from training.config import check
+from training.data import load
+from training.loop import build, train_epoch
+from training.trainer import epoch_seed
+
+ALPHA = 5e-3
+
+
+def conv_and_rest(model: nn.Module) -> tuple[list, list]:
+    """By hand: the ResNet-9's conv weights (each before a BatchNorm), and every other tensor."""
+    convs = [m.weight for m in model.modules() if isinstance(m, nn.Conv2d)]
+    rest = [p for p in model.parameters() if all(p is not c for c in convs)]
+    return convs, rest
+
+
+def hand_sgd(model: nn.Module, config) -> torch.optim.SGD:
+    convs, rest = conv_and_rest(model)
+    return torch.optim.SGD([{"params": convs}, {"params": rest, "weight_decay": 0.0}], lr=config.lr,
+                           momentum=config.momentum, nesterov=config.nesterov, weight_decay=config.wd)
+
+
+def same_groups(a: torch.optim.Optimizer, b: torch.optim.Optimizer) -> None:
+    assert len(a.param_groups) == len(b.param_groups)
+    for ga, gb in zip(a.param_groups, b.param_groups):
+        assert [id(p) for p in ga["params"]] == [id(p) for p in gb["params"]]
+        assert {k: v for k, v in ga.items() if k != "params"} == {k: v for k, v in gb.items() if k != "params"}
+
+
+def test_scale_invariant_puts_alpha_on_the_eight_convs_and_zero_elsewhere(tmp_path):
+    config = tiny_config(tmp_path, wd=ALPHA, wd_on="scale-invariant")
+    setup = build(config, torch.device("cpu"))
+    convs, rest = conv_and_rest(setup.model)
+    assert len(convs) == 8 and len(rest) == 8 * 2 + 1  # BN scale and shift per conv, the classifier
+    same_groups(setup.optimizer, hand_sgd(setup.model, config))
+    assert [g["weight_decay"] for g in setup.optimizer.param_groups] == [ALPHA, 0.0]
+
+
+def test_the_default_is_one_group_with_alpha_everywhere_as_before(tmp_path):
+    config = tiny_config(tmp_path, wd=ALPHA)
+    assert config.wd_on == "all"
+    setup = build(config, torch.device("cpu"))
+    by_hand = torch.optim.SGD(setup.model.parameters(), lr=config.lr, momentum=config.momentum,
+                              nesterov=config.nesterov, weight_decay=ALPHA)
+    same_groups(setup.optimizer, by_hand)
+
+
+def test_training_equals_a_hand_built_sgd_with_the_same_groups(tmp_path):
+    config = tiny_config(tmp_path, wd=ALPHA, lr=0.2, wd_on="scale-invariant", epochs=2)
+    final = {}
+    train(config, verbose=False, on_step=lambda s, model, opt: final.update(
+        {n: p.detach().clone() for n, p in model.state_dict().items()}))
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["wd_on"] == "scale-invariant" and saved["wd"] == ALPHA
+    import pandas as pd
+
+    norms = pd.read_csv(tmp_path / "run" / "norms.csv")  # what validate reads, per tensor
+    assert norms.groupby("scale_invariant")["wd"].unique().map(list).to_dict() == {True: [ALPHA], False: [0.0]}
+
+    device = torch.device("cpu")
+    train_set, _, _, _ = load(config, device)
+    setup = build(config, device)
+    setup.optimizer = hand_sgd(setup.model, config)
+    steps_per_epoch, step = len(train_set) // config.batch_size, 0
+    for epoch in range(1, config.epochs + 1):
+        generator = torch.Generator(device=device).manual_seed(epoch_seed(config.seed, epoch))
+        batches = train_set.train_batches(config.batch_size, generator, config.cutout)
+        step = train_epoch(setup, config, batches, epoch, step, steps_per_epoch).step
+    assert step == 6
+    for name, value in setup.model.state_dict().items():
+        torch.testing.assert_close(value, final[name], rtol=0, atol=0, msg=name)
+
+    # and it is not the default: the tensors without the symmetry end elsewhere with α on them
+    default = {}
+    train(tiny_config(tmp_path, wd=ALPHA, lr=0.2, epochs=2, out=str(tmp_path / "all")), verbose=False,
+          on_step=lambda s, model, opt: default.update({n: p.detach().clone() for n, p in model.named_parameters()}))
+    assert not torch.equal(default["linear.weight"], final["linear.weight"])
+    assert not torch.equal(default["prep.bn.weight"], final["prep.bn.weight"])
+
+
+def test_a_bad_wd_on_is_a_one_line_error(tmp_path):
+    with pytest.raises(RidgelineError, match="wd_on must be 'all' or 'scale-invariant'"):
+        check(tiny_config(tmp_path, wd_on="convs"))
+
+
+def test_wd_on_passes_through_sweep_and_only_changes_keys_when_given():
+    from training.search.objectives import TrainObjective
+
+    default = TrainObjective.from_options(["--width", "0.125"]).trial({})
+    explicit = TrainObjective.from_options(["--width", "0.125", "--wd-on", "all"]).trial({})
+    only = TrainObjective.from_options(["--width", "0.125", "--wd-on", "scale-invariant"]).trial({})
+    assert default.key == explicit.key and "wd_on" not in default.config
+    assert only.key != default.key and only.config["wd_on"] == "scale-invariant"
+
+
+def test_beta1_passes_through_sweep_as_train_takes_it():
+    from training.search.objectives import TrainObjective
+
+    assert TrainObjective.from_options(["--optimizer", "adamw", "--beta1", "0.8"]).base.momentum == 0.8
+    with pytest.raises(RidgelineError, match="--beta1 apply to --optimizer adamw"):
+        TrainObjective.from_options(["--beta1", "0.8"])
+
+
+def test_a_run_from_before_the_option_resumes_as_wd_on_all(tmp_path):
+    config = tiny_config(tmp_path, epochs=1)
+    summary = train(config, verbose=False)
+    path = tmp_path / "run" / "config.json"
+    older = {k: v for k, v in json.loads(path.read_text()).items() if k != "wd_on"}
+    path.write_text(json.dumps(older))
+    assert train(config, resume=True, verbose=False) == summary
+    with pytest.raises(RidgelineError, match="wd_on: 'all' then, 'scale-invariant' now"):
+        train(tiny_config(tmp_path, epochs=1, wd_on="scale-invariant"), resume=True, verbose=False)
+
+
+def test_a_sweep_over_momentum_refuses_beta1_as_it_refuses_momentum(tmp_path):
+    from training.search.sweep import SweepConfig, parse_axis, run_sweep
+
+    config = SweepConfig(objective="train", x=parse_axis("lr=0.1:0.2:2", "--x"),
+                         y=parse_axis("one_minus_momentum=0.1:0.2:2", "--y"), out=str(tmp_path / "s"),
+                         options=("--optimizer", "adamw", "--beta1", "0.8"))
+    with pytest.raises(RidgelineError, match="--momentum is swept by --x/--y"):
+        run_sweep(config)
+    assert not (tmp_path / "s").exists()
