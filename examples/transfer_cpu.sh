@@ -3,6 +3,8 @@
 # section: lr 0.512, momentum 0.75, wd 0.00125 at batch 64) carried to batch / 4,
 # (1 - momentum) / 3 and wd x 4 by `ridgeline transfer`, each beside the naive change of
 # that hyperparameter alone; 3 seeds each, scored on 2,000 held-out training images.
+# The last two rows split the wd x 4 transfer: only the scale-invariant convs move to
+# (lr / 4, wd x 4) (the other tensors keep the base's lr and wd), or only the others do.
 #   bash examples/transfer_cpu.sh OUT_DIR      (data: $RIDGELINE_DATA)
 #   python examples/transfer_summary.py OUT_DIR
 set -e
@@ -26,4 +28,6 @@ momentum_transfer --batch-size 64 --lr $(lr_for momentum=$MOM) --momentum $MOM -
 momentum_naive --batch-size 64 --lr 0.512 --momentum $MOM --wd 0.00125
 wd_transfer --batch-size 64 --lr $(lr_for wd=0.005) --momentum 0.75 --wd 0.005
 wd_naive --batch-size 64 --lr 0.512 --momentum 0.75 --wd 0.005
+wd_transfer_convs_only --batch-size 64 --lr $(lr_for wd=0.005) --momentum 0.75 --wd 0.005 --other-lr 0.512 --other-wd 0.00125
+wd_transfer_others_only --batch-size 64 --lr 0.512 --momentum 0.75 --wd 0.00125 --other-lr $(lr_for wd=0.005) --other-wd 0.005
 LIST

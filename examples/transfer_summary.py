@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 
 NAMES = ("base", "batch_transfer", "batch_naive", "momentum_transfer", "momentum_naive",
-         "wd_transfer", "wd_naive")
+         "wd_transfer", "wd_naive", "wd_transfer_convs_only", "wd_transfer_others_only")
 HOLDOUT = 2000  # held-out images per run (examples/transfer_cpu.sh)
 
 

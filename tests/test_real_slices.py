@@ -13,8 +13,8 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from tests.test_report import TINY
-from tests.test_train import tiny_npz
+from test_report import TINY
+from test_train import tiny_npz
 from training.report.slices import SliceSpec, markdown, slices_figure, summarise
 from training.report.steps import ReportConfig, report
 from training.search.sweep import run_sweep

@@ -1,4 +1,5 @@
-"""``--wd-on scale-invariant``: α on the conv weights only, checked against torch.optim.SGD by hand."""
+"""``--wd-on scale-invariant`` (α on the conv weights only) and ``--other-lr``/``--other-wd``
+(λ, α of the tensors without the symmetry), checked against torch.optim.SGD by hand."""
 
 import json
 
@@ -7,7 +8,7 @@ import torch
 from torch import nn
 
 from dynamics.util.errors import RidgelineError
-from tests.test_train import tiny_config
+from test_train import tiny_config
 from training import train
 from training.config import check
 from training.data import load
@@ -131,3 +132,40 @@ def test_a_sweep_over_momentum_refuses_beta1_as_it_refuses_momentum(tmp_path):
     with pytest.raises(RidgelineError, match="--momentum is swept by --x/--y"):
         run_sweep(config)
     assert not (tmp_path / "s").exists()
+
+
+def test_other_lr_and_wd_set_only_the_tensors_without_the_symmetry(tmp_path):
+    """Two groups as by hand: the convs at (λ, α), the rest at α_other and λ_other on the same
+    schedule; the loop sets each group's λ at every step (norms.csv logs it per tensor)."""
+    config = tiny_config(tmp_path, lr=0.2, wd=ALPHA, other_lr=0.05, other_wd=1e-3, log_every=1)
+    setup = build(config, torch.device("cpu"))
+    convs, rest = conv_and_rest(setup.model)
+    by_hand = torch.optim.SGD([{"params": convs}, {"params": rest, "weight_decay": 1e-3, "lr_scale": 0.25}],
+                              lr=config.lr, momentum=config.momentum, nesterov=config.nesterov, weight_decay=ALPHA)
+    same_groups(setup.optimizer, by_hand)
+    train(config, verbose=False)
+    import pandas as pd
+
+    norms = pd.read_csv(tmp_path / "run" / "norms.csv")
+    norms = norms[norms.step > 0]
+    lr = norms.pivot_table(index="step", columns="scale_invariant", values="lr")
+    torch.testing.assert_close(torch.tensor(lr[False].to_numpy()), 0.25 * torch.tensor(lr[True].to_numpy()))
+    assert set(norms[~norms.scale_invariant].wd) == {1e-3} and set(norms[norms.scale_invariant].wd) == {ALPHA}
+
+
+def test_other_lr_at_lr_and_other_wd_at_wd_train_exactly_as_the_default(tmp_path):
+    finals = []
+    for name, extra in (("default", {}), ("same", {"other_lr": 0.2, "other_wd": ALPHA})):
+        final = {}
+        train(tiny_config(tmp_path, lr=0.2, wd=ALPHA, out=str(tmp_path / name), **extra), verbose=False,
+              on_step=lambda s, model, opt: final.update({n: p.detach().clone() for n, p in model.named_parameters()}))
+        finals.append(final)
+    for name, value in finals[0].items():
+        torch.testing.assert_close(finals[1][name], value, rtol=0, atol=0, msg=name)
+
+
+@pytest.mark.parametrize("extra,message", [({"other_wd": 1e-3, "wd_on": "scale-invariant"}, "other_wd"),
+                                           ({"other_lr": -1.0}, "other_lr"), ({"other_lr": 0.1, "lr": 0.0}, "other_lr")])
+def test_bad_other_settings_are_one_line_errors(tmp_path, extra, message):
+    with pytest.raises(RidgelineError, match=message):
+        check(tiny_config(tmp_path, **extra))

@@ -44,6 +44,8 @@ class TrainConfig:
     lr: float = 0.4  # λ, peak learning rate, per step
     wd: float = 5e-4  # α, weight decay coefficient (coupled, added to the gradient), per step
     wd_on: str = "all"  # "all": α on every tensor; "scale-invariant": α on the conv weights only, 0 elsewhere
+    other_lr: Optional[float] = None  # peak λ of the tensors without the symmetry (BN, classifier); None = lr
+    other_wd: Optional[float] = None  # α of those tensors; None = wd (0 with wd_on="scale-invariant")
     momentum: float = 0.9  # ρ (SGD) or β₁ (adamw, adam, lion): the first-moment coefficient, dimensionless
     nesterov: bool = True  # Nesterov momentum (torch.optim.SGD nesterov=True); SGD only
     optimizer: str = "sgd"  # sgd | adamw | adam (Adam with L2 decay) | lion (training.optim)
@@ -184,6 +186,14 @@ def check(config: TrainConfig) -> None:
         bad("wd", config.wd, "a finite number >= 0")
     if config.wd_on not in WD_ON:
         bad("wd_on", config.wd_on, "'all' or 'scale-invariant'")
+    for name in ("other_lr", "other_wd"):
+        value = getattr(config, name)
+        if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+            bad(name, value, "a finite number >= 0")
+    if config.other_wd is not None and config.wd_on != "all":
+        bad("other_wd", config.other_wd, "unset with wd_on 'scale-invariant' (which sets it to 0)")
+    if config.other_lr is not None and config.lr == 0:
+        bad("other_lr", config.other_lr, "unset when lr is 0 (it follows lr's schedule, scaled)")
     if config.optimizer not in OPTIMIZERS:
         bad("optimizer", config.optimizer, f"one of {', '.join(OPTIMIZERS)}")
     sgd = config.optimizer == "sgd"

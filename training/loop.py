@@ -57,14 +57,17 @@ class Setup:
 def build(config: TrainConfig, device: torch.device) -> Setup:
     """Seeded ResNet9(width) and the config's optimiser on the mean loss
     (:func:`training.optim.make_optimizer`: torch.optim.SGD, AdamW, Adam or Lion), with
-    α on the tensors ``config.wd_on`` names (:func:`training.optim.param_groups`)."""
+    α on the tensors ``config.wd_on`` names and ``config.other_lr``/``other_wd`` on the
+    tensors without the symmetry (:func:`training.optim.param_groups`)."""
     from training.optim import make_optimizer, param_groups
 
     torch.manual_seed(config.seed)
     cuda = device.type == "cuda"
     memory_format = torch.channels_last  # faster on CUDA and, with oneDNN, on CPU (about 1.3x)
     model = ResNet9(config.width).to(device=device, memory_format=memory_format)
-    optimizer = make_optimizer(params=param_groups(model, config.wd_on), **config.optimizer_arguments())
+    scale = 1.0 if config.other_lr is None else config.other_lr / config.lr
+    optimizer = make_optimizer(params=param_groups(model, config.wd_on, scale, config.other_wd),
+                               **config.optimizer_arguments())
     forward = torch.compile(model) if config.compile else model
     if cuda:
         torch.backends.cudnn.benchmark = True
@@ -103,7 +106,7 @@ def train_epoch(setup: Setup, config: TrainConfig, batches, epoch: int, step: in
         step += 1
         lr = lr_at(config, (step - 0.5) / steps_per_epoch)
         for group in opt.param_groups:
-            group["lr"] = lr
+            group["lr"] = lr * group.get("lr_scale", 1.0)  # --other-lr: the same schedule, scaled
         x = x.contiguous(memory_format=setup.memory_format)
         with setup.autocast():
             logits = setup.forward(x)

@@ -54,26 +54,32 @@ class Lion(torch.optim.Optimizer):
         return loss
 
 
-def param_groups(model: torch.nn.Module, wd_on: str = "all"):
-    """The parameters to optimise, grouped by the weight decay they get.
+def param_groups(model: torch.nn.Module, wd_on: str = "all", other_lr_scale: float = 1.0,
+                 other_wd: float | None = None):
+    """The parameters to optimise, grouped by their (λ, α).
 
-    ``wd_on="all"``: ``model.parameters()``, one group, α on every tensor (torch's default).
-    ``wd_on="scale-invariant"``: two groups, the tensors
-    :func:`training.model.scale_invariant` marks (the conv weights before a BatchNorm)
-    with the optimiser's α, then every other tensor (BN scales and shifts, the
-    classifier) with ``weight_decay`` = 0, so that only the tensors with the rescaling
-    symmetry w → c·w feel the decay.
+    By default ``model.parameters()``: one group, α on every tensor (torch's default).
+    Otherwise two groups: the tensors :func:`training.model.scale_invariant` marks (the
+    conv weights before a BatchNorm) with the optimiser's λ and α, then every other tensor
+    (BN scales and shifts, the classifier), the tensors without the symmetry w → c·w, with
+    weight decay ``other_wd`` (0 for ``wd_on="scale-invariant"``, which decays only the
+    symmetric tensors) and ``lr_scale`` = λ_other/λ, the factor training.loop applies to
+    the scheduled λ of that group at every step.
     """
-    if wd_on == "all":
-        return model.parameters()
-    if wd_on != "scale-invariant":
+    if wd_on not in ("all", "scale-invariant"):
         raise RidgelineError(f"wd_on must be 'all' or 'scale-invariant', got {wd_on!r}")
+    if wd_on == "all" and other_lr_scale == 1.0 and other_wd is None:
+        return model.parameters()
     from training.model import scale_invariant
 
     flags = scale_invariant(model)
     named = list(model.named_parameters())
-    return [{"params": [p for n, p in named if flags[n]]},
-            {"params": [p for n, p in named if not flags[n]], "weight_decay": 0.0}]
+    other = {"params": [p for n, p in named if not flags[n]]}
+    if other_lr_scale != 1.0:
+        other["lr_scale"] = other_lr_scale
+    if wd_on == "scale-invariant" or other_wd is not None:
+        other["weight_decay"] = 0.0 if wd_on == "scale-invariant" else other_wd
+    return [{"params": [p for n, p in named if flags[n]]}, other]
 
 
 def make_optimizer(rule: str, params, lr: float, wd: float, momentum: float,
