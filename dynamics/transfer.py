@@ -12,7 +12,12 @@ rotated coordinate. A move of one hyperparameter is carried by λ alone:
     ρ → ρ':  λ' = λ (1−ρ')/(1−ρ)      keeps λ/(1−ρ) and u  (α fixed)
     α → α':  λ' = λ α/α'              keeps λα and u       (ρ fixed)
 
-Several moves at once multiply. The arithmetic is exact (:class:`fractions.Fraction`
+Several moves at once multiply. Only λα is special to the scale-invariant tensors: the
+tensors without the symmetry (BN scales and shifts, a classifier) follow λ itself, and
+λ/N and λ/(1−ρ) carry them too, but an α move changes their step by α/α'. For an α move
+the result therefore also gives the (λ, α) that keeps them where they were, λ_other =
+λ (N'/N)((1−ρ')/(1−ρ)) and α_other = α (``ridgeline train --other-lr --other-wd``).
+The arithmetic is exact (:class:`fractions.Fraction`
 of the floats given), so "kept" means equal, not close.
 
 The relaxation time of |w| (``dynamics.symbolic.predict``, steps; ×N/M for epochs, M
@@ -90,6 +95,7 @@ class Transfer:
     relaxation_steps: tuple[float, float]  # (before, after); NaN: no stable equilibrium
     relaxation_epochs: tuple[float, float]
     warnings: list[str] = field(default_factory=list)
+    others: dict | None = None  # α moved: lr, wd keeping the tensors without the symmetry
 
     def to_dict(self) -> dict:
         nan = lambda x: None if isinstance(x, float) and not math.isfinite(x) else x  # noqa: E731
@@ -101,7 +107,7 @@ class Transfer:
                                      "after": nan(self.relaxation_steps[1])},
                 "relaxation_epochs": {"before": nan(self.relaxation_epochs[0]),
                                       "after": nan(self.relaxation_epochs[1])},
-                "warnings": self.warnings}
+                "warnings": self.warnings, "others": self.others}
 
 
 def _check(config: TransferConfig) -> tuple[dict, dict]:
@@ -175,7 +181,10 @@ def transfer(config: TransferConfig) -> Transfer:
                             f"u = lr*wd/(1-momentum) = {u:.3g} is not small next to 1-momentum = "
                             f"{1 - p['momentum']:.3g}, so the invariants hold only approximately")
     warnings += _regime_warnings(config, before, after, epochs[1])
-    return Transfer(before, after, invariants, tuple(steps), tuple(epochs), warnings)
+    others = None
+    if after["wd"] != before["wd"]:  # λ without the α factor, and the old α
+        others = {"lr": float(lr * Fraction(after["wd"]) / Fraction(before["wd"])), "wd": before["wd"]}
+    return Transfer(before, after, invariants, tuple(steps), tuple(epochs), warnings, others)
 
 
 def _regime_warnings(config: TransferConfig, before: dict, after: dict, relax_epochs: float) -> list[str]:
@@ -215,5 +224,9 @@ def render(result: Transfer, fmt: str, rule: str) -> str:
         lines.append(f"{i.name:<24}{i.before:>12.5g}{i.after:>12.5g}  {kept}")
     (s0, s1), (e0, e1) = result.relaxation_steps, result.relaxation_epochs
     lines += ["", f"relaxation time: {s0:.4g} steps ({e0:.3g} epochs) -> {s1:.4g} steps ({e1:.3g} epochs)"]
+    if result.others is not None:
+        o = result.others
+        lines += ["", f"tensors without the symmetry (BN, classifier): lr*wd is not their invariant; to keep them "
+                      f"as they were, train with --other-lr {o['lr']:.6g} --other-wd {o['wd']:.6g}"]
     lines += [f"warning: {w}" for w in result.warnings]
     return "\n".join(lines) + "\n"

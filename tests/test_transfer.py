@@ -120,3 +120,22 @@ def test_library_refuses_a_decoupled_rule_and_an_unknown_format():
 def test_library_refuses_unknown_names():
     with pytest.raises(RidgelineError, match="unknown name 'lr'"):
         transfer(TransferConfig(source={}, target={"lr": 0.1}))
+
+
+@settings(max_examples=100, deadline=None)
+@given(lr=lrs, wd=wds, momentum=moms, batch_size=batches, new_wd=wds, new_batch=batches)
+def test_an_alpha_move_keeps_the_tensors_without_the_symmetry_on_lr_over_n_and_their_alpha(
+        lr, wd, momentum, batch_size, new_wd, new_batch):
+    """The tensors without the symmetry follow λ/N (and λ/(1−ρ)), not λα: ``others`` is the
+    equivalent λ without the α factor, at the old α; no α move, no ``others``."""
+    source = {"lr": lr, "wd": wd, "momentum": momentum, "batch_size": batch_size}
+    if new_wd == wd and new_batch == batch_size:
+        return  # refused: changes nothing
+    result = transfer(TransferConfig(source=source, target={"wd": new_wd, "batch_size": new_batch}, rule="heavy-ball"))
+    if new_wd == wd:
+        assert result.others is None
+        return
+    expected = Fraction(lr) * Fraction(new_batch) / Fraction(batch_size)
+    assert result.others == {"lr": float(expected), "wd": wd}
+    moved = transfer(TransferConfig(source=source, target={"batch_size": new_batch + 1}, rule="heavy-ball"))
+    assert moved.others is None
