@@ -34,8 +34,10 @@ rerun when the machine is quiet.
 
 Threads: ``integrate`` runs its eager steps on at most the idle cores
 (:func:`dynamics.fused.idle_threads`: cores − 1-minute load + 1), so on a busy machine
-``--threads 2`` runs the eager rows on one thread (printed); ``--pin-threads`` turns
-that off, to measure the eager step at exactly ``--threads`` whatever the load.
+``--threads 2`` runs the eager rows on one thread (printed), and ``--compile`` lowers
+torch's threads to the idle cores for the rest of the process (the rows after it
+included); ``--pin-threads`` turns both off, to measure at exactly ``--threads``
+whatever the load.
 """
 
 from __future__ import annotations
@@ -147,14 +149,16 @@ def main() -> None:
     parser.add_argument("--allocator", choices=("tuned", "default"), default="tuned",
                         help="tuned: dynamics.engine.tune_allocator() (as ridgeline simulate does)")
     parser.add_argument("--pin-threads", action="store_true",
-                        help="eager rows on exactly --threads, not lowered to the idle cores")
+                        help="every row on exactly --threads, not lowered to the idle cores")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
     import dynamics.engine
 
+    import dynamics.fused
+
     if args.pin_threads:
-        dynamics.engine.idle_threads = torch.get_num_threads
+        dynamics.engine.idle_threads = dynamics.fused.choose_compile_threads = torch.get_num_threads
     if args.allocator == "tuned":
         from dynamics.engine import tune_allocator
 

@@ -20,8 +20,9 @@ given as a linear combination (:class:`dynamics.engine.SplitGradient`'s ``terms`
 g = a w + Σ c x; the noise model's g = a w + k z, :func:`dynamics.toys.tangent_noise_terms`)
 is folded in, f g → (f a) w + Σ (f c) x, so g is never written either (heavy-ball on
 the noise model: two reductions over w and four in-place passes, 12 reads and writes
-of an (R, D) tensor, where a step must make at least 4). The rule stays the single source: nothing of it is written here, and
-:func:`fused_step` checks its coefficients against the rule symbolically.
+of an (R, D) tensor, where a step must make at least 4). The rule stays the single
+source: nothing of it is written here, and :func:`fused_step` checks its coefficients
+against the rule symbolically.
 
 The step advances its own copy of (w, v) in place: the caller's tensors are never
 written, and ``integrate`` copies w before a step it shows an observer. Rows that

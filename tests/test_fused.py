@@ -103,7 +103,8 @@ def test_gradient_folded_in_from_its_terms_matches_the_written_gradient(rule, ra
     apply = lambda w, zt: tangent_noise(w.view(S, runs, D), G, zt).view(S * runs, D)  # noqa: E731
     w0 = torch.randn(S * runs, D, generator=gen, dtype=torch.float64)
     col = lambda lo, hi: torch.linspace(lo, hi, S * runs, dtype=torch.float64)[:, None]  # noqa: E731
-    steps = torch.randint(10, 30, (S * runs, 1), generator=gen).double() if ragged else torch.full((S * runs, 1), 30.0)
+    R = S * runs
+    steps = torch.randint(10, 30, (R, 1), generator=gen).double() if ragged else torch.full((R, 1), 30.0)
     results = []
     for gradient in (SplitGradient(lambda t: z[t], apply), SplitGradient(lambda t: z[t], apply, terms)):
         seen = []
@@ -125,8 +126,8 @@ def test_noise_terms_are_the_noise_model():
     from dynamics.toys import tangent_noise_terms
 
     gen = torch.Generator().manual_seed(3)
-    w = torch.randn(4, 2, 64, generator=gen, dtype=torch.float64) * torch.tensor([0.1, 1.0, 10.0, 3.0],
-                                                                                   dtype=torch.float64).view(4, 1, 1)
+    scale = torch.tensor([0.1, 1.0, 10.0, 3.0], dtype=torch.float64).view(4, 1, 1)
+    w = torch.randn(4, 2, 64, generator=gen, dtype=torch.float64) * scale
     z = torch.randn(2, 64, generator=gen, dtype=torch.float64)
     G = torch.tensor([0.5, 1.0, 2.0, 4.0], dtype=torch.float64).view(4, 1, 1)
     a, k = tangent_noise_terms(w, G, z)
