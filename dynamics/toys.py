@@ -58,7 +58,9 @@ def tangent_noise_terms(w: torch.Tensor, grad_norm, z: torch.Tensor) -> tuple[to
     w_norm = torch.linalg.vector_norm(w, dim=-1, keepdim=True)
     if z.dim() == 1 or z.shape[:-1].numel() == 1:  # one draw for every row
         zw = torch.mv(w.reshape(-1, w.shape[-1]), z.reshape(-1)).view(w_norm.shape)
-    else:
+    elif z.shape == w.shape:
+        zw = torch.linalg.vecdot(w, z).unsqueeze(-1)
+    else:  # z broadcast over leading rows: einsum multiplies without expanding it
         zw = torch.einsum("...d,...d->...", w, z).unsqueeze(-1)
     c = zw / w_norm.square()
     z_sq = torch.linalg.vecdot(z, z).unsqueeze(-1)  # |z|²: one row per draw, not per setting
