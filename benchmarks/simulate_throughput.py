@@ -9,7 +9,8 @@ coupled weight decay. Three ways:
 
 - ``vectorised``: the simulator's default path, one (R, D) state, heavy-ball with
   (R, 1) hyperparameter columns, as fused in-place ops built from the rule's derived
-  coefficients (:mod:`dynamics.fused`; :func:`dynamics.simulate.toy_gradient`,
+  coefficients, the noise gradient g = a w + k z folded in without being written
+  (:mod:`dynamics.fused`; :func:`dynamics.simulate.toy_gradient`,
   :func:`dynamics.engine.integrate`);
 - ``unfused``: the same with ``RULES["heavy-ball"]`` called as written (new tensors
   every step), the default before :mod:`dynamics.fused`;
@@ -30,11 +31,19 @@ simulator's working set (w, v, g: 12 MiB at R = D = 1024) partly stays in cache,
 a fused step can pass 100% (a copy of one (R, D) tensor is printed for comparison).
 Timings are wall-clock medians of repeats; on a shared machine they are noisy, so
 rerun when the machine is quiet.
+
+Threads: ``integrate`` runs its eager steps on at most the idle cores
+(:func:`dynamics.fused.idle_threads`: cores − 1-minute load + 1), so on a busy machine
+``--threads 2`` runs the eager rows on one thread (printed), and ``--compile`` lowers
+torch's threads to the idle cores for the rest of the process (the rows after it
+included); ``--pin-threads`` turns both off, to measure at exactly ``--threads``
+whatever the load.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 
@@ -139,9 +148,17 @@ def main() -> None:
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows")
     parser.add_argument("--allocator", choices=("tuned", "default"), default="tuned",
                         help="tuned: dynamics.engine.tune_allocator() (as ridgeline simulate does)")
+    parser.add_argument("--pin-threads", action="store_true",
+                        help="every row on exactly --threads, not lowered to the idle cores")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    import dynamics.engine
+
+    import dynamics.fused
+
+    if args.pin_threads:
+        dynamics.engine.idle_threads = dynamics.fused.choose_compile_threads = torch.get_num_threads
     if args.allocator == "tuned":
         from dynamics.engine import tune_allocator
 
@@ -154,7 +171,9 @@ def main() -> None:
 
     console = Console()
     console.print(f"R={R} × D={D}, float32, device={device}, torch {torch.__version__}, "
-                  f"{torch.get_num_threads()} thread(s), {args.allocator} allocator")
+                  f"{torch.get_num_threads()} thread(s), {args.allocator} allocator; eager rows on "
+                  f"{dynamics.engine.idle_threads()} thread(s)"
+                  f"{' (pinned)' if args.pin_threads else f' (idle cores at load {os.getloadavg()[0]:.1f})'}")
     bandwidth = copy_bandwidth(device)
     state_copy = copy_bandwidth(device, R * D * 4 / 2**20)  # one (R, D) tensor: the simulator's working set
     rows = []

@@ -16,6 +16,7 @@ sizes) still share one call.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Callable
 
@@ -23,6 +24,7 @@ import torch
 
 from dynamics.util.errors import RidgelineError
 from dynamics.rules import get_rule, stepper
+from dynamics.fused import idle_threads
 from dynamics.simulate import SCHEDULES  # the registry lives where the CLI can read it without torch
 WARMUP = 5 / 24  # Page's piecewise linear schedule peaks after 5 of 24 epochs
 DROP_AT, DROP_FACTOR = 0.5, 0.1  # "step": λ → λ/10 half-way through
@@ -78,11 +80,16 @@ class SplitGradient:
 
     ``draw(t)`` makes the step's random numbers (eager: its seeded generator stays
     torch's own); ``apply(w, z)`` is deterministic, so ``integrate(compile=True)`` can
-    fuse it with the update rule into one compiled step.
+    fuse it with the update rule into one compiled step. ``terms(w, z)``, where given,
+    is the same gradient as a linear combination, ``(a, [(c, x), ...])`` with
+    g = a w + Σ c x (coefficient columns, shape (..., 1): a's leading shape is w's,
+    each c's may view w's rows as (S, runs)), so that the fused eager step
+    (:mod:`dynamics.fused`) folds g into the update without writing it.
     """
 
     draw: Callable[[int], torch.Tensor]
     apply: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+    terms: Callable[[torch.Tensor, torch.Tensor], tuple] | None = None
 
     def __call__(self, w: torch.Tensor, t: int) -> torch.Tensor:
         return self.apply(w, self.draw(t))
@@ -134,23 +141,46 @@ def integrate(gradient: Gradient, rule: str, w: torch.Tensor, v, *,
     ``compile``: fuse gradient and rule with torch.compile (``gradient`` must be a
     :class:`SplitGradient`); the same numbers up to float rounding, several times
     less memory traffic per step, a one-off compilation of tens of seconds.
+    The fused step of a gradient with ``terms`` never writes g; an observed step's g
+    is then ``apply``'s, computed for the observer alone.
+    Eager steps run on at most the idle cores' threads (:func:`dynamics.fused.idle_threads`),
+    torch's count restored on return.
     ``v`` is the rule's initial state (:func:`dynamics.rules.initial_state`); ``beta2``
     and ``eps`` go to the adaptive rules (:func:`dynamics.rules.stepper`).
     """
     get_rule(rule)
     check_schedule(schedule)
-    total = int(steps.max().item())
-    ragged = bool((steps != total).any())
     if compile and not isinstance(gradient, SplitGradient):
         raise RidgelineError("compile needs a SplitGradient (random draw apart from the arithmetic)")
     split = gradient if isinstance(gradient, SplitGradient) else SplitGradient(lambda t: t, gradient)
     one_step = _step_function(rule, split, compile, beta2, eps)
+    with _threads(torch.get_num_threads() if compile else idle_threads()):
+        return _advance(one_step, split, w, v, lr, wd, momentum, steps, schedule, every, observe, progress)
+
+
+@contextmanager
+def _threads(n: int):
+    """torch's intra-op threads set to n inside, restored on leaving."""
+    saved = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(saved)
+
+
+def _advance(one_step, split, w, v, lr, wd, momentum, steps, schedule, every, observe, progress):
+    """integrate's loop over the steps."""
+    total = int(steps.max().item())
+    ragged = bool((steps != total).any())
     for t in range(total):
         lr_t = lr * schedule_factor(schedule, t, steps)
         z = split.draw(t)
+        observed = observe is not None and every and (t + 1) % every == 0
+        before = w.clone() if observed else None  # the fused step advances (w, v) in place
         w_new, v_new, g = one_step(w, v, z, lr_t, wd, momentum, (t < steps) if ragged else None)
-        if observe is not None and every and (t + 1) % every == 0:
-            observe(t + 1, w, w_new, v_new, g, lr_t)
+        if observed:
+            observe(t + 1, before, w_new, v_new, split.apply(before, z) if g is None else g, lr_t)
         w, v = w_new, v_new
         if progress is not None and ((t + 1) % 64 == 0 or t + 1 == total):
             progress(t + 1)

@@ -12,18 +12,22 @@ from the rule itself. Eliminating the old v with the second equation gives
 (sympy, cancelled, so ρ = 0 is fine: heavy-ball has A = 1, B = −λ, C = 0; Nesterov
 A = 1 − λα, B = −λρ, C = −λ; SGD, with b = 0, A = a, C = c). One step is then
 
-    v' ← e v + d w + f g;     w' ← A w + B v' + C g
+    v ← e v + d w + f g;     w ← A w + B v + C g
 
-with one ``addcmul``/``mul`` (``out=``) and one ``addcmul_`` per further term, into
-preallocated buffers: no (R, D) temporaries, no allocations, and a coefficient that
-is identically 0 costs no pass (heavy-ball: 3 passes, 9 tensor reads and writes).
-The rule stays the single source: nothing of it is written here, and
-:func:`fused_step` checks its coefficients against the rule symbolically.
+in place, one ``mul_`` and one ``addcmul_`` per further term: no (R, D) temporaries,
+no allocations, and a coefficient that is identically 0 costs no pass. A gradient
+given as a linear combination (:class:`dynamics.engine.SplitGradient`'s ``terms``,
+g = a w + Σ c x; the noise model's g = a w + k z, :func:`dynamics.toys.tangent_noise_terms`)
+is folded in, f g → (f a) w + Σ (f c) x, so g is never written either (heavy-ball on
+the noise model: two reductions over w and four in-place passes, 12 reads and writes
+of an (R, D) tensor, where a step must make at least 4). The rule stays the single
+source: nothing of it is written here, and :func:`fused_step` checks its coefficients
+against the rule symbolically.
 
-Output alternates between two buffer pairs, never the caller's tensors, so the step
-before stays intact for an observer (``integrate``'s ``observe`` sees w before and
-after) and the caller's (w, v) are never overwritten. Rows that have finished (a
-ragged ``active`` mask) get the identity coefficients (e = A = 1, the rest 0).
+The step advances its own copy of (w, v) in place: the caller's tensors are never
+written, and ``integrate`` copies w before a step it shows an observer. Rows that
+have finished (a ragged ``active`` mask) get the identity coefficients (e = A = 1,
+the rest 0).
 """
 
 from __future__ import annotations
@@ -66,7 +70,7 @@ _IDENTITY = {"e": 1.0, "A": 1.0}  # a finished row: v' = v, w' = w
 def fused_step(rule: str, gradient):
     """(w, v, z, λ_t, α, ρ, active) -> (w', v', g) like ``engine._step_function``'s, fused."""
     co = coefficients(rule)
-    buffers: list[tuple[torch.Tensor, torch.Tensor]] = []
+    state: list[torch.Tensor] = []  # (w, v): advanced in place
     const: dict = {}
 
     def value(name, lr_t, wd, momentum, active):
@@ -86,46 +90,73 @@ def fused_step(rule: str, gradient):
         x = x * torch.ones_like(lr_t) if not torch.is_tensor(x) else x
         return torch.where(active, x, torch.full_like(x, _IDENTITY.get(name, 0.0)))
 
-    def combine(out, terms, active):
-        """out = Σ coef · tensor in as few passes as possible: zero terms skipped (when
-        no row is frozen), a unit term first so that two terms are one addcmul."""
+    def combine(out, c_out, terms, active):
+        """out ← c_out·out + Σ c·x in place, in as few passes as possible: zero terms
+        skipped (when no row is frozen; out is then written without being read if c_out
+        is 0), terms whose coefficient views the rows as (S, runs) (a shared draw) on
+        that view. No x may share memory with out."""
+        zero = lambda c: isinstance(c, float) and c == 0.0  # noqa: E731
         one = lambda c: isinstance(c, float) and c == 1.0  # noqa: E731
         if active is None:
-            terms = [(c, x) for c, x in terms if not (isinstance(c, float) and c == 0.0)]
-        terms.sort(key=lambda t: not one(t[0]))  # stable: a unit coefficient first
-        (c0, x0), rest = terms[0], terms[1:]
-        if one(c0) and rest:
-            (c1, x1), rest = rest[0], rest[1:]
-            torch.add(x0, x1, out=out) if one(c1) else torch.addcmul(x0, x1, c1, out=out)
-        elif one(c0):
-            out.copy_(x0)
-        else:
-            torch.mul(x0, c0, out=out)
-        for c, x in rest:
-            out.add_(x) if one(c) else out.addcmul_(x, c)
+            terms = [(c, x) for c, x in terms if not zero(c)]
+            if zero(c_out):
+                terms.sort(key=lambda t: _viewed(t[0], out))  # stable: a full-shape term first
+                (c0, x0), terms = terms[0], terms[1:]
+                out.copy_(x0) if one(c0) else torch.mul(x0, c0, out=_view(out, c0))
+        if not (active is None and zero(c_out)) and not one(c_out):
+            out.mul_(c_out)
+        for c, x in terms:
+            out.add_(x) if one(c) else _view(out, c).addcmul_(x, c)
 
     def step(w, v, z, lr_t, wd, momentum, active):
-        g = gradient.apply(w, z)
-        if not buffers:
-            buffers.extend((torch.empty_like(w), torch.empty_like(v)) for _ in range(2))
-        w_new, v_new = buffers[1] if buffers[0][0] is w else buffers[0]
+        if gradient.terms is None:
+            g = gradient.apply(w, z)
+            gw, extra = 0.0, [(1.0, g)]  # g = 0·w + 1·g
+        else:
+            g = None  # g = gw·w + Σ c·x, folded into the update below
+            gw, extra = gradient.terms(w, z)
+        if not state or state[0] is not w:  # the caller's tensors: never written
+            state[:] = [w.clone(), v.clone()]
+        w, v = state
         c = {n: value(n, lr_t, wd, momentum, active) for n in co}
-        combine(v_new, [(c["e"], v), (c["d"], w), (c["f"], g)], active)
-        combine(w_new, [(c["A"], w), (c["B"], v_new), (c["C"], g)], active)
-        return w_new, v_new, g
+        combine(v, c["e"], [(_plus(c["d"], _times(c["f"], gw)), w)]
+                + [(_times(c["f"], cx), x) for cx, x in extra], active)
+        combine(w, _plus(c["A"], _times(c["C"], gw)), [(c["B"], v)]
+                + [(_times(c["C"], cx), x) for cx, x in extra], active)
+        return w, v, g
 
     return step
 
 
-def choose_compile_threads() -> int:
-    """Set torch's intra-op threads for a compiled step to at most the idle cores.
+def _times(f, c):
+    """f·c for coefficients: numbers or columns; f (R, 1) takes c's (S, runs, 1) view."""
+    if isinstance(f, float):
+        return 0.0 if f == 0.0 else c if f == 1.0 else f * c
+    return f * c if not torch.is_tensor(c) or c.dim() == f.dim() else f.reshape(c.shape) * c
 
-    A compiled (inductor, OpenMP) step is memory-bound; when other processes hold the
-    cores its threads wait on each other at every parallel region and the step
-    collapses (5x slower at 2 threads on a loaded 2-core machine, issue 13). So
-    ``integrate(compile=True)`` lowers torch's threads to cores − load + 1 (the
-    1-minute load average; this process counts itself once) when that is fewer.
-    Process-wide, like ``torch.set_num_threads``; returns the thread count.
+
+def _plus(x, y):
+    return y if isinstance(x, float) and x == 0.0 else x if isinstance(y, float) and y == 0.0 else x + y
+
+
+def _viewed(c, out) -> bool:
+    """Whether coefficient c views out's rows differently (as (S, runs), for a shared draw)."""
+    return torch.is_tensor(c) and c.dim() != out.dim()
+
+
+def _view(out, c):
+    return out.view(*c.shape[:-1], out.shape[-1]) if _viewed(c, out) else out
+
+
+def idle_threads() -> int:
+    """torch's intra-op thread count capped at the idle cores, cores − load + 1 (the
+    1-minute load average; this process counts itself once), at least 1.
+
+    A memory-bound step's threads wait on each other at every parallel region; when
+    other processes hold the cores one of them is often descheduled and the step
+    collapses (2 threads on a loaded 2-core machine: eager 18x, compiled 5x slower than
+    1 thread, issue 13), so the simulator runs on no more threads than there are idle
+    cores. On an idle machine this is torch's own count.
     """
     import math
     import os
@@ -133,8 +164,15 @@ def choose_compile_threads() -> int:
     threads = torch.get_num_threads()
     if hasattr(os, "getloadavg"):
         cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-        idle = max(1, math.floor(cores - os.getloadavg()[0] + 1))
-        if idle < threads:
-            torch.set_num_threads(idle)
-            threads = idle
+        threads = min(threads, max(1, math.floor(cores - os.getloadavg()[0] + 1)))
+    return threads
+
+
+def choose_compile_threads() -> int:
+    """Set torch's intra-op threads for a compiled step to :func:`idle_threads`, for the
+    rest of the process (inductor's kernels keep the count they were compiled with);
+    ``integrate``'s eager steps lower it only while they run. Returns the count."""
+    threads = idle_threads()
+    if threads < torch.get_num_threads():
+        torch.set_num_threads(threads)
     return threads

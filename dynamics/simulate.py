@@ -258,18 +258,24 @@ def toy_gradient(config: SimConfig, settings, dtype, dev, gen):
     import torch
 
     from dynamics.engine import SplitGradient
-    from dynamics.toys import curvatures, quadratic_gradient, quadratic_loss, tangent_noise
+    from dynamics.toys import curvatures, quadratic_gradient, quadratic_loss, tangent_noise, tangent_noise_terms
 
     S, runs, D = len(settings), config.runs, config.dim
     n = torch.tensor(settings.batch_size.to_numpy(float), dtype=dtype, device=dev)
     s = (config.noise / n.sqrt()).view(S, 1, 1)  # G = σ/√N per setting
-    draw = lambda t: torch.randn(runs, D, generator=gen, dtype=dtype, device=dev)  # noqa: E731
+    z_buf = torch.empty(runs, D, dtype=dtype, device=dev)
+    draw = lambda t: z_buf.normal_(generator=gen)  # noqa: E731  in place; the numbers of torch.randn(runs, D)
     if config.loss == "correlated":
         from dynamics.toys import CorrelatedDraw
 
         draw = CorrelatedDraw((runs, D), config.correlation, gen, dtype, dev)
     if config.loss in ("noise", "correlated"):
-        return SplitGradient(draw, lambda w, z: tangent_noise(w.view(S, runs, D), s, z).view(S * runs, D)), None
+        def terms(w, z):  # g = a w + k z, z shared by the settings: k stays (S, runs, 1)
+            a, k = tangent_noise_terms(w.view(S, runs, D), s, z)
+            return a.reshape(S * runs, 1), [(k, z)]
+
+        return SplitGradient(draw, lambda w, z: tangent_noise(w.view(S, runs, D), s, z).view(S * runs, D),
+                             terms), None
     h = curvatures(D, 1e-3, 1e-2, dtype=dtype, device=dev)
     return (SplitGradient(draw, lambda w, z: quadratic_gradient(w.view(S, runs, D), h, s, z).view(S * runs, D)),
             lambda w: quadratic_loss(w, h))

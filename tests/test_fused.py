@@ -82,3 +82,73 @@ def test_compile_threads_follow_the_idle_cores(monkeypatch):
         assert choose_compile_threads() == 2
     finally:
         torch.set_num_threads(saved)
+
+
+@pytest.mark.parametrize("rule", LINEAR)
+@pytest.mark.parametrize("ragged", [False, True])
+def test_gradient_folded_in_from_its_terms_matches_the_written_gradient(rule, ragged):
+    """The noise model's g = a w + k z folded into the update (never written) gives the
+    same (w, v), and the observer the same g, as the gradient written out by apply."""
+    from dynamics.toys import tangent_noise, tangent_noise_terms
+
+    S, runs, D = 5, 3, 16
+    gen = torch.Generator().manual_seed(2)
+    z = torch.randn(30, runs, D, generator=gen, dtype=torch.float64)
+    G = torch.linspace(0.5, 2.0, S, dtype=torch.float64).view(S, 1, 1)
+
+    def terms(w, zt):
+        a, k = tangent_noise_terms(w.view(S, runs, D), G, zt)
+        return a.reshape(S * runs, 1), [(k, zt)]
+
+    apply = lambda w, zt: tangent_noise(w.view(S, runs, D), G, zt).view(S * runs, D)  # noqa: E731
+    w0 = torch.randn(S * runs, D, generator=gen, dtype=torch.float64)
+    col = lambda lo, hi: torch.linspace(lo, hi, S * runs, dtype=torch.float64)[:, None]  # noqa: E731
+    R = S * runs
+    steps = torch.randint(10, 30, (R, 1), generator=gen).double() if ragged else torch.full((R, 1), 30.0)
+    results = []
+    for gradient in (SplitGradient(lambda t: z[t], apply), SplitGradient(lambda t: z[t], apply, terms)):
+        seen = []
+        w, v = integrate(gradient, rule, w0, torch.zeros_like(w0), lr=col(0.05, 0.5), wd=col(1e-3, 1e-2),
+                         momentum=col(0.0, 0.95), steps=steps, schedule="piecewise", every=7,
+                         observe=lambda t, wb, wa, va, g, lr_t: seen.append((wb.clone(), g.clone())))
+        results.append((w, v, seen))
+    (w1, v1, seen1), (w2, v2, seen2) = results
+    torch.testing.assert_close(w2, w1, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(v2, v1, rtol=1e-12, atol=1e-12)
+    assert len(seen1) == len(seen2) == 4
+    for (wb1, g1), (wb2, g2) in zip(seen1, seen2):
+        torch.testing.assert_close(wb2, wb1, rtol=1e-12, atol=1e-12)
+        torch.testing.assert_close(g2, g1, rtol=1e-12, atol=1e-12)
+
+
+def test_noise_terms_are_the_noise_model():
+    """g = a w + k z from tangent_noise_terms: g ⟂ w and |g| |w| = G, row by row."""
+    from dynamics.toys import tangent_noise_terms
+
+    gen = torch.Generator().manual_seed(3)
+    scale = torch.tensor([0.1, 1.0, 10.0, 3.0], dtype=torch.float64).view(4, 1, 1)
+    w = torch.randn(4, 2, 64, generator=gen, dtype=torch.float64) * scale
+    z = torch.randn(2, 64, generator=gen, dtype=torch.float64)
+    G = torch.tensor([0.5, 1.0, 2.0, 4.0], dtype=torch.float64).view(4, 1, 1)
+    a, k = tangent_noise_terms(w, G, z)
+    g = a * w + k * z
+    torch.testing.assert_close((g * w).sum(-1), torch.zeros(4, 2, dtype=torch.float64), rtol=0, atol=1e-12)
+    torch.testing.assert_close(g.norm(dim=-1) * w.norm(dim=-1), G.view(4, 1).expand(4, 2), rtol=1e-12, atol=0)
+
+
+def test_eager_integrate_runs_on_the_idle_cores_and_restores_the_thread_count(monkeypatch):
+    import os
+
+    saved = torch.get_num_threads()
+    seen = []
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1})
+    monkeypatch.setattr(os, "getloadavg", lambda: (3.0, 3.0, 3.0))  # busy: 2 - 3 + 1 -> 1
+    try:
+        torch.set_num_threads(2)
+        integrate(lambda w, t: torch.full_like(w, 0.5), "heavy-ball", torch.ones(2, 3), torch.zeros(2, 3),
+                  lr=torch.full((2, 1), 0.1), wd=torch.full((2, 1), 0.01), momentum=torch.full((2, 1), 0.9),
+                  steps=torch.full((2, 1), 2.0), schedule="constant", every=1,
+                  observe=lambda *args: seen.append(torch.get_num_threads()))
+        assert seen == [1, 1] and torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(saved)
