@@ -12,8 +12,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 #: import name → distribution name, where they differ
 DISTRIBUTION = {"markdown_it": "markdown-it-py", "yaml": "pyyaml"}
-LOCAL = {"cli", "dynamics", "training", "figures", "benchmarks", "examples", "tests", "conftest",
-         "synthetic_run", "test_train", "screenshot_report", "resnet18_cifar"}
+#: the project's own modules: its packages, and every script or test module, imported by name
+LOCAL = {"cli", "dynamics", "training", "figures", "benchmarks", "examples", "tests", "docs"} | {
+    p.stem for d in ("tests", "benchmarks", "examples", "docs") for p in (ROOT / d).glob("*.py")}
 
 
 def _imports(paths) -> set[str]:
