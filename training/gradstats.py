@@ -31,25 +31,43 @@ from dynamics.util.errors import RidgelineError
 
 
 class GradientMemory:
-    """m_t = ρ m_{t−1} + g_t for every tensor in ``params``, kept on their device (float32)."""
+    """m_t = ρ m_{t−1} + g_t for every tensor in ``params``, kept on their device (float32).
 
-    def __init__(self, params: list[torch.Tensor]):
-        self.memory = [torch.zeros_like(p, dtype=torch.float32) for p in params]
+    ``groups``: each tensor's param group (whose ρ :meth:`step` takes; default: one group).
+    The filters of one group on one device are views of one flat buffer, so ρ m is one
+    multiplication per group; ``memory`` lists them in the order of ``params``.
+    """
+
+    def __init__(self, params: list[torch.Tensor], groups: list[int] | None = None):
+        groups = [0] * len(params) if groups is None else groups
+        self.memory: list[torch.Tensor] = [None] * len(params)
+        self._flat: list[tuple[int, torch.Tensor]] = []  # (group, buffer) per (group, device)
+        for group, device in dict.fromkeys((g, p.device) for g, p in zip(groups, params)):
+            idx = [i for i, (g, p) in enumerate(zip(groups, params)) if (g, p.device) == (group, device)]
+            flat = torch.zeros(sum(params[i].numel() for i in idx), dtype=torch.float32, device=device)
+            for i, view in zip(idx, flat.split([params[i].numel() for i in idx])):
+                self.memory[i] = view.view(params[i].shape)
+            self._flat.append((group, flat))
+        self._group = torch.tensor(groups, device=params[0].device) if params else None
+        self._cast = any(p.dtype != torch.float32 for p in params)
 
     @torch.no_grad()
-    def step(self, grads: list[torch.Tensor], rho: list[float], logged: bool) -> torch.Tensor | None:
-        """One optimiser step with loss gradients ``grads`` and momenta ``rho`` (one per
-        tensor): on a logged step first k_t = 1 + 2ρ m_{t−1}·g_t/|g_t|² per tensor (NaN where
-        g_t = 0), then m ← ρ m + g. Returns k_t, or None when not ``logged``."""
-        grads = [g.float() for g in grads]
+    def step(self, grads: list[torch.Tensor], rho: list[float],
+             grad_norms: torch.Tensor | None = None) -> torch.Tensor | None:
+        """One optimiser step with loss gradients ``grads`` (one per tensor) and momenta ``rho``
+        (one per param group). On a logged step, given ``grad_norms`` |g_t| (one per tensor),
+        first k_t = 1 + 2ρ m_{t−1}·g_t/|g_t|² per tensor (NaN where g_t = 0); then m ← ρ m + g.
+        Returns k_t, or None without ``grad_norms``."""
+        if self._cast:
+            grads = [g.float() for g in grads]
         k = None
-        if logged:
-            dots = torch.stack([torch.vdot(m.flatten().double(), g.flatten().double())
-                                for m, g in zip(self.memory, grads)])
-            g2 = torch.stack([torch.vdot(g.flatten().double(), g.flatten().double()) for g in grads])
-            rhos = torch.tensor(rho, dtype=torch.float64, device=g2.device)
-            k = 1 + 2 * rhos * dots / g2.where(g2 > 0, torch.nan)
-        torch._foreach_mul_(self.memory, list(map(float, rho)))
+        if grad_norms is not None:
+            dots = torch.stack([torch.vdot(m.view(-1), g.reshape(-1)) for m, g in zip(self.memory, grads)])
+            g2 = grad_norms.double() ** 2
+            rhos = torch.tensor(rho, dtype=torch.float64, device=g2.device)[self._group]
+            k = 1 + 2 * rhos * dots.double() / g2.where(g2 > 0, torch.nan)
+        for group, flat in self._flat:
+            flat.mul_(rho[group])
         torch._foreach_add_(self.memory, grads)
         return k
 

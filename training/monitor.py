@@ -167,7 +167,10 @@ class Monitor:
         from training.updatestats import RULES as UPDATE_RULES
 
         self._adaptive = any(r in UPDATE_RULES for r in self.group_rules)
-        self.gradstats = GradientMemory(self.params)
+        self.gradstats = GradientMemory(self.params, self.groups)
+        self._members = [[i for i, k in enumerate(self.groups) if k == gi]
+                         for gi in range(len(optimizer.param_groups))]
+        self._before: list[torch.Tensor] = []  # w_t on a logged step, allocated once
         self._pending = None
         self._rows: list[tuple] = []  # (step, epoch, [(λ, α, ρ) per group]) per logged step
         self._records: list[dict] = []  # {column: (P,) device tensor} per logged step
@@ -208,34 +211,38 @@ class Monitor:
     @torch.no_grad()
     def _pre(self, optimizer, args, kwargs) -> None:
         groups = optimizer.param_groups
-        hyper = [tuple(float(h) for h in self.rules.hyper(g)) for g in groups]
+        hyper = [tuple(map(float, self.rules.hyper(g))) for g in groups]  # once per step
         if self.step == 0:
             self._initial(hyper)
         self.step += 1
         logged = self.wants(self.step)
         grads = M.grads_of(self.params)
-        k = self.gradstats.step(grads, [hyper[i][2] for i in self.groups], logged)
-        extra = {"grad_power_ratio": k} if logged else {}
-        if logged and self._adaptive:
+        rho = [h[2] for h in hyper]
+        if not logged:  # the gradient power ratio's filter sees every step
+            self.gradstats.step(grads, rho)
+            for hook in self.hooks:
+                hook(self.step, self.params, grads, False)
+            return
+        if not self._before:
+            self._before = [torch.empty_like(p) for p in self.params]
+        before = self._before
+        torch._foreach_copy_(before, self.params)  # w_t, all tensors in one call
+        measured = M.before_step(before, grads)
+        extra = {"grad_power_ratio": self.gradstats.step(grads, rho, measured["grad_norm"])}
+        if self._adaptive:
             extra.update(self._update_stats(grads))
         for hook in self.hooks:
-            columns = hook(self.step, self.params, grads, logged)
-            if logged and columns:
-                extra.update(columns)
-        if not logged:
-            return
-        before = [p.detach().clone() for p in self.params]
+            extra.update(hook(self.step, self.params, grads, True) or {})
         plain = {}  # tensors whose rule keeps no buffer: v' = g + α w, per group
         for gi, g in enumerate(groups):
-            if self.rules.buffer(g) is None:
-                idx = [i for i, k in enumerate(self.groups) if k == gi]
+            idx = self._members[gi]
+            if idx and self.rules.buffer(g) is None:
                 plain.update(zip(idx, M.plain_sgd_buffers([grads[i] for i in idx],
                                                           [before[i] for i in idx], hyper[gi][1])))
-        measured = M.before_step(before, grads)
         rows = None
         if self.channelled:
             rows = M.rows_before_step([before[i] for i in self.channelled], [grads[i] for i in self.channelled])
-        self._pending = (self.step, before, measured, rows, extra, plain, hyper)
+        self._pending = (self.step, measured, rows, extra, plain, hyper)
 
     def _update_stats(self, grads: list[torch.Tensor]) -> dict:
         """κ_t, ν_t, ξ_t of training.updatestats for every tensor (NaN for a group without them)."""
@@ -256,14 +263,18 @@ class Monitor:
     def _post(self, optimizer, args, kwargs) -> None:
         if self._pending is None:
             return
-        step, before, measured, rows, extra, plain, hyper = self._pending
+        step, measured, rows, extra, plain, hyper = self._pending
         self._pending = None
-        groups = optimizer.param_groups
-        # a tensor the loss never reached has no state yet: its buffer is zero
-        buffers = [plain[i] if i in plain else
-                   optimizer.state[p].get(self.rules.buffer(groups[self.groups[i]]), torch.zeros_like(p))
-                   for i, p in enumerate(self.params)]
-        measured.update(M.after_step(before, self.params, buffers))
+        before, groups, state = self._before, optimizer.param_groups, optimizer.state
+        keys = [self.rules.buffer(g) for g in groups]
+        buffers = []
+        for i, p in enumerate(self.params):
+            v = plain.get(i)
+            if v is None:
+                v = state[p].get(keys[self.groups[i]]) if p in state else None
+            # a tensor the loss never reached has no state yet: its buffer is zero
+            buffers.append(torch.zeros_like(p) if v is None else v)
+        measured.update(M.after_step(before, self.params, buffers, measured["weight_norm"]))
         measured.update(extra)
         self._records.append(measured)
         if rows is not None:

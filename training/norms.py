@@ -18,14 +18,14 @@ dynamics.symbolic.predict takes, next to k. The functions return ``{column: tens
 value per tensor (or per output channel, the rows of dim 0 of tensors with dim >= 2);
 :class:`training.monitor.Monitor` records whatever columns they return, so a new
 measurement is one new key here. Nothing here synchronises with the device: a few
-``torch._foreach_norm`` calls and one angle per tensor, all left on the device.
+``torch._foreach`` calls over all tensors at once, all left on the device.
 """
 
 from __future__ import annotations
 
 import torch
 
-from dynamics.geometry import angle
+from dynamics.geometry import angle, angles
 
 # per-row hyperparameters the monitor writes beside the measurements (float64, not measured)
 HYPERPARAMETERS = ("lr", "wd", "momentum")
@@ -47,11 +47,12 @@ def before_step(weights: list[torch.Tensor], grads: list[torch.Tensor]) -> dict[
             "grad_norm": torch.stack(torch._foreach_norm(grads))}
 
 
-def after_step(before: list[torch.Tensor], after: list[torch.Tensor],
-               buffers: list[torch.Tensor]) -> dict[str, torch.Tensor]:
-    """∠(w_t, w_{t+1}) and |v_{t+1}| per tensor."""
-    return {"angular_update": torch.stack([angle(b.flatten(), a.detach().flatten(), dim=0)
-                                           for b, a in zip(before, after)]),
+@torch.no_grad()
+def after_step(before: list[torch.Tensor], after: list[torch.Tensor], buffers: list[torch.Tensor],
+               before_norms: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """∠(w_t, w_{t+1}) and |v_{t+1}| per tensor (``before_norms``: the |w_t| of
+    :func:`before_step`, so they are not measured twice)."""
+    return {"angular_update": angles(before, after, None if before_norms is None else before_norms.unbind()),
             "momentum_norm": torch.stack(torch._foreach_norm(buffers))}
 
 
