@@ -89,7 +89,8 @@ def draw_slice(ax, frame, x: str, y: str, score: str, *, maximize: bool, floor: 
 
     table = frame.pivot_table(index=y, columns=x, values=score, aggfunc="mean")
     table = table.sort_index(ascending=False).sort_index(axis=1)
-    if floor is not None:
+    raw = table.to_numpy(float)  # the cells' labels: the scores themselves
+    if floor is not None:  # the colours: clipped at the floor
         table = table.clip(lower=floor) if maximize else table.clip(upper=floor)
     values = table.to_numpy(float)
     finite = values[np.isfinite(values)]
@@ -111,7 +112,7 @@ def draw_slice(ax, frame, x: str, y: str, score: str, *, maximize: bool, floor: 
         for (i, j), v in np.ndenumerate(values):
             if np.isfinite(v):
                 light = np.array(mesh.cmap(mesh.norm(v))[:3]) @ np.array([0.299, 0.587, 0.114]) > 0.5
-                ax.text(j + 0.5, i + 0.22, f"{v / 10.0**exponent:.3g}", ha="center", va="center", fontsize=6.5,
+                ax.text(j + 0.5, i + 0.22, f"{raw[i, j] / 10.0**exponent:.3g}", ha="center", va="center", fontsize=6.5,
                         color="black" if light else "white")
     blank = int((~np.isfinite(values)).sum())
     xs, ys_desc = table.columns.to_numpy(float), table.index.to_numpy(float)
