@@ -8,7 +8,7 @@ ridge of slope d log y / d log λ = +1 for y = N, +1 for y = 1−ρ and −1 for
 finished or still running) and measures, as ``ridgeline simulate slices`` does on the toy:
 
 - the ridge of the mean score over seeds, fitted by :func:`dynamics.ridge.fit_ridge`;
-- its slope's seed-to-seed error, from each seed's own ridge
+- the error of its slope across seeds, from each seed's own ridge
   (:func:`dynamics.ridge.seed_slopes`), and z = (slope − claimed)/error;
 - the length of the runs along the ridge in relaxation times τ of the weight norm,
   τ(λ) = (1−ρ)/(4λα) for Nesterov at leading order (derived by

@@ -152,7 +152,7 @@ def _real_slices_section(step, sweeps) -> str:
             "--slices lr_mom --slices lr_wd`; the report reads them and never reruns them.\n",
             f"```\n{commands}\n```\n"])
     text += ["The same measurement as the toy's above, on the real network: per slice the ridge of "
-             "the mean score over seeds, its slope with the seed-to-seed error (the ridge of each seed "
+             "the mean score over seeds, its slope with the error across seeds (the ridge of each seed "
              "fitted alone), and how long the runs along the ridge are in relaxation times "
              "τ = (1−ρ)/(4λα) of the weight norm (Nesterov, leading order): at the peak λ, and "
              "summed over the run's own λ schedule. A slope more than two errors from its claim "
