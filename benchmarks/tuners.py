@@ -7,7 +7,7 @@ coordinate descent (``ridgeline tune``'s, doubling/halving, then one refinement 
 √2 step), Optuna's TPE and random search (``ridgeline tune --method``, default bounds,
 sampler seed 0) — each in the rotated (u = λα/(1−ρ), 1−ρ, α) and the naive (λ, 1−ρ, α)
 coordinates, from Page's bad start (λ, ρ, α) = (0.001, 0.5, 0.01), for up to
-``--budget`` distinct runs. The target is each seed's best loss on a fine grid (the
+``--budget`` distinct runs. The target is the best loss of each toy seed on a fine grid (the
 grid of ``tests/test_tune.py``: 4,375 settings in the rotated coordinates). Printed:
 median and IQR over seeds of the runs needed to come within 1% of it (">B" where
 fewer than half the seeds got there within the budget B), how many seeds got there,

@@ -137,7 +137,7 @@ def interior_only(fit: RidgeFit) -> RidgeFit:
 
 
 def seed_slopes(frame, x: str, y: str, score: str, maximize: bool, seed: str = "seed") -> tuple[list, float]:
-    """The slope of every seed's own ridge (:func:`interior_only` fits, in seed order) and
+    """The slope of the ridge of every seed alone (:func:`interior_only` fits, in seed order) and
     the standard error across seeds of their mean, std/√n over the finite ones (NaN with
     fewer than two): the uncertainty of a slope fitted to the mean over those seeds when
     the line fit's own error cannot be trusted (module docstring)."""

@@ -1,5 +1,5 @@
 """Diverged runs score as the worst value everywhere and are counted; slopes are judged
-by the seed-to-seed error and a missing slope says why; piped tables keep every digit."""
+by the error across seeds and a missing slope says why; piped tables keep every digit."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 Along the ridge of best loss, Page's flat directions hold λ/N, λ/(1 − ρ) and λα
 fixed: in log-log axes (x = lr) slopes +1 for batch size and 1 − momentum, −1 for
 weight decay. The sweep's fitted slopes must match within 0.15, on means over three
-seeds per grid point as in Page's plots (one seed's slope scatters by about ±0.08).
+seeds per grid point as in Page's plots (the slope of one seed scatters by about ±0.08).
 """
 
 from __future__ import annotations

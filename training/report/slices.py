@@ -8,7 +8,7 @@ ridge of slope d log y / d log λ = +1 for y = N, +1 for y = 1−ρ and −1 for
 finished or still running) and measures, as ``ridgeline simulate slices`` does on the toy:
 
 - the ridge of the mean score over seeds, fitted by :func:`dynamics.ridge.fit_ridge`;
-- the error of its slope across seeds, from each seed's own ridge
+- the error of its slope across seeds, from the ridge of each seed alone
   (:func:`dynamics.ridge.seed_slopes`), and z = (slope − claimed)/error;
 - the length of the runs along the ridge in relaxation times τ of the weight norm,
   τ(λ) = (1−ρ)/(4λα) for Nesterov at leading order (derived by
@@ -103,7 +103,7 @@ class SliceSummary:
     slope: float  # fitted to the mean over seeds (NaN: no ridge inside the grid yet)
     fit_err: float  # the line fit's own error
     seed_err: float  # seed-to-seed error of the slope (NaN with fewer than 2 seeds' slopes)
-    per_seed: list  # the slope of each seed's own ridge
+    per_seed: list  # the slope of the ridge of each seed alone
     grid: str  # e.g. "λ 0.025–0.8 (6) × α 0.001–0.008 (4)"
     runs_done: int  # finished runs
     runs_total: int  # runs in the sweep
@@ -213,7 +213,7 @@ def summarise(path) -> SliceSummary:
             slope, fit_err = fit.slope, fit.slope_err
         except RidgelineError:  # nothing finite yet
             fit = None
-        if complete:  # a seed's own ridge only once it covers the whole grid
+        if complete:  # the ridge of a seed alone only once it covers the whole grid
             per_seed, seed_err = seed_slopes(frame.rename(columns={"score": score}), x, y, score, maximize)
     base = TrainConfig(**{k: v for k, v in sweep.get("base", {}).items()
                           if k in {f.name for f in dataclasses.fields(TrainConfig)}})
