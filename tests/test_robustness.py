@@ -15,16 +15,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def _children(pid: int) -> list[int]:
-    found = []
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            if int(stat.rsplit(")", 1)[1].split()[1]) == pid:
-                found.append(int(entry))
-    return found
+    """Every process below ``pid`` (test_security's /proc walk)."""
+    from test_security import _descendants
+
+    return sorted(_descendants(pid) - {pid})
 
 
 def _alive(pid: int) -> bool:

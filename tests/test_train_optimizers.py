@@ -25,10 +25,7 @@ from training.config import TrainConfig, check, from_options
     (["--beta1", "0.9"], "--beta1 apply to --optimizer adamw, adam or lion"),
 ])
 def test_bad_optimizer_flags_give_one_line_and_exit_2(tmp_path, args, message):
-    result = CliRunner().invoke(app, ["train", "--out", str(tmp_path / "run"), *args])
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], result.output
+    _one_line_exit_2(["train", "--out", str(tmp_path / "run"), *args], message)
     assert not (tmp_path / "run").exists()
 
 
@@ -100,10 +97,7 @@ def test_validate_predicts_adaptive_runs_with_the_runs_rule(tmp_path, one_thread
     (["--optimizer", "sgd", "--beta2", "0.9"], "--beta2 apply to --optimizer adamw, adam or lion"),
 ])
 def test_more_bad_adaptive_flags_give_one_line_and_exit_2(tmp_path, args, message):
-    result = CliRunner().invoke(app, ["train", "--out", str(tmp_path / "run"), *args])
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()
-    assert len(lines) == 1 and message in lines[0], result.output
+    _one_line_exit_2(["train", "--out", str(tmp_path / "run"), *args], message)
     assert not (tmp_path / "run").exists()
 
 
@@ -114,7 +108,11 @@ def test_more_bad_adaptive_flags_give_one_line_and_exit_2(tmp_path, args, messag
     (["--rule", "nesterov", "--beta2", "0.9"], "beta2 applies to the rules adamw, adam-l2 and lion"),
 ])
 def test_simulate_refuses_bad_adaptive_settings_in_one_line(tmp_path, args, message):
-    result = CliRunner().invoke(app, ["simulate", "--out", str(tmp_path / "sim"), "--steps", "10", *args])
+    _one_line_exit_2(["simulate", "--out", str(tmp_path / "sim"), "--steps", "10", *args], message)
+
+
+def _one_line_exit_2(argv: list[str], message: str) -> None:
+    result = CliRunner().invoke(app, argv)
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.output
