@@ -109,6 +109,7 @@ def test_more_bad_adaptive_flags_give_one_line_and_exit_2(tmp_path, args, messag
 ])
 def test_simulate_refuses_bad_adaptive_settings_in_one_line(tmp_path, args, message):
     _one_line_exit_2(["simulate", "--out", str(tmp_path / "sim"), "--steps", "10", *args], message)
+    assert not (tmp_path / "sim").exists()
 
 
 def _one_line_exit_2(argv: list[str], message: str) -> None:
@@ -116,4 +117,3 @@ def _one_line_exit_2(argv: list[str], message: str) -> None:
     assert result.exit_code == 2, result.output
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and message in lines[0], result.output
-    assert not (tmp_path / "sim").exists()
