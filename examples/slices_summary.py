@@ -7,7 +7,8 @@ one_minus_momentum or wd on --y, finished or still running (a sweep resumes; rer
 to see it fill in). Prints one Markdown table: Page's claimed flat direction (David Page,
 "How to Train Your ResNet 5: Hyperparameters", Myrtle AI blog), the fitted ridge slope ±
 its seed-to-seed error, the grid, the seeds done, and the run length along the ridge in
-relaxation times of the weight norm; then the commands. ``--toy DIR`` (the output of
+relaxation times of the weight norm; then the commands. ``--rows`` adds each slice row by
+row: the best λ with its error across seeds, the best score and the run length there. ``--toy DIR`` (the output of
 `ridgeline simulate slices`) puts the toy's three heatmaps under the real ones in
 ``--figure``. The same summary is part of `ridgeline report --slices DIR`.
 """
@@ -26,14 +27,18 @@ def main(argv: list[str] | None = None) -> int:
                         "one_minus_momentum or wd)")
     parser.add_argument("--toy", help="a `ridgeline simulate slices` directory: the toy's heatmaps in the figure")
     parser.add_argument("--figure", help="write the heatmaps (real above toy) to this PNG")
+    parser.add_argument("--rows", action="store_true", help="also print each slice row by row: the best λ "
+                        "with its error across seeds, and the run length there")
     parser.add_argument("--json", help="also write the summaries as JSON here")
     args = parser.parse_args(argv)
-    from training.report.slices import markdown, slices_figure, summarise
+    from training.report.slices import markdown, rows_markdown, slices_figure, summarise
     from dynamics.util.io import write_json
 
     try:
         summaries = [summarise(d) for d in args.dirs]
         print(markdown(summaries), end="")
+        for s in summaries if args.rows else ():
+            print("\n" + rows_markdown(s), end="")
         if args.figure:
             print(f"\nfigure: {slices_figure(summaries, args.toy, args.figure)}")
         if args.json:

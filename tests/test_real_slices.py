@@ -15,7 +15,7 @@ from rich.console import Console
 
 from test_report import TINY
 from test_train import tiny_npz
-from training.report.slices import SliceSpec, markdown, slices_figure, summarise
+from training.report.slices import SliceSpec, markdown, rows_markdown, slices_figure, summarise
 from training.report.steps import ReportConfig, report
 from training.search.sweep import run_sweep
 
@@ -87,6 +87,21 @@ def test_the_slope_and_its_seed_error_on_a_known_ridge(parabola_slice):
     assert s.slope == pytest.approx(-1 / (1 + np.mean(list(eps.values()))), abs=1e-9)
     assert s.z == pytest.approx((s.slope + 1) / s.seed_err)
     assert s.fit_err == pytest.approx(0, abs=1e-6)  # three exact points on a line
+
+
+def test_the_ridge_row_by_row_with_its_error_across_seeds(parabola_slice):
+    path, eps = parabola_slice
+    s = summarise(path)
+    wds = (5e-4, 1e-3, 2e-3)
+    known = [[0.4 * (wd / 1e-3) ** -(1 + e) for e in eps.values()] for wd in wds]  # seed s's own λ* per row
+    assert [yv for _, yv in s.fit.points] == pytest.approx(wds)
+    assert sum(s.row_seeds, []) == pytest.approx(sum(known, []), rel=1e-9)
+    # equal curvatures: the mean score peaks at the geometric mean of the seeds' λ*
+    assert [lr for lr, _ in s.fit.points] == pytest.approx([math.sqrt(a * b) for a, b in known], rel=1e-9)
+    table = rows_markdown(s)
+    factor = 10 ** (abs(math.log10(known[0][1] / known[0][0])) / 2)  # stdev of two values / √2
+    assert f"| 0.0005 | {math.sqrt(known[0][0] * known[0][1]):.3g} | ×÷ {factor:.2f} (2 seeds) | yes |" in table
+    assert "| 0.001 | 0.4 | ×÷ 1.00 (2 seeds) | yes |" in table  # both seeds' ridges cross here
 
 
 def test_a_partial_sweep_counts_only_complete_seeds(parabola_slice):

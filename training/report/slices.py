@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import shlex
+import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -112,6 +113,7 @@ class SliceSummary:
     steps: list  # steps per run at each ridge point (one per grid row)
     relax_peak: list  # steps / τ(peak λ) at each ridge point
     relax_integrated: list  # Σ_t 1/τ(λ_t) at each ridge point
+    row_seeds: list  # per grid row, the best λ of each complete seed alone (NaN: none inside the grid)
     command: str  # the ridgeline sweep command that produced (or continues) it
     fit: object = None  # dynamics.ridge.RidgeFit of the mean, for the figure
     means: object = None  # pandas DataFrame: the mean score per grid point
@@ -179,7 +181,7 @@ def summarise(path) -> SliceSummary:
     """The :class:`SliceSummary` of one ``ridgeline sweep --objective train`` directory."""
     import dataclasses
 
-    from dynamics.ridge import fit_ridge, interior_only, seed_slopes
+    from dynamics.ridge import fit_ridge, interior_only, ridge_points, seed_slopes
     from dynamics.slices import SLICES
     from training.config import TrainConfig
     from training.search.records import RecordStore
@@ -215,6 +217,11 @@ def summarise(path) -> SliceSummary:
             fit = None
         if complete:  # the ridge of a seed alone only once it covers the whole grid
             per_seed, seed_err = seed_slopes(frame.rename(columns={"score": score}), x, y, score, maximize)
+    row_seeds = []
+    if fit is not None and complete:  # each seed's own best λ per row, inside the grid only
+        per_row = [{yv: lr for (lr, yv), ok in zip(*ridge_points(part, x, y, "score", maximize)) if ok}
+                   for _, part in frame.groupby("seed", sort=True)]
+        row_seeds = [[seeds.get(yv, float("nan")) for seeds in per_row] for _, yv in fit.points]
     base = TrainConfig(**{k: v for k, v in sweep.get("base", {}).items()
                           if k in {f.name for f in dataclasses.fields(TrainConfig)}})
     rate = _relaxation_rate(base.rule) if base.optimizer == "sgd" else None  # τ derived for SGD rules only
@@ -232,7 +239,7 @@ def summarise(path) -> SliceSummary:
         path=str(path), name=name, x=x, y=y, claim=claim, expected=expected, slope=slope, fit_err=fit_err,
         seed_err=seed_err, per_seed=per_seed, grid=grid, runs_done=runs_done, runs_total=points * repeats,
         seeds_done=len(complete), repeats=repeats, steps=[s for s, _, _ in lengths],
-        relax_peak=[p for _, p, _ in lengths], relax_integrated=[i for _, _, i in lengths],
+        relax_peak=[p for _, p, _ in lengths], relax_integrated=[i for _, _, i in lengths], row_seeds=row_seeds,
         command=sweep_command(path), fit=fit, means=means, score=score, maximize=maximize)
 
 
@@ -273,6 +280,33 @@ def markdown(summaries: list[SliceSummary], commands: bool = True) -> str:
         text += "\nCommands (rerun one to continue an unfinished sweep):\n\n```\n"
         text += "\n".join(s.command for s in summaries) + "\n```\n"
     return text
+
+
+def rows_markdown(s: SliceSummary) -> str:
+    """One slice row by row: the best λ of the mean score (ridge point) with its error
+    across seeds, as a factor (10 to the standard error of log₁₀ λ* over the seeds
+    whose best λ is inside the grid), the best mean score, and the run length there."""
+    from dynamics.slices import CLAIM_SYMBOLS
+
+    symbol = {"batch_size": "N", "one_minus_momentum": "1−ρ", "wd": "α"}[s.y]
+    header = [symbol, "best λ (mean over seeds)", "× error across seeds", "best λ inside the grid",
+              f"best mean {s.score}", "steps", "run length in τ at the best λ", "τ, Σ over λ_t"]
+    lines = [f"{s.name}: the ridge row by row (claim: {CLAIM_SYMBOLS.get(s.claim, s.claim)} flat)\n",
+             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    if s.fit is None:
+        return "\n".join(lines) + "\n"
+    lengths = list(zip(s.steps, s.relax_peak, s.relax_integrated)) or [None] * len(s.fit.points)
+    seeds = s.row_seeds or [[]] * len(s.fit.points)
+    for (lr, yv), inside, length, per_seed in zip(s.fit.points, s.fit.interior, lengths, seeds):
+        logs = [math.log10(v) for v in per_seed if math.isfinite(v)]
+        err = (f"×÷ {10 ** (statistics.stdev(logs) / math.sqrt(len(logs))):.2f} ({len(logs)} seeds)"
+               if len(logs) > 1 else "–")
+        row = s.means[s.means[s.y] == yv][s.score]
+        best = row.max() if s.maximize else row.min()
+        steps, peak, summed = (f"{length[0]}", f"{length[1]:.1f}", f"{length[2]:.1f}") if length else ("–",) * 3
+        lines.append(f"| {yv:g} | {lr:.3g} | {err} | {'yes' if inside else 'no (edge)'} | {best:.4g} | "
+                     f"{steps} | {peak} | {summed} |")
+    return "\n".join(lines) + "\n"
 
 
 def _toy_panel(toy_dir: Path, name: str) -> dict | None:
