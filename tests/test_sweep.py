@@ -7,6 +7,7 @@ objective in test_sweep_train.py, Ray in test_ray.py.
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pandas as pd
@@ -60,6 +61,20 @@ def test_axis_values_are_log_spaced_and_batch_sizes_whole():
 def test_parse_axis_refuses_bad_grids(text, message):
     with pytest.raises(RidgelineError, match=message.replace("(", r"\(").replace(")", r"\)")):
         parse_axis(text, "--x")
+
+
+def test_one_row_on_y_gives_its_best_lr_and_no_slope(tmp_path):
+    with pytest.raises(RidgelineError, match="one row as LO:LO:1"):
+        parse_axis("wd=5e-4:6e-4:1", "--y")  # one point needs LO == HI
+    assert parse_axis("batch_size=64:64:1", "--y").values() == [64]
+    out = tmp_path / "row"
+    result = run_sweep(toy(out, x="lr=0.1:1.6:5", y="wd=5e-4:5e-4:1", options=("--steps", "100")))
+    assert result.total == 5 and len(result.fit.points) == 1
+    (lr, wd), inside = result.fit.points[0], result.fit.interior[0]
+    frame = pd.read_csv(out / "records.csv")
+    best = frame.loc[frame.score.idxmin(), "lr"]
+    assert wd == 5e-4 and math.isnan(result.fit.slope)
+    assert inside == (best not in (0.1, 1.6)) and lr / best <= 2 and best / lr <= 2  # the parabola's vertex
 
 
 # ------------------------------------------------------------------ the store

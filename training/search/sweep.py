@@ -47,10 +47,12 @@ class Axis:
     name: str  # lr (per step), batch_size (examples), one_minus_momentum or wd
     lo: float  # first value, in the axis' own units
     hi: float  # last value
-    points: int  # number of values, >= 2
+    points: int  # number of values, >= 2 (1 on --y: a single row, lo == hi)
 
     def values(self) -> list[float]:
         """The grid values; batch sizes rounded to whole examples."""
+        if self.points == 1:
+            return [float(round(self.lo))] if self.name == "batch_size" else [canonical(self.lo)]
         ratio = self.hi / self.lo
         raw = [self.lo * ratio ** (i / (self.points - 1)) for i in range(self.points)]
         if self.name == "batch_size":
@@ -82,8 +84,10 @@ def parse_axis(text: str, option: str) -> Axis:
         raise RidgelineError(f"{usage}; got {text!r}") from None
     if not (lo > 0 and hi > 0 and math.isfinite(lo) and math.isfinite(hi)):
         raise RidgelineError(f"{option}: {name} needs LO and HI > 0 (log-spaced), got {lo:g}:{hi:g}")
-    if points < 2 or lo == hi:
-        raise RidgelineError(f"{option}: a slice needs at least 2 distinct points, got {text!r}")
+    one_row = option == "--y" and points == 1 and lo == hi  # one row: the best λ at one value, no slope
+    if not one_row and (points < 2 or lo == hi):
+        raise RidgelineError(f"{option}: a slice needs at least 2 distinct points (or, on --y, one row "
+                             f"as LO:LO:1), got {text!r}")
     if name == "one_minus_momentum" and max(lo, hi) > 1:
         raise RidgelineError(f"{option}: one_minus_momentum must be in (0, 1], got {lo:g}:{hi:g}")
     axis = Axis(name, lo, hi, points)
@@ -325,8 +329,12 @@ def _print_summary(console, config: SweepConfig, objective, result: SweepResult)
     if inside >= 2:
         console.print(f"ridge: log {y} = {fit.slope:.3f} (± {fit.slope_err:.3f}) log {x} "
                       f"+ {fit.intercept:.3f}, from {inside} of {len(fit.points)} rows")
+    elif len(fit.points) == 1:  # one row (--y LO:LO:1): its best x, and no slope
+        (best, _), ok = fit.points[0], fit.interior[0]
+        console.print(f"one row: best {x} = {best:.3g}" + (" (inside the grid)" if ok else
+                      " [yellow]on the grid's edge[/]: move or widen --x"))
     else:
-        edges = sorted({f"{p[0]:.3g}" for p in fit.points})
+        edges = sorted({f"{p[0]:.3g}" for p, ok in zip(fit.points, fit.interior) if not ok})
         console.print(f"[yellow]no ridge inside the grid[/]: the best {x} of "
                       f"{len(fit.points) - inside} of {len(fit.points)} rows is on the grid's edge "
                       f"({x} = {', '.join(edges)}); move or widen --x")
