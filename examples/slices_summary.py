@@ -8,7 +8,8 @@ to see it fill in). Prints one Markdown table: Page's claimed flat direction (Da
 "How to Train Your ResNet 5: Hyperparameters", Myrtle AI blog), the fitted ridge slope ±
 its seed-to-seed error, the grid, the seeds done, and the run length along the ridge in
 relaxation times of the weight norm; then the commands. ``--rows`` adds each slice row by
-row: the best λ with its error across seeds, the best score and the run length there. ``--toy DIR`` (the output of
+row: the best λ with its error across seeds, the best score and the run length there;
+``--settling`` whether the weight norms had settled there (training/report/settling.py). ``--toy DIR`` (the output of
 `ridgeline simulate slices`) puts the toy's three heatmaps under the real ones in
 ``--figure``. The same summary is part of `ridgeline report --slices DIR`.
 """
@@ -29,16 +30,21 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--figure", help="write the heatmaps (real above toy) to this PNG")
     parser.add_argument("--rows", action="store_true", help="also print each slice row by row: the best λ "
                         "with its error across seeds, and the run length there")
+    parser.add_argument("--settling", action="store_true", help="also say, row by row, whether the weight "
+                        "norms had settled at the ridge (from the runs' norms.csv)")
     parser.add_argument("--json", help="also write the summaries as JSON here")
     args = parser.parse_args(argv)
     from training.report.slices import markdown, rows_markdown, slices_figure, summarise
     from dynamics.util.io import write_json
+    from training.report.settling import settling, settling_markdown
 
     try:
         summaries = [summarise(d) for d in args.dirs]
         print(markdown(summaries), end="")
         for s in summaries if args.rows else ():
             print("\n" + rows_markdown(s), end="")
+        for s in summaries if args.settling else ():
+            print("\n" + settling_markdown(s, settling(s)), end="")
         if args.figure:
             print(f"\nfigure: {slices_figure(summaries, args.toy, args.figure)}")
         if args.json:

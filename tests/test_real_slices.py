@@ -104,6 +104,39 @@ def test_the_ridge_row_by_row_with_its_error_across_seeds(parabola_slice):
     assert "| 0.001 | 0.4 | ×÷ 1.00 (2 seeds) | yes |" in table  # both seeds' ridges cross here
 
 
+def test_settling_reads_the_angle_over_its_equilibrium_at_each_ridge(parabola_slice):
+    """Each run gets a norms.csv whose scale-invariant angle is c(α) · θ(λ_t) with
+    θ = √(2λα (1 + 2ρ − 2ρ³)/(1 + ρ)) (Nesterov's equilibrium at leading order, written
+    out) and |w| doubling: the table reads c back."""
+    import json
+
+    import pandas as pd
+
+    from training.report.settling import settling, settling_markdown
+
+    path, _ = parabola_slice
+    c = {5e-4: 1.5, 1e-3: 1.0, 2e-3: 0.7}
+    for record in (path / "records").glob("*.json"):
+        r = json.loads(record.read_text())
+        lr, wd, rho = r["params"]["lr"], r["params"]["wd"], r["params"]["momentum"]
+        run = path / "runs" / r["key"]
+        run.mkdir(parents=True)
+        (run / "config.json").write_text(json.dumps({"lr": lr, "wd": wd, "momentum": rho, "rule": "nesterov"}))
+        lr_t = [lr * min(1, t / 20) * (1 if t < 20 else (100 - t) / 80) for t in range(0, 101, 5)]
+        rows = [{"step": t, "layer": name, "scale_invariant": si, "weight_norm": 1 + t / 100,
+                 "grad_norm": 1.0, "angular_update": c[wd] * math.sqrt(2 * l * wd * (1 + 2 * rho - 2 * rho**3) / (1 + rho)) if t else None,
+                 "lr": l} for t, l in zip(range(0, 101, 5), lr_t) for name, si in (("conv", True), ("bn", False))]
+        pd.DataFrame(rows).to_csv(run / "norms.csv", index=False)
+    s = summarise(path)
+    rows = settling(s)
+    assert [r.y for r in rows] == [5e-4, 1e-3, 2e-3] and all(r.seeds == 2 for r in rows)
+    for r, (best, _) in zip(rows, s.fit.points):
+        assert r.angle_peak == pytest.approx(c[r.y]) and r.angle_mid == pytest.approx(c[r.y])
+        assert r.norm_growth == pytest.approx(2.0)
+        assert abs(math.log(r.lr / best)) <= math.log(2) / 2 + 1e-9  # the grid λ nearest the ridge point
+    assert "| 0.0005 |" in settling_markdown(s, rows) and "| 1.50 | 1.50 | 2.00 | 2 |" in settling_markdown(s, rows)
+
+
 def test_a_partial_sweep_counts_only_complete_seeds(parabola_slice):
     path, _ = parabola_slice
     records = sorted((path / "records").glob("*.json"))
