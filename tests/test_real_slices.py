@@ -175,6 +175,9 @@ def test_quick_report_shows_given_slices_without_rerunning_them(tiny_slice, tmp_
     assert "## 3b. Page's three slices on the real ResNet-9" in md and "| lr_x_wd | λα (-1) |" in md
     assert "](real-slices/slices.png)" in md and (out / "real-slices" / "slices.png").stat().st_size > 0
     assert "ridgeline sweep --objective train --repeats 2" in md  # how the sweep was made
+    assert "lr_x_wd: the ridge row by row" in md and "lr_x_wd: had |w| settled at the ridge?" in md
+    settled = [line for line in md.splitlines() if line.startswith("| 0.001 | 0.") and line.endswith("| 2 |")]
+    assert len(settled) == 1  # α = 0.001's row of the settling table, read from both seeds' norms.csv
 
 
 def test_full_profile_runs_the_slices_through_the_sweep_path(tmp_path, monkeypatch):

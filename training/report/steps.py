@@ -13,8 +13,10 @@ Steps, in order, each calling the same library function as the command it cites:
    scale (:func:`training.search.sweep.run_sweep`, the code path of ``ridgeline sweep``),
    only when CIFAR-10 can be found;
 6. ``real-slices``: those slices summarised (slope ± seed error, run lengths in relaxation
-   times) and drawn above the toy's (:mod:`training.report.slices`); the quick profile
-   reads sweep directories given with ``--slices`` and never reruns them;
+   times; row by row, and whether |w| had settled at each ridge point,
+   :mod:`training.report.settling`) and drawn above the toy's
+   (:mod:`training.report.slices`); the quick profile reads sweep directories given with
+   ``--slices`` and never reruns them;
 7. ``train-<name>``: a real ResNet-9 run on CIFAR-10 (:func:`training.train`), only
    when CIFAR-10 can be found; otherwise skipped with a plain message;
 8. ``validate-<name>``: its per-layer comparison (:func:`dynamics.validate.validate`).
@@ -261,13 +263,15 @@ def _slice_dirs(cfg: ReportConfig, out: Path) -> list[Path]:
 
 def _real_slices_step(cfg: ReportConfig, out: Path) -> dict:
     from dynamics.util.io import ensure_dir
-    from training.report.slices import markdown, slices_figure, summarise
+    from training.report.settling import settling, settling_markdown
+    from training.report.slices import markdown, rows_markdown, slices_figure, summarise
 
     summaries = [summarise(d) for d in _slice_dirs(cfg, out)]
     folder = ensure_dir(out / "real-slices")
     toy = out / "slices" if (out / "slices" / "ridge.json").is_file() else None
     slices_figure(summaries, toy, folder / "slices.png")
-    return {"figure": "real-slices/slices.png", "table": markdown(summaries, commands=False),
+    rows = "\n".join(rows_markdown(s) + "\n" + settling_markdown(s, settling(s)) for s in summaries)
+    return {"figure": "real-slices/slices.png", "table": markdown(summaries, commands=False), "rows": rows,
             "summaries": [s.to_dict() for s in summaries]}
 
 

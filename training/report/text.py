@@ -163,6 +163,11 @@ def _real_slices_section(step, sweeps) -> str:
     if step.status in ("done", "done earlier"):
         text.append("\n" + step.result["table"])
         text.append(f"\n![Page's slices, real and toy]({step.result['figure']})\n")
+        if step.result.get("rows"):  # absent from results cached by an older version
+            text.append("Each slice row by row, and whether the weight norms had settled at its ridge (the "
+                        "measured angle per step over the equilibrium angle θ(λα, ρ) derived from the update "
+                        "rule; 1 is settled, above 1 is |w| still below its equilibrium):\n\n"
+                        + step.result["rows"])
         commands = "\n".join(s["command"] for s in step.result["summaries"])
         text.append("The sweeps (rerun one to continue it; this report does not rerun them):\n\n"
                     f"```\n{commands}\n```\n" if not sweeps else "")
