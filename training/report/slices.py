@@ -233,7 +233,8 @@ def summarise(path) -> SliceSummary:
                               {"batch_size": int(yv)} if y == "batch_size" else {y: yv})}
         lengths.append(run_lengths(dataclasses.replace(base, **hyper), rate, images))
     symbol = {"lr": "λ", "batch_size": "N", "one_minus_momentum": "1−ρ", "wd": "α"}
-    grid = " × ".join(f"{symbol[a['name']]} {a['lo']:g}–{a['hi']:g} ({a['points']})"
+    grid = " × ".join(f"{symbol[a['name']]} {a['lo']:g}" + (f"–{a['hi']:g}" if a["points"] > 1 else "")
+                      + f" ({a['points']})"
                       for a in (sweep["x"], sweep["y"]))
     return SliceSummary(
         path=str(path), name=name, x=x, y=y, claim=claim, expected=expected, slope=slope, fit_err=fit_err,
@@ -263,6 +264,7 @@ def markdown(summaries: list[SliceSummary], commands: bool = True) -> str:
         inside = sum(s.fit.interior) if s.fit is not None else 0
         rows_seen = len(s.fit.points) if s.fit is not None else 0
         fitted = (slope_text(s.slope, s.seed_err) if math.isfinite(s.slope) else
+                  f"one row, no slope: best λ {s.fit.points[0][0]:.3g}" if rows_seen == 1 else
                   f"none yet: the best λ is inside the grid in {inside} of {rows_seen} rows")
         rows.append([s.name, f"{CLAIM_SYMBOLS.get(s.claim, s.claim)} ({s.expected:+.0f})", fitted,
                      f"{s.z:+.1f}" if math.isfinite(s.z) else "–",
