@@ -27,6 +27,14 @@ at ±45° in log-log axes. Here the ridge is measured in two steps.
 
 In this convention Page's flat directions are: λ/N fixed → slope +1 in (lr, N);
 λ/(1 − ρ) fixed → +1 in (lr, 1 − ρ); λα fixed → −1 in (lr, wd).
+
+The ridge is a property of the top of the landscape, where the score is flattest and
+noise moves the best x most. :func:`diagonal_r2` measures the flat direction over the
+whole grid instead: the share of the variance of the grid's scores that a function of
+the claimed invariant y/x^slope alone explains (the cells grouped along the claimed
+diagonals, R² = 1 − Σ within-group SS / total SS), beside the same for the other
+diagonal, y·x^slope, which has as many groups. A flat direction puts R² near 1 along
+it and near 0 across it.
 """
 
 from __future__ import annotations
@@ -150,3 +158,34 @@ def seed_slopes(frame, x: str, y: str, score: str, maximize: bool, seed: str = "
     finite = [v for v in slopes if np.isfinite(v)]
     err = float(np.std(finite, ddof=1) / np.sqrt(len(finite))) if len(finite) > 1 else float("nan")
     return slopes, err
+
+
+def diagonal_r2(frame, x: str, y: str, score: str, slope: float) -> tuple[float, float]:
+    """(R² along the diagonals y/x^slope = const, R² along y·x^slope = const) of the mean
+    score per grid point of ``frame`` (module docstring). The grids must be log-spaced with
+    the log step of y a whole multiple k of x's, so that each diagonal passes through
+    grid points: the groups are k·i_y − slope·i_x and k·i_y + slope·i_x for grid indices
+    i. Grid points without a finite mean (a diverged repeat) are left out. NaN for other
+    grids or a constant score."""
+    nan = (float("nan"), float("nan"))
+    means = frame.groupby([x, y], as_index=False)[score].agg(lambda v: v.mean(skipna=False))
+    xs, ys = np.sort(means[x].unique()), np.sort(means[y].unique())
+    means = means[np.isfinite(means[score])]  # a diverged repeat leaves its grid point out
+    if len(xs) < 2 or len(ys) < 2 or len(means) < 3:
+        return nan
+    steps_x, steps_y = np.diff(np.log(xs)), np.diff(np.log(ys))
+    k = steps_y.mean() / steps_x.mean()
+    even = np.allclose(steps_x, steps_x[0], rtol=1e-3) and np.allclose(steps_y, steps_y[0], rtol=1e-3)
+    if not even or abs(k - round(k)) > 1e-3 or round(k) == 0 or abs(slope) != 1:
+        return nan
+    ix, iy = np.searchsorted(xs, means[x]), round(k) * np.searchsorted(ys, means[y])
+    s = means[score].to_numpy(float)
+    total = float(np.sum((s - s.mean()) ** 2))
+    if total == 0:
+        return nan
+
+    def r2(groups) -> float:
+        within = sum(float(np.sum((s[groups == g] - s[groups == g].mean()) ** 2)) for g in np.unique(groups))
+        return 1 - within / total
+
+    return r2(iy - slope * ix), r2(iy + slope * ix)

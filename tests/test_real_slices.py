@@ -87,6 +87,9 @@ def test_the_slope_and_its_seed_error_on_a_known_ridge(parabola_slice):
     assert s.slope == pytest.approx(-1 / (1 + np.mean(list(eps.values()))), abs=1e-9)
     assert s.z == pytest.approx((s.slope + 1) / s.seed_err)
     assert s.fit_err == pytest.approx(0, abs=1e-6)  # three exact points on a line
+    # seed 0's score is a function of λα alone: all of its variance lies along the claim
+    assert s.r2_seeds[0][0] == pytest.approx(1.0) and s.r2_seeds[1][0] < 1 and s.r2_seeds[0][1] < 0.5
+    assert s.r2[0] < 1 and "; seeds alone" in markdown([s]) and s.to_dict()["r2"] == list(s.r2)
 
 
 def test_the_ridge_row_by_row_with_its_error_across_seeds(parabola_slice):

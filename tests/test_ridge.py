@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from dynamics.util.errors import RidgelineError
-from dynamics.ridge import fit_ridge
+from dynamics.ridge import diagonal_r2, fit_ridge
 
 
 def grid(slope, intercept, noise=0.0, seed=0, maximize=True):
@@ -79,9 +79,36 @@ def test_same_best_x_in_every_row_gives_no_slope_rather_than_a_huge_one():
 
     import pandas as pd
 
-    from dynamics.ridge import fit_ridge
+    from dynamics.ridge import diagonal_r2, fit_ridge
 
     # the best lr is 0.2, the grid's edge, in every row: a vertical ridge
     rows = [(x, y, -abs(math.log10(x / 0.2))) for x in (0.2, 0.4, 0.8) for y in (1.0, 2.0, 4.0)]
     fit = fit_ridge(pd.DataFrame(rows, columns=["lr", "wd", "score"]), "lr", "wd", "score", maximize=True)
     assert math.isnan(fit.slope)
+
+
+def _grid(score, xs=(0.05, 0.1, 0.2, 0.4, 0.8), ys=(1e-3, 2e-3, 4e-3, 8e-3)) -> pd.DataFrame:
+    return pd.DataFrame([{"lr": x, "wd": y, "s": score(i, j)} for i, x in enumerate(xs) for j, y in enumerate(ys)])
+
+
+def test_diagonal_r2_is_one_along_an_exact_invariant_and_names_the_other_diagonal():
+    along = _grid(lambda i, j: -((i + j) - 4) ** 2)  # a function of λα alone (i + j = log₂ λα + const)
+    r_claim, r_other = diagonal_r2(along, "lr", "wd", "s", slope=-1)
+    assert r_claim == pytest.approx(1.0) and r_other < 0.5
+    across = _grid(lambda i, j: -((i - j) - 1) ** 2)  # a function of λ/α alone
+    r_claim_across, r_other_across = diagonal_r2(across, "lr", "wd", "s", slope=-1)
+    assert r_claim_across < 0.5 and r_other_across == pytest.approx(1.0)
+    # seed noise averaged: the mean per grid point enters, so a repeat changes nothing
+    assert diagonal_r2(pd.concat([along, along]), "lr", "wd", "s", slope=-1) == pytest.approx((r_claim, r_other))
+    # α ×4 per row, λ ×2 per column: the λα diagonals group 2 i_y + i_x
+    k2 = _grid(lambda i, j: -((i + 2 * j) - 4) ** 2, ys=(1e-3, 4e-3, 1.6e-2))
+    assert diagonal_r2(k2, "lr", "wd", "s", slope=-1)[0] == pytest.approx(1.0)
+
+
+def test_diagonal_r2_needs_a_grid_the_diagonals_pass_through():
+    uneven = _grid(lambda i, j: i + j, xs=(0.05, 0.1, 0.3))
+    assert all(np.isnan(diagonal_r2(uneven, "lr", "wd", "s", slope=-1)))
+    flat = _grid(lambda i, j: 0.5)
+    assert all(np.isnan(diagonal_r2(flat, "lr", "wd", "s", slope=-1)))
+    diverged = _grid(lambda i, j: float("nan") if (i, j) == (4, 3) else -((i + j) - 4) ** 2)
+    assert diagonal_r2(diverged, "lr", "wd", "s", slope=-1)[0] == pytest.approx(1.0)  # left out, not poisoning

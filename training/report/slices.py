@@ -119,6 +119,8 @@ class SliceSummary:
     means: object = None  # pandas DataFrame: the mean score per grid point
     score: str = "val_acc"  # the score column of ``means``
     maximize: bool = True
+    r2: tuple = (float("nan"), float("nan"))  # score variance explained along the claim, along the other diagonal
+    r2_seeds: list = None  # the same for each complete seed alone
 
     @property
     def z(self) -> float:
@@ -132,7 +134,7 @@ class SliceSummary:
         def clean(v):
             if isinstance(v, float):
                 return v if math.isfinite(v) else None
-            return [clean(u) for u in v] if isinstance(v, list) else v
+            return [clean(u) for u in v] if isinstance(v, (list, tuple)) else v
 
         out = {k: clean(v) for k, v in self.__dict__.items() if k not in ("fit", "means")}
         return out | {"z": clean(self.z)}
@@ -181,7 +183,7 @@ def summarise(path) -> SliceSummary:
     """The :class:`SliceSummary` of one ``ridgeline sweep --objective train`` directory."""
     import dataclasses
 
-    from dynamics.ridge import fit_ridge, interior_only, ridge_points, seed_slopes
+    from dynamics.ridge import diagonal_r2, fit_ridge, interior_only, ridge_points, seed_slopes
     from dynamics.slices import SLICES
     from training.config import TrainConfig
     from training.search.records import RecordStore
@@ -217,7 +219,12 @@ def summarise(path) -> SliceSummary:
             fit = None
         if complete:  # the ridge of a seed alone only once it covers the whole grid
             per_seed, seed_err = seed_slopes(frame.rename(columns={"score": score}), x, y, score, maximize)
-    row_seeds = []
+    row_seeds, r2, r2_seeds = [], (float("nan"), float("nan")), []
+    if len(frame) and sweep["y"]["points"] > 1:  # every grid point there: Page's flatness over the grid
+        if len(frame.groupby([x, y])) == points:
+            r2 = diagonal_r2(frame, x, y, "score", expected)
+        r2_seeds = [diagonal_r2(part, x, y, "score", expected) for seed, part in frame.groupby("seed")
+                    if seed in complete]
     if fit is not None and complete:  # each seed's own best λ per row, inside the grid only
         per_row = [{yv: lr for (lr, yv), ok in zip(*ridge_points(part, x, y, "score", maximize)) if ok}
                    for _, part in frame.groupby("seed", sort=True)]
@@ -241,6 +248,7 @@ def summarise(path) -> SliceSummary:
         seed_err=seed_err, per_seed=per_seed, grid=grid, runs_done=runs_done, runs_total=points * repeats,
         seeds_done=len(complete), repeats=repeats, steps=[s for s, _, _ in lengths],
         relax_peak=[p for _, p, _ in lengths], relax_integrated=[i for _, _, i in lengths], row_seeds=row_seeds,
+        r2=r2, r2_seeds=r2_seeds,
         command=sweep_command(path), fit=fit, means=means, score=score, maximize=maximize)
 
 
@@ -251,12 +259,20 @@ def _range(values, fmt="{:.1f}") -> str:
     return fmt.format(lo) if fmt.format(lo) == fmt.format(hi) else f"{fmt.format(lo)}–{fmt.format(hi)}"
 
 
+def _r2_text(s: SliceSummary) -> str:
+    if not math.isfinite(s.r2[0]):
+        return "–"
+    seeds = [c for c, _ in (s.r2_seeds or []) if math.isfinite(c)]
+    return f"{s.r2[0]:.2f} ({s.r2[1]:.2f})" + (f"; seeds alone {_range(seeds, '{:.2f}')}" if len(seeds) > 1 else "")
+
+
 def markdown(summaries: list[SliceSummary], commands: bool = True) -> str:
     """The summaries as one Markdown table, a row per slice; the commands below it."""
     from dynamics.slices import CLAIM_SYMBOLS
     from figures.heatmap import slope_text
 
     header = ["slice", "flat direction (claimed d log y / d log λ)", "fitted slope ± seed error", "z", "fit error",
+              "score variance explained along the claim (along the other diagonal)",
               "grid", "seeds done (runs)", "steps per run", "run length in τ at the peak λ",
               "run length in τ, Σ over λ_t"]
     rows = []
@@ -268,7 +284,7 @@ def markdown(summaries: list[SliceSummary], commands: bool = True) -> str:
                   f"none yet: the best λ is inside the grid in {inside} of {rows_seen} rows")
         rows.append([s.name, f"{CLAIM_SYMBOLS.get(s.claim, s.claim)} ({s.expected:+.0f})", fitted,
                      f"{s.z:+.1f}" if math.isfinite(s.z) else "–",
-                     f"{s.fit_err:.2f}" if math.isfinite(s.fit_err) else "–", s.grid,
+                     f"{s.fit_err:.2f}" if math.isfinite(s.fit_err) else "–", _r2_text(s), s.grid,
                      f"{s.seeds_done} of {s.repeats} ({s.runs_done}/{s.runs_total})",
                      _range(s.steps, "{:.0f}"), _range(s.relax_peak), _range(s.relax_integrated)])
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -315,7 +331,7 @@ def _toy_panel(toy_dir: Path, name: str) -> dict | None:
     """The toy's slice ``name`` from a ``ridgeline simulate slices`` directory, refitted."""
     import pandas as pd
 
-    from dynamics.ridge import fit_ridge, interior_only, seed_slopes
+    from dynamics.ridge import diagonal_r2, fit_ridge, interior_only, seed_slopes
     from dynamics.slices import CLAIM_SYMBOLS, SLICES
 
     csv = toy_dir / f"{name}.csv"
@@ -325,11 +341,17 @@ def _toy_panel(toy_dir: Path, name: str) -> dict | None:
     frame = pd.read_csv(csv)
     means = frame.groupby(["lr", y], as_index=False)["loss"].agg(lambda v: v.mean(skipna=False))
     _, err = seed_slopes(frame, "lr", y, "loss", maximize=False)
+    r2 = diagonal_r2(frame, "lr", y, "loss", expected)
     return dict(frame=means, x="lr", y=y, score="loss", maximize=False, floor=float(4 * means["loss"].min()),
                 fit=interior_only(fit_ridge(means, "lr", y, "loss", maximize=False)),
                 slope_err=err if math.isfinite(err) else None,
                 title=f"toy: final loss, mean of {frame['seed'].nunique()} seed(s); "
-                      f"claim {CLAIM_SYMBOLS[claim]} flat (slope {expected:+.0f})")
+                      f"claim {CLAIM_SYMBOLS[claim]} flat (slope {expected:+.0f}){_r2_title(r2)}")
+
+
+def _r2_title(r2) -> str:
+    return (f"\nvariance along the claim R² {r2[0]:.2f} (along the other diagonal {r2[1]:.2f})"
+            if math.isfinite(r2[0]) else "")
 
 
 def _real_panel(s: SliceSummary) -> dict:
@@ -342,10 +364,10 @@ def _real_panel(s: SliceSummary) -> dict:
             f"{s.seeds_done} complete seed(s), {s.runs_done}/{s.runs_total} runs" if s.seeds_done else
             f"{s.runs_done}/{s.runs_total} runs, no seed complete")
     return dict(frame=s.means, x=s.x, y=s.y, score=s.score, maximize=s.maximize,
-                floor=float(finite.median()) if len(finite) else None,  # display: the upper half keeps the colours
+                floor=float(finite.quantile(0.25)) if len(finite) else None,  # display: the upper 3/4 keep the colours
                 fit=s.fit, slope_err=s.seed_err if math.isfinite(s.seed_err) else None,
                 title=f"ResNet-9: mean {s.score} of {done}; claim {CLAIM_SYMBOLS[s.claim]} flat "
-                      f"(slope {s.expected:+.0f})")
+                      f"(slope {s.expected:+.0f}){_r2_title(s.r2)}")
 
 
 def slices_figure(summaries: list[SliceSummary], toy_dir, path) -> Path:
