@@ -169,3 +169,20 @@ def test_other_lr_at_lr_and_other_wd_at_wd_train_exactly_as_the_default(tmp_path
 def test_bad_other_settings_are_one_line_errors(tmp_path, extra, message):
     with pytest.raises(RidgelineError, match=message):
         check(tiny_config(tmp_path, **extra))
+
+
+def test_init_scale_multiplies_only_the_scale_invariant_convs_and_keeps_the_function(tmp_path):
+    cpu = torch.device("cpu")
+    base, scaled = (build(tiny_config(tmp_path, init_scale=s), cpu).model for s in (1.0, 2.5))
+    (convs_b, rest_b), (convs_s, rest_s) = conv_and_rest(base), conv_and_rest(scaled)
+    assert len(convs_s) == 8
+    assert all(torch.equal(s, 2.5 * b) for b, s in zip(convs_b, convs_s))
+    assert all(torch.equal(s, b) for b, s in zip(rest_b, rest_s))  # BN scales and shifts, the classifier
+    x = torch.randn(8, 3, 32, 32)  # BatchNorm in training mode divides the scale out (up to its ε)
+    torch.testing.assert_close(scaled.train()(x), base.train()(x), rtol=1e-4, atol=1e-4)
+
+
+@pytest.mark.parametrize("value", [0.0, -1.0, float("nan"), float("inf")])
+def test_a_bad_init_scale_is_a_one_line_error(tmp_path, value):
+    with pytest.raises(RidgelineError, match="init_scale must be a finite number > 0"):
+        check(tiny_config(tmp_path, init_scale=value))

@@ -46,6 +46,7 @@ class TrainConfig:
     wd_on: str = "all"  # "all": α on every tensor; "scale-invariant": α on the conv weights only, 0 elsewhere
     other_lr: Optional[float] = None  # peak λ of the tensors without the symmetry (BN, classifier); None = lr
     other_wd: Optional[float] = None  # α of those tensors; None = wd (0 with wd_on="scale-invariant")
+    init_scale: float = 1.0  # multiplies the scale-invariant conv weights at initialisation: same function, |w₀| × this
     momentum: float = 0.9  # ρ (SGD) or β₁ (adamw, adam, lion): the first-moment coefficient, dimensionless
     nesterov: bool = True  # Nesterov momentum (torch.optim.SGD nesterov=True); SGD only
     optimizer: str = "sgd"  # sgd | adamw | adam (Adam with L2 decay) | lion (training.optim)
@@ -190,6 +191,8 @@ def check(config: TrainConfig) -> None:
         value = getattr(config, name)
         if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
             bad(name, value, "a finite number >= 0")
+    if not (isinstance(config.init_scale, (int, float)) and math.isfinite(config.init_scale) and config.init_scale > 0):
+        bad("init_scale", config.init_scale, "a finite number > 0 (1 = the default initialisation)")
     if config.other_wd is not None and config.wd_on != "all":
         bad("other_wd", config.other_wd, "unset with wd_on 'scale-invariant' (which sets it to 0)")
     if config.other_lr is not None and config.lr == 0:
