@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from dynamics.util.errors import RidgelineError
-from dynamics.ridge import diagonal_r2, fit_ridge
+from dynamics.ridge import diagonal_r2, fit_ridge, flat_null, student_t_p
 
 
 def grid(slope, intercept, noise=0.0, seed=0, maximize=True):
@@ -79,7 +79,7 @@ def test_same_best_x_in_every_row_gives_no_slope_rather_than_a_huge_one():
 
     import pandas as pd
 
-    from dynamics.ridge import diagonal_r2, fit_ridge
+    from dynamics.ridge import diagonal_r2, fit_ridge, flat_null, student_t_p
 
     # the best lr is 0.2, the grid's edge, in every row: a vertical ridge
     rows = [(x, y, -abs(math.log10(x / 0.2))) for x in (0.2, 0.4, 0.8) for y in (1.0, 2.0, 4.0)]
@@ -112,3 +112,24 @@ def test_diagonal_r2_needs_a_grid_the_diagonals_pass_through():
     assert all(np.isnan(diagonal_r2(flat, "lr", "wd", "s", slope=-1)))
     diverged = _grid(lambda i, j: float("nan") if (i, j) == (4, 3) else -((i + j) - 4) ** 2)
     assert diagonal_r2(diverged, "lr", "wd", "s", slope=-1)[0] == pytest.approx(1.0)  # left out, not poisoning
+
+
+@pytest.mark.parametrize("t, dof, p", [(1.0, 1, 0.5), (2.0, 3, 0.1393), (2.0, 4, 0.1161), (3.0, 5, 0.0301),
+                                       (2.6, 2, 0.1215), (1.96, 400, 0.0507), (0.0, 2, 1.0)])
+def test_student_t_p_matches_the_tables(t, dof, p):
+    assert student_t_p(t, dof) == pytest.approx(p, abs=2e-4)  # t tables to 4 places
+    assert student_t_p(-t, dof) == student_t_p(t, dof)
+
+
+def test_flat_null_says_how_often_noise_alone_bends_the_ridge_that_far():
+    rng = np.random.default_rng(1)
+    profile = lambda i, j: -0.005 * ((i + j) - 4) ** 2  # noqa: E731  flat along λα, a broad top as measured
+    frame = pd.concat([_grid(profile).assign(s=lambda f: f.s + rng.normal(0, 0.02, len(f)), seed=k)
+                       for k in range(3)])
+    args = dict(x="lr", y="wd", score="s", maximize=True, slope=-1, repeats=3, draws=400)
+    p = [flat_null(frame, noise_sd=0.02, measured=m, **args) for m in (-1.0, -1.2, -1.6, -10.0)]
+    assert p[0] == 1.0 and p[0] > p[1] > p[2] > p[3] and p[3] < 0.02  # the further, the rarer
+    exact = _grid(profile).assign(seed=0)  # an exact parabola along the diagonals, no noise: −1 every time
+    assert flat_null(exact, noise_sd=0.0, measured=-1.05, **args) == 0.0
+    assert np.isnan(flat_null(frame.assign(lr=frame.lr.map({0.05: 0.05, 0.1: 0.1, 0.2: 0.3, 0.4: 0.4, 0.8: 0.8})),
+                              noise_sd=0.02, measured=-2.0, **args))  # uneven grid: no diagonals

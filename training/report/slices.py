@@ -121,6 +121,9 @@ class SliceSummary:
     maximize: bool = True
     r2: tuple = (float("nan"), float("nan"))  # score variance explained along the claim, along the other diagonal
     r2_seeds: list = None  # the same for each complete seed alone
+    p_t: float = float("nan")  # two-sided p of z as Student's t with (seeds with a slope − 1) degrees of freedom
+    p_null: float = float("nan")  # share of slopes as far from the claim on the exactly flat null landscape
+    noise_sd: float = float("nan")  # run-to-run sd of the score about its grid point's mean
 
     @property
     def z(self) -> float:
@@ -179,11 +182,14 @@ def run_lengths(config, rate, images: int | None = None) -> tuple[int, float, fl
     return steps, peak, integrated
 
 
-def summarise(path) -> SliceSummary:
-    """The :class:`SliceSummary` of one ``ridgeline sweep --objective train`` directory."""
+def summarise(path, null_draws: int = 500) -> SliceSummary:
+    """The :class:`SliceSummary` of one ``ridgeline sweep --objective train`` directory;
+    ``null_draws`` noisy copies of the exactly flat landscape give ``p_null``
+    (:func:`dynamics.ridge.flat_null`)."""
     import dataclasses
 
-    from dynamics.ridge import diagonal_r2, fit_ridge, interior_only, ridge_points, seed_slopes
+    from dynamics.ridge import (diagonal_r2, fit_ridge, flat_null, interior_only, ridge_points, seed_slopes,
+                                student_t_p)
     from dynamics.slices import SLICES
     from training.config import TrainConfig
     from training.search.records import RecordStore
@@ -225,6 +231,14 @@ def summarise(path) -> SliceSummary:
             r2 = diagonal_r2(frame, x, y, "score", expected)
         r2_seeds = [diagonal_r2(part, x, y, "score", expected) for seed, part in frame.groupby("seed")
                     if seed in complete]
+    p_t = p_null = noise_sd = float("nan")
+    if len(complete) > 1 and math.isfinite(slope):  # is the departure more than seed noise?
+        n = sum(math.isfinite(v) for v in per_seed)
+        p_t = student_t_p((slope - expected) / seed_err, n - 1) if seed_err > 0 and n > 1 else float("nan")
+        cell = frame.groupby([x, y])["score"].transform("mean")
+        noise_sd = math.sqrt(float(((frame["score"] - cell) ** 2).sum()) / max(1, len(frame) - points))
+        p_null = flat_null(frame, x, y, "score", maximize, expected, len(complete), noise_sd, slope,
+                           draws=null_draws)
     if fit is not None and complete:  # each seed's own best λ per row, inside the grid only
         per_row = [{yv: lr for (lr, yv), ok in zip(*ridge_points(part, x, y, "score", maximize)) if ok}
                    for _, part in frame.groupby("seed", sort=True)]
@@ -248,7 +262,7 @@ def summarise(path) -> SliceSummary:
         seed_err=seed_err, per_seed=per_seed, grid=grid, runs_done=runs_done, runs_total=points * repeats,
         seeds_done=len(complete), repeats=repeats, steps=[s for s, _, _ in lengths],
         relax_peak=[p for _, p, _ in lengths], relax_integrated=[i for _, _, i in lengths], row_seeds=row_seeds,
-        r2=r2, r2_seeds=r2_seeds,
+        r2=r2, r2_seeds=r2_seeds, p_t=p_t, p_null=p_null, noise_sd=noise_sd,
         command=sweep_command(path), fit=fit, means=means, score=score, maximize=maximize)
 
 
@@ -257,6 +271,11 @@ def _range(values, fmt="{:.1f}") -> str:
         return "–"
     lo, hi = min(values), max(values)
     return fmt.format(lo) if fmt.format(lo) == fmt.format(hi) else f"{fmt.format(lo)}–{fmt.format(hi)}"
+
+
+def _p_text(s: SliceSummary) -> str:
+    fmt = lambda p: f"{p:.2f}" if math.isfinite(p) else "–"  # noqa: E731
+    return "–" if not (math.isfinite(s.p_t) or math.isfinite(s.p_null)) else f"{fmt(s.p_t)}; {fmt(s.p_null)}"
 
 
 def _r2_text(s: SliceSummary) -> str:
@@ -271,7 +290,8 @@ def markdown(summaries: list[SliceSummary], commands: bool = True) -> str:
     from dynamics.slices import CLAIM_SYMBOLS
     from figures.heatmap import slope_text
 
-    header = ["slice", "flat direction (claimed d log y / d log λ)", "fitted slope ± seed error", "z", "fit error",
+    header = ["slice", "flat direction (claimed d log y / d log λ)", "fitted slope ± seed error", "z",
+              "p: Student t (seeds − 1 dof); flat null", "fit error",
               "score variance explained along the claim (along the other diagonal)",
               "grid", "seeds done (runs)", "steps per run", "run length in τ at the peak λ",
               "run length in τ, Σ over λ_t"]
@@ -283,7 +303,7 @@ def markdown(summaries: list[SliceSummary], commands: bool = True) -> str:
                   f"one row, no slope: best λ {s.fit.points[0][0]:.3g}" if rows_seen == 1 else
                   f"none yet: the best λ is inside the grid in {inside} of {rows_seen} rows")
         rows.append([s.name, f"{CLAIM_SYMBOLS.get(s.claim, s.claim)} ({s.expected:+.0f})", fitted,
-                     f"{s.z:+.1f}" if math.isfinite(s.z) else "–",
+                     f"{s.z:+.1f}" if math.isfinite(s.z) else "–", _p_text(s),
                      f"{s.fit_err:.2f}" if math.isfinite(s.fit_err) else "–", _r2_text(s), s.grid,
                      f"{s.seeds_done} of {s.repeats} ({s.runs_done}/{s.runs_total})",
                      _range(s.steps, "{:.0f}"), _range(s.relax_peak), _range(s.relax_integrated)])
