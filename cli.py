@@ -422,7 +422,7 @@ def sweep(
                                    "NAME: lr, batch_size, one_minus_momentum or wd.")],
     y: Annotated[str, typer.Option("--y", help="Vertical axis, as --x.")],
     out: Annotated[Path, typer.Option(help="Sweep directory (records, records.csv, ridge.json, heatmap.png).")],
-    repeats: Annotated[int, typer.Option(help="Runs (seeds) per grid point, seeds seed, seed+1, ...")] = 1,
+    repeats: Annotated[int, typer.Option(help="Runs (seeds) per grid point, seeds seed, seed+1, ...; raise it on a finished sweep to add seeds.")] = 1,
     executor: _ExecutorOpt = Executor["local"],
     ray_address: _RayAddressOpt = None,
     cpus_per_trial: _CpusOpt = 1.0,

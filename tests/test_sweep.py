@@ -203,16 +203,27 @@ def test_cli_bad_input_is_one_line_and_writes_nothing(tmp_path, extra, message):
 
 def test_cli_refuses_a_directory_holding_a_different_sweep(tmp_path):
     out = tmp_path / "s"
-    assert runner.invoke(app, ARGS + ["--out", str(out)]).exit_code == 0
+    assert runner.invoke(app, ARGS + ["--repeats", "2", "--out", str(out)]).exit_code == 0
     before = snapshot(out)
     for args in (ARGS[:-1] + ["wd=1e-4:1e-2:4"], ARGS + ["--momentum", "0.5"],
-                 ARGS + ["--repeats", "2"]):
+                 ARGS + ["--repeats", "1"]):  # fewer seeds than the sweep has: refused
         result = runner.invoke(app, args + ["--out", str(out)])
         assert result.exit_code == 2, args
         assert "holds a different sweep" in result.output
     tune = runner.invoke(app, ["tune", "--objective", "quadratic", "--out", str(out)])
     assert tune.exit_code == 2 and "does not hold a ridgeline tune" in tune.output
     assert snapshot(out) == before
+
+
+def test_raising_repeats_adds_seeds_and_keeps_every_record(tmp_path):
+    out = tmp_path / "s"
+    first = run_sweep(toy(out, repeats=2))
+    kept = {k: (out / "records" / f"{k}.json").read_bytes() for k in records(out)}
+    more = run_sweep(toy(out, repeats=3))
+    assert (first.total, more.total, more.new) == (18, 27, 9)  # only the third seed ran
+    assert all((out / "records" / f"{k}.json").read_bytes() == v for k, v in kept.items())
+    assert json.loads((out / "sweep.json").read_text())["repeats"] == 3
+    assert sorted(pd.read_csv(out / "records.csv").seed.unique()) == [0, 1, 2]
 
 
 def test_cli_refuses_a_directory_holding_something_else(tmp_path):

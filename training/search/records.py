@@ -137,9 +137,11 @@ def describe_difference(old: dict, new: dict, prefix: str = "") -> str:
     return "; ".join(diffs[:3]) + ("; …" if len(diffs) > 3 else "")
 
 
-def claim_directory(out: str | os.PathLike, kind: str, description: dict) -> DirectoryLock:
+def claim_directory(out: str | os.PathLike, kind: str, description: dict, grows: str | None = None) -> DirectoryLock:
     """Check that ``out`` is new, empty, or holds this very ``kind`` (sweep or tune)
     described by ``description``; then create it, write ``<kind>.json`` and lock it.
+    ``grows``: a field of the description that may rise over the saved one (a sweep's
+    ``repeats``: more seeds for a finished sweep; every record made stays valid).
 
     Raises RidgelineError, having written nothing, when ``out`` holds anything else.
     """
@@ -153,7 +155,9 @@ def claim_directory(out: str | os.PathLike, kind: str, description: dict) -> Dir
             old = json.loads(meta.read_text())
         except (OSError, json.JSONDecodeError) as e:
             raise RidgelineError(f"cannot read {meta}: {e}; choose another --out") from None
-        if old != description:
+        grown = (grows is not None and isinstance(old, dict) and {**old, grows: None} == {**description, grows: None}
+                 and isinstance(old.get(grows), int) and description[grows] > old[grows])
+        if old != description and not grown:
             raise RidgelineError(
                 f"{out} holds a different {kind} ({describe_difference(old, description)}); "
                 "rerun with its original options, or choose another --out")
@@ -165,7 +169,7 @@ def claim_directory(out: str | os.PathLike, kind: str, description: dict) -> Dir
     ensure_dir(out)
     lock = DirectoryLock(out).acquire()
     try:
-        if not meta.is_file():
+        if not meta.is_file() or json.loads(meta.read_text()) != description:  # new, or grown
             write_json(meta, description)
     except BaseException:
         lock.release()

@@ -217,7 +217,7 @@ def run_sweep(config: SweepConfig, *, console=None) -> SweepResult:
     check_size(config, objective)
     trials = grid_trials(config, objective)
     out = Path(config.out)
-    lock = claim_directory(out, "sweep", describe(config, objective))
+    lock = claim_directory(out, "sweep", describe(config, objective), grows="repeats")  # more seeds: allowed
     try:
         write_json(out / "sweep_config.json", asdict(config))
         console.print(f"[bold]sweep[/] {config.objective}: {config.x.name} x {config.y.name}, "
