@@ -52,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     except RidgelineError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # --figure or --json where nothing can be written
+        print(f"error: cannot write {e.filename or args.figure}: {e.strerror}; choose another path", file=sys.stderr)
+        return 2
     return 0
 
 

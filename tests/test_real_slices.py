@@ -51,7 +51,7 @@ def test_a_tiny_real_slice_is_summarised_and_drawn(tiny_slice, tmp_path):
     assert "| lr_x_wd | λα (-1) |" in table and "2 of 2 (8/8)" in table
     assert "--x lr=0.05:0.2:2 --y wd=0.001:0.004:2 --out lr_wd" in table
     assert (tiny_slice / "heatmap.png").stat().st_size > 0  # the sweep's own heatmap
-    path = slices_figure([s], None, tmp_path / "slices.png")
+    path = slices_figure([s], None, tmp_path / "new" / "slices.png")  # the folder is made
     assert path.stat().st_size > 10_000
 
 

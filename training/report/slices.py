@@ -397,6 +397,9 @@ def slices_figure(summaries: list[SliceSummary], toy_dir, path) -> Path:
     from dynamics.slices import SLICES
     from figures.heatmap import panel_grid
 
+    from dynamics.util.io import ensure_dir
+
+    ensure_dir(Path(path).parent)  # --figure may name a folder not made yet
     real = {s.name: s for s in summaries}
     top = [_real_panel(real[n]) if n in real else dict(frame=None, title=f"{n}: not given") for n in SLICES]
     rows = [top]
