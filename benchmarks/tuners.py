@@ -10,7 +10,7 @@ coordinates, from Page's bad start (λ, ρ, α) = (0.001, 0.5, 0.01), for up to
 ``--budget`` distinct runs. The target is the best loss of each toy seed on a fine grid (the
 grid of ``tests/test_tune.py``: 4,375 settings in the rotated coordinates). Printed:
 median and IQR over seeds of the runs needed to come within 1% of it (">B" where
-fewer than half the seeds got there within the budget B), how many seeds got there,
+fewer than half of all seeds got there within the budget B), how many seeds got there,
 and the median best loss at budgets 15, 25 and 50 relative to the target.
 
 The six tuners of one seed advance in lockstep, each in its own thread: every round
@@ -121,7 +121,7 @@ def main() -> None:
                         "(resumable); with --report-only it may be given several times")
     parser.add_argument("--first-seed", type=int, default=0, help="seeds first-seed .. seeds-1")
     parser.add_argument("--report-only", action="store_true",
-                        help="run nothing: the table over the seeds the cache(s) hold complete")
+                        help="run nothing: the table over every seed the cache(s) hold complete")
     parser.add_argument("--methods", default=",".join(METHODS), help="comma-separated subset of "
                         + ", ".join(METHODS))
     args = parser.parse_args()

@@ -6,7 +6,7 @@ Each DIR is a `ridgeline sweep --objective train` directory with lr on --x and b
 one_minus_momentum or wd on --y, finished or still running (a sweep resumes; rerun this
 to see it fill in). Prints one Markdown table: Page's claimed flat direction (David Page,
 "How to Train Your ResNet 5: Hyperparameters", Myrtle AI blog), the fitted ridge slope ±
-its seed-to-seed error, the grid, the seeds done, and the run length along the ridge in
+its error across seeds, the grid, how many seeds are done, and the run length along the ridge in
 relaxation times of the weight norm; then the commands. ``--rows`` adds each slice row by
 row: the best λ with its error across seeds, the best score and the run length there;
 ``--settling`` whether the weight norms had settled there (training/report/settling.py). ``--toy DIR`` (the output of

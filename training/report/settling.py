@@ -9,7 +9,7 @@ the loop has |w| still short of its equilibrium, so it turns by more than θ; th
 λ and α matter separately and the ridge bends.
 
 For each row of a sweep, at the grid λ nearest the row's ridge point, this reads every
-seed's ``norms.csv`` and reports, over the scale-invariant layers (medians):
+run's ``norms.csv`` (every seed) and reports, over the scale-invariant layers (medians):
 
 - **angle / θ**: the measured angle per step over the equilibrium angle at that step's
   own λ_t (and the run's α, ρ), in two windows: around the peak λ (the end of Page's

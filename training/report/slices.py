@@ -239,7 +239,7 @@ def summarise(path, null_draws: int = 500) -> SliceSummary:
         noise_sd = math.sqrt(float(((frame["score"] - cell) ** 2).sum()) / max(1, len(frame) - points))
         p_null = flat_null(frame, x, y, "score", maximize, expected, len(complete), noise_sd, slope,
                            draws=null_draws)
-    if fit is not None and complete:  # each seed's own best λ per row, inside the grid only
+    if fit is not None and complete:  # every seed alone: its best λ per row, inside the grid only
         per_row = [{yv: lr for (lr, yv), ok in zip(*ridge_points(part, x, y, "score", maximize)) if ok}
                    for _, part in frame.groupby("seed", sort=True)]
         row_seeds = [[seeds.get(yv, float("nan")) for seeds in per_row] for _, yv in fit.points]
@@ -322,7 +322,7 @@ def markdown(summaries: list[SliceSummary], commands: bool = True) -> str:
 
 def rows_markdown(s: SliceSummary) -> str:
     """One slice row by row: the best λ of the mean score (ridge point) with its error
-    across seeds, as a factor (10 to the standard error of log₁₀ λ* over the seeds
+    across seeds, as a factor (10 to the standard error of log₁₀ λ* over all seeds
     whose best λ is inside the grid), the best mean score, and the run length there."""
     from dynamics.slices import CLAIM_SYMBOLS
 
