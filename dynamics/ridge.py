@@ -160,6 +160,25 @@ def seed_slopes(frame, x: str, y: str, score: str, maximize: bool, seed: str = "
     return slopes, err
 
 
+def _diagonals(frame, x: str, y: str, score: str, slope: float):
+    """(means, along, across): the finite mean score per grid point, and its diagonal
+    index along the claim (k·i_y − slope·i_x) and across it (k·i_y + slope·i_x), for
+    grid indices i; None when no diagonal passes through the grid points (see
+    :func:`diagonal_r2`)."""
+    means = frame.groupby([x, y], as_index=False)[score].agg(lambda v: v.mean(skipna=False))
+    xs, ys = np.sort(means[x].unique()), np.sort(means[y].unique())
+    means = means[np.isfinite(means[score])]  # a diverged repeat leaves its grid point out
+    if len(xs) < 2 or len(ys) < 2 or len(means) < 3:
+        return None
+    steps_x, steps_y = np.diff(np.log(xs)), np.diff(np.log(ys))
+    k = steps_y.mean() / steps_x.mean()
+    even = np.allclose(steps_x, steps_x[0], rtol=1e-3) and np.allclose(steps_y, steps_y[0], rtol=1e-3)
+    if not even or abs(k - round(k)) > 1e-3 or round(k) == 0 or abs(slope) != 1:
+        return None
+    ix, iy = np.searchsorted(xs, means[x]), round(k) * np.searchsorted(ys, means[y])
+    return means, iy - slope * ix, iy + slope * ix
+
+
 def diagonal_r2(frame, x: str, y: str, score: str, slope: float) -> tuple[float, float]:
     """(R² along the diagonals y/x^slope = const, R² along y·x^slope = const) of the mean
     score per grid point of ``frame`` (module docstring). The grids must be log-spaced with
@@ -168,17 +187,10 @@ def diagonal_r2(frame, x: str, y: str, score: str, slope: float) -> tuple[float,
     i. Grid points without a finite mean (a diverged repeat) are left out. NaN for other
     grids or a constant score."""
     nan = (float("nan"), float("nan"))
-    means = frame.groupby([x, y], as_index=False)[score].agg(lambda v: v.mean(skipna=False))
-    xs, ys = np.sort(means[x].unique()), np.sort(means[y].unique())
-    means = means[np.isfinite(means[score])]  # a diverged repeat leaves its grid point out
-    if len(xs) < 2 or len(ys) < 2 or len(means) < 3:
+    found = _diagonals(frame, x, y, score, slope)
+    if found is None:
         return nan
-    steps_x, steps_y = np.diff(np.log(xs)), np.diff(np.log(ys))
-    k = steps_y.mean() / steps_x.mean()
-    even = np.allclose(steps_x, steps_x[0], rtol=1e-3) and np.allclose(steps_y, steps_y[0], rtol=1e-3)
-    if not even or abs(k - round(k)) > 1e-3 or round(k) == 0 or abs(slope) != 1:
-        return nan
-    ix, iy = np.searchsorted(xs, means[x]), round(k) * np.searchsorted(ys, means[y])
+    means, along, across = found
     s = means[score].to_numpy(float)
     total = float(np.sum((s - s.mean()) ** 2))
     if total == 0:
@@ -188,7 +200,7 @@ def diagonal_r2(frame, x: str, y: str, score: str, slope: float) -> tuple[float,
         within = sum(float(np.sum((s[groups == g] - s[groups == g].mean()) ** 2)) for g in np.unique(groups))
         return 1 - within / total
 
-    return r2(iy - slope * ix), r2(iy + slope * ix)
+    return r2(along), r2(across)
 
 
 def student_t_p(t: float, dof: int) -> float:
@@ -224,13 +236,11 @@ def flat_null(frame, x: str, y: str, score: str, maximize: bool, slope: float, r
     ``repeats`` runs, normal with sd ``noise_sd``/√repeats (``noise_sd``: the run-to-run sd
     about the grid point means), and fits the ridge as the measurement does. NaN when the
     grid has no diagonals (see :func:`diagonal_r2`)."""
-    means = frame.groupby([x, y], as_index=False)[score].mean()
-    xs, ys = np.sort(means[x].unique()), np.sort(means[y].unique())
-    if not np.isfinite(diagonal_r2(frame, x, y, score, slope)[0]) or not np.isfinite(measured):
+    found = _diagonals(frame, x, y, score, slope)
+    if found is None or not np.isfinite(measured):
         return float("nan")
-    k = round(np.diff(np.log(ys)).mean() / np.diff(np.log(xs)).mean())
-    groups = k * np.searchsorted(ys, means[y]) - slope * np.searchsorted(xs, means[x])
-    null = means.groupby(groups)[score].transform("mean").to_numpy(float)
+    means, along, _ = found
+    null = means.groupby(along)[score].transform("mean").to_numpy(float)
     rng, far, n = np.random.default_rng(seed), 0, 0
     for _ in range(draws):
         sim = means.assign(**{score: null + rng.normal(0.0, noise_sd / np.sqrt(repeats), len(null))})

@@ -4,9 +4,9 @@ Page's flat directions hold once the weight-norm control loop has settled: then 
 scale-invariant layer turns by the equilibrium angle per step, at leading order
 θ(λ, α, ρ) = √(2λα (1 + 2ρ − 2ρ³)/(1 + ρ)) for Nesterov momentum
 (:func:`dynamics.symbolic.equilibrium`, derived from the update rule's code), which
-depends on λα, not on λ and α apart. A run too short for
-the loop has |w| still short of its equilibrium, so it turns by more than θ; then
-λ and α matter separately and the ridge bends.
+depends on λα, not on λ and α apart. Where |w| has not yet reached its equilibrium,
+the layer turns by more or less than θ, λ and α matter separately, and the ridge can
+bend (docs/real-slices.md: the ``--init-scale`` runs test whether it does).
 
 For each row of a sweep, at the grid λ nearest the row's ridge point, this reads every
 run's ``norms.csv`` (every seed) and reports, over the scale-invariant layers (medians):
