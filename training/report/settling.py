@@ -40,11 +40,10 @@ class RowSettling:
 
 
 def _angle_rate(rule: str):
-    import sympy as sp
+    """θ(λ, α, ρ), the equilibrium angle per step at leading order, derived from the rule."""
+    from training.report.slices import equilibrium_numeric
 
-    from dynamics.symbolic import alpha, equilibrium, lam, rho
-
-    return sp.lambdify((lam, alpha, rho), equilibrium(rule).angular_update_leading, "numpy")
+    return equilibrium_numeric(rule, lambda e: e.angular_update_leading)
 
 
 def _one_run(run: Path, theta, momentum: float, wd: float) -> tuple[float, float, float]:

@@ -159,13 +159,19 @@ def sweep_command(path: Path) -> str:
     return " ".join(parts)
 
 
-def _relaxation_rate(rule: str):
-    """1/τ(λ, α, ρ) at leading order, derived from the rule (dynamics.symbolic)."""
+def equilibrium_numeric(rule: str, expression):
+    """``expression(equilibrium)`` of ``rule``'s derived equilibrium (:func:`dynamics.symbolic.equilibrium`)
+    as a numpy function of (λ, α, ρ), e.g. the relaxation rate or the angle per step."""
     import sympy as sp
 
     from dynamics.symbolic import alpha, equilibrium, lam, rho
 
-    return sp.lambdify((lam, alpha, rho), 1 / equilibrium(rule).relaxation_steps_leading, "numpy")
+    return sp.lambdify((lam, alpha, rho), expression(equilibrium(rule)), "numpy")
+
+
+def _relaxation_rate(rule: str):
+    """1/τ(λ, α, ρ) at leading order, derived from the rule (dynamics.symbolic)."""
+    return equilibrium_numeric(rule, lambda e: 1 / e.relaxation_steps_leading)
 
 
 def run_lengths(config, rate, images: int | None = None) -> tuple[int, float, float]:
