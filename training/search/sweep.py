@@ -14,10 +14,16 @@ The sweep directory ``--out`` holds
 - ``records/<key>.json``: one per finished run (:mod:`training.search.records`); a rerun
   recomputes nothing finished, and a run killed mid-way is simply run again;
 - ``records.csv``: one row per finished run (hyperparameters, seed, score, diverged);
-- ``ridge.json`` and ``heatmap.png`` once every run has finished: the ridge of best
-  mean score, fitted as a line in log-log axes by :func:`dynamics.ridge.fit_ridge`,
+- ``heatmap.png`` and then, last, ``ridge.json`` once every run has finished: the ridge
+  of best mean score, fitted as a line in log-log axes by :func:`dynamics.ridge.fit_ridge`,
   drawn by :func:`figures.heatmap.slice_heatmap` (the functions ``ridgeline simulate
-  slices`` uses).
+  slices`` uses). ``ridge.json`` names the records it was fitted on (their number,
+  repeats and a hash of their keys) and is the sweep's "finished" marker; both files
+  are removed when a rerun starts, so a grown or unfinished sweep never shows the ridge
+  of fewer records.
+
+Its size is checked before anything is built (:func:`check_size`): the runs are counted
+from the axes' specs, and the estimate adds every buffer held at the peak.
 """
 
 from __future__ import annotations
@@ -29,15 +35,21 @@ from pathlib import Path
 
 from dynamics.util.errors import RidgelineError
 from dynamics.util.io import write_csv, write_json
+from dynamics.util.parse import number, whole
 from dynamics.util.output import changed_settings
 from training.search.executors import make_executor
 from training.search.objectives import make_objective
-from training.search.records import RecordStore, canonical, claim_directory, make_record
+from training.search.records import RecordStore, abandon, canonical, claim_directory, make_record
 
 #: names an axis may take, and the hyperparameter each one sets
 AXES = ("lr", "batch_size", "one_minus_momentum", "wd")
 #: records.csv columns before score and diverged
 COLUMNS = ("lr", "batch_size", "momentum", "one_minus_momentum", "wd", "seed")
+#: the largest batch size an axis may reach: a whole number the toy's and torch's int64 hold
+LARGEST_BATCH = 2**62
+#: the final table is printed up to this many grid columns and rows (a terminal's width);
+#: a larger grid is in records.csv and the heatmap
+PRINTED_POINTS = 40
 
 
 @dataclass(frozen=True)
@@ -59,6 +71,17 @@ class Axis:
             return [float(round(v)) for v in raw]
         return [canonical(v) for v in raw]
 
+    def refuse_repeats(self, option: str) -> None:
+        raise RidgelineError(
+            f"{option}: batch sizes {self.lo:g}:{self.hi:g} in {self.points} points repeat after rounding "
+            "to whole examples; use fewer points or a wider range")
+
+    def check_values(self, option: str) -> None:
+        """Refuse a batch-size axis whose rounded values repeat (after :func:`check_size`:
+        this builds the values)."""
+        if self.name == "batch_size" and len(set(self.values())) < self.points:
+            self.refuse_repeats(option)
+
     def params(self, value: float) -> dict:
         """The hyperparameters one grid value sets."""
         if self.name == "one_minus_momentum":
@@ -79,9 +102,9 @@ def parse_axis(text: str, option: str) -> Axis:
     if name not in AXES:
         raise RidgelineError(f"{option}: unknown parameter {name!r}; use one of {', '.join(AXES)}")
     try:
-        lo, hi, points = float(parts[0]), float(parts[1]), int(parts[2])
-    except ValueError:
-        raise RidgelineError(f"{usage}; got {text!r}") from None
+        lo, hi, points = number(parts[0]), number(parts[1]), whole(parts[2])
+    except ValueError as e:
+        raise RidgelineError(f"{usage}; got {text!r}, whose {'LO' if _bad(parts[0]) else 'HI' if _bad(parts[1]) else 'POINTS'} {e}") from None
     if not (lo > 0 and hi > 0 and math.isfinite(lo) and math.isfinite(hi)):
         raise RidgelineError(f"{option}: {name} needs LO and HI > 0 (log-spaced), got {lo:g}:{hi:g}")
     one_row = option == "--y" and points == 1 and lo == hi  # one row: the best λ at one value, no slope
@@ -90,13 +113,21 @@ def parse_axis(text: str, option: str) -> Axis:
                              f"as LO:LO:1), got {text!r}")
     if name == "one_minus_momentum" and max(lo, hi) > 1:
         raise RidgelineError(f"{option}: one_minus_momentum must be in (0, 1], got {lo:g}:{hi:g}")
+    if name == "batch_size" and not (0.5 <= min(lo, hi) and max(lo, hi) <= LARGEST_BATCH):
+        raise RidgelineError(f"{option}: batch sizes must be whole numbers from 1 to {LARGEST_BATCH:.3g}, "
+                             f"got {lo:g}:{hi:g}")
     axis = Axis(name, lo, hi, points)
-    values = axis.values()
-    if name == "batch_size" and (len(set(values)) < len(values) or min(values) < 1):
-        raise RidgelineError(
-            f"{option}: batch sizes {lo:g}:{hi:g} in {points} points repeat after rounding "
-            "to whole examples; use fewer points or a wider range")
+    if name == "batch_size" and points > round(max(lo, hi)) - round(min(lo, hi)) + 1:
+        axis.refuse_repeats(option)  # more points than whole numbers in the range: counted, not built
     return axis
+
+
+def _bad(text: str) -> bool:
+    try:
+        number(text)
+    except ValueError:
+        return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -139,6 +170,8 @@ def _check(config: SweepConfig) -> None:
         raise RidgelineError(f"--format must be table or csv, got {config.format!r}")
     if config.max_runs is not None and config.max_runs < 1:
         raise RidgelineError(f"--max-runs must be >= 1, got {config.max_runs}")
+    if isinstance(config.repeats, bool) or not isinstance(config.repeats, int):
+        raise RidgelineError(f"--repeats must be a whole number, got {config.repeats!r}")
     swept = {p for a in (config.x, config.y) for p in a.params(a.lo)}
     given = {o[2:].split("=")[0].replace("-", "_") for o in config.options if o.startswith("--")}
     given |= {"momentum"} if "beta1" in given else set()  # β₁ is stored as momentum
@@ -160,15 +193,50 @@ def _deep_size(obj) -> int:
     return size
 
 
+def runs_of(config: SweepConfig) -> int:
+    """Runs in the sweep, counted from the axes' specs (nothing built)."""
+    return config.x.points * config.y.points * config.repeats
+
+
+def estimate_memory(config: SweepConfig, objective) -> dict[str, float]:
+    """Bytes the sweep holds at its peak, by buffer, from one sample of each per-run
+    object (``sys.getsizeof``, recursively) times the run count:
+
+    - ``trials``: every Trial (key, params, config), held for the whole sweep;
+    - ``index``: the key → trial map that drops repeated trials, and the lists of
+      pending trials and of tasks (one reference each);
+    - ``table``: records.csv's columns as Python lists (one number object per cell, the
+      key string) and the DataFrame made of them, alive together while it is built;
+    - ``objective``: the objective's own working set for its largest task
+      (:meth:`QuadraticObjective.working_set`: the simulator's buffers for one chunk).
+    """
+    import sys
+
+    runs = runs_of(config)
+    trial = objective.trial({})
+    index = {str(i): trial for i in range(1024)}
+    per_entry = (sys.getsizeof(index) + sum(sys.getsizeof(k) for k in index)) / len(index) + 2 * 8
+    key = sys.getsizeof(trial.key)
+    # per record: 8 number objects and the key, one list slot each; then 8 float64/int64/bool
+    # columns and a key reference in the DataFrame
+    cells = [float(trial.params["lr"]), 1.0, 0.5, 0.1, 1e-3, 1.0, 1.0]
+    table = (len(COLUMNS) + 3) * 8 + sum(sys.getsizeof(c) for c in cells) + key + (len(COLUMNS) + 3) * 8
+    per_seed = config.x.points * config.y.points
+    working = objective.working_set(per_seed) if hasattr(objective, "working_set") else 0
+    return {"trials": runs * _deep_size(trial), "index": runs * per_entry, "table": runs * table,
+            "objective": float(working)}
+
+
 def check_size(config: SweepConfig, objective) -> None:
-    """Refuse, with the numbers, a sweep whose trials cannot be held in memory: every
-    trial is built up front (and its record and table row later), measured on the first."""
+    """Refuse, with the numbers, a sweep that cannot be held in memory, before any of
+    it is built: the runs are counted from the axes, the estimate is
+    :func:`estimate_memory` (benchmarks/sweep_memory.py measures it against the peak)."""
     from dynamics.util.io import check_memory
 
-    runs = config.x.points * config.y.points * config.repeats
-    per_run = 3 * _deep_size(objective.trial({}))  # the trial, its record, its row
-    check_memory(runs * per_run, f"a sweep of {config.x.points} × {config.y.points} points × "
-                 f"{config.repeats} repeats = {runs:,} runs", "use fewer --x/--y points or --repeats")
+    runs = runs_of(config)
+    check_memory(sum(estimate_memory(config, objective).values()),
+                 f"a sweep of {config.x.points:,} × {config.y.points:,} points × "
+                 f"{config.repeats:,} repeats = {runs:,} runs", "use fewer --x/--y points or --repeats")
 
 
 def grid_trials(config: SweepConfig, objective) -> list:
@@ -185,16 +253,21 @@ def describe(config: SweepConfig, objective) -> dict:
             "repeats": config.repeats, **objective.describe()}
 
 
-def records_frame(records: list[dict]):
-    """records.csv as a DataFrame: the hyperparameters, seed, score, diverged, key."""
+def records_frame(records):
+    """records.csv as a DataFrame: the hyperparameters, seed, score, diverged, key.
+    ``records``: any iterable (a generator keeps one record in memory at a time)."""
     import pandas as pd
 
-    rows = [{**{c: r["params"].get(c) for c in COLUMNS if c != "one_minus_momentum"},
-             "score": r["score"], "diverged": r["diverged"], "key": r["key"]} for r in records]
-    frame = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "one_minus_momentum"]
-                         + ["score", "diverged", "key"])
-    frame.insert(3, "one_minus_momentum", [canonical(1.0 - m) for m in frame["momentum"]])
-    return frame
+    names = [c for c in COLUMNS if c != "one_minus_momentum"]
+    columns: dict[str, list] = {c: [] for c in [*names, "one_minus_momentum", "score", "diverged", "key"]}
+    for r in records:
+        for c in names:
+            columns[c].append(r["params"].get(c))
+        columns["one_minus_momentum"].append(canonical(1.0 - r["params"]["momentum"]))
+        for c in ("score", "diverged", "key"):
+            columns[c].append(r[c])
+    order = [*names[:3], "one_minus_momentum", *names[3:], "score", "diverged", "key"]
+    return pd.DataFrame({c: columns.pop(c) for c in order}, columns=order)
 
 
 def mean_frame(frame, x: str, y: str):
@@ -214,11 +287,16 @@ def run_sweep(config: SweepConfig, *, console=None) -> SweepResult:
     executor = make_executor(config.executor, workers=config.workers,
                              ray_address=config.ray_address, cpus_per_trial=config.cpus_per_trial,
                              gpus_per_trial=config.gpus_per_trial)
-    check_size(config, objective)
+    check_size(config, objective)  # counted from the specs: before any list is built
+    config.x.check_values("--x")
+    config.y.check_values("--y")
     trials = grid_trials(config, objective)
     out = Path(config.out)
     lock = claim_directory(out, "sweep", describe(config, objective), grows="repeats")  # more seeds: allowed
+    frame, pending = None, []
     try:
+        for derived in ("ridge.json", "heatmap.png"):  # rebuilt below once every run is done
+            (out / derived).unlink(missing_ok=True)
         write_json(out / "sweep_config.json", asdict(config))
         console.print(f"[bold]sweep[/] {config.objective}: {config.x.name} x {config.y.name}, "
                       f"{len(trials)} runs -> {out}")
@@ -250,10 +328,12 @@ def run_sweep(config: SweepConfig, *, console=None) -> SweepResult:
 
             if pending:
                 executor.run(objective, pending, str(out.resolve()), finished, report)
-        done = [store.load(t.key) for t in trials if store.has(t.key)]
-        frame = records_frame(done)
+        frame = records_frame(store.load(t.key) for t in trials if store.has(t.key))
         write_csv(out / "records.csv", frame)
-        fit = _ridge(config, objective, frame, out, console) if len(done) == len(trials) else None
+        fit = _ridge(config, objective, frame, out, console) if len(frame) == len(trials) else None
+    except BaseException:
+        abandon(out, "sweep", lock)  # refused before its first record: no sweep.json left behind
+        raise
     finally:
         lock.release()
     result = SweepResult(out, frame, len(trials), len(pending), fit)
@@ -269,7 +349,6 @@ def _ridge(config: SweepConfig, objective, frame, out: Path, console):
     x, y, score = config.x.name, config.y.name, objective.score_name
     means = mean_frame(frame, x, y).rename(columns={"score": score})
     fit = interior_only(fit_ridge(means, x, y, score, objective.maximize))
-    write_json(out / "ridge.json", {f"{x}_x_{y}": {"score": score, **fit.to_dict()}})
     floor = config.floor if config.floor is not None else objective.floor
     finite = means[score].dropna()
     if floor is not None and len(finite) and not (
@@ -280,7 +359,18 @@ def _ridge(config: SweepConfig, objective, frame, out: Path, console):
     title = f"{objective.name}: mean {score} of {config.repeats} seed(s)"
     slice_heatmap(means, x, y, score, out / "heatmap.png", maximize=objective.maximize,
                   floor=floor, fit=fit, title=title)
+    write_json(out / "ridge.json", {f"{x}_x_{y}": {"score": score, **fit.to_dict()},
+                                    "records": records_identity(frame, config.repeats)})  # last: finished
     return fit
+
+
+def records_identity(frame, repeats: int) -> dict:
+    """Which records a derived file (ridge.json, heatmap.png) was made from: their
+    number, the repeats, and sha256 of their sorted keys."""
+    import hashlib
+
+    keys = "\n".join(sorted(frame["key"]))
+    return {"count": len(frame), "repeats": repeats, "keys_sha256": hashlib.sha256(keys.encode()).hexdigest()}
 
 
 def _print_summary(console, config: SweepConfig, objective, result: SweepResult) -> None:
@@ -301,7 +391,10 @@ def _print_summary(console, config: SweepConfig, objective, result: SweepResult)
     better = "higher" if objective.maximize else "lower"
     table = Table(title=f"mean {objective.score_name} ({better} is better)", box=box.SIMPLE_HEAD,
                   padding=(0, 1))
-    if len(frame):
+    if len(frame) and config.format == "table" and max(config.x.points, config.y.points) > PRINTED_POINTS:
+        console.print(f"(a {config.x.points:,} × {config.y.points:,} grid is too wide to print; its "
+                      f"scores are in {result.out / 'records.csv'} and the heatmap)")
+    elif len(frame):
         grid = mean_frame(frame, x, y).pivot(index=y, columns=x, values="score")
         grid = grid.sort_index(ascending=False)  # rows top to bottom as in the heatmap
         finite = grid.to_numpy(float)[np.isfinite(grid.to_numpy(float))]
