@@ -169,6 +169,10 @@ def load_run(run_dir: str | Path) -> Run:
         raise RidgelineError(
             f"run {path} diverged (loss became non-finite after {summary.get('steps', '?')} "
             "steps): there is no equilibrium to validate; rerun with a smaller lr")
+    if not (path / "norms.csv").is_file() and config.get("source") == "training.monitor.Monitor":
+        raise RidgelineError(f"run {path} has no norm table (norms.csv) yet: training.monitor.Monitor "
+                             "writes it at its first logged step; let the loop take a logged step "
+                             "(every `every` steps) or call monitor.flush()")
     if not (path / "norms.csv").is_file():
         raise RidgelineError(f"run {path} has no norm table (norms.csv): rerun "
                              "`ridgeline train` with norm logging on (--log-every K)")
@@ -597,8 +601,8 @@ def validate(cfg: ValidateConfig, console=None) -> Validation:
     """Compare a run's logged norms with the predictions; write CSVs, figures, table."""
     from rich.console import Console
 
-    from dynamics.util.io import ensure_dir, write_csv, write_json
-    from dynamics.util.output import changed_settings
+    from dynamics.util.io import claim_kind, ensure_dir, inside, write_csv, write_json
+    from dynamics.util.output import changed_settings, thin_steps
 
     if console is None:
         console = Console()
@@ -606,6 +610,9 @@ def validate(cfg: ValidateConfig, console=None) -> Validation:
             console = Console(width=160)
     cfg.check()
     run = load_run(cfg.run_dir)
+    if not cfg.out:  # RUN/validation: never a symlink that leads out of the run
+        inside(cfg.run_dir, cfg.out_dir())
+    claim_kind(cfg.out_dir(), "validate")  # --out never writes over another run's files
     out = ensure_dir(cfg.out_dir())
     console.print(f"[bold]validate[/bold] {run.path}  rule={run.rule} wd={run.wd:g} "
                   f"momentum={run.momentum:g}  settings: {changed_settings(cfg, skip=('run_dir',))}",
@@ -635,7 +642,11 @@ def validate(cfg: ValidateConfig, console=None) -> Validation:
         console.print(f"[yellow]note[/]: {note}", highlight=False)
     write_json(out / "config.json", asdict(cfg) | {"rule": run.rule, "wd": run.wd,
                                                      "momentum": run.momentum})
-    write_csv(out / "validation_steps.csv", steps)
+    written, every = thin_steps(steps, run.path / "norms.csv")  # no larger than norms.csv
+    if every > 1:
+        console.print(f"[yellow]note[/]: validation_steps.csv keeps every {every}th logged step, so it is "
+                      "no larger than norms.csv; validation.csv and the figures use every step", highlight=False)
+    write_csv(out / "validation_steps.csv", written)
     write_csv(out / "validation.csv", layers)
     result = Validation(run, steps, layers, cfg)
     if cfg.figures:

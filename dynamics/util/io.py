@@ -262,7 +262,7 @@ CONFIG_KEYS = {
     "monitor": ("source", "param_groups"),  # training.monitor.Monitor
     "train": ("epochs", "log_every", "width"),
     "simulate": ("record_every", "loss"),
-    "simulate slices": ("points", "rows"),
+    "simulate slices": ("settings",),
     "validate": ("run_dir", "adiabatic"),
 }
 
