@@ -473,7 +473,7 @@ def tune(
         help="Relative improvement a move must make to count as better.")] = 1e-6,
     max_runs: Annotated[Optional[int], typer.Option(
         help=f"Stop after this many distinct runs (default: coordinate, no limit: it stops when it "
-             "converges; tpe and random, {_SAMPLER_RUNS}: a sampler never converges); rerun with more to continue.")] = None,
+             f"converges; tpe and random, {_SAMPLER_RUNS}: a sampler never converges); rerun with more to continue.")] = None,
     executor: _ExecutorOpt = Executor["local"],
     ray_address: _RayAddressOpt = None,
     cpus_per_trial: _CpusOpt = 1.0,

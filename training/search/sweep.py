@@ -193,6 +193,33 @@ def _deep_size(obj) -> int:
     return size
 
 
+def _objects(obj, seen: dict) -> dict:
+    """id -> object for ``obj`` and everything it holds (dicts, lists, dataclass fields)."""
+    if id(obj) in seen:
+        return seen
+    seen[id(obj)] = obj
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            _objects(k, seen), _objects(v, seen)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            _objects(v, seen)
+    elif hasattr(obj, "__dataclass_fields__"):
+        for f in obj.__dataclass_fields__:
+            _objects(getattr(obj, f), seen)
+    return seen
+
+
+def unique_size(obj, other) -> int:
+    """Bytes that one more object like ``obj`` adds: what it holds, each object once, less
+    what it shares with ``other`` (a second one of its kind), such as interned dict keys,
+    small integers and the option values every trial refers to."""
+    import sys
+
+    shared = _objects(other, {})
+    return sum(sys.getsizeof(o) for i, o in _objects(obj, {}).items() if i not in shared)
+
+
 def runs_of(config: SweepConfig) -> int:
     """Runs in the sweep, counted from the axes' specs (nothing built)."""
     return config.x.points * config.y.points * config.repeats
@@ -207,24 +234,26 @@ def estimate_memory(config: SweepConfig, objective) -> dict[str, float]:
       pending trials and of tasks (one reference each);
     - ``table``: records.csv's columns as Python lists (one number object per cell, the
       key string) and the DataFrame made of them, alive together while it is built;
+    - ``results``: the results of the largest task (one seed's runs: score, diverged,
+      summary), held until the task returns;
     - ``objective``: the objective's own working set for its largest task
       (:meth:`QuadraticObjective.working_set`: the simulator's buffers for one chunk).
     """
     import sys
 
     runs = runs_of(config)
-    trial = objective.trial({})
+    trial, other = objective.trial({}), objective.trial({"lr": 0.7 * objective.trial({}).params["lr"], "seed": 12345})
     index = {str(i): trial for i in range(1024)}
     per_entry = (sys.getsizeof(index) + sum(sys.getsizeof(k) for k in index)) / len(index) + 2 * 8
-    key = sys.getsizeof(trial.key)
-    # per record: 8 number objects and the key, one list slot each; then 8 float64/int64/bool
-    # columns and a key reference in the DataFrame
-    cells = [float(trial.params["lr"]), 1.0, 0.5, 0.1, 1e-3, 1.0, 1.0]
-    table = (len(COLUMNS) + 3) * 8 + sum(sys.getsizeof(c) for c in cells) + key + (len(COLUMNS) + 3) * 8
+    # per record: 7 number objects and the key (one list slot each, the momentum's
+    # 1 − ρ a new float), then 9 float64/int64/bool columns and a key reference
+    cells = [trial.params["lr"], trial.params["wd"], trial.params["momentum"], 0.1, 0.5]
+    table = 2 * (len(COLUMNS) + 3) * 8 + sum(sys.getsizeof(c) for c in cells) + sys.getsizeof(trial.key)
     per_seed = config.x.points * config.y.points
     working = objective.working_set(per_seed) if hasattr(objective, "working_set") else 0
-    return {"trials": runs * _deep_size(trial), "index": runs * per_entry, "table": runs * table,
-            "objective": float(working)}
+    result = lambda v: {"score": v, "diverged": False, "summary": {objective.score_name: v}}  # noqa: E731
+    return {"trials": runs * unique_size(trial, other), "index": runs * per_entry, "table": runs * table,
+            "results": per_seed * (unique_size(result(0.5), result(0.25)) + 8), "objective": float(working)}
 
 
 def check_size(config: SweepConfig, objective) -> None:
