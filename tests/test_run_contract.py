@@ -169,3 +169,22 @@ def test_a_tune_refused_before_its_first_run_leaves_nothing(tmp_path, monkeypatc
     one_line_error(runner.invoke(app, ["tune", "--objective", "quadratic", "--out", str(out),
                                        "--steps", "5", "--dim", "8"]), "refused")
     assert not out.exists()
+
+
+# ------------------------------------------------------------------ a large log
+def test_validation_steps_csv_is_no_larger_than_norms_csv(tmp_path, monkeypatch):
+    import pandas as pd
+
+    import dynamics.util.output
+
+    monkeypatch.setattr(dynamics.util.output, "SMALL_BYTES", 0)  # a large log, in miniature
+
+    run = make_run(tmp_path / "run", [0.1] * 400, log_every=1)
+    result = runner.invoke(app, ["validate", str(run)])
+    assert result.exit_code == 0, result.output
+    written, norms = run / "validation" / "validation_steps.csv", run / "norms.csv"
+    assert written.stat().st_size <= norms.stat().st_size
+    steps = pd.read_csv(written)["step"]
+    logged = pd.read_csv(norms)["step"]
+    assert steps.min() == logged.min() and steps.max() == logged.max()  # first and last kept
+    assert "keeps every" in result.output

@@ -55,11 +55,17 @@ def print_table(console, table) -> None:
             console.width = before
 
 
+#: a derived per-step table up to this size is written whole, whatever its source's size
+#: (a small run keeps every step; a large log is thinned to its source's size)
+SMALL_BYTES = 20_000_000
+
+
 def thin_steps(frame, source, sample: int = 1000):
     """(``frame`` with every k-th logged ``step`` kept, k) for the smallest k that makes
     its CSV no larger than the file ``source`` (e.g. validation_steps.csv against
-    norms.csv); k = 1 keeps every row. The first and last steps always stay. The CSV's
-    bytes per row are measured on up to ``sample`` rows, spread over the frame."""
+    norms.csv); k = 1 keeps every row, as it does while the CSV stays under
+    :data:`SMALL_BYTES`. The first and last steps always stay. The CSV's bytes per row
+    are measured on up to ``sample`` rows, spread over the frame."""
     import math
     import os
 
@@ -74,7 +80,7 @@ def thin_steps(frame, source, sample: int = 1000):
     picks = frame.iloc[np.linspace(0, len(frame) - 1, min(sample, len(frame))).astype(int)]
     per_row = len(picks.to_csv(index=False).encode()) / len(picks)
     every = max(1, math.ceil(per_row * len(frame) / max(budget, 1)))
-    if every == 1:
+    if every == 1 or per_row * len(frame) <= SMALL_BYTES:
         return frame, 1
     steps = np.unique(frame["step"].to_numpy())
     keep = steps[::every]
