@@ -227,7 +227,9 @@ def _floats(text: str, option: str) -> list[float] | float:
     try:
         values = [number(v) for v in text.split(",") if v.strip()]
     except ValueError as why:
-        raise RidgelineError(f"{option}: {text!r}: a value {why}; give a number or a comma-separated list") from None
+        detail = "" if str(why) == "is not a number" else f" (a value {why})"
+        raise RidgelineError(f"{option}: {text!r} is not a number or a comma-separated list of numbers"
+                             f"{detail}") from None
     if not values:
         raise RidgelineError(f"{option}: give a number or a comma-separated list")
     return values[0] if len(values) == 1 else values
@@ -511,8 +513,8 @@ def parse_bounds(text: str) -> tuple[tuple[str, float, float], ...]:
                 raise ValueError("is not NAME=LO:HI")
             out.append((name.strip(), number(lo), number(hi)))
         except ValueError as why:
-            raise RidgelineError(f"--bounds: {item!r}: {why if sep else 'is not NAME=LO:HI'} "
-                                 "(e.g. wd=1e-5:1e-2)") from None
+            detail = f": a value {why}" if sep else ""
+            raise RidgelineError(f"--bounds: {item!r} is not NAME=LO:HI{detail} (e.g. wd=1e-5:1e-2)") from None
     return tuple(out)
 
 

@@ -264,8 +264,8 @@ def check_size(config: SweepConfig, objective) -> None:
 
     runs = runs_of(config)
     check_memory(sum(estimate_memory(config, objective).values()),
-                 f"a sweep of {config.x.points:,} × {config.y.points:,} points × "
-                 f"{config.repeats:,} repeats = {runs:,} runs", "use fewer --x/--y points or --repeats")
+                 f"a sweep of {config.x.points} × {config.y.points} points × "
+                 f"{config.repeats} repeats = {runs:,} runs", "use fewer --x/--y points or --repeats")
 
 
 def grid_trials(config: SweepConfig, objective) -> list:
