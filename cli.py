@@ -43,7 +43,7 @@ from training.search.executors import EXECUTORS as _EXECUTORS  # noqa: E402
 from training.search.objectives import OBJECTIVES as _OBJECTIVES  # noqa: E402
 from training.search.samplers import METHODS as _METHODS  # noqa: E402
 from training.search.tune import COORDINATES as _COORDINATES  # noqa: E402
-from dynamics.transfer import RULES as _TRANSFER_RULES  # noqa: E402
+from dynamics.transfer import CHOICES as _TRANSFER_RULES, KEEPS as _KEEPS, PARAMETRISATIONS as _PARAMETRISATIONS  # noqa: E402
 
 Rule = _choices("Rule", _RULES)
 DeriveRule = _choices("DeriveRule", [*_RULES, "all"])
@@ -63,6 +63,8 @@ Coordinates = _choices("Coordinates", _COORDINATES)
 Method = _choices("Method", _METHODS)
 TransferRule = _choices("TransferRule", _TRANSFER_RULES)
 TransferFormat = _choices("TransferFormat", ("table", "json"))
+TransferKeep = _choices("TransferKeep", _KEEPS)
+Parametrisation = _choices("Parametrisation", _PARAMETRISATIONS)
 
 
 def _version() -> str:
@@ -516,20 +518,26 @@ def parse_bounds(text: str) -> tuple[tuple[str, float, float], ...]:
 @app.command()
 @_library_call
 def transfer(
-    to: Annotated[str, typer.Option("--to", help="New values, e.g. batch_size=128 or momentum=0.97 or wd=2e-3 (lr follows).")],
-    from_: Annotated[str, typer.Option("--from", help="The good setting, e.g. lr=0.4,wd=5e-4,momentum=0.9,batch_size=512 (missing names: Page's).")] = "",
-    rule: Annotated[TransferRule, typer.Option(help="The update rule (ridgeline train's is nesterov).")] = TransferRule["nesterov"],
+    to: Annotated[str, typer.Option("--to", help="New values, e.g. batch_size=128 or momentum=0.97 or wd=2e-3 (lr follows); "
+                                                 "or train_size=10000, epochs=48, width=0.5 (the relaxation time in epochs is kept).")],
+    from_: Annotated[str, typer.Option("--from", help="The good setting, e.g. lr=0.4,wd=5e-4,momentum=0.9,batch_size=512 (missing names: Page's); "
+                                                      "width=0.125 for a --to width move (default 1).")] = "",
+    rule: Annotated[TransferRule, typer.Option(help="The update rule (ridgeline train's is nesterov; adamw and lion: --to train_size, epochs, width).")] = TransferRule["nesterov"],
     train_size: Annotated[int, typer.Option(help="M, training images per epoch (steps per epoch = M/N).")] = 50_000,
     epochs: Annotated[float, typer.Option(help="Length of the run, epochs (for the relaxation warning).")] = 24,
+    keep: Annotated[TransferKeep, typer.Option(help="--to train_size/epochs/width: leave this one as it is; the other moves to keep the relaxation time.")] = TransferKeep["lr"],
+    parametrisation: Annotated[Parametrisation, typer.Option(help="--to width: standard (lr as it is) or mup (lr ~ 1/width; adamw, lion).")] = Parametrisation["standard"],
     format: Annotated[TransferFormat, typer.Option("--format", help="Output format.")] = TransferFormat["table"],
 ) -> None:
-    """Carry a setting to another batch size, momentum or wd along Page's flat directions."""
-    from dynamics.transfer import PAGE, TARGETS, TransferConfig, render, transfer as run_transfer
+    """Carry a setting to another batch size, momentum or wd along Page's flat directions,
+    or to another data-set size, run length or width keeping the relaxation time in epochs."""
+    from dynamics.transfer import PAGE, SCALES, TARGETS, TransferConfig, render, transfer as run_transfer
 
-    source = parse_assignments(from_, "--from", tuple(PAGE)) if from_.strip() else {}
-    target = parse_assignments(to, "--to", TARGETS)
+    source = parse_assignments(from_, "--from", (*PAGE, "width")) if from_.strip() else {}
+    target = parse_assignments(to, "--to", (*TARGETS, *SCALES))
     config = TransferConfig(source=source, target=target, rule=rule.value, train_size=train_size,
-                            epochs=epochs, format=format.value)
+                            epochs=epochs, format=format.value, keep=keep.value,
+                            parametrisation=parametrisation.value)
     typer.echo(render(run_transfer(config), config.format, config.rule), nl=False)
 
 
