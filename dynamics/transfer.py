@@ -20,6 +20,17 @@ the result therefore also gives the (λ, α) that keeps them where they were, λ
 The arithmetic is exact (:class:`fractions.Fraction`
 of the floats given), so "kept" means equal, not close.
 
+The run's scale moves differently (:func:`scale_transfer`, docs/transfer.md): to another
+data-set size M, run length or width, the relaxation time τ of |w|² in epochs, τN/M, is
+kept, the rule of Wang and Aitchison, "How to set AdamW's weight decay as you scale model
+and dataset size" (ICML 2025), derived here for each rule (:func:`relaxation_form`):
+
+    M → M':       λ'α' with τ(λ'α') = τ(λα) M'/M   (leading order λ'α' = λα M/M'); α moves
+                  (``keep="lr"``, theirs) or λ (``keep="wd"``)
+    epochs → T':  nothing (τN/M has no T in it); the run's length in τ changes by T'/T
+    width W → W': nothing in the standard parametrisation (no rule covered has the element
+                  count C in τ); μP (adaptive rules): λ' = λW/W' and α' = αW'/W keep λα
+
 The relaxation time of |w| (``dynamics.symbolic.predict``, steps; ×N/M for epochs, M
 training images) comes before and after, with warnings where the move leaves the
 regime in which the invariants were derived:
@@ -263,6 +274,8 @@ def _render_scale(result: Transfer) -> list[str]:
     if not math.isclose(sc["moved"].get(name, 1), lead, rel_tol=1e-3):
         moved += f" (x{lead:.4g} at leading order, {name} ~ 1/tau)"
     kept = "yes" if math.isclose(e0, e1, rel_tol=1e-9) else f"no (x{e1 / e0:.4g})"
+    if fixed == "lr" and "lr" in sc["moved"]:
+        moved += " (lr by muP, wd to keep lr*wd)"
     lines = ["", f"moves {moved} to keep the relaxation time in epochs (--keep {fixed})",
              f"relaxation time of |w|^2 derived for the rule: {sc['relaxation_form']} steps "
              "(leading order in lr*wd for the SGD rules; exact values above)",
@@ -400,6 +413,9 @@ def timescale(rule: str, lr: float, wd: float, momentum: float, steps_per_epoch:
 #: rules the scale moves cover: their τ is a function of λα (and ρ, β₁, β₂), derived
 TIMESCALE_RULES = ("nesterov", "heavy-ball", "sgd", "adamw", "lion")
 CHOICES = tuple(dict.fromkeys(RULES + TIMESCALE_RULES))  # every --rule transfer takes
+#: AdamW's and Lion's exact rescaling invariant is λα (dynamics.adaptive), and λ/N, λα/N per epoch;
+#: ρ's λ/(1−ρ) and u are the SGD rules' (shown for those)
+ADAPTIVE_INVARIANTS = ("lr/N", "lr*wd", "lr*wd/N")
 
 
 def _check_scale(config: TransferConfig) -> tuple[dict, dict, dict]:
@@ -530,8 +546,9 @@ def scale_transfer(config: TransferConfig) -> Transfer:
     old = setting | {"batch_size": int(n)}
     exact = [(Fraction(p["lr"]), Fraction(p["batch_size"]), 1 - Fraction(p["momentum"]), Fraction(p["wd"]))
              for p in (old, new)]
-    invariants = [Invariant(name, float(f(*exact[0])), float(f(*exact[1])), f(*exact[0]) == f(*exact[1]))
-                  for name, f in INVARIANTS.items()]
+    names = INVARIANTS if rule not in ADAPTIVE else ADAPTIVE_INVARIANTS  # the rule's own invariants
+    invariants = [Invariant(name, float(INVARIANTS[name](*exact[0])), float(INVARIANTS[name](*exact[1])),
+                            INVARIANTS[name](*exact[0]) == INVARIANTS[name](*exact[1])) for name in names]
     taus = (tau0, relaxation_steps(rule, new["lr"], new["wd"], mom))
     epochs = tuple(t * n / s["train_size"] for t, s in zip(taus, (before, after)))
     runs = tuple(s["epochs"] / e for s, e in zip((before, after), epochs))
