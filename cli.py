@@ -319,7 +319,9 @@ def train(
     wd_on: Annotated[WdOn, typer.Option(help="Tensors that get α: all, or scale-invariant (the conv weights before a BatchNorm; 0 on BN scales, shifts and the classifier).")] = WdOn[_T.wd_on],
     other_lr: Annotated[Optional[float], typer.Option(help="Peak λ of the tensors without the scaling symmetry (BN scales and shifts, the classifier), on the same schedule (default: --lr).")] = None,
     other_wd: Annotated[Optional[float], typer.Option(help="α of the tensors without the scaling symmetry (default: --wd; 0 with --wd-on scale-invariant).")] = None,
-    init_scale: Annotated[float, typer.Option(help="Multiply the scale-invariant conv weights at initialisation by this: the same network function, |w₀| times this (the weight-norm control loop starts elsewhere).")] = _T.init_scale,
+    init_scale: Annotated[str, typer.Option(help="Multiply the scale-invariant conv weights at initialisation by this: the same network function, |w₀| times this (the weight-norm control loop starts elsewhere); 'follow': by (λ/λ₀)^(1/2) for the SGD rules (the rule's own exponent), λ₀ from --symmetry-ref.")] = str(_T.init_scale),
+    symmetry_ref: Annotated[Optional[str], typer.Option(help="Reference point lr=LR,wd=WD of --init-scale follow and --exact-symmetry (sweep: the grid's middle; tune: the start).")] = None,
+    exact_symmetry: Annotated[bool, typer.Option("--exact-symmetry", help="The exact-symmetry control: --init-scale follow, and the tensors without the symmetry held at --symmetry-ref's lr and wd, so runs along λα are the same run rescaled.")] = False,
     momentum: Annotated[Optional[float], typer.Option(help=f"ρ, momentum (0 = plain SGD; default {_T.momentum}). SGD only.")] = None,
     nesterov: Annotated[Optional[bool], typer.Option("--nesterov/--no-nesterov", help=f"Nesterov momentum (torch.optim.SGD nesterov=True; default {_T.nesterov}). SGD only.")] = None,
     optimizer: Annotated[TrainOptimizer, typer.Option(help="sgd, adamw (decoupled decay), adam (Adam with L2 decay) or lion.")] = TrainOptimizer[_T.optimizer],
@@ -346,10 +348,19 @@ def train(
         optimizer=optimizer.value, momentum=momentum, nesterov=nesterov, beta1=beta1, beta2=beta2, eps=eps,
         data=_str(data), download=download, cache_dir=str(cache_dir), train_size=train_size, holdout=holdout,
         epochs=epochs, batch_size=batch_size, lr=lr, wd=wd, wd_on=wd_on.value, other_lr=other_lr, other_wd=other_wd,
-        init_scale=init_scale, schedule=schedule.value, warmup_epochs=warmup_epochs, width=width, cutout=cutout, device=device,
+        init_scale=_init_scale(init_scale), symmetry_ref=symmetry_ref, exact_symmetry=exact_symmetry,
+        schedule=schedule.value, warmup_epochs=warmup_epochs, width=width, cutout=cutout, device=device,
         compile=compile, seed=seed, log_every=log_every, per_channel=per_channel, tensorboard=tensorboard,
         out=out)  # a str, not a Path: Path("") would turn an empty --out into "."
     run_training(config, resume=resume)
+
+
+def _init_scale(text: str):
+    """--init-scale: a number, or "follow" (converted as sweep's pass-through converts it)."""
+    from training.search.objectives import train_fields
+    from training.search.options import convert
+
+    return convert("init_scale", text, train_fields()["init_scale"])
 
 
 # ------------------------------------------------------------------------ validate
