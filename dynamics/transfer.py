@@ -488,6 +488,9 @@ def _solve(tau, target: float, guess: float) -> float:
         t = tau(x)
         return math.log(t / target) if math.isfinite(t) and t > 0 else math.nan
 
+    if not sys.float_info.min <= guess < math.inf:  # e.g. --to train_size=1e308
+        raise RidgelineError(f"the move needs lr or wd near {guess:.3g}, outside the range of floats "
+                             "(2.2e-308 to 1.8e308); choose a smaller move")
     a, b = math.log(guess), math.log(guess) + 0.01
     fa, fb = f(guess), f(math.exp(b))
     for _ in range(30):

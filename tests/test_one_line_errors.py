@@ -194,7 +194,7 @@ def test_bounds_floats_and_pass_through_options_give_one_line_or_finite_numbers(
 
 
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(value=numbers, name=st.sampled_from(["wd", "batch_size", "momentum"]))
+@given(value=numbers, name=st.sampled_from(["wd", "batch_size", "momentum", "train_size", "epochs", "width"]))
 def test_transfer_on_any_number_exits_0_or_2_without_a_traceback(value, name):
     result = runner.invoke(app, ["transfer", "--to", f"{name}={value}"])
     assert result.exit_code in (0, 2), result.output

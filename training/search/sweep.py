@@ -226,43 +226,95 @@ def runs_of(config: SweepConfig) -> int:
 
 
 def estimate_memory(config: SweepConfig, objective) -> dict[str, float]:
-    """Bytes the sweep holds at its peak, by buffer, from one sample of each per-run
-    object (``sys.getsizeof``, recursively) times the run count:
+    """Bytes the sweep holds at its peak, by buffer. Held throughout:
 
-    - ``trials``: every Trial (key, params, config), held for the whole sweep;
-    - ``index``: the key → trial map that drops repeated trials, and the lists of
-      pending trials and of tasks (one reference each);
-    - ``table``: records.csv's columns as Python lists (one number object per cell, the
-      key string) and the DataFrame made of them, alive together while it is built;
-    - ``results``: the results of the largest task (one seed's runs: score, diverged,
-      summary), held until the task returns;
-    - ``objective``: the objective's own working set for its largest task
-      (:meth:`QuadraticObjective.working_set`: the simulator's buffers for one chunk).
+    - ``trials``: every Trial (key, params, config), :func:`unique_size` of one;
+    - ``index``: the lists of trials and pending trials (a reference each), and the
+      key → trial map that drops repeats while the pending list is made;
+
+    and then the larger of its two phases:
+
+    - ``run``: one task's results (one seed's runs), the task lists, and the objective's
+      working set for that task (:meth:`QuadraticObjective.working_set`: the
+      simulator's buffers for one chunk);
+    - ``table``: records.csv built from the records, written and averaged per grid
+      point, per run as measured (``tracemalloc``'s peak) on :data:`TABLE_SAMPLE` runs.
     """
     import sys
 
     runs = runs_of(config)
-    trial, other = objective.trial({}), objective.trial({"lr": 0.7 * objective.trial({}).params["lr"], "seed": 12345})
+    trial = objective.trial({})
+    other = objective.trial({"lr": 0.7 * trial.params["lr"], "seed": trial.params["seed"] + 1})
     index = {str(i): trial for i in range(1024)}
-    per_entry = (sys.getsizeof(index) + sum(sys.getsizeof(k) for k in index)) / len(index) + 2 * 8
-    # per record: 7 number objects and the key (one list slot each, the momentum's
-    # 1 − ρ a new float), then 9 float64/int64/bool columns and a key reference
-    cells = [trial.params["lr"], trial.params["wd"], trial.params["momentum"], 0.1, 0.5]
-    table = 2 * (len(COLUMNS) + 3) * 8 + sum(sys.getsizeof(c) for c in cells) + sys.getsizeof(trial.key)
+    per_entry = (sys.getsizeof(index) + sum(sys.getsizeof(k) for k in index)) / len(index)
     per_seed = config.x.points * config.y.points
     working = objective.working_set(per_seed) if hasattr(objective, "working_set") else 0
     result = lambda v: {"score": v, "diverged": False, "summary": {objective.score_name: v}}  # noqa: E731
-    return {"trials": runs * unique_size(trial, other), "index": runs * per_entry, "table": runs * table,
-            "results": per_seed * (unique_size(result(0.5), result(0.25)) + 8), "objective": float(working)}
+    run = per_seed * (unique_size(result(0.5), result(0.25)) + 2 * 8) + working
+    table = runs * table_bytes_per_run(config, objective)
+    return {"trials": runs * unique_size(trial, other), "index": runs * (2 * 8 + per_entry),
+            "run" if run >= table else "table": float(max(run, table))}
+
+
+#: a bound on the table phase per run for :func:`check_size`'s quick pass (about ten
+#: times what :func:`table_bytes_per_run` measures on the toy, 1.1 kB)
+TABLE_CEILING = 16_000
+#: runs on which :func:`table_bytes_per_run` measures the table phase: the slope
+#: between the two sizes (a fixed cost, such as pandas' buffers, cancels)
+TABLE_SAMPLES = (400, 1200)
+
+
+def table_bytes_per_run(config: SweepConfig, objective) -> float:
+    """Peak bytes per run of the table phase of :func:`run_sweep` (records read back
+    from JSON one at a time, records.csv's frame, its CSV, the mean per grid point),
+    measured with ``tracemalloc`` at :data:`TABLE_SAMPLES` runs of this objective."""
+    import json
+    import os
+    import tempfile
+    import tracemalloc
+
+    import pandas  # noqa: F401  (imported before tracing: not a per-run cost)
+
+    def texts(n):
+        return [json.dumps(make_record(objective.name, objective.trial(
+            {"lr": canonical(0.01 * (1 + i)), "seed": i % 7}),
+            {"score": 0.1 * i, "diverged": False, "summary": {objective.score_name: 0.1 * i}}))
+            for i in range(n)]
+
+    def peak(lines, tmp):
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        frame = records_frame(json.loads(t) for t in lines)
+        write_csv(os.path.join(tmp, "records.csv"), frame)
+        mean_frame(frame, "lr", "wd")
+        return tracemalloc.get_traced_memory()[1] - base
+
+    small, large = (texts(n) for n in TABLE_SAMPLES)
+    tracing = tracemalloc.is_tracing()
+    with tempfile.TemporaryDirectory() as tmp:
+        peak(small[:50], tmp) if tracing else None
+        if not tracing:
+            records_frame(json.loads(t) for t in small[:50])  # lazy imports, outside the measure
+            tracemalloc.start()
+        try:
+            low, high = peak(small, tmp), peak(large, tmp)
+        finally:
+            if not tracing:
+                tracemalloc.stop()
+    return max(0.0, (high - low) / (TABLE_SAMPLES[1] - TABLE_SAMPLES[0]))
 
 
 def check_size(config: SweepConfig, objective) -> None:
     """Refuse, with the numbers, a sweep that cannot be held in memory, before any of
     it is built: the runs are counted from the axes, the estimate is
     :func:`estimate_memory` (benchmarks/sweep_memory.py measures it against the peak)."""
-    from dynamics.util.io import check_memory
+    from dynamics.util.io import available_memory, check_memory
 
     runs = runs_of(config)
+    available = available_memory()
+    trial = objective.trial({})
+    if available is not None and runs * (_deep_size(trial) + TABLE_CEILING) < 0.4 * available:
+        return  # far inside the limit by a cheap bound: not worth measuring the table phase
     check_memory(sum(estimate_memory(config, objective).values()),
                  f"a sweep of {config.x.points} × {config.y.points} points × "
                  f"{config.repeats} repeats = {runs:,} runs", "use fewer --x/--y points or --repeats")
