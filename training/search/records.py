@@ -202,7 +202,8 @@ def abandon(out: str | os.PathLike, kind: str, lock: DirectoryLock) -> None:
     :func:`claim_directory` and the command wrote into a folder it created (``<kind>.json``,
     ``<kind>_config.json``), so no half-made search is left behind."""
     out = Path(out)
-    if not getattr(lock, "created", False) or any((out / "records").glob("*.json")):
+    started = any((out / "records").glob("*.json")) or (out / "runs").is_dir()  # a trial's run resumes
+    if not getattr(lock, "created", False) or started:
         return
     for name in (f"{kind}.json", f"{kind}_config.json"):
         (out / name).unlink(missing_ok=True)
