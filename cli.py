@@ -318,9 +318,10 @@ def train(
     other_lr: Annotated[Optional[float], typer.Option(help="Peak λ of the tensors without the scaling symmetry (BN scales and shifts, the classifier), on the same schedule (default: --lr).")] = None,
     other_wd: Annotated[Optional[float], typer.Option(help="α of the tensors without the scaling symmetry (default: --wd; 0 with --wd-on scale-invariant).")] = None,
     init_scale: Annotated[float, typer.Option(help="Multiply the scale-invariant conv weights at initialisation by this: the same network function, |w₀| times this (the weight-norm control loop starts elsewhere).")] = _T.init_scale,
-    momentum: Annotated[Optional[float], typer.Option(help=f"ρ, momentum (0 = plain SGD; default {_T.momentum}). SGD only.")] = None,
-    nesterov: Annotated[Optional[bool], typer.Option("--nesterov/--no-nesterov", help=f"Nesterov momentum (torch.optim.SGD nesterov=True; default {_T.nesterov}). SGD only.")] = None,
-    optimizer: Annotated[TrainOptimizer, typer.Option(help="sgd, adamw (decoupled decay), adam (Adam with L2 decay) or lion.")] = TrainOptimizer[_T.optimizer],
+    momentum: Annotated[Optional[float], typer.Option(help=f"ρ, momentum (0 = plain SGD; default {_T.momentum}, muon 0.95). SGD and Muon.")] = None,
+    nesterov: Annotated[Optional[bool], typer.Option("--nesterov/--no-nesterov", help=f"Nesterov momentum (torch.optim.SGD/Muon nesterov=True; default {_T.nesterov}). SGD and Muon.")] = None,
+    optimizer: Annotated[TrainOptimizer, typer.Option(help="sgd, adamw (decoupled decay), adam (Adam with L2 decay), lion, or muon (Muon on the scale-invariant conv weights, Nesterov SGD at --other-lr on the rest).")] = TrainOptimizer[_T.optimizer],
+    adjust_lr: Annotated[Optional[str], typer.Option(help="Muon's lr factor: original (√max(1, A/B), default) or match_rms_adamw (0.2√max(A, B)).")] = None,
     beta1: Annotated[Optional[float], typer.Option(help="β₁ in [0, 1), first-moment coefficient of adamw/adam/lion (default 0.9).")] = None,
     beta2: Annotated[Optional[float], typer.Option(help="β₂ in [0, 1) of adamw/adam/lion (default 0.999; lion 0.99).")] = None,
     eps: Annotated[Optional[float], typer.Option(help="ε > 0 of adamw/adam (default 1e-8).")] = None,
@@ -342,7 +343,7 @@ def train(
 
     config = from_options(
         optimizer=optimizer.value, momentum=momentum, nesterov=nesterov, beta1=beta1, beta2=beta2, eps=eps,
-        data=_str(data), download=download, cache_dir=str(cache_dir), train_size=train_size, holdout=holdout,
+        adjust_lr=adjust_lr, data=_str(data), download=download, cache_dir=str(cache_dir), train_size=train_size, holdout=holdout,
         epochs=epochs, batch_size=batch_size, lr=lr, wd=wd, wd_on=wd_on.value, other_lr=other_lr, other_wd=other_wd,
         init_scale=init_scale, schedule=schedule.value, warmup_epochs=warmup_epochs, width=width, cutout=cutout, device=device,
         compile=compile, seed=seed, log_every=log_every, per_channel=per_channel, tensorboard=tensorboard,
