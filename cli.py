@@ -247,7 +247,10 @@ def simulate(
     batch_size: Annotated[Optional[str], typer.Option(help="N, examples per step; gradient noise G = noise/√N (list allowed; default 1, bn-net 16).")] = None,
     steps: Annotated[int, typer.Option(help="Steps per run.")] = 2000,
     repeats: Annotated[int, typer.Option(help="Independent runs (seeds) per setting.")] = 16,
-    dim: Annotated[int, typer.Option(help="D, dimensions of w (bn-net: hidden width).")] = 256,
+    dim: Annotated[Optional[int], typer.Option(help="D, dimensions of w (bn-net: hidden width; default 256, muon A·B of --shape).")] = None,
+    shape: Annotated[Optional[str], typer.Option(help="--rule muon: each run's w as a matrix, AxB (64x64, 32x128, 128x32) or a conv's out x in x k x k (16x8x3x3 → 16x72).")] = None,
+    nesterov: Annotated[bool, typer.Option("--nesterov/--no-nesterov", help="--rule muon: Nesterov momentum (torch.optim.Muon's default).")] = True,
+    adjust_lr: Annotated[str, typer.Option(help="--rule muon: torch's adjust_lr_fn, original (√max(1, A/B)) or match_rms_adamw (0.2√max(A, B)).")] = "original",
     schedule: Annotated[SimSchedule, typer.Option(help="constant, piecewise (Page's 0→λ→0) or step (λ/10 from half-way: relaxation).")] = SimSchedule["constant"],
     record_every: Annotated[int, typer.Option(help="Steps between records.")] = 10,
     noise: Annotated[float, typer.Option(help="σ, scale-free per-example gradient noise.")] = 1.0,
@@ -264,15 +267,15 @@ def simulate(
         return
     if out is None:
         raise RidgelineError("--out DIR is required (where the trajectories and summary go)")
-    from dynamics.simulate import SimConfig, default_batch_size, run
+    from dynamics.simulate import SimConfig, default_batch_size, run, with_matrix
 
     batch = _floats(batch_size, "--batch-size") if batch_size else default_batch_size(loss.value)
-    run(SimConfig(loss=loss.value, correlation=correlation, rule=rule.value, lr=_floats(lr, "--lr"), wd=_floats(wd, "--wd"),
-                  momentum=_floats(momentum, "--momentum"), batch_size=batch,
-                  steps=steps, runs=repeats, dim=dim, schedule=schedule.value, record_every=record_every,
-                  noise=noise, init_norm=init_norm, grid=grid, seed=seed, device=device, dtype=dtype,
-                  compile=compile, beta2=beta2),
-        str(out), as_json=format.value == "json")
+    config = SimConfig(loss=loss.value, correlation=correlation, rule=rule.value, lr=_floats(lr, "--lr"), wd=_floats(wd, "--wd"),
+                       momentum=_floats(momentum, "--momentum"), batch_size=batch,
+                       steps=steps, runs=repeats, dim=256 if dim is None else dim, schedule=schedule.value,
+                       record_every=record_every, noise=noise, init_norm=init_norm, grid=grid, seed=seed, device=device,
+                       dtype=dtype, compile=compile, beta2=beta2, shape=shape, nesterov=nesterov, adjust_lr=adjust_lr)
+    run(with_matrix(config) if dim is None else config, str(out), as_json=format.value == "json")
 
 
 @simulate_app.command("slices")
