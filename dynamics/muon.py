@@ -161,29 +161,46 @@ def equilibrium(nesterov: bool = True) -> MuonEquilibrium:
 
 
 def derive(nesterov: bool = True) -> tuple[Formula, ...]:
-    """Every derived result for ``muon``, in reading order."""
+    """Every derived result for ``muon``, in reading order, written in q, η, A₁, S and S₀ (each
+    defined by a row); sympy checks each against the equilibrium written out in λ, α, ρ."""
     eq = equilibrium(nesterov)
     sym = rescaling_symmetry(nesterov)
-    A1, r_j = buffer_correlation(nesterov)
-    kosson = sp.sqrt(2 * lam * alpha / (1 + 2 * eq.linear_S0))
+    A1, _ = buffer_correlation(nesterov)
+    q, eta, a1, S, S0 = sp.symbols("q eta A_1 S S_0", positive=True)
+    r_j = a1 * rho ** (_j - 1)
+    full = {q: eq.q, eta: eq.eta, a1: A1}
+    x = eta**2 * P_ * (1 + 2 * S) / (1 - q**2)
+    cos = q + (1 - q**2) * S / (q * (1 + 2 * S))
+    radial = -S * sp.sqrt(1 - q**2) / (q * sp.sqrt(1 + 2 * S))
+    eff = sp.sqrt(1 - q**2) / (sp.sqrt(P_) * sp.sqrt(1 + 2 * S))
+    points = [{lam: sp.Rational(1, 7), alpha: sp.Rational(1, 3), rho: sp.Rational(9, 10), S: 5, P_: 3, A_: 64, B_: 16},
+              {lam: sp.Rational(1, 50), alpha: 2, rho: sp.Rational(1, 2), S: sp.Rational(1, 3), P_: 7, A_: 8, B_: 72}]
+    for short, long_ in ((x, eq.weight_norm2), (cos, eq.cos_angle), (radial, eq.radial_share)):
+        diff = short.subs(full) - long_.subs(eq.S, S)
+        assert all(abs(float(diff.subs(p))) < 1e-12 for p in points), "the compact form must be the derived one"
     return (
         Formula("rescaling_exponents", "(a, b, c): w→r^a w, λ→r^b λ, α→r^c α (m→r^-1 m; NS(c u) = NS(u)) maps the update onto itself",
                 sp.Tuple(sym["a"], sym["b"], sym["c"])),
         Formula("rescaling_verified", "the exponents substituted back into the rule give the same update", sym["verified"]),
         Formula("rescaling_invariant", "exactly invariant combination of (λ, α)", sym["invariant"]),
-        Formula("lr_factor", "s(A, B), torch's adjust_lr_fn 'original' (match_rms_adamw: 0.2√max(A, B))",
-                muon_lr_scale((A_, B_))),
-        Formula("buffer_correlation", "corr(u_t, u_t+j) of the orthogonalised buffer, elementwise, from the rule", r_j),
-        Formula("weight_norm_sq", "equilibrium |w|² (exact in the model; P = E|O|², F measured for the shape)", eq.weight_norm2),
-        Formula("weight_norm_leading", "equilibrium |w|, leading order in λα", eq.weight_norm_leading),
-        Formula("angular_update", "equilibrium angle between w_t and w_t+1, radians per step (exact)", sp.acos(eq.cos_angle)),
-        Formula("angular_update_leading", "the angle, leading order in λα", eq.angular_update_leading),
-        Formula("update_radial_share", "cos(w_t, O_t+1): how much of the update lies along w (exact)", eq.radial_share),
-        Formula("effective_lr", "λ s/|w|, the step on the unit sphere per unit of O", eq.eta / sp.sqrt(eq.weight_norm2)),
+        Formula("decay_factor", "q, w' = q w − η O (read off the rule)", eq.q),
+        Formula("update_step", "η = λ s(A, B), s torch's adjust_lr_fn 'original' (match_rms_adamw: 0.2√max(A, B))", eq.eta),
+        Formula("lag1_correlation", "A_1 = corr(u_t, u_t+1) of the buffer u, elementwise, from the rule", A1),
+        Formula("buffer_correlation", "r_j = corr(u_t, u_t+j)", r_j),
+        Formula("update_power", "P = E|O|², O's mean square singular value times min(A, B) (measured for the shape)", P_),
+        Formula("correlation_sum", "S = Σ_j q^j R_j, R_j = corr(O_t, O_t+j) = F(r_j) (F measured for the shape)",
+                sp.Sum(q**_j * F_(r_j), (_j, 1, sp.oo))),
+        Formula("weight_norm_sq", "equilibrium |w|² (exact in the model)", x),
+        Formula("weight_norm_leading", "equilibrium |w|, leading order in λα (S_0 = S at q = 1)", eq.weight_norm_leading.subs(
+            sp.Sum(F_(buffer_correlation(nesterov)[1]), (_j, 1, sp.oo)), S0)),
+        Formula("angular_update", "equilibrium angle between w_t and w_t+1, radians per step (exact)", sp.acos(cos)),
+        Formula("angular_update_leading", "the angle, leading order in λα", sp.sqrt(2 * lam * alpha / (1 + 2 * S0))),
+        Formula("update_radial_share", "cos(w_t, O_t+1): how much of the update lies along w (exact)", radial),
+        Formula("effective_lr", "η/|w|, the step on the unit sphere per unit of O (exact)", eff),
         Formula("relaxation_steps", "e-folding time of |w|² towards equilibrium, steps (exact: O's size is |w|-free)",
                 eq.relaxation_steps),
-        Formula("linear_update_angle", "the angle if NS were linear (F(r) = r; Kosson et al.'s random walk with "
-                "the buffer's correlations)", kosson),
+        Formula("linear_update_angle", "the angle if NS were linear, F(r) = r (a random walk with the buffer's "
+                "correlations, as Kosson et al. model AdamW)", sp.sqrt(2 * lam * alpha / (1 + 2 * a1 / (1 - rho)))),
     )
 
 
@@ -310,6 +327,29 @@ def predict(lr, wd, momentum, shape, nesterov: bool = True, adjust_lr: str = "or
         norm = np.where(ok, np.sqrt(x), np.nan)
         theta = np.where(ok, np.arccos(np.clip(cos, -1, 1)), np.nan)
         return norm, theta, np.where(ok, eta / norm, np.nan), np.where(ok, tau, np.nan), ok
+
+
+def values(lr, wd, momentum, shape, nesterov: bool = True, adjust_lr: str = "original") -> dict:
+    """Every formula of :func:`derive` at one point, with P and F measured for ``shape``."""
+    A, B = parse_shape(shape)
+    stats = ns_statistics(A, B)
+    q = 1 - lr * wd
+    S, S0 = (float(v) for v in correlation_sums(stats, q, momentum, nesterov))
+    s = muon_lr_scale((A, B), adjust_lr)
+    norm, theta, eff, tau, ok = (float(v) for v in predict(lr, wd, momentum, (A, B), nesterov, adjust_lr))
+    A1 = float(_lag1(nesterov)(momentum))
+    sym = rescaling_symmetry(nesterov)
+    return {
+        "rescaling_exponents": None, "rescaling_verified": None,
+        "rescaling_invariant": float(sym["invariant"].subs({lam: lr, alpha: wd})),
+        "decay_factor": q, "update_step": lr * s, "lag1_correlation": A1, "buffer_correlation": None,
+        "update_power": stats.power, "correlation_sum": S,
+        "weight_norm_sq": norm**2, "weight_norm_leading": s * math.sqrt(lr * stats.power * (1 + 2 * S0) / (2 * wd)),
+        "angular_update": theta, "angular_update_leading": math.sqrt(2 * lr * wd / (1 + 2 * S0)),
+        "update_radial_share": float(radial_share(lr, wd, momentum, (A, B), nesterov, adjust_lr)),
+        "effective_lr": eff, "relaxation_steps": tau,
+        "linear_update_angle": math.sqrt(2 * lr * wd / (1 + 2 * A1 / (1 - momentum))),
+    }
 
 
 def radial_share(lr, wd, momentum, shape, nesterov: bool = True, adjust_lr: str = "original"):
