@@ -137,13 +137,26 @@ def _rule_of(config: dict) -> str:
 
 def _rule_arguments(run: Run, df) -> dict:
     """``predict``'s extra arguments for an adaptive rule: the layer's element count C
-    (from the ``shape`` column) and the run's β₂; {} for the SGD rules."""
+    (from the ``shape`` column) and the run's β₂; for muon the layer's matrix (out, in·k·k),
+    Nesterov and adjust_lr; {} for the SGD rules."""
     from dynamics.rules import ADAPTIVE
 
+    if run.rule == "muon":
+        return dict(shape=tuple(int(n) for n in str(df["shape"].iloc[0]).split("x")),
+                    nesterov=bool(run.config.get("nesterov", True)),
+                    adjust_lr=run.config.get("adjust_lr") or "original")
     if run.rule not in ADAPTIVE:
         return {}
     return dict(elements=float(np.prod([int(n) for n in str(df["shape"].iloc[0]).split("x")])),
                 beta2=run.config.get("beta2"))
+
+
+def _layer_rule(run: Run, df) -> tuple:
+    """(rule, α, ρ) of one layer: the run's, except under muon, whose tensors without the
+    symmetry (not ``scale_invariant``) take Nesterov SGD with their own logged α and ρ."""
+    if run.rule == "muon" and not bool(df["scale_invariant"].iloc[0]):
+        return "nesterov", float(df["wd"].iloc[0]), float(df["momentum"].iloc[0])
+    return run.rule, run.wd, run.momentum
 
 
 def load_run(run_dir: str | Path) -> Run:
@@ -303,28 +316,29 @@ def compare(run: Run, cfg: ValidateConfig) -> "pandas.DataFrame":  # noqa: F821
         lr = df["lr"].to_numpy(float)
         w = df["weight_norm"].to_numpy(float)
         g = df["grad_norm"].to_numpy(float)
-        extra = _rule_arguments(run, df)  # C and β₂ for the adaptive rules
-        tau = predict(run.rule, lr, run.wd, run.momentum, np.ones_like(lr), **extra).relaxation_steps
+        rule, wd, rho = _layer_rule(run, df)
+        extra = _rule_arguments(run, df) if rule == run.rule else {}  # C and β₂ (adaptive), the matrix (muon)
+        tau = predict(rule, lr, wd, rho, np.ones_like(lr), **extra).relaxation_steps
         tau = np.where(np.isfinite(tau), tau, np.inf)
         df["relaxation_steps"] = tau
         df["G2"] = (g * w) ** 2
         G2_smoothed = _ema(df["G2"].to_numpy(), steps, tau)
         df["G_smoothed"] = np.sqrt(G2_smoothed)
-        white = predict(run.rule, lr, run.wd, run.momentum, df["G_smoothed"].to_numpy(), **extra)
+        white = predict(rule, lr, wd, rho, df["G_smoothed"].to_numpy(), **extra)
         df["predicted_norm_white"], df["predicted_angle_white"] = white.weight_norm, white.angular_update
         if _has_power(run) and not extra:  # k̄ = 1 + EMA((k − 1) G²)/EMA(G²): the power-weighted mean of k
             excess = (df["grad_power_ratio"].to_numpy(float) - 1) * df["G2"].to_numpy()
             df["power_smoothed"] = 1 + _ema(excess, steps, tau) / G2_smoothed
-            p = predict(run.rule, lr, run.wd, run.momentum, df["G_smoothed"].to_numpy(),
+            p = predict(rule, lr, wd, rho, df["G_smoothed"].to_numpy(),
                         df["power_smoothed"].to_numpy())
-        elif _has_update_power(run) and run.rule == "adamw":  # κ̄, ξ̄: |w|² is a low-pass of λ²|u|²
+        elif _has_update_power(run) and rule == "adamw":  # κ̄, ξ̄: |w|² is a low-pass of λ²|u|²
             df["power_smoothed"] = _ema(df["update_power_ratio"].to_numpy(float), steps, tau)
             radial = df["normalised_grad_radial"].to_numpy(float) if "normalised_grad_radial" in df \
                 else np.zeros(len(df))
             df["radial_smoothed"] = _ema(radial, steps, tau)
-            p = predict(run.rule, lr, run.wd, run.momentum, df["G_smoothed"].to_numpy(),
+            p = predict(rule, lr, wd, rho, df["G_smoothed"].to_numpy(),
                         df["power_smoothed"].to_numpy(), radial=df["radial_smoothed"].to_numpy(), **extra)
-            df["predicted_norm_tangent"] = predict(run.rule, lr, run.wd, run.momentum, df["G_smoothed"].to_numpy(),
+            df["predicted_norm_tangent"] = predict(rule, lr, wd, rho, df["G_smoothed"].to_numpy(),
                                                    df["power_smoothed"].to_numpy(), **extra).weight_norm
             if _has_power(run):  # k̄ of the gradients alone, for the notes: κ = k ν
                 excess = (df["grad_power_ratio"].to_numpy(float) - 1) * df["G2"].to_numpy()
@@ -340,8 +354,8 @@ def compare(run: Run, cfg: ValidateConfig) -> "pandas.DataFrame":  # noqa: F821
         df["angle_ratio_white"] = df["measured_angle"] / df["predicted_angle_white"]
         df["missing"] = ~np.isfinite(df[["weight_norm", "grad_norm", "angular_update"]].to_numpy(float)).all(1)
         df.loc[df["step"] == 0, "missing"] = False  # step 0: the initial weights, no step taken
-        if "momentum_norm" in df and run.rule != "sgd" and not extra:
-            z = noise_buffer_norm2(run.rule, lr, run.wd, run.momentum, w**2, g**2)
+        if "momentum_norm" in df and rule != "sgd" and not extra:
+            z = noise_buffer_norm2(rule, lr, wd, rho, w**2, g**2)
             v2 = df["momentum_norm"].to_numpy(float) ** 2
             df["momentum_ratio"] = np.sqrt(_ema(v2, steps, tau) / _ema(z, steps, tau))
         else:
@@ -351,7 +365,7 @@ def compare(run: Run, cfg: ValidateConfig) -> "pandas.DataFrame":  # noqa: F821
             back = np.interp(steps - tau, steps, log_w, left=np.nan)
             df["norm_drift"] = np.where(np.isfinite(tau) & (steps - tau >= steps[0]), log_w - back, np.nan)
         rate = 2 * df["norm_drift"].to_numpy(float) / tau  # d ln|w|²/dt, per step
-        df["predicted_angle_drift"] = np.nan if extra else drifting_angle(run.rule, lr, run.wd, run.momentum,
+        df["predicted_angle_drift"] = np.nan if extra else drifting_angle(rule, lr, wd, rho,
                                                                           np.nan_to_num(rate))
         df["angle_ratio_drift"] = df["measured_angle"] / df["predicted_angle_drift"]
         df["lr_lag"], df["quasi_static"], df["relaxation_clock"], df["equilibrium"] = \
@@ -429,9 +443,9 @@ def _with_trajectories(run: Run, steps_table: "pandas.DataFrame") -> "pandas.Dat
                         if len(col) else np.full(T, np.nan))
         return np.stack(cols, 1)
 
-    from dynamics.rules import ADAPTIVE
+    from dynamics.rules import ADAPTIVE, ORTHOGONAL
 
-    if run.rule in ADAPTIVE:  # the trajectory's moment map is the SGD rules'
+    if run.rule in ADAPTIVE + ORTHOGONAL:  # the trajectory's moment map is the SGD rules'
         for col in ("trajectory_norm", "trajectory_angle", "trajectory_norm_ratio", "trajectory_angle_ratio",
                     "trajectory_angle_smoothed", "trajectory_clock"):
             for suffix in ("", "_white"):
@@ -624,6 +638,9 @@ def validate(cfg: ValidateConfig, console=None) -> Validation:
     if run.rule == "adamw" and not _has_update_power(run):
         console.print("[yellow]note[/]: norms.csv has no update_power_ratio column (a run logged before "
                       "it existed): white-noise predictions only")
+    elif run.rule == "muon":
+        console.print("[yellow]note[/]: muon is predicted with its white-noise model (P and F of NS measured "
+                      "on Gaussian matrices of each layer's shape, dynamics.muon)")
     elif run.rule in ADAPTIVE and run.rule != "adamw":
         console.print(f"[yellow]note[/]: {run.rule} is predicted with white noise (the update-power "
                       "correction is derived for adamw)")

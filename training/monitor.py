@@ -253,12 +253,16 @@ class Monitor:
 
     def _update_stats(self, grads: list[torch.Tensor]) -> dict:
         """κ_t, ν_t, ξ_t of training.updatestats for every tensor (NaN for a group without them)."""
-        from training.updatestats import NAMES, update_stats
+        from training.updatestats import NAMES, muon_stats, update_stats
 
         groups = self.optimizer.param_groups
         values = []
         for p, g, gi in zip(self.params, grads, self.groups):
             group = groups[gi]
+            if self.group_rules[gi] == "muon":  # Muon's |O|² and radial share
+                values.append(muon_stats(p, g, self.optimizer.state.get(p, {}), group["momentum"],
+                                         group["nesterov"], group.get("adjust_lr_fn") or "original"))
+                continue
             values.append(update_stats(self.group_rules[gi], p, g, self.optimizer.state.get(p, {}),
                                        group.get("weight_decay", 0.0), group["betas"][0] if "betas" in group
                                        else 0.0, group["betas"][1] if "betas" in group else 0.0,
