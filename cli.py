@@ -47,7 +47,7 @@ from dynamics.transfer import RULES as _TRANSFER_RULES  # noqa: E402
 
 Rule = _choices("Rule", _RULES)
 DeriveRule = _choices("DeriveRule", [*_RULES, "all"])
-SliceRule = _choices("SliceRule", ("nesterov", "heavy-ball", "adamw", "adam-l2", "lion"))  # dynamics.slices.SLICE_RULES
+SliceRule = _choices("SliceRule", ("nesterov", "heavy-ball", "adamw", "adam-l2", "lion", "muon"))  # dynamics.slices.SLICE_RULES
 DeriveFormat = _choices("DeriveFormat", _DERIVE_FORMATS)
 SimFormat = _choices("SimFormat", ("table", "json"))
 TableFormat = _choices("TableFormat", ("table", "csv"))
@@ -289,7 +289,7 @@ def simulate_slices(
     dim: Annotated[int, typer.Option(help="D, dimensions of the quadratic toy.")] = 256,
     seed: Annotated[int, typer.Option(help="First seed.")] = 0,
     device: Annotated[str, typer.Option(help="auto (cuda when present), cpu, cuda or cuda:N.")] = "auto",
-    rule: Annotated[SliceRule, typer.Option(help="Update rule: Page's nesterov or heavy-ball (lr around 0.4, wd 5e-4), or adamw, adam-l2, lion (lr around 0.03, wd 0.05, β₁ in the momentum slice).")] = SliceRule["nesterov"],
+    rule: Annotated[SliceRule, typer.Option(help="Update rule: Page's nesterov or heavy-ball (lr around 0.4, wd 5e-4), or adamw, adam-l2, lion, muon (lr around 0.03, wd 0.05, β₁ or ρ in the momentum slice; muon's toy is 16x16, no head).")] = SliceRule["nesterov"],
 ) -> None:
     """Page's three slices (λ × N, λ × (1 − ρ), λ × α) on the quadratic toy, with ridge slopes."""
     from dynamics.slices import SlicesConfig, run_slices

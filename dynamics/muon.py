@@ -48,7 +48,7 @@ F_ = sp.Function("F")  # NS's correlation transfer, R_j = F(r_j)
 O_ = sp.Symbol("O")  # the orthogonalised update
 
 GRID = 33  # buffer correlations r at which F is measured: sin(π/2 · k/32), dense near 1
-SAMPLE_ELEMENTS = 2**19  # Gaussian matrix elements per statistic (samples = this / (A·B), 4 to 2048)
+SAMPLE_ELEMENTS = 2**20  # Gaussian matrix elements per statistic (samples = this / (A·B), 4 to 8192)
 MAX_ELEMENTS = 2**16  # a larger matrix is measured at its aspect ratio with this many elements
 TERMS = 4096  # exact terms of S = Σ q^j F(r_j); the tail from F's slope at 0, geometric
 
@@ -243,7 +243,7 @@ def ns_statistics(A: int, B: int, seed: int = 0) -> NSStatistics:
     if A < 1 or B < 1 or min(A, B) < 2:
         raise RidgelineError(f"Muon needs a matrix with both sides >= 2, got {A}x{B}")
     a, b = measured_shape(A, B)
-    n = int(min(2048, max(4, math.ceil(SAMPLE_ELEMENTS / (a * b)))))
+    n = int(min(8192, max(4, math.ceil(SAMPLE_ELEMENTS / (a * b)))))
     gen = torch.Generator().manual_seed(seed)
     X = torch.randn(n, a, b, generator=gen)
     Y = torch.randn(n, a, b, generator=gen)

@@ -102,8 +102,8 @@ OPTIMIZERS: dict[str, Rules] = {
     "torch.optim.adam.Adam": Rules(_adaptive_rule("adam-l2"), _betas, lambda g: "exp_avg"),
     "training.optim.Lion": Rules(_adaptive_rule("lion"), _betas, lambda g: "exp_avg"),
     # Muon (2-D: torch's; any matrix or conv weight: ridgeline's, whose "sgd" groups take that SGD rule)
-    "torch.optim._muon.Muon": Rules(lambda g: "muon", lambda g: (g["lr"], g["weight_decay"], g["momentum"]),
-                                    lambda g: "momentum_buffer"),
+    "torch.optim.Muon": Rules(lambda g: "muon", lambda g: (g["lr"], g["weight_decay"], g["momentum"]),
+                              lambda g: "momentum_buffer"),
     "training.optim.Muon": Rules(lambda g: g.get("sgd") or "muon",
                                  lambda g: (g["lr"], g["weight_decay"], g["momentum"]), lambda g: "momentum_buffer"),
 }
