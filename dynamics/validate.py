@@ -297,8 +297,10 @@ def compare(run: Run, cfg: ValidateConfig) -> "pandas.DataFrame":  # noqa: F821
     from dynamics.symbolic import predict
 
     frames = []
-    for layer, df in run.norms.groupby("layer", sort=False):
+    base = run
+    for layer, df in base.norms.groupby("layer", sort=False):
         df = df.sort_values("step").reset_index(drop=True).copy()
+        run = layer_run(base, layer, df)  # this tensor's own rule and per-step α, ρ
         steps = df["step"].to_numpy(float)
         lr = df["lr"].to_numpy(float)
         w = df["weight_norm"].to_numpy(float)
@@ -355,10 +357,10 @@ def compare(run: Run, cfg: ValidateConfig) -> "pandas.DataFrame":  # noqa: F821
                                                                           np.nan_to_num(rate))
         df["angle_ratio_drift"] = df["measured_angle"] / df["predicted_angle_drift"]
         df["lr_lag"], df["quasi_static"], df["relaxation_clock"], df["equilibrium"] = \
-            _phase(steps, lr, tau, cfg)
+            _phase(steps, schedule_scale(run.rule, lr, run.wd, run.momentum), tau, cfg)
         frames.append(df)
     out = pd.concat(frames, ignore_index=True)
-    return _with_trajectories(run, out)
+    return _with_trajectories(base, out)
 
 
 def _has_update_power(run: Run) -> bool:
@@ -400,6 +402,135 @@ def step_lrs_of(run: Run, logged: "pandas.DataFrame") -> tuple[np.ndarray, str]:
             note + ": trajectory uses the logged lr, interpolated")
 
 
+# ------------------------------------------- per-tensor, per-step hyperparameters
+def layer_rule(run: Run, layer: str) -> str:
+    """The rule of ``layer``'s own param group (config.json's ``tensors``), else the run's."""
+    from dynamics.rules import RULES
+
+    rule = run.config.get("tensors", {}).get(layer, {}).get("rule", run.rule)
+    return rule if rule in RULES else run.rule
+
+
+def layer_run(run: Run, layer: str, df) -> Run:
+    """``run`` as seen by one tensor: its group's rule, and α and ρ of each of its logged
+    steps (norms.csv's ``wd`` and ``momentum`` columns, else the run's constants)."""
+    import dataclasses
+
+    def column(name, default):
+        if name not in df or not df[name].notna().all():
+            return default
+        return df[name].to_numpy(float)
+
+    return dataclasses.replace(run, rule=layer_rule(run, layer), wd=column("wd", run.wd),
+                               momentum=column("momentum", run.momentum))
+
+
+def schedule_scale(rule: str, lr, wd, momentum) -> np.ndarray:
+    """The scale the equilibrium moves with, for the quasi-static test: λ/(α(1 − ρ)) for
+    the SGD rules (|w|*⁴ ∝ λ/(α(1 − ρ)) to leading order), λ/α for the adaptive ones;
+    it is λ times a constant when α and ρ stay fixed."""
+    from dynamics.rules import ADAPTIVE
+
+    lr, wd, momentum = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (lr, wd, momentum)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = lr / np.where(wd > 0, wd, 1.0)
+        return scale if rule in ADAPTIVE or rule == "sgd" else scale / (1 - momentum)
+
+
+def read_step_hyperparameters(run: Run):
+    """hyperparameters.csv (training.monitor: λ, α, ρ of every group on every step) as
+    {column: (T, groups) array} for steps 1 … T, or None when the run has none."""
+    import pandas as pd
+
+    path = run.path / "hyperparameters.csv"
+    if not path.is_file():
+        return None
+    try:
+        table = pd.read_csv(path)
+        wide = {k: table.pivot(index="step", columns="group", values=k).sort_index()
+                for k in ("lr", "wd", "momentum")}
+    except (OSError, KeyError, ValueError, pd.errors.ParserError) as e:
+        raise RidgelineError(f"{path} is damaged ({type(e).__name__}); rerun the loop with the monitor") from None
+    steps = wide["lr"].index.to_numpy()
+    if len(steps) == 0 or steps[0] != 1 or np.any(np.diff(steps) != 1):
+        raise RidgelineError(f"{path} does not list every step from 1: rerun the loop with the monitor")
+    return {k: v.to_numpy(float) for k, v in wide.items()}
+
+
+def step_hyperparameters(run: Run, table, layers: list[str]):
+    """λ_t, α_t, ρ_t of every step 1 … T for every layer, each (T, L), and a note.
+
+    From hyperparameters.csv when the monitor wrote one (each tensor its own group's values,
+    every step as torch used it); else λ from :func:`step_lrs_of` (the trainer's schedule)
+    and α, ρ of each layer's logged steps, interpolated (the note says so when they vary).
+    """
+    total = int(table["step"].max())
+    recorded = read_step_hyperparameters(run)
+    tensors = run.config.get("tensors", {})
+    if recorded is not None and len(recorded["lr"]) >= total:
+        groups = [int(tensors.get(name, {}).get("group", 0)) for name in layers]
+        return tuple(recorded[k][:total][:, groups] for k in ("lr", "wd", "momentum")) + ("",)
+    lam, note = step_lrs_of(run, table.drop_duplicates("step").sort_values("step"))
+    at = np.arange(1, total + 1)
+    out, varies = [], []
+    for key, default in (("wd", run.wd), ("momentum", run.momentum)):
+        cols = []
+        for name in layers:
+            df = table[(table["layer"] == name) & (table["step"] > 0)]
+            if key in df and df[key].notna().all() and len(df):
+                cols.append(np.interp(at, df["step"].to_numpy(float), df[key].to_numpy(float)))
+                if np.ptp(df[key].to_numpy(float)) > 0:
+                    varies.append(key)
+            else:
+                cols.append(np.full(total, default))
+        out.append(np.stack(cols, 1))
+    if varies:
+        note = "; ".join(filter(None, [note, f"{' and '.join(dict.fromkeys(varies))} change during the run "
+                                       "and the run directory has no hyperparameters.csv: interpolated "
+                                       "between logged steps"]))
+    return np.broadcast_to(np.asarray(lam)[:, None], (total, len(layers))), out[0], out[1], note
+
+
+def trajectories(rules: list[str], lr, wd, momentum, grad_norm2, weight_norm0, power=None):
+    """:func:`dynamics.trajectory.trajectory` for layers with different rules: one call per rule."""
+    from dynamics.trajectory import Trajectory, trajectory
+
+    T, L = grad_norm2.shape
+    norm, angle = np.full((T + 1, L), np.nan), np.full((T, L), np.nan)
+    for rule in dict.fromkeys(rules):
+        i = [j for j, r in enumerate(rules) if r == rule]
+        pred = trajectory(rule, lr[:, i], wd[:, i], momentum[:, i], grad_norm2[:, i],
+                          np.asarray(weight_norm0)[i], None if power is None else power[:, i])
+        norm[:, i], angle[:, i] = pred.weight_norm, pred.angle
+    return Trajectory(norm, angle)
+
+
+def monitor_notes(run: Run) -> tuple[list[str], list[str]]:
+    """What the monitor saw and could not follow (monitor_notes.json, summary.json's
+    ``notes``), and the tensors it could not monitor (a param group added later)."""
+    import json
+
+    path = run.path / "monitor_notes.json"
+    try:
+        saved = json.loads(path.read_text()) if path.is_file() else {}
+        notes, unmonitored = dict(saved.get("notes", {})), list(saved.get("unmonitored", []))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return [f"{path} is damaged: what the monitor could not follow is unknown"], []
+    summary = (run.summary or {}).get("notes", [])
+    return list(dict.fromkeys([*map(str, notes.values()), *map(str, summary)])), unmonitored
+
+
+def unmonitored_rows(layers, names: list[str], why: str):
+    """validation.csv rows, status "not monitored", for tensors the monitor never measured."""
+    import pandas as pd
+
+    if not names:
+        return layers
+    extra = pd.DataFrame({"layer": names, "scale_invariant": False, "status": "not monitored",
+                          "trajectory_status": "not monitored", "notes": why})
+    return pd.concat([layers, extra], ignore_index=True)
+
+
 def _with_trajectories(run: Run, steps_table: "pandas.DataFrame") -> "pandas.DataFrame":  # noqa: F821
     """Add the predicted trajectory (white and with the measured power) to every row.
 
@@ -408,15 +539,13 @@ def _with_trajectories(run: Run, steps_table: "pandas.DataFrame") -> "pandas.Dat
     logged one, with a zero buffer). Row of step t ≥ 1 (|w| before step t, the angle of
     step t) ↔ state after t − 1 steps; the step-0 row ↔ the initial state.
     """
-    from dynamics.trajectory import trajectory
-
     table = steps_table.copy()
     layers = list(dict.fromkeys(table["layer"]))
     wide = lambda col: table.pivot(index="step", columns="layer", values=col)[layers]  # noqa: E731
     G2, w = wide("G2"), wide("weight_norm")
     # λ of every logged step, from whichever layer kept that step's row (a dropped row of
     # one layer must not change another layer's trajectory)
-    lam, note = step_lrs_of(run, table.drop_duplicates("step").sort_values("step"))
+    lam, wd, rho, note = step_hyperparameters(run, table, layers)  # each (T, L)
     T = len(lam)
     at = np.arange(1, T + 1)
 
@@ -431,7 +560,8 @@ def _with_trajectories(run: Run, steps_table: "pandas.DataFrame") -> "pandas.Dat
 
     from dynamics.rules import ADAPTIVE
 
-    if run.rule in ADAPTIVE:  # the trajectory's moment map is the SGD rules'
+    rules = [layer_rule(run, name) for name in layers]
+    if any(r in ADAPTIVE for r in rules):  # the trajectory's moment map is the SGD rules'
         for col in ("trajectory_norm", "trajectory_angle", "trajectory_norm_ratio", "trajectory_angle_ratio",
                     "trajectory_angle_smoothed", "trajectory_clock"):
             for suffix in ("", "_white"):
@@ -444,10 +574,10 @@ def _with_trajectories(run: Run, steps_table: "pandas.DataFrame") -> "pandas.Dat
     w0 = w.iloc[0].to_numpy(float)
     if int(w.index[0]) != 0:
         note = "; ".join(filter(None, [note, "no step-0 row: trajectory starts at the first logged |w|"]))
-    preds = {"white": trajectory(run.rule, lam, run.wd, run.momentum, G2_steps, w0)}
+    preds = {"white": trajectories(rules, lam, wd, rho, G2_steps, w0)}
     if _has_power(run):
         power = 1 + fill(wide("grad_power_ratio").sub(1).mul(G2)) / G2_steps
-        preds["corr"] = trajectory(run.rule, lam, run.wd, run.momentum, G2_steps, w0, power)
+        preds["corr"] = trajectories(rules, lam, wd, rho, G2_steps, w0, power)
     else:
         preds["corr"] = preds["white"]
     for key, pred in preds.items():
@@ -633,6 +763,10 @@ def validate(cfg: ValidateConfig, console=None) -> Validation:
     note = steps["trajectory_note"].iloc[0]
     if note:
         console.print(f"[yellow]note[/]: {note}", highlight=False)
+    notes, unmonitored = monitor_notes(run)
+    for text in notes:
+        console.print(f"[yellow]note[/]: {text}", highlight=False)
+    layers = unmonitored_rows(layers, unmonitored, "; ".join(notes))
     write_json(out / "config.json", asdict(cfg) | {"rule": run.rule, "wd": run.wd,
                                                      "momentum": run.momentum})
     write_csv(out / "validation_steps.csv", steps)
@@ -657,6 +791,9 @@ def validate(cfg: ValidateConfig, console=None) -> Validation:
                   f"{cfg.tolerance:.0%} of the equilibrium prediction in their equilibrium phase, "
                   f"{(si['trajectory_status'] == 'ok').sum()}/{len(si)} of the trajectory after the first "
                   f"relaxation time ({corr}); wrote {out}/validation.csv and figures")
+    if unmonitored:
+        console.print(f"{len(unmonitored)} tensors not monitored (status \"not monitored\"): "
+                      f"{', '.join(unmonitored)}", highlight=False)
     return result
 
 

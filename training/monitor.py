@@ -178,6 +178,7 @@ class Monitor:
         self._n_groups = len(optimizer.param_groups)
         self._model_params = list(model.named_parameters())  # names for a group added later
         self.notes: dict[str, str] = {}  # changes not followed (monitor_notes.json)
+        self.unmonitored: list[str] = []  # tensors of a param group added later
         self._per_step: list[tuple] = []  # (step, [(λ, α, ρ, β₂) per group]) on every step
         self._handles = [optimizer.register_step_pre_hook(self._pre),
                          optimizer.register_step_post_hook(self._post)]
@@ -239,6 +240,7 @@ class Monitor:
             names = {id(p): n for n, p in self._model_params}
             added = [names.get(id(p), f"an unnamed {'x'.join(map(str, p.shape))} tensor")
                      for g in groups[self._n_groups:] for p in g["params"]]
+            self.unmonitored = added
             self._note("added_group", f"{len(groups) - self._n_groups} param group(s) added to the optimizer "
                        f"at step {self.step + 1} ({', '.join(added)}): not monitored; make the Monitor "
                        "after the last add_param_group")
@@ -255,7 +257,7 @@ class Monitor:
         if self.out is not None:
             from dynamics.util.io import write_json
 
-            write_json(self.out / "monitor_notes.json", self.notes)
+            write_json(self.out / "monitor_notes.json", {"notes": self.notes, "unmonitored": self.unmonitored})
 
     @torch.no_grad()
     def _measure(self, optimizer) -> None:
