@@ -242,7 +242,7 @@ def simulate(
     rule: Annotated[Rule, typer.Option(help="The update rule (dynamics/rules.py).")] = Rule["heavy-ball"],
     lr: Annotated[str, typer.Option(help="λ, peak learning rate per step; a comma-separated list gives several settings.")] = "0.1",
     wd: Annotated[str, typer.Option(help="α, weight decay per step (list allowed).")] = "5e-3",
-    momentum: Annotated[str, typer.Option(help="ρ in [0, 1), β₁ for adamw, adam-l2 and lion (list allowed).")] = "0.9",
+    momentum: Annotated[Optional[str], typer.Option(help="ρ in [0, 1), β₁ for adamw, adam-l2 and lion (list allowed; default 0.9; not with --rule sgd).")] = None,
     beta2: Annotated[Optional[float], typer.Option(help="β₂ of adamw, adam-l2, lion (default 0.999; lion 0.99).")] = None,
     batch_size: Annotated[Optional[str], typer.Option(help="N, examples per step; gradient noise G = noise/√N (list allowed; default 1, bn-net 16).")] = None,
     steps: Annotated[int, typer.Option(help="Steps per run.")] = 2000,
@@ -266,6 +266,10 @@ def simulate(
         raise RidgelineError("--out DIR is required (where the trajectories and summary go)")
     from dynamics.simulate import SimConfig, default_batch_size, run
 
+    if momentum is not None and rule.value == "sgd":
+        raise RidgelineError("--momentum: the rule sgd has no momentum; drop --momentum or choose "
+                             "--rule heavy-ball or nesterov")
+    momentum = "0.9" if momentum is None else momentum
     batch = _floats(batch_size, "--batch-size") if batch_size else default_batch_size(loss.value)
     run(SimConfig(loss=loss.value, correlation=correlation, rule=rule.value, lr=_floats(lr, "--lr"), wd=_floats(wd, "--wd"),
                   momentum=_floats(momentum, "--momentum"), batch_size=batch,
