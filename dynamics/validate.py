@@ -520,6 +520,24 @@ def monitor_notes(run: Run) -> tuple[list[str], list[str]]:
     return list(dict.fromkeys([*map(str, notes.values()), *map(str, summary)])), unmonitored
 
 
+def hyperparameter_ranges(run: Run) -> str:
+    """``rule=… wd=… momentum=…`` of the run, each a range lo–hi where it varies over the
+    steps or the param groups (hyperparameters.csv, else norms.csv's columns)."""
+    rules = sorted({layer_rule(run, name) for name in dict.fromkeys(run.norms["layer"])})
+    try:
+        recorded = read_step_hyperparameters(run)
+    except RidgelineError:
+        recorded = None
+    parts = [f"rule={'/'.join(rules)}"]
+    for key, value in (("wd", run.wd), ("momentum", run.momentum)):
+        values = recorded[key] if recorded is not None else (
+            run.norms[key].to_numpy(float) if key in run.norms else np.array([value]))
+        values = values[np.isfinite(values)]
+        lo, hi = (values.min(), values.max()) if len(values) else (value, value)
+        parts.append(f"{key}={lo:.4g}" if lo == hi else f"{key}={lo:.4g}–{hi:.4g} (per step and group)")
+    return " ".join(parts)
+
+
 def unmonitored_rows(layers, names: list[str], why: str):
     """validation.csv rows, status "not monitored", for tensors the monitor never measured."""
     import pandas as pd
@@ -737,9 +755,8 @@ def validate(cfg: ValidateConfig, console=None) -> Validation:
     cfg.check()
     run = load_run(cfg.run_dir)
     out = ensure_dir(cfg.out_dir())
-    console.print(f"[bold]validate[/bold] {run.path}  rule={run.rule} wd={run.wd:g} "
-                  f"momentum={run.momentum:g}  settings: {changed_settings(cfg, skip=('run_dir',))}",
-                  highlight=False, soft_wrap=True)
+    console.print(f"[bold]validate[/bold] {run.path}  {hyperparameter_ranges(run)}  "
+                  f"settings: {changed_settings(cfg, skip=('run_dir',))}", highlight=False, soft_wrap=True)
     if run.summary is None:
         console.print("[yellow]note[/]: no summary.json yet (the run is unfinished): "
                       "validating the steps logged so far")

@@ -165,6 +165,14 @@ def test_param_groups_each_tensor_gets_its_own_groups_values(tmp_path):
     assert set(wd[0]) == {5e-3, 5e-2}
     second = layer_run(run, "3.weight", run.norms[run.norms.layer == "3.weight"])
     assert np.all(second.wd == 5e-2) and np.all(second.momentum == 0.8)
+    validate(ValidateConfig(str(out), figures=False))
+    table = pd.read_csv(out / "validation" / "validation_steps.csv")
+    from dynamics.symbolic import predict
+
+    for layer, wd_, rho_ in (("0.weight", 5e-3, 0.9), ("3.weight", 5e-2, 0.8)):
+        row = table[(table.layer == layer) & (table.step == 25)].iloc[0]
+        expect = predict("heavy-ball", row.lr, wd_, rho_, row.G_smoothed).weight_norm
+        assert row.predicted_norm_white == pytest.approx(float(expect), rel=1e-9)
 
 
 # ------------------------------------------------- followed: the gradient each step used
