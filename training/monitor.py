@@ -7,17 +7,24 @@ attaches to torch's optimizer step hooks (``register_step_pre_hook`` /
 every parameter tensor around the step (training.norms: |w_t|, |g_t|, ∠(w_t, w_{t+1}),
 |v_{t+1}|, and the gradient power ratio k_t of training.gradstats, whose filter it
 updates on EVERY step). Before the first step it logs step 0: the initial |w| of every
-tensor, the other columns empty (not when continuing from ``step`` > 0). It reads
-λ (lr), α (weight_decay) and ρ (momentum) from each tensor's param group at that step,
-so any ``torch.optim.lr_scheduler`` and several param groups just work. With ``out`` it
+tensor, the other columns empty (not when continuing from ``step`` > 0). On EVERY step it
+reads λ (lr), α (weight_decay), ρ (momentum, β₁) and β₂ of every param group, as that
+step uses them, so any ``torch.optim.lr_scheduler`` (a cycled momentum, a changing weight
+decay) and several param groups are followed step by step. With ``step(closure)`` torch
+runs the pre-hook before the closure computes the gradient: the monitor wraps the
+closure and measures when it returns. A step GradScaler skips never calls
+``optimizer.step()``, so it is not counted. What it cannot follow (a param group added
+after it was made) it names once: a warning and ``monitor_notes.json``. With ``out`` it
 writes the run-directory contract of ``ridgeline train``:
 
-    config.json   optimiser, each param group's rule and hyperparameters, each tensor's
-                  group, rule, shape and scale invariance; at the top level the rule, wd and
-                  momentum of the group holding the scale-invariant tensors
-    norms.csv     one row per (logged step, tensor); norms_per_channel.csv with per_channel
-    probe.csv     the scale-invariance probe, when given a batch (training.probe)
-    summary.json  written when the monitor is closed, or at a normal interpreter exit
+    config.json          optimiser, each param group's rule and hyperparameters, each tensor's
+                         group, rule, shape and scale invariance; at the top level the rule, wd
+                         and momentum of the group holding most scale-invariant tensors
+    norms.csv            one row per (logged step, tensor); norms_per_channel.csv with per_channel
+    hyperparameters.csv  one row per (step, group): lr, wd, momentum (β₁), beta2 (Adam types)
+    probe.csv            the scale-invariance probe, when given a batch (training.probe)
+    monitor_notes.json   what it could not follow, and the tensors it does not monitor
+    summary.json         written when the monitor is closed, or at a normal interpreter exit
 
 so ``ridgeline validate OUT`` works on it unchanged. Tables are rewritten atomically at
 most every ``flush_seconds`` and at the end. Scale invariance comes from probing the
