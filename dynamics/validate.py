@@ -2,7 +2,9 @@
 
 For every parameter tensor of a run directory (``norms.csv``, docs/run-directory.md) and every
 logged step t, with λ_t the learning rate of that step, α the weight decay, ρ the
-momentum and τ_t the relaxation time (all from :func:`dynamics.symbolic.predict`):
+momentum and τ_t the relaxation time (all from :func:`dynamics.symbolic.predict`); α and
+ρ, like λ, are the values of that step in that tensor's own param group, and so is the
+rule (:func:`layer_run`; the trajectory takes every step's, :func:`step_hyperparameters`):
 
     G²_t            = EMA_τ( |g_t|² |w_t|² )             scale-free gradient norm², smoothed
     |w|*_t, θ*_t    = predict(rule, λ_t, α, ρ, G_t)       equilibrium norm and angle per step
@@ -450,10 +452,10 @@ def read_step_hyperparameters(run: Run):
         wide = {k: table.pivot(index="step", columns="group", values=k).sort_index()
                 for k in ("lr", "wd", "momentum")}
     except (OSError, KeyError, ValueError, pd.errors.ParserError) as e:
-        raise RidgelineError(f"{path} is damaged ({type(e).__name__}); rerun the loop with the monitor") from None
+        raise RidgelineError(f"{path} is damaged ({type(e).__name__})") from None
     steps = wide["lr"].index.to_numpy()
     if len(steps) == 0 or steps[0] != 1 or np.any(np.diff(steps) != 1):
-        raise RidgelineError(f"{path} does not list every step from 1: rerun the loop with the monitor")
+        raise RidgelineError(f"{path} does not list every step from 1 (a resumed loop?)")
     return {k: v.to_numpy(float) for k, v in wide.items()}
 
 
@@ -465,12 +467,18 @@ def step_hyperparameters(run: Run, table, layers: list[str]):
     and α, ρ of each layer's logged steps, interpolated (the note says so when they vary).
     """
     total = int(table["step"].max())
-    recorded = read_step_hyperparameters(run)
+    try:
+        recorded, unread = read_step_hyperparameters(run), ""
+    except RidgelineError as e:
+        recorded, unread = None, f"{e}: not used"
     tensors = run.config.get("tensors", {})
     if recorded is not None and len(recorded["lr"]) >= total:
         groups = [int(tensors.get(name, {}).get("group", 0)) for name in layers]
         return tuple(recorded[k][:total][:, groups] for k in ("lr", "wd", "momentum")) + ("",)
+    if recorded is not None:
+        unread = f"hyperparameters.csv ends at step {len(recorded['lr'])} before norms.csv ({total}): not used"
     lam, note = step_lrs_of(run, table.drop_duplicates("step").sort_values("step"))
+    note = "; ".join(filter(None, [unread, note]))
     at = np.arange(1, total + 1)
     out, varies = [], []
     for key, default in (("wd", run.wd), ("momentum", run.momentum)):

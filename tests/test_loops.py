@@ -312,3 +312,16 @@ def test_a_param_group_added_mid_run_is_named_in_validate(tmp_path, capsys):
     assert "1 param group(s) added to the optimizer at step 13" in text
     layers = pd.read_csv(out / "validation" / "validation.csv")
     assert layers.loc[layers.layer == "an unnamed 4 tensor", "status"].tolist() == ["not monitored"]
+
+
+def test_a_run_without_every_step_recorded_falls_back_with_a_note(tmp_path):
+    """A hyperparameters.csv that does not start at step 1 (a resumed loop) is not used:
+    validate takes the logged λ, α, ρ, interpolated, and says so."""
+    out, _, record = run_loop(tmp_path, sgd(), every=5,
+                              scheduler=lambda o: torch.optim.lr_scheduler.OneCycleLR(o, 0.1, total_steps=STEPS))
+    table = pd.read_csv(out / "hyperparameters.csv")
+    table[table.step > 3].to_csv(out / "hyperparameters.csv", index=False)
+    run, layers, lam, wd, rho, note = used(out)
+    assert "does not list every step from 1" in note and "interpolated" in note
+    logged = run.norms[(run.norms.layer == layers[0]) & (run.norms.step > 0)]
+    np.testing.assert_allclose(rho[logged.step.to_numpy() - 1, 0], logged.momentum)
