@@ -29,7 +29,9 @@ between w_t and w_t+1, weight-decay component included.
 
 **The equilibrium phase.** A logged step counts when both hold:
 
-1. *quasi-static*: τ_t |d ln λ/dt| < ε. The target |w|* ∝ λ^{1/4} then moves by
+1. *quasi-static*: τ_t |d ln s/dt| < ε, s = λ/(α(1 − ρ)) the scale the equilibrium moves
+   with (:func:`schedule_scale`; λ/α for the adaptive rules; λ times a constant while α
+   and ρ stay fixed, so a cycled momentum counts like a moving λ). The target |w|* ∝ λ^{1/4} then moves by
    ε/4 per relaxation time, and a first-order system lags a target moving at a
    steady log-rate r by r τ: the norm lags by ≈ ε/4 and the angle (θ ∝ λG/|w|²) by
    ≈ ε/2. ε = 0.1 bounds these at 2.5% and 5%.
@@ -651,7 +653,7 @@ def _notes(row: dict, cfg: ValidateConfig) -> str:
         notes.append("not scale-invariant: the noise model does not apply")
     if row["equilibrium_steps"] == 0:
         notes.append(f"never quasi-static and settled (ε={cfg.adiabatic}, n={cfg.settle}): "
-                     f"smallest lr lag τ|dlnλ/dt| {row['min_lr_lag']:.2g}, "
+                     f"smallest lag τ|d ln(λ/(α(1−ρ)))/dt| {row['min_lr_lag']:.2g}, "
                      f"{row['relaxation_times']:.1f} relaxation times logged; an equilibrium phase "
                      f"needs {cfg.settle:g} relaxation times at a quasi-static lr: judged on the trajectory")
     if row["missing_steps"]:

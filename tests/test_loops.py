@@ -325,3 +325,13 @@ def test_a_run_without_every_step_recorded_falls_back_with_a_note(tmp_path):
     assert "does not list every step from 1" in note and "interpolated" in note
     logged = run.norms[(run.norms.layer == layers[0]) & (run.norms.step > 0)]
     np.testing.assert_allclose(rho[logged.step.to_numpy() - 1, 0], logged.momentum)
+
+
+def test_adamw_onecycle_beta1_cycle_is_followed(tmp_path):
+    """OneCycleLR cycles AdamW's β₁ (its ρ): every step's β₁ and β₂ are recorded as torch used them."""
+    make = lambda m: torch.optim.AdamW(m.parameters(), lr=1e-3, weight_decay=0.1)  # noqa: E731
+    out, _, record = run_loop(tmp_path, make, every=10,
+                              scheduler=lambda o: torch.optim.lr_scheduler.OneCycleLR(o, 1e-2, total_steps=STEPS))
+    *_, rho = assert_inputs_are_torchs(out, record)
+    assert rho.min() < 0.86 and rho.max() == pytest.approx(0.95)
+    assert (pd.read_csv(out / "hyperparameters.csv")["beta2"] == 0.999).all()
