@@ -130,8 +130,8 @@ def from_options(optimizer: str = "sgd", momentum: Optional[float] = None, neste
                                  "second moment (torch's fixed 1e-7 only guards a zero buffer); leave --eps out")
         given = [f"--{n}" for n, v in (("beta1", beta1), ("beta2", beta2)) if v is not None]
         if given:
-            raise RidgelineError(f"{', '.join(given)} apply to adamw, adam or lion; Muon takes --momentum "
-                                 "and --nesterov")
+            raise RidgelineError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to adamw, adam or "
+                                 "lion; Muon takes --momentum and --nesterov")
         config = TrainConfig(optimizer="muon", momentum=MUON_MOMENTUM if momentum is None else momentum,
                              nesterov=True if nesterov is None else nesterov,
                              adjust_lr=adjust_lr or "original", **fields)
