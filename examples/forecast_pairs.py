@@ -1,0 +1,180 @@
+"""Pilot → target pairs of real runs: the white prediction, transferred correlation (a), forecast (b).
+
+Usage (after examples/forecast_runs.sh has trained the runs):
+
+    python examples/forecast_pairs.py RUNS_DIR --out DIR
+
+For every pair (PAIRS) it validates the target against (white) its own G² with k = 1,
+(a) its own G² with the pilot's k (:func:`dynamics.forecast.transferred`) and (b) the
+forecast from the pilot made without the target (:func:`dynamics.forecast.forecast`),
+each along the trajectory after the first relaxation time, as ``ridgeline validate``
+judges it. Per pair and group (the inner convs; prep) it reports the median over the
+layers of each layer's median ratio measured/predicted, and the worst layer (furthest
+from 1), for |w| and the angle. Also: each clock (progress, epoch, loss) for (a) and (b),
+and how G² moved between pilot and target (DIR/g2.csv). Writes DIR/pairs.csv,
+DIR/clocks.csv, DIR/g2.csv and prints the markdown tables of docs/forecast.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+#: (pilot, target, what changes)
+PAIRS = (
+    ("base", "seed1", "another seed only"),
+    ("base", "wd8", "λα ×4 (α)"),
+    ("wd8", "base", "λα ÷4 (α)"),
+    ("base", "wd05", "λα ÷4 (α)"),
+    ("base", "lr05", "λα ÷4 (λ)"),
+    ("wd8", "wd05", "λα ÷16 (α)"),
+    ("base", "n128", "N ×2, λ/N kept"),
+    ("n128", "base", "N ÷2, λ/N kept"),
+    ("base", "rho08", "ρ 0.9→0.8, λ/(1−ρ) kept"),
+    ("base", "rho095", "ρ 0.9→0.95, λ/(1−ρ) kept"),
+    ("rho08", "rho095", "ρ 0.8→0.95, λ/(1−ρ) kept"),
+    ("base", "const", "Page's schedule → constant"),
+    ("const", "base", "constant → Page's schedule"),
+    ("const", "const_wd8", "constant, λα ×4 (α)"),
+    ("base", "ts6000", "train_size ×2"),
+    ("base", "ts1500", "train_size ÷2"),
+    ("ts6000", "ts1500", "train_size ÷4"),
+)
+KINDS = {"white": "trajectory_{q}_ratio_white", "a": "trajectory_{q}_ratio_transferred",
+         "b": "trajectory_{q}_ratio_forecast"}
+PLAN = ("lr", "wd", "momentum", "batch_size", "epochs", "schedule", "train_size")
+
+
+def _layer_medians(steps: pd.DataFrame, column: str) -> pd.Series:
+    """Each scale-invariant layer's median of ``column`` over the trajectory phase."""
+    part = steps[steps["trajectory_phase"].astype(bool) & steps["scale_invariant"].astype(bool)]
+    return part.groupby("layer", sort=False)[column].median()
+
+
+def _groups(per_layer: pd.Series) -> dict:
+    prep = [l for l in per_layer.index if l.startswith("prep.")]
+    inner = [l for l in per_layer.index if l not in prep]
+    out = {}
+    for name, layers in (("inner", inner), ("prep", prep)):
+        x = per_layer[layers].to_numpy(float)
+        x = x[np.isfinite(x)]
+        out[name] = (float(np.median(x)), float(x[np.argmax(np.abs(x - 1))])) if len(x) else (np.nan, np.nan)
+    return out
+
+
+def _plan(pilot: dict, target: dict) -> dict:
+    return {n: target[n] for n in PLAN if target.get(n) != pilot.get(n)}
+
+
+def main() -> None:
+    from dynamics.forecast import ForecastConfig, compare_forecast, forecast, profiles, run_clock, transferred
+    from dynamics.validate import ValidateConfig, compare, load_run
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("runs", type=Path)
+    ap.add_argument("--out", type=Path, required=True)
+    args = ap.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    warnings.simplefilter("ignore")
+    np.seterr(all="ignore")
+    names = sorted({n for p in PAIRS for n in p[:2]})
+    runs = {n: load_run(args.runs / n) for n in names if (args.runs / n / "summary.json").is_file()}
+    tables = {n: compare(r, ValidateConfig(str(r.path))) for n, r in runs.items()}
+    rows, clocks, g2 = [], [], []
+    for pilot, target, what in PAIRS:
+        if pilot not in runs or target not in runs:
+            print(f"skip {pilot} → {target}: not trained yet")
+            continue
+        P, T = runs[pilot], runs[target]
+        plan = _plan(P.config, T.config)
+        label = f"{pilot} → {target}"
+        for how in ("progress", "epoch", "loss"):
+            steps, _ = transferred(T, P, tables[target], how)
+            if how != "loss":
+                fdir = args.out / "forecasts" / f"{pilot}__{target}__{how}"
+                forecast(ForecastConfig(str(P.path), to=plan, out=str(fdir), mapping=how, figure=False))
+                steps, _ = compare_forecast(T, steps, fdir)
+            for q in ("norm", "angle"):
+                for kind, pattern in KINDS.items():
+                    col = pattern.format(q=q)
+                    if col not in steps or (kind == "white" and how != "progress"):
+                        continue
+                    for group, (med, worst) in _groups(_layer_medians(steps, col)).items():
+                        rec = dict(pair=label, change=what, mapping=how, kind=kind, quantity=q, group=group,
+                                   median=med, worst=worst)
+                        (rows if how == "progress" else clocks).append(rec)
+                        if how == "progress" and kind != "white":
+                            clocks.append(rec)
+        # how G² moved: the target's own profile over the pilot's, read at the same progress
+        pp, tp = profiles(P), profiles(T)
+        at = tp.steps
+        ratio = tp.G2 / pp.at("G2", run_clock(T), at, "progress")
+        middle = (at / tp.clock.total > 0.25) & (at / tp.clock.total < 0.9)
+        for j, layer in enumerate(tp.layers):
+            if layer in set(T.norms.loc[T.norms["scale_invariant"].astype(bool), "layer"]):
+                g2.append(dict(pair=label, change=what, layer=layer,
+                               N_ratio=T.config["batch_size"] / P.config["batch_size"],
+                               lr_ratio=T.config["lr"] / P.config["lr"], wd_ratio=T.config["wd"] / P.config["wd"],
+                               G2_ratio_median=float(np.nanmedian(ratio[middle, j]))))
+    pairs, clocks, g2 = pd.DataFrame(rows), pd.DataFrame(clocks), pd.DataFrame(g2)
+    pairs.to_csv(args.out / "pairs.csv", index=False)
+    clocks.to_csv(args.out / "clocks.csv", index=False)
+    g2.to_csv(args.out / "g2.csv", index=False)
+    print(markdown(pairs))
+    print()
+    print(clock_table(clocks))
+    print()
+    print(g2_table(g2))
+
+
+def markdown(pairs: pd.DataFrame) -> str:
+    """One row per pair: median / worst ratio of the inner convs and of prep, white, (a), (b)."""
+    if pairs.empty:
+        return "(no pairs)"
+    head = ("| pair | change | inner norm: white, (a), (b) | inner angle: white, (a), (b) "
+            "| prep norm: white, (a), (b) | prep angle: white, (a), (b) |")
+    lines = [head, "|" + "---|" * 6]
+    for (label, what), df in pairs.groupby(["pair", "change"], sort=False):
+        cells = []
+        for group in ("inner", "prep"):
+            for q in ("norm", "angle"):
+                part = df[(df["group"] == group) & (df["quantity"] == q)].set_index("kind")
+                cells.append(", ".join(f"{part.loc[k, 'median']:.3f}/{part.loc[k, 'worst']:.3f}"
+                                       if k in part.index else "–" for k in KINDS))
+        lines.append(f"| {label} | {what} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def clock_table(clocks: pd.DataFrame) -> str:
+    """Per clock and kind: the median and the largest |ratio − 1| over the pairs, inner convs, worst layer."""
+    if clocks.empty:
+        return "(no pairs)"
+    lines = ["| prediction | clock | norm: median, max error over pairs | angle: median, max error |", "|---|---|---|---|"]
+    inner = clocks[clocks["group"] == "inner"]
+    for (kind, how), df in inner.groupby(["kind", "mapping"], sort=False):
+        cells = []
+        for q in ("norm", "angle"):
+            err = (df[df["quantity"] == q]["worst"] - 1).abs()
+            cells.append(f"{err.median():.1%}, {err.max():.1%}")
+        lines.append(f"| ({kind}) | {how} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def g2_table(g2: pd.DataFrame) -> str:
+    if g2.empty:
+        return "(no pairs)"
+    lines = ["| pair | change | N ratio | G² target/pilot (inner median) | prep |", "|---|---|---|---|---|"]
+    for (label, what), df in g2.groupby(["pair", "change"], sort=False):
+        prep = df[df["layer"].str.startswith("prep.")]["G2_ratio_median"]
+        inner = df[~df["layer"].str.startswith("prep.")]["G2_ratio_median"]
+        lines.append(f"| {label} | {what} | {df['N_ratio'].iloc[0]:g} | {inner.median():.3f} "
+                     f"({inner.min():.3f}–{inner.max():.3f}) | {prep.median():.3f} |")
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    main()
