@@ -400,6 +400,9 @@ def forecast(
         "--map", help="How the pilot's G² and k profiles map onto the plan: progress or epoch.")] = "progress",
     batch_exponent: Annotated[float, typer.Option(
         help="β of the gradient-noise model G² ∝ N^−β (docs/forecast.md).")] = 1.0,
+    k_model: Annotated[str, typer.Option(
+        help="pilot: the pilot's k, mapped; curvature: k = f(λ/|w|² · h) of a quadratic valley, h per "
+             "layer fitted on the pilot (docs/forecast.md).")] = "pilot",
     figure: Annotated[bool, typer.Option(help="Draw forecast.png.")] = True,
 ) -> None:
     """Forecast |w| and the angle per step of every scale-invariant layer of a run not yet made.
@@ -413,7 +416,7 @@ def forecast(
     from dynamics.forecast import ForecastConfig, forecast as run_forecast, parse_plan
 
     run_forecast(ForecastConfig(pilot=str(pilot), to=parse_plan(to), out=str(out), mapping=map_by,
-                                batch_exponent=batch_exponent, figure=figure),
+                                batch_exponent=batch_exponent, k_model=k_model, figure=figure),
                  console=Console() if sys.stdout.isatty() else Console(width=160))
 
 

@@ -52,6 +52,7 @@ PLAN_KEYS = {"lr": float, "wd": float, "momentum": float, "batch_size": int, "ep
              "schedule": str, "train_size": int, "warmup_epochs": float, "seed": int,
              "init_scale": float}
 SCHEDULES = ("piecewise", "constant")
+K_MODELS = ("pilot", "curvature")
 
 
 # ------------------------------------------------------------------------ clocks
@@ -312,9 +313,12 @@ class ForecastConfig:
     mapping: str = "progress"  # clock shared by pilot and plan: progress or epoch
     batch_exponent: float = 1.0  # β of G² ∝ N^−β
     window: float = 0.05  # share of the pilot's run each profile averages over
+    k_model: str = "pilot"  # pilot: the pilot's k by the clock; curvature: k = f(η h), h per layer from the pilot
     figure: bool = True
 
     def check(self) -> None:
+        if self.k_model not in K_MODELS:
+            raise RidgelineError(f"--k-model {self.k_model!r}: use {' or '.join(K_MODELS)}")
         if self.mapping not in ("progress", "epoch"):
             raise RidgelineError(f"--map {self.mapping!r}: a forecast maps by progress or epoch "
                                  "(a planned run has no loss yet)")
@@ -470,8 +474,14 @@ def forecast(cfg: ForecastConfig, console=None) -> Forecast:
     if not np.isfinite(w0).all() or not np.isfinite(G2).all():
         raise RidgelineError(f"the pilot {pilot.path} lacks |w₀| or G² for some layer: its norms.csv "
                              "must log step 0 and every scale-invariant layer")
-    corr = trajectory(rule, lam, float(plan["wd"]), float(plan.get("momentum", 0.0)), G2, w0, k)
-    white = trajectory(rule, lam, float(plan["wd"]), float(plan.get("momentum", 0.0)), G2, w0)
+    wd, rho = float(plan["wd"]), float(plan.get("momentum", 0.0))
+    corr = trajectory(rule, lam, wd, rho, G2, w0, k)
+    if cfg.k_model == "curvature" and rule != "sgd":
+        k, corr, h = _curvature_k(pilot, layers, rule, lam, wd, rho, G2, w0, corr)
+        notes.append("k = f(η h) of the quadratic valley, h per layer fitted on the pilot: "
+                     + ", ".join(f"{l.split('.')[0]}{'' if l.startswith('prep') else '…'} {v:.3g}"
+                                 for l, v in list(h.items())[:3]) + ", …")
+    white = trajectory(rule, lam, wd, rho, G2, w0)
     rows = trajectory_rows(corr, layers)
     w = trajectory_rows(white, layers)
     rows["weight_norm_white"], rows["angular_update_white"] = w["weight_norm"], w["angular_update"]
@@ -481,7 +491,7 @@ def forecast(cfg: ForecastConfig, console=None) -> Forecast:
     rows.insert(4, "power", pad(k))
     out = ensure_dir(cfg.out)
     meta = {"pilot": str(pilot.path), "to": dict(cfg.to), "mapping": cfg.mapping,
-            "batch_exponent": cfg.batch_exponent, "window": cfg.window, "rule": rule,
+            "batch_exponent": cfg.batch_exponent, "window": cfg.window, "k_model": cfg.k_model, "rule": rule,
             "plan": {n: plan.get(n) for n in PLAN_KEYS | {"width": 0, "holdout": 0}},
             "total_steps": clock.total, "steps_per_epoch": clock.steps_per_epoch, "notes": notes}
     write_csv(out / "forecast.csv", rows)
@@ -495,6 +505,40 @@ def forecast(cfg: ForecastConfig, console=None) -> Forecast:
     if console is not None:
         _print_forecast(console, rows, meta)
     return Forecast(rows, plan, notes, out)
+
+
+def pilot_curvatures(pilot, layers: list[str]) -> dict:
+    """h per layer: the curvature whose valley k = f(ηh, ρ) (:mod:`dynamics.kstudy`) best fits the
+    pilot's logged k at its effective step η = λ/|w|², weighted by G², after the first tenth of
+    the run and where λ is above 5% of its peak."""
+    from dynamics.kstudy import fit_curvature
+
+    norms = pilot.norms
+    total, peak = float(norms["step"].max()), float(norms["lr"].max())
+    out = {}
+    for layer in layers:
+        df = norms[(norms["layer"] == layer) & (norms["step"] > 0.1 * total) & (norms["lr"] > 0.05 * peak)]
+        G2 = (df["grad_norm"] * df["weight_norm"]).to_numpy(float) ** 2
+        out[layer] = fit_curvature(df["grad_power_ratio"] if "grad_power_ratio" in df else np.full(len(df), np.nan),
+                                   (df["lr"] / df["weight_norm"] ** 2).to_numpy(float), pilot.momentum, pilot.rule, G2)
+    return out
+
+
+def _curvature_k(pilot, layers, rule, lam, wd, rho, G2, w0, first, iterations: int = 4):
+    """k_t = f(η_t h) along the forecast's own η_t = λ_t/|w_t|², iterated with the trajectory."""
+    from dynamics.kstudy import curvature_k
+    from dynamics.trajectory import trajectory
+
+    h = pilot_curvatures(pilot, layers)
+    if not np.isfinite(list(h.values())).all():
+        raise RidgelineError("--k-model curvature needs the pilot's grad_power_ratio for every scale-invariant "
+                             "layer; use --k-model pilot")
+    hs, traj = np.array([h[l] for l in layers]), first
+    for _ in range(iterations):
+        eta = lam[:, None] / traj.weight_norm[:-1] ** 2
+        k = np.nan_to_num(curvature_k(eta * hs, rho, rule), nan=1.0)
+        traj = trajectory(rule, lam, wd, rho, G2, w0, k)
+    return k, traj, h
 
 
 def _print_forecast(console, rows, meta) -> None:
