@@ -42,6 +42,10 @@ def valley(eta_h, rho: float, rule: str = "nesterov") -> tuple[np.ndarray, np.nd
     """(k, P) of the linear valley at each ηh (exact Lyapunov solution; NaN where unstable)."""
     ks, ps = [], []
     for a in np.atleast_1d(np.asarray(eta_h, dtype=float)):
+        if a == 0:  # flat: x a random walk that the gradient never sees
+            ks.append(1.0)
+            ps.append(1.0)
+            continue
         A, B = _system(a, rho, rule)
         if not np.isfinite(a) or np.max(np.abs(np.linalg.eigvals(A))) >= 1:
             ks.append(np.nan)
@@ -88,3 +92,45 @@ def fit_curvature(k, eta, rho: float, rule: str = "nesterov", weights=None) -> f
     best = grid[int(np.argmin([loss(h) for h in grid]))]
     fine = best * np.logspace(-0.05, 0.05, 41)
     return float(fine[int(np.argmin([loss(h) for h in fine]))])
+
+
+def mixed_k(eta_h, rho: float, rule: str = "nesterov", curved_share: float = 1.0) -> np.ndarray:
+    """k of a gradient whose noise is shared by curved directions (a ``curved_share`` of them,
+    each the valley above) and flat ones (pure noise: power σ², no correlation)."""
+    k, power = valley(eta_h, rho, rule)
+    q = curved_share
+    return 1 + q * (k - 1) * power / (q * power + (1 - q))
+
+
+def toy_k(eta_h: float, rho: float = 0.9, rule: str = "nesterov", lr: float = 0.1, wd: float = 5e-4,
+          dim: int = 512, steps: int = 6000, runs: int = 8, seed: int = 0) -> tuple[float, float]:
+    """(k measured, ηh reached) on the simulator's quadratic toy (dynamics.toys.quadratic_gradient,
+    the rule of dynamics.rules with weight decay): half the directions flat, half of curvature h
+    set so that ηh ≈ ``eta_h`` at the white equilibrium η = λ/|w|²; noise s = 1. k as
+    training.gradstats measures it, power-weighted over the second half of the steps;
+    :func:`mixed_k` at ``curved_share`` 0.5 and the ηh reached is its theory."""
+    import torch
+
+    from dynamics.rules import RULES
+    from dynamics.symbolic import predict
+    from dynamics.toys import quadratic_gradient
+
+    gen = torch.Generator().manual_seed(seed)
+    w_eq = float(predict(rule, lr, wd, rho, 1.0).weight_norm)  # white equilibrium at G = 1
+    h_value = eta_h * w_eq ** 2 / lr
+    h = torch.cat([torch.zeros(dim // 2), torch.full((dim - dim // 2,), h_value)]).double()
+    w = torch.randn(runs, dim, generator=gen, dtype=torch.float64)
+    w = w / w.norm(dim=1, keepdim=True) * w_eq
+    v, m = torch.zeros_like(w), torch.zeros_like(w)
+    num = den = 0.0
+    eta = []
+    for t in range(steps):
+        z = torch.randn(runs, dim, generator=gen, dtype=torch.float64)
+        g = quadratic_gradient(w, h, 1.0, z)
+        if t > steps // 2:
+            num += float((2 * rho * (m * g).sum(1)).sum())
+            den += float((g * g).sum(1).sum())
+            eta.append(float((lr / (w * w).sum(1)).mean()))
+        m = rho * m + g
+        w, v = RULES[rule](w, v, g, lr, wd, rho)
+    return 1 + num / den, float(np.mean(eta)) * h_value

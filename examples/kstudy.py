@@ -39,48 +39,7 @@ import numpy as np
 import pandas as pd
 
 
-# ------------------------------------------------------------------ mechanism
-def curvature_k(eta_h, rho: float, rule: str = "nesterov", curved_share: float = 1.0) -> np.ndarray:
-    """k of the linear valley (dynamics.kstudy.valley) at ηh; ``curved_share``: the share of
-    the noise's directions that are curved (the rest flat: pure noise, no k − 1 there)."""
-    from dynamics.kstudy import valley
-
-    k, power = valley(eta_h, rho, rule)
-    q = curved_share
-    return 1 + q * (k - 1) * power / (q * power + (1 - q))
-
-
-def toy_k(eta_h: float, rho: float = 0.9, rule: str = "nesterov", lr: float = 0.1, wd: float = 5e-4,
-          dim: int = 512, steps: int = 6000, runs: int = 8, seed: int = 0) -> tuple[float, float]:
-    """(k measured, ηh reached) on the simulator's quadratic toy: half the directions flat,
-    half of curvature h chosen so that η h = ``eta_h`` at the toy's equilibrium η = λ/|w|²;
-    noise s = 1. k as training.gradstats measures it, averaged power-weighted after the
-    first half of the steps."""
-    import torch
-
-    from dynamics.rules import RULES
-    from dynamics.symbolic import predict
-    from dynamics.toys import quadratic_gradient
-
-    gen = torch.Generator().manual_seed(seed)
-    w_eq = float(predict(rule, lr, wd, rho, 1.0).weight_norm)  # white equilibrium at G = 1
-    h_value = eta_h * w_eq ** 2 / lr
-    h = torch.cat([torch.zeros(dim // 2), torch.full((dim - dim // 2,), h_value)]).double()
-    w = torch.randn(runs, dim, generator=gen, dtype=torch.float64)
-    w = w / w.norm(dim=1, keepdim=True) * w_eq
-    v, m = torch.zeros_like(w), torch.zeros_like(w)
-    num = den = 0.0
-    eta = []
-    for t in range(steps):
-        z = torch.randn(runs, dim, generator=gen, dtype=torch.float64)
-        g = quadratic_gradient(w, h, 1.0, z)
-        if t > steps // 2:
-            num += float((2 * rho * (m * g).sum(1)).sum())
-            den += float((g * g).sum(1).sum())
-            eta.append(float((lr / (w * w).sum(1)).mean()))
-        m = rho * m + g
-        w, v = RULES[rule](w, v, g, lr, wd, rho)
-    return 1 + num / den, float(np.mean(eta)) * h_value
+from dynamics.kstudy import mixed_k as curvature_k, toy_k  # noqa: E402 - the mechanism
 
 
 # ------------------------------------------------------------------------ data
