@@ -20,7 +20,7 @@ prediction that can fail take them from a different run, the *pilot*:
     compares (:func:`compare_forecast`).
 
 **The profiles.** A pilot's G² and k are noisy per logged step; they enter as smooth
-profiles, each a centred box average over a window of ``window`` of the pilot's run
+profiles, each a centred box average over a window of ``window`` (default a tenth) of the pilot's run
 (k power-weighted, k̄ = 1 + ⟨(k − 1) G²⟩/⟨G²⟩, as validate weighs it). A profile is
 read at a target step through a clock shared by both runs:
 
@@ -140,7 +140,7 @@ def box(values: np.ndarray, steps: np.ndarray, half: float) -> np.ndarray:
         return np.where(ccount[hi] > ccount[lo], (csum[hi] - csum[lo]) / (ccount[hi] - ccount[lo]), np.nan)
 
 
-def profiles(run, window: float = 0.05) -> Profiles:
+def profiles(run, window: float = 0.1) -> Profiles:
     """The smoothed G², k̄ (or κ̄, ξ̄) profiles of a loaded run, per layer, in norms.csv's order."""
     if not 0 < window <= 1:
         raise RidgelineError(f"window must be a share of the run in (0, 1], got {window}")
@@ -168,6 +168,7 @@ def profiles(run, window: float = 0.05) -> Profiles:
             k = np.full(S, np.nan)
             k[idx] = df[column].to_numpy(float)
             power[:, j] = box(k, steps, half) if adamw else 1 + box((k - 1) * g2, steps, half) / mean_g2
+            power[:, j] = np.maximum(power[:, j], 0.0)  # a power: E|m|² ≥ 0 means k ≥ 0 (a short window may not)
         if adamw and "normalised_grad_radial" in df:
             xi = np.full(S, np.nan)
             xi[idx] = df["normalised_grad_radial"].to_numpy(float)
@@ -210,7 +211,7 @@ def _sgd_rule(rule: str, what: str) -> None:
 
 
 # ------------------------------------------------------------- (a) transferred
-def transferred(run, pilot, steps_table, mapping: str = "progress", window: float = 0.05):
+def transferred(run, pilot, steps_table, mapping: str = "progress", window: float = 0.1):
     """(a): the run's per-step validate table with the pilot's k (κ, ξ) in place of its own.
 
     Adds ``transferred_power`` (the pilot's k̄ at each logged step), the equilibrium
@@ -312,7 +313,7 @@ class ForecastConfig:
     out: str = "forecast"
     mapping: str = "progress"  # clock shared by pilot and plan: progress or epoch
     batch_exponent: float = 1.0  # β of G² ∝ N^−β
-    window: float = 0.05  # share of the pilot's run each profile averages over
+    window: float = 0.1  # share of the pilot's run each profile averages over
     k_model: str = "pilot"  # pilot: the pilot's k by the clock; curvature: k = f(η h), h per layer from the pilot
     figure: bool = True
 
