@@ -584,7 +584,7 @@ def read_forecast(path) -> tuple["pandas.DataFrame", dict]:  # noqa: F821
     return rows, meta
 
 
-def compare_forecast(run, steps_table, forecast_dir) -> tuple["pandas.DataFrame", list[str]]:  # noqa: F821
+def compare_forecast(run, steps_table, forecast_dir, kind: str = "forecast") -> tuple["pandas.DataFrame", list[str]]:  # noqa: F821,E501
     """The per-step validate table with the forecast (and its white variant) attached:
     columns trajectory_norm_forecast, trajectory_angle_smoothed_forecast, trajectory_norm_ratio_forecast,
     trajectory_angle_ratio_forecast and the same for the kind forecast_white. Notes name every planned setting the run does not have."""
@@ -598,10 +598,10 @@ def compare_forecast(run, steps_table, forecast_dir) -> tuple["pandas.DataFrame"
             else np.isclose(float(planned), float(actual), rtol=1e-9)
         if not same:
             notes.append(f"the forecast was made for {name}={planned}, this run has {actual}")
-    table = _attach(steps_table, rows, "forecast")
+    table = _attach(steps_table, rows, kind)
     white = rows.drop(columns=["weight_norm", "angular_update"]).rename(
         columns={"weight_norm_white": "weight_norm", "angular_update_white": "angular_update"})
-    table = _attach(table, white, "forecast_white")
+    table = _attach(table, white, kind + "_white")
     return table, notes
 
 

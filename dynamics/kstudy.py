@@ -75,18 +75,26 @@ def curvature_k(eta_h, rho: float, rule: str = "nesterov") -> np.ndarray:
         return np.where(small, 1 + (k[0] - 1) * eh / GRID[0], np.where(eh > np.exp(x[-1]), np.nan, out))
 
 
-def fit_curvature(k, eta, rho: float, rule: str = "nesterov", weights=None) -> float:
-    """The h minimising Σ w (k − f(ηh, ρ))² (log grid, then refined), or NaN without data."""
+def fit_curvature(k, eta, rho, rule: str = "nesterov", weights=None) -> float:
+    """The h minimising Σ w (k − f(ηh, ρ))² (log grid, then refined), or NaN without data;
+    ``rho`` a number or one per observation."""
     k, eta = np.asarray(k, dtype=float), np.asarray(eta, dtype=float)
+    rho = np.broadcast_to(np.asarray(rho, dtype=float), k.shape)
     w = np.ones_like(k) if weights is None else np.asarray(weights, dtype=float)
-    ok = np.isfinite(k) & np.isfinite(eta) & (eta > 0) & np.isfinite(w)
+    ok = np.isfinite(k) & np.isfinite(eta) & (eta > 0) & np.isfinite(w) & np.isfinite(rho)
     if not ok.any():
         return np.nan
-    k, eta, w = k[ok], eta[ok], w[ok]
+    k, eta, w, rho = k[ok], eta[ok], w[ok], rho[ok]
+    groups = [(r, rho == r) for r in np.unique(rho)]
 
     def loss(h):
-        pred = curvature_k(eta * h, rho, rule)
-        return np.inf if not np.isfinite(pred).all() else float(np.sum(w * (k - pred) ** 2))
+        total = 0.0
+        for r, sel in groups:
+            pred = curvature_k(eta[sel] * h, r, rule)
+            if not np.isfinite(pred).all():
+                return np.inf
+            total += float(np.sum(w[sel] * (k[sel] - pred) ** 2))
+        return total
 
     grid = np.logspace(-4, 4, 161)
     best = grid[int(np.argmin([loss(h) for h in grid]))]

@@ -1,6 +1,6 @@
 """Pilot → target pairs of real runs: the white prediction, transferred correlation (a), forecast (b).
 
-Usage (after examples/forecast_runs.sh has trained the runs):
+Usage (after the runs of docs/forecast.md are trained):
 
     python examples/forecast_pairs.py RUNS_DIR --out DIR
 
@@ -30,7 +30,9 @@ PAIRS = (
     ("base", "wd8", "λα ×4 (α)"),
     ("wd8", "base", "λα ÷4 (α)"),
     ("base", "wd05", "λα ÷4 (α)"),
-    ("base", "lr05", "λα ÷4 (λ)"),
+    ("lr05", "base", "λα ×4 (λ)"),
+    ("base", "lr08", "λα ×4 (λ)"),
+    ("wd8", "seed1_wd8", "another seed only, at λα ×4"),
     ("wd8", "wd05", "λα ÷16 (α)"),
     ("base", "n128", "N ×2, λ/N kept"),
     ("n128", "base", "N ÷2, λ/N kept"),
@@ -45,7 +47,7 @@ PAIRS = (
     ("ts6000", "ts1500", "train_size ÷4"),
 )
 KINDS = {"white": "trajectory_{q}_ratio_white", "a": "trajectory_{q}_ratio_transferred",
-         "b": "trajectory_{q}_ratio_forecast"}
+         "b": "trajectory_{q}_ratio_forecast", "b, curvature k": "trajectory_{q}_ratio_forecast_curvature"}
 PLAN = ("lr", "wd", "momentum", "batch_size", "epochs", "schedule", "train_size")
 
 
@@ -98,6 +100,9 @@ def main() -> None:
                 fdir = args.out / "forecasts" / f"{pilot}__{target}__{how}"
                 forecast(ForecastConfig(str(P.path), to=plan, out=str(fdir), mapping=how, figure=False))
                 steps, _ = compare_forecast(T, steps, fdir)
+                forecast(ForecastConfig(str(P.path), to=plan, out=str(fdir) + "_curvature", mapping=how,
+                                        k_model="curvature", figure=False))
+                steps, _ = compare_forecast(T, steps, str(fdir) + "_curvature", kind="forecast_curvature")
             for q in ("norm", "angle"):
                 for kind, pattern in KINDS.items():
                     col = pattern.format(q=q)
@@ -135,8 +140,8 @@ def markdown(pairs: pd.DataFrame) -> str:
     """One row per pair: median / worst ratio of the inner convs and of prep, white, (a), (b)."""
     if pairs.empty:
         return "(no pairs)"
-    head = ("| pair | change | inner norm: white, (a), (b) | inner angle: white, (a), (b) "
-            "| prep norm: white, (a), (b) | prep angle: white, (a), (b) |")
+    head = ("| pair | change | inner norm: white, (a), (b), (b) curvature k | inner angle: same order "
+            "| prep norm: same order | prep angle: same order |")
     lines = [head, "|" + "---|" * 6]
     for (label, what), df in pairs.groupby(["pair", "change"], sort=False):
         cells = []

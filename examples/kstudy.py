@@ -5,8 +5,8 @@ Usage:
     python examples/kstudy.py RUN_DIR_OR_FOLDER [...] [--out DIR]
 
 **Data.** Every run directory found (norms.csv with grad_power_ratio, SGD with momentum)
-gives, per scale-invariant layer and per tenth of the run (skipping the first tenth, the
-warm-up's transient, and tenths where λ is below 5% of its peak), the power-weighted
+gives, per scale-invariant layer and per fifth of the run (skipping the first fifth, the
+warm-up's transient, and steps where λ is below 5% of its peak), the power-weighted
 k̄ = 1 + Σ(k − 1)G²/ΣG² and the covariates u = λα/(1−ρ), ρ, N, the effective step
 η = λ/|w|², the fan-in, the width and the progress.
 
@@ -38,6 +38,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+BINS = 5  # parts of a run: k̄ is averaged over each (the first, the warm-up's transient, is skipped)
+
 
 from dynamics.kstudy import mixed_k as curvature_k, toy_k  # noqa: E402 - the mechanism
 
@@ -51,7 +53,7 @@ def find_runs(paths) -> list[Path]:
 
 
 def observations(run_dirs) -> pd.DataFrame:
-    """One row per (run, scale-invariant layer, tenth of the run): k̄ and its covariates."""
+    """One row per (run, scale-invariant layer, fifth of the run): k̄ and its covariates."""
     from dynamics.util.errors import RidgelineError
     from dynamics.validate import _fan_in, load_run
 
@@ -71,12 +73,12 @@ def observations(run_dirs) -> pd.DataFrame:
             G2 = (df["grad_norm"] * df["weight_norm"]).to_numpy(float) ** 2
             k = df["grad_power_ratio"].to_numpy(float)
             lr, w2 = df["lr"].to_numpy(float), df["weight_norm"].to_numpy(float) ** 2
-            for b in range(1, 10):
-                sel = (p >= b / 10) & (p < (b + 1) / 10) & np.isfinite(k) & (lr > 0.05 * peak)
-                if sel.sum() < 3:
+            for b in range(1, BINS):
+                sel = (p >= b / BINS) & (p < (b + 1) / BINS) & np.isfinite(k) & (lr > 0.05 * peak)
+                if sel.sum() < 5:
                     continue
                 lam = float(lr[sel].mean())
-                rows.append(dict(run=str(d.name), layer=layer, progress=(b + 0.5) / 10,
+                rows.append(dict(run=str(d.name), layer=layer, progress=(b + 0.5) / BINS,
                                  k=1 + float(((k[sel] - 1) * G2[sel]).sum() / G2[sel].sum()),
                                  u=lam * run.wd / (1 - run.momentum), rho=run.momentum,
                                  N=int(c.get("batch_size", 0)), eta=float(np.median(lr[sel] / w2[sel])),
@@ -91,19 +93,8 @@ def _fit_curvature(df: pd.DataFrame) -> dict:
     """Per layer: the h minimising Σ (k − f(η h, ρ))² (dynamics.kstudy.fit_curvature)."""
     from dynamics.kstudy import fit_curvature
 
-    rule, rho = df["rule"].iloc[0], df["rho"].to_numpy()
-    if len(set(rho)) == 1:
-        return {l: fit_curvature(p["k"], p["eta"], rho[0], rule) for l, p in df.groupby("layer")}
-    # several ρ: a common h per layer, fitted through the ρ-grouped losses
-    from dynamics.kstudy import curvature_k as f
-
-    out = {}
-    for layer, part in df.groupby("layer"):
-        grid = np.logspace(-4, 4, 161)
-        loss = [np.sum([np.sum((g["k"] - f(g["eta"].to_numpy() * h, r, rule)) ** 2)
-                        for r, g in part.groupby("rho")]) for h in grid]
-        out[layer] = float(grid[int(np.nanargmin(np.where(np.isfinite(loss), loss, np.inf)))])
-    return out
+    rule = df["rule"].iloc[0]
+    return {l: fit_curvature(p["k"], p["eta"], p["rho"].to_numpy(), rule) for l, p in df.groupby("layer")}
 
 
 def _f(eta_h, rho, rule):
@@ -158,13 +149,18 @@ def main() -> None:
 
     warnings.simplefilter("ignore")
     obs = observations(find_runs(args.paths))
-    print(f"{obs['run'].nunique()} runs, {len(obs)} observations (run × layer × tenth)")
+    print(f"{obs['run'].nunique()} runs, {len(obs)} observations (run × layer × fifth)")
     print("correlation of k̄ with each covariate (Spearman):")
     for col in ("u", "rho", "N", "eta", "fan_in", "width", "progress"):
         if obs[col].nunique() > 1:
             print(f"  {col:9s} {obs['k'].rank().corr(obs[col].astype(float).rank()):+.2f}")
     table, h = held_out(obs)
+    print("all scale-invariant layers:")
     print(table.round(3).to_string(index=False))
+    inner, _ = held_out(obs[~obs["layer"].str.startswith("prep.")])
+    print("inner convs (without prep, whose per-step k is the noisiest):")
+    print(inner.round(3).to_string(index=False))
+    table = pd.concat([table.assign(layers="all"), inner.assign(layers="inner")])
     print("fitted curvature h per layer (fit half):", {k: f"{v:.3g}" for k, v in h.items()})
     print("mechanism: k of the quadratic toy against the linear theory f(ηh, ρ = 0.9), Nesterov, half the "
           "directions flat")
