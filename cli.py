@@ -400,6 +400,9 @@ def forecast(
         "--map", help="How the pilot's G² and k profiles map onto the plan: progress or epoch.")] = "progress",
     batch_exponent: Annotated[float, typer.Option(
         help="β of the gradient-noise model G² ∝ N^−β (docs/forecast.md).")] = 1.0,
+    g2_exponents: Annotated[Optional[str], typer.Option(
+        help="An empirical G² model, G² ∝ Π x^e: NAME=e,… for lr, wd, train_size, one_minus_momentum "
+             "(docs/forecast.md fits one).")] = None,
     k_model: Annotated[str, typer.Option(
         help="pilot: the pilot's k, mapped; curvature: k = f(λ/|w|² · h) of a quadratic valley, h per "
              "layer fitted on the pilot (docs/forecast.md).")] = "pilot",
@@ -413,10 +416,14 @@ def forecast(
     """
     from rich.console import Console
 
-    from dynamics.forecast import ForecastConfig, forecast as run_forecast, parse_plan
+    from dynamics.forecast import G2_FACTORS, ForecastConfig, forecast as run_forecast, parse_plan
+
+    names = tuple(G2_FACTORS)
 
     run_forecast(ForecastConfig(pilot=str(pilot), to=parse_plan(to), out=str(out), mapping=map_by,
-                                batch_exponent=batch_exponent, k_model=k_model, figure=figure),
+                                batch_exponent=batch_exponent, k_model=k_model, figure=figure,
+                                g2_exponents=parse_assignments(g2_exponents, "--g2-exponents", names)
+                                if g2_exponents else {}),
                  console=Console() if sys.stdout.isatty() else Console(width=160))
 
 

@@ -53,6 +53,18 @@ PLAN_KEYS = {"lr": float, "wd": float, "momentum": float, "batch_size": int, "ep
              "init_scale": float}
 SCHEDULES = ("piecewise", "constant")
 K_MODELS = ("pilot", "curvature")
+#: hyperparameters an empirical G² model may scale with (G² ∝ Π x^e), and how to read x from a config
+G2_FACTORS = {"lr": lambda c: float(c["lr"]), "wd": lambda c: float(c["wd"]),
+              "train_size": lambda c: float(c.get("train_size") or 50000) - float(c.get("holdout") or 0),
+              "one_minus_momentum": lambda c: 1 - float(c.get("momentum", 0.0))}
+
+
+def g2_scale(pilot_config: dict, plan: dict, batch_exponent: float = 1.0, exponents: dict | None = None) -> float:
+    """G²_plan/G²_pilot of the model G² ∝ N^−β Π x^e (β ``batch_exponent``; ``exponents`` x → e)."""
+    scale = (float(pilot_config["batch_size"]) / float(plan["batch_size"])) ** batch_exponent
+    for name, e in (exponents or {}).items():
+        scale *= (G2_FACTORS[name](plan) / G2_FACTORS[name](pilot_config)) ** e
+    return scale
 
 
 # ------------------------------------------------------------------------ clocks
@@ -313,6 +325,7 @@ class ForecastConfig:
     out: str = "forecast"
     mapping: str = "progress"  # clock shared by pilot and plan: progress or epoch
     batch_exponent: float = 1.0  # β of G² ∝ N^−β
+    g2_exponents: dict = field(default_factory=dict)  # more of G² ∝ Π x^e: lr, wd, train_size, one_minus_momentum
     window: float = 0.1  # share of the pilot's run each profile averages over
     k_model: str = "pilot"  # pilot: the pilot's k by the clock; curvature: k = f(η h), h per layer from the pilot
     figure: bool = True
@@ -325,6 +338,9 @@ class ForecastConfig:
                                  "(a planned run has no loss yet)")
         if not np.isfinite(self.batch_exponent):
             raise RidgelineError(f"--batch-exponent must be a number, got {self.batch_exponent}")
+        for name, e in self.g2_exponents.items():
+            if name not in G2_FACTORS or not np.isfinite(e):
+                raise RidgelineError(f"--g2-exponents: {name}={e}; use finite numbers for {', '.join(G2_FACTORS)}")
         if not 0 < self.window <= 1:
             raise RidgelineError(f"--window must be a share of the run in (0, 1], got {self.window}")
 
@@ -457,7 +473,7 @@ def forecast(cfg: ForecastConfig, console=None) -> Forecast:
         raise RidgelineError("the planned run has no steps: raise epochs or train_size")
     cols = [prof.layers.index(l) for l in layers]
     steps = np.arange(1, clock.total + 1)
-    scale = (float(pilot.config["batch_size"]) / float(plan["batch_size"])) ** cfg.batch_exponent
+    scale = g2_scale(pilot.config, plan, cfg.batch_exponent, cfg.g2_exponents)
     G2 = prof.at("G2", clock, steps, cfg.mapping)[:, cols] * scale
     k = np.nan_to_num(prof.at("power", clock, steps, cfg.mapping)[:, cols], nan=1.0)
     built = initial_norms(plan, layers)
@@ -492,7 +508,8 @@ def forecast(cfg: ForecastConfig, console=None) -> Forecast:
     rows.insert(4, "power", pad(k))
     out = ensure_dir(cfg.out)
     meta = {"pilot": str(pilot.path), "to": dict(cfg.to), "mapping": cfg.mapping,
-            "batch_exponent": cfg.batch_exponent, "window": cfg.window, "k_model": cfg.k_model, "rule": rule,
+            "batch_exponent": cfg.batch_exponent, "g2_exponents": dict(cfg.g2_exponents), "g2_scale": scale,
+            "window": cfg.window, "k_model": cfg.k_model, "rule": rule,
             "plan": {n: plan.get(n) for n in PLAN_KEYS | {"width": 0, "holdout": 0}},
             "total_steps": clock.total, "steps_per_epoch": clock.steps_per_epoch, "notes": notes}
     write_csv(out / "forecast.csv", rows)

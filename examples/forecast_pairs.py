@@ -29,11 +29,11 @@ PAIRS = (
     ("base", "seed1", "another seed only"),
     ("base", "wd8", "λα ×4 (α)"),
     ("wd8", "base", "λα ÷4 (α)"),
-    ("base", "wd05", "λα ÷4 (α)"),
+    ("wd05", "base", "λα ×4 (α)"),
     ("lr05", "base", "λα ×4 (λ)"),
     ("base", "lr08", "λα ×4 (λ)"),
     ("wd8", "seed1_wd8", "another seed only, at λα ×4"),
-    ("wd8", "wd05", "λα ÷16 (α)"),
+    ("wd05", "wd8", "λα ×16 (α)"),
     ("base", "n128", "N ×2, λ/N kept"),
     ("n128", "base", "N ÷2, λ/N kept"),
     ("base", "rho08", "ρ 0.9→0.8, λ/(1−ρ) kept"),
@@ -47,7 +47,9 @@ PAIRS = (
     ("ts6000", "ts1500", "train_size ÷4"),
 )
 KINDS = {"white": "trajectory_{q}_ratio_white", "a": "trajectory_{q}_ratio_transferred",
-         "b": "trajectory_{q}_ratio_forecast", "b, curvature k": "trajectory_{q}_ratio_forecast_curvature"}
+         "b": "trajectory_{q}_ratio_forecast", "b, curvature k": "trajectory_{q}_ratio_forecast_curvature",
+         "b, fitted G²": "trajectory_{q}_ratio_forecast_fitted"}
+G2_LAW = ("lr", "wd", "train_size", "one_minus_momentum")  # fitted exponents; N's is the noise model's −1
 PLAN = ("lr", "wd", "momentum", "batch_size", "epochs", "schedule", "train_size")
 
 
@@ -72,6 +74,35 @@ def _plan(pilot: dict, target: dict) -> dict:
     return {n: target[n] for n in PLAN if target.get(n) != pilot.get(n)}
 
 
+def g2_ratio(P, T) -> dict:
+    """Per scale-invariant layer of T: the median over the middle of the run (25–90%) of
+    T's G² profile over P's, read at the same progress."""
+    from dynamics.forecast import profiles, run_clock
+
+    pp, tp = profiles(P), profiles(T)
+    ratio = tp.G2 / pp.at("G2", run_clock(T), tp.steps, "progress")
+    frac = tp.steps / tp.clock.total
+    middle = (frac > 0.25) & (frac < 0.9)
+    si = set(T.norms.loc[T.norms["scale_invariant"].astype(bool), "layer"])
+    return {l: float(np.nanmedian(ratio[middle, j])) for j, l in enumerate(tp.layers) if l in si}
+
+
+def fit_g2_law(records: list[dict], leave_out: str) -> dict:
+    """Exponents e of G² ∝ N^−1 Π x^e (x in G2_LAW), least squares on log(G² ratio · N_T/N_P) of
+    the inner convs' median over every pair that does not involve the run ``leave_out`` (the run
+    to be forecast has not been made)."""
+    from dynamics.forecast import G2_FACTORS
+
+    X, y = [], []
+    for r in records:
+        if leave_out in (r["pilot"], r["target"]):
+            continue
+        X.append([np.log(G2_FACTORS[n](r["T"]) / G2_FACTORS[n](r["P"])) for n in G2_LAW])
+        y.append(np.log(r["inner_g2"] * r["T"]["batch_size"] / r["P"]["batch_size"]))
+    coef, *_ = np.linalg.lstsq(np.array(X), np.array(y), rcond=None)
+    return {n: float(c) for n, c in zip(G2_LAW, coef)}
+
+
 def main() -> None:
     from dynamics.forecast import ForecastConfig, compare_forecast, forecast, profiles, run_clock, transferred
     from dynamics.validate import ValidateConfig, compare, load_run
@@ -86,7 +117,14 @@ def main() -> None:
     names = sorted({n for p in PAIRS for n in p[:2]})
     runs = {n: load_run(args.runs / n) for n in names if (args.runs / n / "summary.json").is_file()}
     tables = {n: compare(r, ValidateConfig(str(r.path))) for n, r in runs.items()}
-    rows, clocks, g2 = [], [], []
+    rows, clocks, g2, laws = [], [], [], []
+    moved = []  # per pair: how G² moved (inner convs' median), for the empirical G² law
+    for pilot, target, _ in PAIRS:
+        if pilot in runs and target in runs:
+            ratio = g2_ratio(runs[pilot], runs[target])
+            inner = [v for l, v in ratio.items() if not l.startswith("prep.")]
+            moved.append(dict(pilot=pilot, target=target, P=runs[pilot].config, T=runs[target].config,
+                              inner_g2=float(np.median(inner)), layers=ratio))
     for pilot, target, what in PAIRS:
         if pilot not in runs or target not in runs:
             print(f"skip {pilot} → {target}: not trained yet")
@@ -103,6 +141,12 @@ def main() -> None:
                 forecast(ForecastConfig(str(P.path), to=plan, out=str(fdir) + "_curvature", mapping=how,
                                         k_model="curvature", figure=False))
                 steps, _ = compare_forecast(T, steps, str(fdir) + "_curvature", kind="forecast_curvature")
+                law = fit_g2_law(moved, target)
+                forecast(ForecastConfig(str(P.path), to=plan, out=str(fdir) + "_fitted", mapping=how,
+                                        g2_exponents=law, figure=False))
+                steps, _ = compare_forecast(T, steps, str(fdir) + "_fitted", kind="forecast_fitted")
+                if how == "progress":
+                    laws.append(dict(pair=label, **law))
             for q in ("norm", "angle"):
                 for kind, pattern in KINDS.items():
                     col = pattern.format(q=q)
@@ -114,18 +158,19 @@ def main() -> None:
                         (rows if how == "progress" else clocks).append(rec)
                         if how == "progress" and kind != "white":
                             clocks.append(rec)
-        # how G² moved: the target's own profile over the pilot's, read at the same progress
-        pp, tp = profiles(P), profiles(T)
-        at = tp.steps
-        ratio = tp.G2 / pp.at("G2", run_clock(T), at, "progress")
-        middle = (at / tp.clock.total > 0.25) & (at / tp.clock.total < 0.9)
-        for j, layer in enumerate(tp.layers):
-            if layer in set(T.norms.loc[T.norms["scale_invariant"].astype(bool), "layer"]):
-                g2.append(dict(pair=label, change=what, layer=layer,
-                               N_ratio=T.config["batch_size"] / P.config["batch_size"],
-                               lr_ratio=T.config["lr"] / P.config["lr"], wd_ratio=T.config["wd"] / P.config["wd"],
-                               G2_ratio_median=float(np.nanmedian(ratio[middle, j]))))
-    pairs, clocks, g2 = pd.DataFrame(rows), pd.DataFrame(clocks), pd.DataFrame(g2)
+        for r in moved:
+            if (r["pilot"], r["target"]) == (pilot, target):
+                for layer, value in r["layers"].items():
+                    g2.append(dict(pair=label, change=what, layer=layer,
+                                   N_ratio=T.config["batch_size"] / P.config["batch_size"],
+                                   lr_ratio=T.config["lr"] / P.config["lr"], wd_ratio=T.config["wd"] / P.config["wd"],
+                                   G2_ratio_median=value))
+    pairs, clocks, g2, laws = pd.DataFrame(rows), pd.DataFrame(clocks), pd.DataFrame(g2), pd.DataFrame(laws)
+    laws.to_csv(args.out / "g2_laws.csv", index=False)
+    print("G² law fitted without each target (exponents of G² ∝ N^-1 Π x^e):")
+    print(laws.round(2).to_string(index=False))
+    full = fit_g2_law(moved, "")
+    print("fitted on every pair:", {n: round(e, 2) for n, e in full.items()})
     pairs.to_csv(args.out / "pairs.csv", index=False)
     clocks.to_csv(args.out / "clocks.csv", index=False)
     g2.to_csv(args.out / "g2.csv", index=False)
@@ -140,7 +185,7 @@ def markdown(pairs: pd.DataFrame) -> str:
     """One row per pair: median / worst ratio of the inner convs and of prep, white, (a), (b)."""
     if pairs.empty:
         return "(no pairs)"
-    head = ("| pair | change | inner norm: white, (a), (b), (b) curvature k | inner angle: same order "
+    head = ("| pair | change | inner norm: white, (a), (b), (b) curvature k, (b) fitted G² | inner angle: same order "
             "| prep norm: same order | prep angle: same order |")
     lines = [head, "|" + "---|" * 6]
     for (label, what), df in pairs.groupby(["pair", "change"], sort=False):

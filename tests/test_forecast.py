@@ -215,3 +215,20 @@ def test_bad_pilot_or_forecast_is_one_line(runs, tmp_path, args, words):
 def test_validate_refuses_an_unknown_clock(runs, tmp_path):
     with pytest.raises(RidgelineError, match="--map 'lr'"):
         _validated(runs["wd4"], tmp_path, statistics_from=str(runs["pilot"]), mapping="lr")
+
+
+def test_empirical_G2_law_scales_the_pilots_G2(runs, tmp_path):
+    from dynamics.forecast import g2_scale
+
+    pilot, plan = dict(BASE), dict(BASE, batch_size=128, wd=2e-2, train_size=6400)
+    assert g2_scale(pilot, plan, 1.0, {"wd": -0.5, "train_size": 0.5}) == pytest.approx(0.5 * 4 ** -0.5 * 2 ** 0.5)
+    plain = forecast(ForecastConfig(str(runs["pilot"]), to=parse_plan("wd=2e-2"), out=str(tmp_path / "a"), figure=False))
+    scaled = forecast(ForecastConfig(str(runs["pilot"]), to=parse_plan("wd=2e-2"), out=str(tmp_path / "b"),
+                                     g2_exponents={"wd": -1.0}, figure=False))
+    assert np.allclose(scaled.rows["G2"].dropna(), plain.rows["G2"].dropna() / 4)
+
+
+def test_bad_G2_law_is_one_line(runs, tmp_path):
+    result = CliRunner().invoke(app, ["forecast", str(runs["pilot"]), "--to", "wd=2e-2", "--g2-exponents",
+                                      "colour=1", "--out", str(tmp_path / "f")])
+    assert result.exit_code == 2 and "unknown name 'colour'" in result.output and "Traceback" not in result.output
