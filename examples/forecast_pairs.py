@@ -176,6 +176,8 @@ def main() -> None:
     g2.to_csv(args.out / "g2.csv", index=False)
     print(markdown(pairs))
     print()
+    print(compact(pairs))
+    print()
     print(clock_table(clocks))
     print()
     print(g2_table(g2))
@@ -195,6 +197,22 @@ def markdown(pairs: pd.DataFrame) -> str:
                 part = df[(df["group"] == group) & (df["quantity"] == q)].set_index("kind")
                 cells.append(", ".join(f"{part.loc[k, 'median']:.3f}/{part.loc[k, 'worst']:.3f}"
                                        if k in part.index else "–" for k in KINDS))
+        lines.append(f"| {label} | {what} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+def compact(pairs: pd.DataFrame, kinds=("white", "a", "b", "b, fitted G²")) -> str:
+    """The README's table: per pair, inner convs median/worst and prep, for ``kinds``."""
+    lines = ["| pilot → target | change | inner convs norm | inner convs angle | prep norm | prep angle |",
+             "|---|---|---|---|---|---|"]
+    for (label, what), df in pairs.groupby(["pair", "change"], sort=False):
+        cells = []
+        for group in ("inner", "prep"):
+            for q in ("norm", "angle"):
+                part = df[(df["group"] == group) & (df["quantity"] == q)].set_index("kind")
+                fmt = (lambda k: f"{part.loc[k, 'median']:.2f}/{part.loc[k, 'worst']:.2f}") if group == "inner" \
+                    else (lambda k: f"{part.loc[k, 'median']:.2f}")
+                cells.append(" · ".join(fmt(k) if k in part.index else "–" for k in kinds))
         lines.append(f"| {label} | {what} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
