@@ -124,8 +124,8 @@ def test_transferred_correlation_each_clock(runs, tmp_path, mapping):
 
 
 def test_forecast_of_a_run_not_yet_made(runs, tmp_path):
-    fc = forecast(ForecastConfig(str(runs["pilot"]), to=parse_plan("wd=2e-2"), out=str(tmp_path / "fc"),
-                                 figure=False))
+    fc = forecast(ForecastConfig(str(runs["pilot"]), to=parse_plan("wd=2e-2"), out=str(tmp_path / "fc")))
+    assert (tmp_path / "fc" / "forecast.png").stat().st_size > 10_000
     assert set(fc.rows.columns) >= {"step", "layer", "weight_norm", "angular_update", "weight_norm_white",
                                     "angular_update_white"}
     assert fc.rows["step"].max() == 500 and (tmp_path / "fc" / "forecast.json").is_file()
