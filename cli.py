@@ -427,9 +427,9 @@ def forecast(
 ) -> None:
     """Forecast |w| and the angle per step of every scale-invariant layer of a run not yet made.
 
-    Uses the pilot's G² and gradient correlation k, mapped onto the planned run, with the plan's
-    own schedule, α, ρ and initial |w| (docs/forecast.md). Check it after the run with
-    `ridgeline validate RUN --forecast OUT`.
+    Uses the pilot's G² and gradient correlation k, mapped onto the planned
+    run, with the plan's own schedule, α, ρ and initial |w| (docs/forecast.md).
+    Check it after the run with `ridgeline validate RUN --forecast OUT`.
     """
     from rich.console import Console
 
