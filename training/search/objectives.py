@@ -72,6 +72,9 @@ class QuadraticObjective:
         base |= {k: v for k, v in values.items() if k in HYPERPARAMETERS}
         check_params(base)
         options = {k: v for k, v in values.items() if k not in HYPERPARAMETERS}
+        if options.get("rule") == "sgd" and "momentum" in values:
+            raise RidgelineError("--momentum: the rule sgd has no momentum; drop --momentum or choose "
+                                 "--rule heavy-ball or nesterov")
         check_toy(**options)
         return cls(base=base, options=options)
 
