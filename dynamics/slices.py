@@ -161,10 +161,6 @@ def check_toy(**options) -> None:
 
     o = toy_options() | options
     get_rule(o["rule"])
-    unused = [k for k in options if k.startswith("head_")] if o["head"] == 0 else []
-    if unused:
-        raise RidgelineError(f"{', '.join('--' + k.replace('_', '-') for k in unused)}: the toy has no head "
-                             f"with head=0; drop {'it' if len(unused) == 1 else 'them'} or give --head > 0")
     check_schedule(o["schedule"])
     if o["steps"] < 1 or o["dim"] < 2 or o["head"] < 0:
         raise RidgelineError(f"steps must be >= 1, dim >= 2 and head >= 0, "

@@ -21,7 +21,7 @@ from cli import app
     (["sweep", "--objective", "quadratic", "--x", "lr=0.1:0.4:3", "--y", "wd=1e-3:4e-3:3", "--out", "OUT",
       "--rule", "sgd", "--momentum", "0.5"], "the rule sgd has no momentum"),
     (["sweep", "--objective", "quadratic", "--x", "lr=0.1:0.4:3", "--y", "wd=1e-3:4e-3:3", "--out", "OUT",
-      "--head", "0", "--head-noise", "0.1"], "--head-noise: the toy has no head with head=0"),
+      "--head", "0", "--head-noise", "0.1"], "--head-noise: the toy has no head with --head 0"),
     (["sweep", "--objective", "train", "--x", "lr=0.1:0.4:3", "--y", "wd=1e-3:4e-3:3", "--out", "OUT",
       "--optimizer", "lion", "--eps", "1e-6"], "Lion's update sign(c) has no ε"),
 ])
