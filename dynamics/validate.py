@@ -90,6 +90,9 @@ class ValidateConfig:
     tolerance: float = 0.10  # |median ratio − 1| above which a layer is reported "off"
     figures: bool = True  # draw the PNG figures
     all_layers: bool = False  # figures: every tensor, not only the scale-invariant ones
+    statistics_from: str | None = None  # a pilot run: prediction (a) with its k (κ, ξ), dynamics.forecast
+    forecast: str | None = None  # a `ridgeline forecast` directory: prediction (b), dynamics.forecast
+    mapping: str = "progress"  # how the pilot's profiles map onto this run: progress, epoch or loss
 
     def check(self) -> None:
         """Raise a one-line RidgelineError for a criterion that cannot be used."""
@@ -829,6 +832,13 @@ def validate(cfg: ValidateConfig, console=None) -> Validation:
     for text in notes:
         console.print(f"[yellow]note[/]: {text}", highlight=False)
     layers = unmonitored_rows(layers, unmonitored, "; ".join(notes))
+    if cfg.statistics_from or cfg.forecast:  # predictions from another run (dynamics.forecast)
+        from dynamics.forecast import extend_validation
+
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            steps, layers = extend_validation(run, steps, layers, cfg.statistics_from, cfg.forecast,
+                                              cfg.mapping, console)
     write_json(out / "config.json", asdict(cfg) | {"rule": run.rule, "wd": run.wd,
                                                      "momentum": run.momentum})
     write_csv(out / "validation_steps.csv", steps)
@@ -843,6 +853,10 @@ def validate(cfg: ValidateConfig, console=None) -> Validation:
             plot_layers(shown, out / "validation_angles.png", quantity="angle")
             plot_ratios(shown, out / "validation_ratios.png")
     console.print(table(result))
+    if cfg.statistics_from or cfg.forecast:
+        from dynamics.forecast import table as other_run_table
+
+        console.print(other_run_table(layers, bool(cfg.statistics_from), bool(cfg.forecast)))
     for r in layers[layers["scale_invariant"] & (layers["notes"] != "")].to_dict("records"):
         console.print(f"[bold]{r['layer']}[/]: {r['notes']}", highlight=False)
     si = layers[layers["scale_invariant"]]

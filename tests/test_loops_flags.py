@@ -18,6 +18,12 @@ from cli import app
     (["train", "--out", "OUT", "--beta2", "0.99"], "--beta2 apply to --optimizer adamw, adam or lion"),
     (["train", "--out", "OUT", "--optimizer", "lion", "--eps", "1e-6"], "Lion's update sign(c) has no ε"),
     (["train", "--out", "OUT", "--optimizer", "adamw", "--nesterov"], "--nesterov is an SGD flag"),
+    (["sweep", "--objective", "quadratic", "--x", "lr=0.1:0.4:3", "--y", "wd=1e-3:4e-3:3", "--out", "OUT",
+      "--rule", "sgd", "--momentum", "0.5"], "the rule sgd has no momentum"),
+    (["sweep", "--objective", "quadratic", "--x", "lr=0.1:0.4:3", "--y", "wd=1e-3:4e-3:3", "--out", "OUT",
+      "--head", "0", "--head-noise", "0.1"], "--head-noise: the toy has no head with --head 0"),
+    (["sweep", "--objective", "train", "--x", "lr=0.1:0.4:3", "--y", "wd=1e-3:4e-3:3", "--out", "OUT",
+      "--optimizer", "lion", "--eps", "1e-6"], "Lion's update sign(c) has no ε"),
 ])
 def test_a_flag_the_rule_ignores_is_a_one_line_error(tmp_path, args, text):
     args = [str(tmp_path / "out") if a == "OUT" else a for a in args]
