@@ -30,13 +30,16 @@ SUM_TERMS = 100_000  # terms of an infinite sum (Lion's), ample for β₂ up to 
 
 def ignored_keys(point: dict[str, float], rules: list[str]) -> list[str]:
     """The names in ``point`` that none of ``rules`` takes: momentum/beta1 for plain sgd,
-    beta1, beta2, C, C_row, G_row for the SGD rules (they belong to the adaptive ones)."""
+    beta1, beta2, C, C_row, G_row for the SGD rules (they belong to the adaptive ones), A, B,
+    nesterov for all but muon."""
     from dynamics.rules import ADAPTIVE
 
     used = {"lr", "wd", "grad_norm"}
     for rule in rules:
         if rule in ADAPTIVE:
             used |= {"momentum", "beta1", "beta2", "C", "C_row", "G_row"}
+        elif rule == "muon":  # its matrix and Nesterov flag; G plays no part (NS(u) ignores |g|)
+            used |= {"momentum", "A", "B", "nesterov"}
         elif rule != "sgd":
             used |= {"momentum"}
     return [k for k in point if k not in used]
