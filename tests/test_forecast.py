@@ -232,3 +232,66 @@ def test_bad_G2_law_is_one_line(runs, tmp_path):
     result = CliRunner().invoke(app, ["forecast", str(runs["pilot"]), "--to", "wd=2e-2", "--g2-exponents",
                                       "colour=1", "--out", str(tmp_path / "f")])
     assert result.exit_code == 2 and "unknown name 'colour'" in result.output and "Traceback" not in result.output
+
+
+def make_adamw_run(path, lr, seed=0, correlation=-0.5, spread=2.0, steps=1500, wd=2.0, log_every=5):
+    """AdamW (decoupled α) on one scale-invariant tensor on the trainer's constant schedule,
+    started at its white equilibrium, with gradients whose coordinates have fixed scales spread
+    over e^spread (the same in every run) and AR(1) directions of coefficient ``correlation``:
+    anti-correlated gradients make the update power κ < 1, a property of the gradient process
+    that carries over between learning rates."""
+    from dynamics.rules import DEFAULT_BETA2
+    from dynamics.symbolic import predict
+    from training.updatestats import update_stats
+
+    beta1, beta2, dim = 0.9, DEFAULT_BETA2["adamw"], 512
+    scales = torch.exp(spread * torch.rand(1, dim, generator=torch.Generator().manual_seed(99),
+                                           dtype=torch.float64))
+    gen = torch.Generator().manual_seed(seed)
+    w = torch.randn(1, dim, generator=torch.Generator().manual_seed(1234), dtype=torch.float64)
+    w = w / w.norm() * float(predict("adamw", lr, wd, beta1, 1.0, elements=dim, beta2=beta2).weight_norm)
+    m, s, k = torch.zeros_like(w), torch.zeros_like(w), 0  # started at the white equilibrium: no transient
+    per_epoch = 100
+    lam = step_lrs(lr, 1.0, steps / per_epoch, "constant", per_epoch, steps)
+    rows = [dict(step=0, epoch=0, layer="conv.weight", shape=str(dim), scale_invariant=True,
+                 weight_norm=w.norm().item(), grad_norm=np.nan, angular_update=np.nan, lr=0.0)]
+    z = torch.randn(1, dim, generator=gen, dtype=torch.float64)
+    for t in range(steps):
+        z = correlation * z + (1 - correlation ** 2) ** 0.5 * torch.randn(1, dim, generator=gen, dtype=torch.float64)
+        g = tangent(w, scales * z)
+        g = g / (g.norm() * w.norm())  # G = 1
+        if (t + 1) % log_every == 0:
+            state = dict(exp_avg=m, exp_avg_sq=s, step=k) if k else {}
+            kappa, _, xi = update_stats("adamw", w, g, state, wd, beta1, beta2, 1e-8).tolist()
+        w_new, (m, s, k) = RULES["adamw"](w, (m, s, k), g, float(lam[t]), wd, beta1)
+        if (t + 1) % log_every == 0:
+            rows.append(dict(step=t + 1, epoch=t // per_epoch, layer="conv.weight", shape=str(dim),
+                             scale_invariant=True, weight_norm=w.norm().item(), grad_norm=g.norm().item(),
+                             angular_update=angle(w, w_new).item(), lr=float(lam[t]),
+                             update_power_ratio=kappa, normalised_grad_radial=xi))
+        w = w_new
+    path.mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(path / "norms.csv", index=False)
+    config = dict(lr=lr, wd=wd, momentum=beta1, beta1=beta1, beta2=beta2, eps=1e-8, batch_size=64,
+                  train_size=6400, holdout=0, epochs=steps // per_epoch, schedule="constant",
+                  warmup_epochs=1.0, optimizer="adamw", rule="adamw")
+    (path / "config.json").write_text(json.dumps(config))
+    epochs = np.arange(1, steps // per_epoch + 1)
+    pd.DataFrame(dict(epoch=epochs, step=epochs * per_epoch, lr=lr, train_loss=1.0, train_acc=0.5, test_loss=1.0,
+                      test_acc=0.5, seconds=1.0)).to_csv(path / "metrics.csv", index=False)
+    (path / "summary.json").write_text(json.dumps(dict(test_acc=0.5, diverged=False, steps=steps, seconds=1.0)))
+    return path
+
+
+def test_transferred_update_power_for_adamw(tmp_path):
+    """(a) for AdamW: the pilot's κ, ξ at another λ; white (κ = 1) is off, and a pilot with
+    independent gradients (κ ≈ 1) must fail the same way."""
+    target = make_adamw_run(tmp_path / "target", lr=5e-3, seed=1)
+    pilot = make_adamw_run(tmp_path / "pilot", lr=2e-3)
+    flat = make_adamw_run(tmp_path / "flat", lr=2e-3, correlation=0.0)
+    layers = _validated(target, tmp_path / "v", statistics_from=str(pilot)).iloc[0]
+    assert layers["equilibrium_steps"] > 100
+    assert abs(layers["norm_ratio_transferred_median"] - 1) < 0.02  # 1.1% reached
+    assert abs(layers["norm_ratio_white_median"] - 1) > 0.2  # 0.67
+    assert abs(_validated(target, tmp_path / "w", statistics_from=str(flat)).iloc[0]
+               ["norm_ratio_transferred_median"] - 1) > 0.2  # 0.69
