@@ -30,12 +30,13 @@ from training.search.records import HYPERPARAMETERS, Trial, canonical, trial_key
 
 OBJECTIVES = ("quadratic", "train")
 #: elements of one (settings, D + D_b) simulator tensor per call: a task's settings are
-#: simulated in chunks of at most this many elements, so its memory stays bounded
-CHUNK_ELEMENTS = 2**21
+#: simulated in chunks of at most this many elements (1 MB per float32 buffer), so its
+#: memory stays bounded and small next to the sweep's per-run bookkeeping
+CHUNK_ELEMENTS = 2**18
 #: (settings, D + D_b) float32 tensors alive at the simulator's peak: w, v, g and the
-#: update's temporaries (the added peak resident memory of one call, after a warm-up,
-#: over S (D + D_b) 4 bytes: 6.6 at 1 step, 10.0 at 50, 12.4 at 3, for S = 7,281;
-#: benchmarks/sweep_memory.py checks the whole estimate against the measured peak)
+#: update's temporaries. The added peak resident memory of a call over S (D + D_b) 4
+#: bytes varies with the allocator: 6.6 at 1 step, 9.5 to 10 at 50 (S = 7,281), 14.5 at
+#: 50 (S = 1,820); with 1 MB buffers the choice moves the estimate by a few MB
 SIMULATOR_BUFFERS = 10
 
 #: fields of TrainConfig a sweep or tune sets itself
