@@ -11,10 +11,15 @@ import math
 from pathlib import Path
 
 
+#: distinct things get distinct colours: the instantaneous equilibrium (a line) is purple,
+#: the equilibrium phase (a shaded span of steps) green; neither is the measured blue or red
+EQUILIBRIUM_LINE = "tab:purple"
+EQUILIBRIUM_PHASE = "tab:green"
+
 
 def _predictions(ax, df, equilibrium: str, white: str, correlated: str) -> None:
     """The instantaneous equilibrium (faint) and the two predicted trajectories."""
-    ax.plot(df["step"], df[equilibrium], color="tab:green", lw=3, alpha=0.3,
+    ax.plot(df["step"], df[equilibrium], color=EQUILIBRIUM_LINE, lw=3, alpha=0.35,
             label="instantaneous equilibrium")
     ax.plot(df["step"], df[white], color="grey", ls=":", lw=1.4, label="trajectory, white noise")
     ax.plot(df["step"], df[correlated], color="black", ls="--", lw=1.2,
@@ -39,7 +44,7 @@ def _shade_equilibrium(ax, df) -> None:
         if f and start is None:
             start = steps[i]
         if start is not None and (not f or i == len(flags) - 1):
-            ax.axvspan(start, steps[i], color="tab:green", alpha=0.12, lw=0)
+            ax.axvspan(start, steps[i], color=EQUILIBRIUM_PHASE, alpha=0.12, lw=0)
             start = None
 
 
@@ -50,7 +55,7 @@ def plot_layers(steps, path: str | Path, quantity: str = "norm", cols: int = 4) 
     gradient correlation (black dashed) and white (grey dotted), and the instantaneous
     equilibrium (faint). "angle": the per-step angle (faint dots), its mean-cosine
     average (red), the trajectory's angle averaged the same way (black dashed, grey
-    dotted white), the instantaneous equilibrium angle (faint). Layers that are not
+    dotted white), the instantaneous equilibrium angle (faint purple). Layers that are not
     scale-invariant get no prediction. Green: equilibrium phase.
     """
     plt, _ = _setup()
@@ -88,7 +93,7 @@ def plot_layers(steps, path: str | Path, quantity: str = "norm", cols: int = 4) 
     handles, labels = axes.flat[0].get_legend_handles_labels()
     from matplotlib.patches import Patch
 
-    handles.append(Patch(color="tab:green", alpha=0.25))
+    handles.append(Patch(color=EQUILIBRIUM_PHASE, alpha=0.25))
     labels.append("equilibrium phase")
     fig.legend(handles, labels, loc="upper center", ncol=min(len(labels), 4), fontsize=10, frameon=False)
     ylabel = "weight norm |w|" if quantity == "norm" else "angular update per step (rad)"

@@ -247,3 +247,28 @@ def test_run_without_the_power_column_validates_white_with_a_note(tmp_path, caps
     old = _check(run)
     assert "white-noise predictions only" in capsys.readouterr().out
     np.testing.assert_array_equal(old.steps.trajectory_norm, old.steps.trajectory_norm_white)
+
+
+def test_validation_figure_draws_distinct_things_in_distinct_colours(tmp_path, monkeypatch):
+    """'instantaneous equilibrium' (a line) and 'equilibrium phase' (a shaded span) were
+    both pale green."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import pandas as pd
+    from matplotlib.colors import to_rgb
+
+    from figures.validation import plot_layers
+
+    steps = pd.DataFrame({"step": range(10), "layer": "conv", "scale_invariant": True,
+                          "weight_norm": 1.0, "predicted_norm": 1.1, "trajectory_norm_white": 1.05,
+                          "trajectory_norm": 1.02, "equilibrium": [False] * 4 + [True] * 6})
+    figures = []
+    monkeypatch.setattr(plt, "close", lambda fig=None: figures.append(fig))
+    plot_layers(steps, tmp_path / "norms.png")
+    legend = figures[0].legends[0]
+    colour = {t.get_text(): h for t, h in zip(legend.get_texts(), legend.legend_handles)}
+    line = to_rgb(colour["instantaneous equilibrium"].get_color())
+    phase = to_rgb(colour["equilibrium phase"].get_facecolor())
+    assert line != phase

@@ -43,7 +43,7 @@ def _reproduce(step) -> str:
 
 # ----------------------------------------------------------------------- sections
 def _derive_section(step, out: Path) -> str:
-    text = ["## 1. Derivations\n",
+    text = ["## § Derivations\n",
             "Every formula is derived by sympy from the update rule's own code "
             "(`dynamics/rules.py`): nothing is typed in. λ learning rate, α weight decay, "
             "ρ momentum, N batch size, G = |g||w| the scale-free gradient norm, "
@@ -59,19 +59,23 @@ def _derive_section(step, out: Path) -> str:
                         "θ ≈ √(2λα/(1+ρ)):\n\n"
                         f"$$|w|^4 = {hb['weight_norm4']['latex']}, \\qquad "
                         f"\\theta \\approx {hb['angular_update_leading']['latex']}$$\n")
+        # folded: four long tables would otherwise stand before every figure
+        text.append(f"\n<details><summary>The derived formulas of each rule ({', '.join(data)}): "
+                    "click to unfold</summary>\n")
         for rule, body in data.items():
             rows = [[f"`{key}`", f"${f['latex'].replace('|', chr(92) + 'vert ')}$",
                      _f(f.get("value")), f["meaning"]] for key, f in body["formulas"].items()]
             rows.append(["relaxation time (exact, from the Jacobian)", "", _f(body.get("relaxation_steps")),
                          "steps for |w|² to close 1/e of a small gap"])
-            text.append(f"\n### {rule}\n\n" + _table(["result", "formula", "value", "meaning"], rows))
+            text.append(f"\n**{rule}**\n\n" + _table(["result", "formula", "value", "meaning"], rows))
+        text.append("\n</details>\n")
         text.append("\nThe same in LaTeX: [derive/derivations.tex](derive/derivations.tex); "
                     "as JSON: [derive/derivations.json](derive/derivations.json).\n")
     return "\n".join(text) + _reproduce(step)
 
 
 def _simulate_section(steps, relax) -> str:
-    text = ["## 2. The simulator on the noise loss\n",
+    text = ["## § The simulator on the noise loss\n",
             "The derivation's own noise model (g ⟂ w, |g| = G/|w|, independent across steps) "
             "advanced by the update rules themselves, many settings at once, every run started "
             "at |w| = 1 (off equilibrium). Late time is the last half of the run; the "
@@ -114,7 +118,7 @@ def _simulate_section(steps, relax) -> str:
 
 
 def _slices_section(step) -> str:
-    text = ["## 3. Page's three slices, in toy form\n",
+    text = ["## § Page's three slices, in toy form\n",
             "Final loss of the quadratic toy (scale-invariant weights with minibatch noise σ/√N, "
             "plus a small head of parameters without the symmetry) over "
             "Page's three 2-D slices around its defaults. The fitted ridge of best loss is a "
@@ -142,7 +146,7 @@ def _real_slices_section(step, sweeps) -> str:
     """Page's slices on the real network: the summary table, the figure, the commands."""
     from training.report.slices import CPU_SLICES
 
-    text = ["## 3b. Page's three slices on the real ResNet-9\n"]
+    text = ["## § Page's three slices on the real ResNet-9\n"]
     if step.status == "skipped" and not sweeps and step.message.startswith("no sweep directories"):
         commands = "\n".join(spec.command(spec.name) for spec in CPU_SLICES)
         return "\n".join(text + [
@@ -175,7 +179,7 @@ def _real_slices_section(step, sweeps) -> str:
 
 
 def _train_section(step, found: bool, message: str) -> str:
-    text = [f"## 4. {step.title}\n", _status(step)]
+    text = [f"## § {step.title}\n", _status(step)]
     if step.status in ("done", "done earlier"):
         s = step.result["summary"]
         rows = [["test accuracy", f"{_f(s.get('test_acc'), '{:.2%}')} ± {_f(s.get('test_acc_se'), '{:.2%}')} "
@@ -215,15 +219,15 @@ def _trajectory_block(layers) -> str:
 
 
 def _validate_section(step, train_step) -> str:
-    text = [f"## 5. {step.title}: the theory layer by layer\n",
+    text = [f"## § {step.title}: the theory layer by layer\n",
             "For each parameter tensor and logged step: the equilibrium |w|* and angle θ* from "
             "`predict` at the step's λ and the layer's scale-free gradient norm G = |g||w| "
             "(G² averaged causally over one relaxation time, the norm's own response time), "
             "against the measured |w| and the angle of the mean cosine over the same window. "
             "Equilibrium phase: τ|d ln λ/dt| < 0.1 and 3 relaxation times since the last fast "
-            "change. Medians over that phase (IQR in brackets). √k: the |w| ratio that the "
-            "measured momentum buffer implies (k = |v| / the noise model's |v|; k < 1: gradients "
-            "anti-correlated between steps). 'angle, drifting': measured angle against the "
+            "change. Medians over that phase (IQR in brackets). √r_v: the |w| ratio that the "
+            "measured momentum buffer implies (r_v = |v| / the noise model's |v|; r_v < 1: gradients "
+            "anti-correlated between steps; not the gradient power ratio k of the trajectory below). 'angle, drifting': measured angle against the "
             "equilibrium of a norm growing at its measured rate (`dynamics.validate.drifting_angle`). "
             "Status 'ok' = both plain ratios within 10% of 1.\n", _status(step)]
     if step.status in ("done", "done earlier"):
@@ -241,7 +245,7 @@ def _validate_section(step, train_step) -> str:
             if r["notes"]:
                 notes.append(f"- `{r['layer']}`: {r['notes']}")
         text.append(_table(["layer (conv → BN)", "weights per filter", "eq. steps", "|w| ratio",
-                            "√k", "angle ratio", "angle, drifting", "status"], rows))
+                            "√r_v", "angle ratio", "angle, drifting", "status"], rows))
         si = [r for r in layers if r["scale_invariant"] and r["equilibrium_steps"] > 0]
         ok = sum(1 for r in si if r["status"] == "ok")
         text.append(f"\n{ok} of {len(rows)} scale-invariant layers within 10% of the prediction on both "
@@ -252,7 +256,7 @@ def _validate_section(step, train_step) -> str:
                  and abs(r["angle_ratio_drift_median"] - 1) <= 0.1]
         if buffer:
             text.append(f"\nAccounting for the measured departures from the noise model: the |w| ratio "
-                        f"equals √k, the value the measured momentum buffer implies, to within "
+                        f"equals √r_v, the value the measured momentum buffer implies, to within "
                         f"{max(buffer):.1%} in every layer; against the drifting equilibrium the angle "
                         f"is within 10% in {len(drift)} of {len(si)} layers.\n")
         if notes:
@@ -279,8 +283,10 @@ def compose(cfg, out: Path, steps, found: bool, data_message: str, seconds: floa
             "momentum and weight decay on batch-norm networks? Derivations, the simulator, "
             "Page's three hyperparameter slices, and a real ResNet-9 on CIFAR-10 checked layer "
             "by layer.\n",
-            f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC in {seconds:.0f} s "
-            "(steps done earlier are not recomputed). Everything here:\n",
+            f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; its steps took "
+            f"{_duration(sum(s.seconds for s in steps))} in all"
+            + (f" ({_duration(seconds)} in this run: steps done earlier were not recomputed)"
+               if any(s.status == "done earlier" for s in steps) else "") + ". Everything here:\n",
             f"```\n{command}\n```\n"]
     if (cfg.runs or cfg.real_slices) and not found:
         head.append(f"> **The real-run part was skipped**: no CIFAR-10 was found ({data_message}). "
@@ -295,12 +301,28 @@ def compose(cfg, out: Path, steps, found: bool, data_message: str, seconds: floa
     for name, _ in cfg.runs:
         t, v = by[f"train-{name}"], by[f"validate-{name}"]
         if t.status == "skipped" and not found:
-            parts.append(f"## 4. {t.title}\n\n> **Skipped**: no CIFAR-10 was found. {SKIP_HELP}\n"
+            parts.append(f"## § {t.title}\n\n> **Skipped**: no CIFAR-10 was found. {SKIP_HELP}\n"
                          + _reproduce(t))
-            parts.append(f"## 5. {v.title}\n\n> **Skipped**: it validates the training run above.\n")
+            parts.append(f"## § {v.title}\n\n> **Skipped**: it validates the training run above.\n")
             continue
         parts += [_train_section(t, found, data_message), _validate_section(v, t)]
-    return "\n".join(parts)
+    return number_sections("\n".join(parts))
+
+
+def number_sections(markdown: str) -> str:
+    """Number the ``## § Title`` headings 1, 2, 3, … in order (each number once)."""
+    count = iter(range(1, markdown.count("\n## § ") + 2))
+    return re.sub(r"(?m)^## § ", lambda m: f"## {next(count)}. ", markdown)
+
+
+def _duration(seconds: float) -> str:
+    """``42 s``, ``9 min 53 s`` or ``2 h 05 min``."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 def to_html(markdown: str, title: str, base: Path | None = None) -> str:
