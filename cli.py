@@ -137,6 +137,13 @@ def _library_call(command: Callable) -> Callable:
     return wrapper
 
 
+def _given(ctx: typer.Context, values: dict) -> dict:
+    """The entries of ``values`` whose option was typed (or set by its environment
+    variable), not left at its default: what ``--resume`` keeps over the saved run's."""
+    typed = ("COMMANDLINE", "ENVIRONMENT")  # by name: typer vendors its own click
+    return {k: v for k, v in values.items() if getattr(ctx.get_parameter_source(k), "name", None) in typed}
+
+
 def parse_assignments(text: str, option: str, allowed: tuple[str, ...]) -> dict[str, float]:
     """Parse ``name=value,name=value`` into floats, naming the problem on failure."""
     values: dict[str, float] = {}
@@ -304,7 +311,8 @@ _T = _TrainConfig()
 @app.command()
 @_library_call
 def train(
-    out: Annotated[str, typer.Option(help="Run directory (config.json, metrics.csv, norms.csv, summary.json, checkpoint.pt; docs/run-directory.md).")],
+    ctx: typer.Context,
+    out: Annotated[str, typer.Option(metavar="PATH", help="Run directory (config.json, metrics.csv, norms.csv, summary.json, checkpoint.pt; docs/run-directory.md).")],
     data: Annotated[Optional[Path], typer.Option(help="CIFAR-10 .npz file or torchvision root dir (default: $RIDGELINE_DATA, then --cache-dir).")] = None,
     download: Annotated[bool, typer.Option(help="Download CIFAR-10 with torchvision into --cache-dir (170 MB).")] = _T.download,
     cache_dir: Annotated[Path, typer.Option(help="torchvision CIFAR-10 root used when no --data / RIDGELINE_DATA.")] = Path(_T.cache_dir),
@@ -334,20 +342,27 @@ def train(
     log_every: Annotated[int, typer.Option(help="Log per-layer norms every this many steps.")] = _T.log_every,
     per_channel: Annotated[bool, typer.Option("--per-channel", help="Also log every output channel (norms_per_channel.csv).")] = _T.per_channel,
     tensorboard: Annotated[bool, typer.Option("--tensorboard", help="Also write per-layer TensorBoard scalars under OUT/tensorboard (needs ridgeline[tensorboard]).")] = _T.tensorboard,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue the unfinished run in --out from its last epoch.")] = False,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the unfinished run in --out from its last epoch, with its own settings (config.json): options left out take the run's values, one given must equal it.")] = False,
 ) -> None:
     """Train Page's ResNet-9 on CIFAR-10, logging per-layer weight norms and angular updates."""
     from training import train as run_training
     from training.config import from_options
 
-    config = from_options(
+    options = dict(
         optimizer=optimizer.value, momentum=momentum, nesterov=nesterov, beta1=beta1, beta2=beta2, eps=eps,
         data=_str(data), download=download, cache_dir=str(cache_dir), train_size=train_size, holdout=holdout,
         epochs=epochs, batch_size=batch_size, lr=lr, wd=wd, wd_on=wd_on.value, other_lr=other_lr, other_wd=other_wd,
         init_scale=init_scale, schedule=schedule.value, warmup_epochs=warmup_epochs, width=width, cutout=cutout, device=device,
         compile=compile, seed=seed, log_every=log_every, per_channel=per_channel, tensorboard=tensorboard,
         out=out)  # a str, not a Path: Path("") would turn an empty --out into "."
-    run_training(config, resume=resume)
+    if resume:
+        from training.config import resume_options
+        from training.trainer import saved_config
+
+        saved = saved_config(out) if out.strip() else None
+        if saved is not None:
+            options = resume_options(saved, _given(ctx, options), out)
+    run_training(from_options(**options), resume=resume)
 
 
 # ------------------------------------------------------------------------ validate

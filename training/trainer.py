@@ -37,6 +37,19 @@ from training.rundir import METRIC_COLUMNS, RunDir, environment, rng_state, set_
 MIN_LOGGED_STEPS = 20
 
 
+def saved_config(out: str) -> Optional[dict]:
+    """The configuration of the run in ``out`` (config.json, else the checkpoint's), or
+    None when ``out`` holds no run: what ``ridgeline train --resume`` starts from."""
+    from dynamics.runtable import read_config
+
+    run = RunDir(out)
+    if run.file("config.json").is_file():
+        return read_config(run.file("config.json"), hint="restore it, or choose another --out")
+    if run.file("checkpoint.pt").is_file():
+        return run.load_checkpoint()["config"]
+    return None
+
+
 def epoch_seed(seed: int, epoch: int) -> int:
     """Seed of the generator for shuffling and augmentation in ``epoch`` (from 1)."""
     return (seed * 1_000_003 + epoch) % (2**63)
