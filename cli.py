@@ -7,6 +7,7 @@ Heavy imports (torch, sympy, seaborn) happen inside the commands, so ``ridgeline
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import sys
 from enum import Enum
@@ -118,21 +119,47 @@ _INTERRUPTED = {
 }
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a job scheduler's stop), handled as Ctrl-C is."""
+
+
+def _terminate(signum, frame):
+    raise _Terminated()
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """While a command runs, SIGTERM unwinds it like Ctrl-C (files closed, locks released)."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def _library_call(command: Callable) -> Callable:
-    """Run a command; a RidgelineError becomes ``error: …`` and exit code 2, Ctrl-C
-    says what the command kept and exits 130."""
+    """Run a command; a RidgelineError becomes ``error: …`` and exit code 2; Ctrl-C
+    (exit 130) and SIGTERM (exit 143, 128 + 15) say what the command kept."""
     interrupted = _INTERRUPTED.get(command.__name__, "nothing was saved; rerun the command")
 
     @functools.wraps(command)
     def wrapper(*args, **kwargs):
         try:
-            return command(*args, **kwargs)
+            with _sigterm_as_interrupt():
+                return command(*args, **kwargs)
         except RidgelineError as e:
             typer.echo(f"error: {e}", err=True)
             raise typer.Exit(2) from None
-        except KeyboardInterrupt:
-            typer.echo(f"interrupted: {interrupted}", err=True)
-            raise typer.Exit(130) from None
+        except KeyboardInterrupt as e:
+            terminated = isinstance(e, _Terminated)
+            typer.echo(f"{'terminated' if terminated else 'interrupted'}: {interrupted}", err=True)
+            raise typer.Exit(143 if terminated else 130) from None
 
     return wrapper
 
