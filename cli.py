@@ -27,6 +27,44 @@ class _WorkflowGroup(TyperGroup):
     def list_commands(self, ctx) -> list[str]:
         return sorted(self.commands, key=lambda n: WORKFLOW.index(n) if n in WORKFLOW else len(WORKFLOW))
 
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """Click's usage errors (a bad choice, a missing option) as one line on stderr,
+        exit 2, with "did you mean" for a near choice, instead of a boxed panel."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        from typer._click import ClickException  # typer vendors click; its core catches this one
+
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except ClickException as e:
+            typer.echo(f"error: {usage_message(e)}", err=True)
+            sys.exit(e.exit_code)
+        except typer.Abort:
+            typer.echo("aborted", err=True)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
+def usage_message(error) -> str:
+    """One line for a click usage error: its message, "did you mean" for a value close
+    to one of the option's choices, and where the options are listed."""
+    import difflib
+    import re
+
+    message = " ".join(error.format_message().replace("Value error, ", "").split())
+    ctx = getattr(error, "ctx", None)
+    bad = re.search(r"'([^']*)' is not one of (.*)", message)  # the choices, from the message itself
+    if bad:
+        value, choices = bad.group(1).lower(), re.findall(r"'(.*?)'", bad.group(2))
+        near = ([c for c in choices if c.replace("-", "") == value.replace("-", "").replace("_", "")]
+                or difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
+                or [c for c in choices if value and c.startswith(value)])
+        if near:
+            message = message.rstrip(".") + f"; did you mean {near[0]}?"
+    if ctx is not None:
+        message += f" (`{ctx.command_path} --help` lists the options)"
+    return message
+
 
 def _choices(name: str, values) -> type[Enum]:
     """An Enum of the registry ``values``, so ``--help`` lists them and completion offers them."""
@@ -207,7 +245,7 @@ def report(
                                "instead of skipping the real-run part (for automation).")] = False,
     device: Annotated[str, typer.Option(help="Training device: auto, cpu, cuda or cuda:N.")] = "auto",
     slices: Annotated[Optional[list[Path]], typer.Option(
-        "--slices", metavar="DIR", help="A `ridgeline sweep --objective train` directory of one of Page's slices on the real "
+        "--slices", metavar="<path>", help="A `ridgeline sweep --objective train` directory of one of Page's slices on the real "
                          "network (repeatable; finished or partial): summarised and drawn, never rerun. "
                          "The full profile runs its own.")] = None,
 ) -> None:
@@ -217,6 +255,8 @@ def report(
     figure. Resumable: rerunning the same command recomputes no finished step. Exit
     codes: 0 every step finished (the final line says when the real-run part was
     skipped for lack of data), 2 bad input or --require-data without data, 3 a step failed.
+
+    Example: ridgeline report --out report --download
     """
     from training.report.steps import ReportConfig, report as run_report
 
@@ -240,7 +280,10 @@ def derive(
                      "adaptive rule), C_row, G_row."),
     ] = None,
 ) -> None:
-    """Derive the flat directions, the rescaling symmetry and the weight-norm equilibrium."""
+    """Derive the flat directions, the rescaling symmetry and the weight-norm equilibrium.
+
+    Example: ridgeline derive --rule heavy-ball --at lr=0.4,wd=5e-4,momentum=0.9
+    """
     from dynamics.derive import NAMES, render
 
     point = parse_assignments(at, "--at", NAMES) if at else None
@@ -293,7 +336,10 @@ def simulate(
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the step (noise, quadratic): faster long runs, tens of seconds to compile.")] = False,
     format: Annotated[SimFormat, typer.Option("--format", help="Summary on stdout: a table, or JSON (measured and predicted per setting).")] = SimFormat["table"],
 ) -> None:
-    """Simulate many settings at once and compare late-time |w| and angular update with theory."""
+    """Simulate many settings at once and compare late-time |w| and angular update with theory.
+
+    Example: ridgeline simulate --out sim --lr 0.05,0.1,0.2 --wd 5e-3 --steps 4000
+    """
     if ctx.invoked_subcommand is not None:
         return
     if out is None:
@@ -322,7 +368,10 @@ def simulate_slices(
     device: Annotated[str, typer.Option(help="auto (cuda when present), cpu, cuda or cuda:N.")] = "auto",
     rule: Annotated[SliceRule, typer.Option(help="Update rule: Page's nesterov or heavy-ball (lr around 0.4, wd 5e-4), or adamw, adam-l2, lion (lr around 0.03, wd 0.05, β₁ in the momentum slice).")] = SliceRule["nesterov"],
 ) -> None:
-    """Page's three slices (λ × N, λ × (1 − ρ), λ × α) on the quadratic toy, with ridge slopes."""
+    """Page's three slices (λ × N, λ × (1 − ρ), λ × α) on the quadratic toy, with ridge slopes.
+
+    Example: ridgeline simulate slices --out slices --rule nesterov
+    """
     from dynamics.slices import SlicesConfig, run_slices
 
     run_slices(SlicesConfig(out=str(out), points=points, rows=rows, repeats=repeats, steps=steps, dim=dim,
@@ -339,7 +388,7 @@ _T = _TrainConfig()
 @_library_call
 def train(
     ctx: typer.Context,
-    out: Annotated[str, typer.Option(metavar="PATH", help="Run directory (config.json, metrics.csv, norms.csv, summary.json, checkpoint.pt; docs/run-directory.md).")],
+    out: Annotated[str, typer.Option(metavar="<path>", help="Run directory (config.json, metrics.csv, norms.csv, summary.json, checkpoint.pt; docs/run-directory.md).")],
     data: Annotated[Optional[Path], typer.Option(help="CIFAR-10 .npz file or torchvision root dir (default: $RIDGELINE_DATA, then --cache-dir).")] = None,
     download: Annotated[bool, typer.Option(help="Download CIFAR-10 with torchvision into --cache-dir (170 MB).")] = _T.download,
     cache_dir: Annotated[Path, typer.Option(help="torchvision CIFAR-10 root used when no --data / RIDGELINE_DATA.")] = Path(_T.cache_dir),
@@ -361,17 +410,21 @@ def train(
     eps: Annotated[Optional[float], typer.Option(help="ε > 0 of adamw/adam (default 1e-8).")] = None,
     schedule: Annotated[TrainSchedule, typer.Option(help="piecewise (0→λ→0, Page's) or constant (warm-up, then λ).")] = TrainSchedule[_T.schedule],
     warmup_epochs: Annotated[Optional[float], typer.Option(help="Linear warm-up, epochs (default: 5/24 of --epochs).")] = None,
-    width: Annotated[float, typer.Option(help="Channel multiplier (1 = Page's ResNet-9, 0.25 for CPU).")] = _T.width,
+    width: Annotated[float, typer.Option(help="Channel multiplier (1 = Page's ResNet-9, 0.125 for CPU, as the report's quick runs).")] = _T.width,
     cutout: Annotated[bool, typer.Option(help="8x8 cutout augmentation.")] = _T.cutout,
     device: Annotated[str, typer.Option(help="auto (cuda when present), cpu, cuda or cuda:N.")] = _T.device,
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the model (CUDA).")] = _T.compile,
     seed: Annotated[int, typer.Option(help="Initialisation, shuffling and augmentation seed.")] = _T.seed,
     log_every: Annotated[int, typer.Option(help="Log per-layer norms every this many steps.")] = _T.log_every,
     per_channel: Annotated[bool, typer.Option("--per-channel", help="Also log every output channel (norms_per_channel.csv).")] = _T.per_channel,
-    tensorboard: Annotated[bool, typer.Option("--tensorboard", help="Also write per-layer TensorBoard scalars under OUT/tensorboard (needs ridgeline[tensorboard]).")] = _T.tensorboard,
+    tensorboard: Annotated[bool, typer.Option("--tensorboard", help="Also write per-layer TensorBoard scalars under OUT/tensorboard (needs ridgeline\\[tensorboard]).")] = _T.tensorboard,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the unfinished run in --out from its last epoch, with its own settings (config.json): options left out take the run's values, one given must equal it.")] = False,
 ) -> None:
-    """Train Page's ResNet-9 on CIFAR-10, logging per-layer weight norms and angular updates."""
+    """Train Page's ResNet-9 on CIFAR-10, logging per-layer weight norms and angular updates.
+
+    Example: ridgeline train --out runs/quick --width 0.125 --train-size 8000 --batch-size 64 --epochs 10
+    --lr 0.05 --wd 4e-3 --download; after an interruption: ridgeline train --out runs/quick --resume
+    """
     from training import train as run_training
     from training.config import from_options
 
@@ -414,6 +467,8 @@ def validate(
     verdict. Writes validation.csv (one row per layer), validation_steps.csv and
     figures, and prints the per-layer table; docs/theory.md (section "Validation on a
     real run") explains the smoothing, the equilibrium phase and the trajectory.
+
+    Example: ridgeline validate runs/quick
     """
     from dynamics.validate import ValidateConfig, validate as run_validation
 
@@ -480,6 +535,8 @@ def sweep(
     Resumable: rerunning the same command recomputes nothing finished. Other
     hyperparameters stay at Page's defaults (the toy's for quadratic) unless given,
     e.g. --momentum 0.8 or --seed 3; any other option goes to the objective (listed below).
+
+    Example: ridgeline sweep --objective quadratic --x lr=0.1:3.2:6 --y wd=2.5e-4:1e-3:3 --out lr_wd
     """
     from training.search.sweep import SweepConfig, parse_axis, run_sweep
 
@@ -527,6 +584,8 @@ def tune(
     Resumable: every run is recorded, and rerunning the same command replays the
     descent without recomputing a finished run. Any other option goes to the objective
     (listed below), e.g. --batch-size 256.
+
+    Example: ridgeline tune --objective quadratic --out tuned --start lr=0.1,momentum=0.5,wd=1e-3
     """
     from training.search.tune import TuneConfig, run_tune
 
@@ -551,6 +610,9 @@ def parse_bounds(text: str) -> tuple[tuple[str, float, float], ...]:
             out.append((name.strip(), float(lo), float(hi)))
         except ValueError:
             raise RidgelineError(f"--bounds: {item!r} is not NAME=LO:HI (e.g. wd=1e-5:1e-2)") from None
+        if out[-1][1] > out[-1][2]:
+            raise RidgelineError(f"--bounds: {item!r} runs from high to low; give LO first: "
+                                 f"{name.strip()}={hi.strip()}:{lo.strip()}")
     return tuple(out)
 
 
@@ -565,7 +627,10 @@ def transfer(
     epochs: Annotated[float, typer.Option(help="Length of the run, epochs (for the relaxation warning).")] = 24,
     format: Annotated[TransferFormat, typer.Option("--format", help="Output format.")] = TransferFormat["table"],
 ) -> None:
-    """Carry a setting to another batch size, momentum or wd along Page's flat directions."""
+    """Carry a setting to another batch size, momentum or wd along Page's flat directions.
+
+    Example: ridgeline transfer --from lr=0.4,batch_size=512 --to batch_size=128
+    """
     from dynamics.transfer import PAGE, TARGETS, TransferConfig, render, transfer as run_transfer
 
     source = parse_assignments(from_, "--from", tuple(PAGE)) if from_.strip() else {}

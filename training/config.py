@@ -180,7 +180,7 @@ def check(config: TrainConfig) -> None:
     if not isinstance(config.batch_size, int) or config.batch_size < 1:
         bad("batch_size", config.batch_size, "an integer >= 1")
     if not (isinstance(config.width, (int, float)) and math.isfinite(config.width) and config.width > 0):
-        bad("width", config.width, "a number > 0 (1 = Page's ResNet-9, 0.25 for a quick CPU run)")
+        bad("width", config.width, "a number > 0 (1 = Page's ResNet-9, 0.125 for a quick CPU run)")
     if not (math.isfinite(config.lr) and config.lr >= 0):
         bad("lr", config.lr, "a finite number >= 0")
     if not (math.isfinite(config.wd) and config.wd >= 0):

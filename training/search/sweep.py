@@ -84,6 +84,9 @@ def parse_axis(text: str, option: str) -> Axis:
         raise RidgelineError(f"{usage}; got {text!r}") from None
     if not (lo > 0 and hi > 0 and math.isfinite(lo) and math.isfinite(hi)):
         raise RidgelineError(f"{option}: {name} needs LO and HI > 0 (log-spaced), got {lo:g}:{hi:g}")
+    if lo > hi:
+        raise RidgelineError(f"{option}: {name}={lo:g}:{hi:g}:{points} runs from high to low; "
+                             f"give LO first: {name}={hi:g}:{lo:g}:{points}")
     one_row = option == "--y" and points == 1 and lo == hi  # one row: the best λ at one value, no slope
     if not one_row and (points < 2 or lo == hi):
         raise RidgelineError(f"{option}: a slice needs at least 2 distinct points (or, on --y, one row "
@@ -327,7 +330,9 @@ def _print_summary(console, config: SweepConfig, objective, result: SweepResult)
         return
     inside = sum(fit.interior) if fit.interior else len(fit.points)
     if inside >= 2:
-        console.print(f"ridge: log {y} = {fit.slope:.3f} (± {fit.slope_err:.3f}) log {x} "
+        error = (f"± {fit.slope_err:.3f}" if math.isfinite(fit.slope_err) else
+                 "no error: a line through 2 rows fits them exactly" if inside == 2 else "no error")
+        console.print(f"ridge: log {y} = {fit.slope:.3f} ({error}) log {x} "
                       f"+ {fit.intercept:.3f}, from {inside} of {len(fit.points)} rows")
     elif len(fit.points) == 1:  # one row (--y LO:LO:1): its best x, and no slope
         (best, _), ok = fit.points[0], fit.interior[0]
