@@ -294,7 +294,8 @@ def derive(
 simulate_app = typer.Typer(
     invoke_without_command=True, no_args_is_help=False,
     help="Simulate weight norms settling into their equilibrium on scale-invariant toy losses "
-    "(many settings at once); `simulate slices` draws Page's three heatmaps on the toy.")
+    "(many settings at once); `simulate slices` draws Page's three heatmaps on the toy.\n\n"
+    "Example: ridgeline simulate --out sim --lr 0.05,0.1,0.2 --wd 5e-3 --steps 4000")
 app.add_typer(simulate_app, name="simulate")
 
 
@@ -336,10 +337,7 @@ def simulate(
     compile: Annotated[bool, typer.Option("--compile", help="torch.compile the step (noise, quadratic): faster long runs, tens of seconds to compile.")] = False,
     format: Annotated[SimFormat, typer.Option("--format", help="Summary on stdout: a table, or JSON (measured and predicted per setting).")] = SimFormat["table"],
 ) -> None:
-    """Simulate many settings at once and compare late-time |w| and angular update with theory.
-
-    Example: ridgeline simulate --out sim --lr 0.05,0.1,0.2 --wd 5e-3 --steps 4000
-    """
+    """Simulate many settings at once and compare late-time |w| and angular update with theory."""
     if ctx.invoked_subcommand is not None:
         return
     if out is None:
