@@ -354,6 +354,51 @@ def late_start(config: SimConfig) -> float:
     return config.steps * (0.75 if config.schedule == "step" else 0.5)
 
 
+#: relaxation times of |w| a run needs before its late-time window for the late-time
+#: means to be the equilibrium's (a gap e^-3 = 5% of the start's is left)
+MIN_RELAXATION_TIMES = 3.0
+
+
+def relaxation_times(trajectories, before: float):
+    """Relaxation times of |w| each setting ran before step ``before``: Σ Δt/τ(λ_t) over
+    the records, τ the derived relaxation time at each record's λ (``predict``)."""
+    import pandas as pd
+
+    def one(part):
+        part = part[part.step <= before].sort_values("step")
+        tau = part.predicted_relaxation_steps.to_numpy(float)[1:]
+        dt = np.diff(part.step.to_numpy(float))
+        ok = np.isfinite(tau) & (tau > 0)
+        return float(np.sum(dt[ok] / tau[ok])) if ok.any() else float("nan")
+
+    return pd.Series({s: one(part) for s, part in trajectories.groupby("setting")})
+
+
+def short_run_warnings(result: "SimResult") -> list[str]:
+    """One line per setting whose run is shorter than :data:`MIN_RELAXATION_TIMES`
+    relaxation times before its late-time window (none when every run starts at its
+    equilibrium under a constant λ: there is nothing to relax)."""
+    config = result.config
+    if config.init_norm == 0 and config.schedule == "constant":
+        return []
+    start = late_start(config)
+    times, total = relaxation_times(result.trajectories, start), relaxation_times(result.trajectories, math.inf)
+    lines = []
+    for _, row in result.settings.iterrows():
+        n = times.get(row.setting, float("nan"))
+        if not (np.isfinite(n) and n < MIN_RELAXATION_TIMES):
+            continue
+        tau = result.trajectories.loc[result.trajectories.setting == row.setting, "predicted_relaxation_steps"].median()
+        need = int(math.ceil(config.steps * MIN_RELAXATION_TIMES / max(n, 1e-12) / 100) * 100)
+        lines.append(f"lr={row.lr:g} wd={row.wd:g} momentum={row.momentum:g} ran {total[row.setting]:.2g} "
+                     f"relaxation times of |w| (τ ≈ {tau:,.0f} steps; {n:.2g} before the late-time means start "
+                     f"at step {start:,.0f}, where {MIN_RELAXATION_TIMES:g} are needed): |w| is still on its way "
+                     "to its equilibrium, so the ratios above do not test it; "
+                     f"use --steps {need:,} or more" + ("" if config.init_norm == 0 else
+                                                        ", or --init-norm 0 to start at the equilibrium"))
+    return lines
+
+
 def summarize(trajectories, settings, config: SimConfig):
     """Late-time means of measured and predicted |w| and θ per setting (see
     :func:`late_start`); for the ``step`` schedule also the measured and predicted
@@ -564,6 +609,8 @@ def _write(config: SimConfig, result: SimResult, out, as_json: bool) -> SimResul
     else:
         print_table(console, summary_table(result))
         console.print(f"wrote {out}/summary.json, trajectories.csv, trajectories.png")
+    for line in short_run_warnings(result):  # on stderr with --format json: stdout holds the JSON
+        console.print(f"[yellow bold]warning[/]: too short: {line}", highlight=False, soft_wrap=True)
     return result
 
 

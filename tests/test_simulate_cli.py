@@ -147,3 +147,18 @@ def test_simulate_correlation_needs_the_correlated_loss(tmp_path):
     assert result.exit_code == 2
     assert "used by --loss correlated only" in result.output
     assert "--correlation" in runner.invoke(app, ["simulate", "--help"]).output
+
+
+def test_a_run_shorter_than_a_few_relaxation_times_is_warned_with_how_many_it_has(tmp_path):
+    """--lr 0.01 --wd 1e-4: τ = (1−ρ)/(4λα) ≈ 25,000 steps in a run of 2,000 printed its
+    ratios with no comment; the long-enough setting beside it gets no warning."""
+    result = runner.invoke(app, ["simulate", "--rule", "heavy-ball", "--lr", "0.01,0.4", "--wd", "1e-4,2.5e-2",
+                                 "--steps", "2000", "--repeats", "2", "--dim", "32", "--record-every", "20",
+                                 "--out", str(tmp_path / "short")], env={"COLUMNS": "400"})
+    assert result.exit_code == 0, result.output
+    warnings = [line for line in result.output.splitlines() if line.startswith("warning: too short")]
+    assert len(warnings) == 1 and "lr=0.01 wd=0.0001 momentum=0.9 ran 0.079 relaxation times" in warnings[0], warnings
+    assert "τ ≈ 24,991 steps; 0.039 before" in warnings[0] and "--steps 153,100 or more" in warnings[0] and "--init-norm 0" in warnings[0]
+    started_there = runner.invoke(app, ["simulate", "--lr", "0.01", "--wd", "1e-4", "--init-norm", "0",
+                                        "--out", str(tmp_path / "eq")] + SMALL)
+    assert started_there.exit_code == 0 and "too short" not in started_there.output
