@@ -209,6 +209,38 @@ def _given(ctx: typer.Context, values: dict) -> dict:
     return {k: v for k, v in values.items() if getattr(ctx.get_parameter_source(k), "name", None) in typed}
 
 
+def _with_saved(ctx: typer.Context, values: dict, saved_file: Path, sets: Optional[dict] = None,
+                typed_extra: tuple[str, ...] = ()) -> dict:
+    """For ``--resume``: ``values`` (config field → value) with the field of every option
+    left out taken from ``saved_file`` (the JSON the command saved); an option typed
+    keeps its value, and the command's own check refuses it where it differs from the
+    saved one. ``sets``: option → the fields it sets, where not one field of its name;
+    ``typed_extra``: fields given another way (e.g. pass-through options)."""
+    import json
+
+    try:
+        saved = json.loads(saved_file.read_text())
+        if not isinstance(saved, dict):
+            raise ValueError
+    except FileNotFoundError:
+        raise RidgelineError(f"--resume: {saved_file.parent} holds no {saved_file.name}, nothing to resume; "
+                             "drop --resume to start there, or choose the --out of an earlier run") from None
+    except (OSError, ValueError):
+        raise RidgelineError(f"--resume: cannot read {saved_file} as a JSON object; restore it, or drop "
+                             "--resume and give every option") from None
+    typed = {f for name in _given(ctx, dict(ctx.params)) for f in (sets or {}).get(name, (name,))}
+    typed |= set(typed_extra)
+    return {k: v if k in typed or k not in saved else saved[k] for k, v in values.items()}
+
+
+def _required(values: dict, names: tuple[str, ...], what: str) -> None:
+    """One line naming the options a command needs, unless --resume supplied them."""
+    missing = [f"--{n.replace('_', '-')}" for n in names if values.get(n) is None]
+    if missing:
+        raise RidgelineError(f"{', '.join(missing)} {'is' if len(missing) == 1 else 'are'} required "
+                             f"(or --resume with the --out of an earlier {what})")
+
+
 def parse_assignments(text: str, option: str, allowed: tuple[str, ...]) -> dict[str, float]:
     """Parse ``name=value,name=value`` into floats, naming the problem on failure."""
     values: dict[str, float] = {}
@@ -228,10 +260,17 @@ def parse_assignments(text: str, option: str, allowed: tuple[str, ...]) -> dict[
     return values
 
 
+#: --resume of report, sweep and tune (train has its own wording)
+_ResumeOpt = Annotated[bool, typer.Option(
+    "--resume", help="Continue the one in --out with its own settings (saved there): options left out "
+                     "take its values, one given must equal it.")]
+
+
 # -------------------------------------------------------------------------- report
 @app.command()
 @_library_call
 def report(
+    ctx: typer.Context,
     out: Annotated[Path, typer.Option(help="Report directory: report.md, report.html and one folder per step.")],
     profile: Annotated[Profile, typer.Option(
         help="quick: CPU-sized (a small ResNet-9 on 8,000 images); full: Page's 24-epoch runs, for a GPU "
@@ -248,6 +287,7 @@ def report(
         "--slices", metavar="<path>", help="A `ridgeline sweep --objective train` directory of one of Page's slices on the real "
                          "network (repeatable; finished or partial): summarised and drawn, never rerun. "
                          "The full profile runs its own.")] = None,
+    resume: _ResumeOpt = False,
 ) -> None:
     """The main job, end to end: derivations, simulations, Page's slices, a real run and its validation.
 
@@ -260,9 +300,12 @@ def report(
     """
     from training.report.steps import ReportConfig, report as run_report
 
-    summary = run_report(ReportConfig.for_profile(
-        profile.value, str(out), data=_str(data), download=download, device=device,
-        require_data=require_data, slices=tuple(str(p) for p in slices or ())))
+    values = dict(profile=profile.value, data=_str(data), download=download, device=device,
+                  require_data=require_data, slices=tuple(str(p) for p in slices or ()))
+    if resume:
+        values = _with_saved(ctx, values, out / "report_config.json")
+        values["slices"] = tuple(values["slices"])
+    summary = run_report(ReportConfig.for_profile(values.pop("profile"), str(out), **values))
     if summary["failed"]:
         raise typer.Exit(3)
 
@@ -491,9 +534,6 @@ def _pass_through_epilog() -> str:
 
 
 _EPILOG = _pass_through_epilog()
-_ObjectiveOpt = Annotated[Objective, typer.Option(
-    help="quadratic (the simulator's toy, seconds) or train (the real ResNet-9); see the "
-         "pass-through options below.")]
 _ExecutorOpt = Annotated[Executor, typer.Option(
     help="local (this process, or one worker per visible GPU) or ray (pip install 'ridgeline\\[ray]').")]
 _RayAddressOpt = Annotated[Optional[str], typer.Option(
@@ -502,6 +542,9 @@ _CpusOpt = Annotated[float, typer.Option(help="CPU cores each trial asks Ray for
 _GpusOpt = Annotated[float, typer.Option(help="GPUs (or a fraction) each trial asks Ray for.")]
 _WorkersOpt = Annotated[Optional[int], typer.Option(
     help="Local worker processes; default: one per visible GPU for --objective train, else 1.")]
+_ObjectiveOptional = Annotated[Optional[Objective], typer.Option(
+    help="quadratic (the simulator's toy, seconds) or train (the real ResNet-9); see the "
+         "pass-through options below. Required, except with --resume.")]
 _MaxRunsOpt = Annotated[Optional[int], typer.Option(
     help="Stop after this many new runs (default: no limit); rerun the same command to continue.")]
 _TableFormatOpt = Annotated[TableFormat, typer.Option(
@@ -512,11 +555,12 @@ _TableFormatOpt = Annotated[TableFormat, typer.Option(
 @_library_call
 def sweep(
     ctx: typer.Context,
-    objective: _ObjectiveOpt,
-    x: Annotated[str, typer.Option("--x", help="Horizontal axis NAME=LO:HI:POINTS, log-spaced; "
-                                   "NAME: lr, batch_size, one_minus_momentum or wd.")],
-    y: Annotated[str, typer.Option("--y", help="Vertical axis, as --x.")],
     out: Annotated[Path, typer.Option(help="Sweep directory (records, records.csv, ridge.json, heatmap.png).")],
+    objective: _ObjectiveOptional = None,
+    x: Annotated[Optional[str], typer.Option("--x", help="Horizontal axis NAME=LO:HI:POINTS, log-spaced; "
+                                             "NAME: lr, batch_size, one_minus_momentum or wd. Required, "
+                                             "except with --resume.")] = None,
+    y: Annotated[Optional[str], typer.Option("--y", help="Vertical axis, as --x. Required, except with --resume.")] = None,
     repeats: Annotated[int, typer.Option(help="Runs (seeds) per grid point, seeds seed, seed+1, ...; raise it on a finished sweep to add seeds.")] = 1,
     executor: _ExecutorOpt = Executor["local"],
     ray_address: _RayAddressOpt = None,
@@ -527,6 +571,7 @@ def sweep(
     floor: Annotated[Optional[float], typer.Option(
         help="Floor the heatmap's score here (default 0.91 for accuracy, none for the toy's loss).")] = None,
     format: _TableFormatOpt = TableFormat["table"],
+    resume: _ResumeOpt = False,
 ) -> None:
     """Sweep a 2-D slice of (λ, N, 1 − ρ, α), fit its ridge, draw the heatmap.
 
@@ -536,21 +581,27 @@ def sweep(
 
     Example: ridgeline sweep --objective quadratic --x lr=0.1:3.2:6 --y wd=2.5e-4:1e-3:3 --out lr_wd
     """
-    from training.search.sweep import SweepConfig, parse_axis, run_sweep
+    from training.search.sweep import Axis, SweepConfig, parse_axis, run_sweep
 
-    run_sweep(SweepConfig(
-        objective=objective.value, x=parse_axis(x, "--x"), y=parse_axis(y, "--y"), out=str(out),
-        repeats=repeats, options=tuple(ctx.args), executor=executor.value, workers=workers,
-        ray_address=ray_address, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
-        max_runs=max_runs, floor=floor, format=format.value))
+    values = dict(objective=None if objective is None else objective.value, x=None if x is None else parse_axis(x, "--x"),
+                  y=None if y is None else parse_axis(y, "--y"),
+                  repeats=repeats, options=tuple(ctx.args), executor=executor.value, workers=workers,
+                  ray_address=ray_address, cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial,
+                  max_runs=max_runs, floor=floor, format=format.value)
+    if resume:
+        values = _with_saved(ctx, values, out / "sweep_config.json", typed_extra=("options",) if ctx.args else ())
+        values.update({a: Axis(**values[a]) for a in ("x", "y") if isinstance(values[a], dict)})
+        values["options"] = tuple(values["options"])
+    _required(values, ("objective", "x", "y"), "sweep")
+    run_sweep(SweepConfig(out=str(out), **values))
 
 
 @app.command(context_settings=_PASS_THROUGH, epilog=_EPILOG)
 @_library_call
 def tune(
     ctx: typer.Context,
-    objective: _ObjectiveOpt,
     out: Annotated[Path, typer.Option(help="Tune directory (records, tune.csv, trials.csv).")],
+    objective: _ObjectiveOptional = None,
     start: Annotated[Optional[str], typer.Option(
         help="Starting point, e.g. lr=0.001,momentum=0.5,wd=0.01 (missing names: the defaults).")] = None,
     method: Annotated[Method, typer.Option(
@@ -573,6 +624,7 @@ def tune(
     cpus_per_trial: _CpusOpt = 1.0,
     gpus_per_trial: _GpusOpt = 0.0,
     format: _TableFormatOpt = TableFormat["table"],
+    resume: _ResumeOpt = False,
 ) -> None:
     """Tune (λ, ρ, α) by Page's coordinate descent, or Optuna's TPE or random search.
 
@@ -588,12 +640,17 @@ def tune(
     from training.search.tune import TuneConfig, run_tune
 
     point = parse_assignments(start, "--start", ("lr", "momentum", "wd")) if start else {}
-    run_tune(TuneConfig(
-        objective=objective.value, out=str(out), **point, coordinates=coordinates.value,
-        method=method.value, sampler_seed=sampler_seed, bounds=parse_bounds(bounds), factor=factor,
-        refine=refine, tolerance=tolerance, max_runs=max_runs, options=tuple(ctx.args),
-        executor=executor.value, ray_address=ray_address, cpus_per_trial=cpus_per_trial,
-        gpus_per_trial=gpus_per_trial, format=format.value))
+    values = dict(objective=None if objective is None else objective.value, **({"lr": None, "momentum": None, "wd": None} | point),
+                  coordinates=coordinates.value, method=method.value, sampler_seed=sampler_seed,
+                  bounds=parse_bounds(bounds), factor=factor, refine=refine, tolerance=tolerance,
+                  max_runs=max_runs, options=tuple(ctx.args), executor=executor.value, ray_address=ray_address,
+                  cpus_per_trial=cpus_per_trial, gpus_per_trial=gpus_per_trial, format=format.value)
+    if resume:
+        values = _with_saved(ctx, values, out / "tune_config.json", sets={"start": ("lr", "momentum", "wd")},
+                             typed_extra=("options",) if ctx.args else ())
+        values.update(options=tuple(values["options"]), bounds=tuple(tuple(b) for b in values["bounds"]))
+    _required(values, ("objective",), "tune")
+    run_tune(TuneConfig(out=str(out), **values))
 
 
 def parse_bounds(text: str) -> tuple[tuple[str, float, float], ...]:

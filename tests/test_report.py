@@ -205,3 +205,15 @@ def test_report_inside_the_repository_is_ignored_by_git(no_cifar, tmp_path, monk
     monkeypatch.setattr(steps, "in_repository", lambda out: False)
     _report(tmp_path / "outside")
     assert not (tmp_path / "outside" / ".gitignore").exists()
+
+
+def test_report_resume_alone_takes_the_report_s_own_settings(tiny_cli, tmp_path):
+    out = tmp_path / "r"
+    first = tiny_cli("--out", out, "--device", "cpu")
+    assert first.exit_code == 0, first.output
+    again = tiny_cli("--out", out, "--resume")
+    assert again.exit_code == 0, again.output
+    assert json.loads((out / "report_config.json").read_text())["device"] == "cpu"  # kept, not auto
+    assert "done earlier, not recomputed" in again.output
+    nothing = tiny_cli("--out", tmp_path / "none", "--resume")
+    assert nothing.exit_code == 2 and "holds no report_config.json, nothing to resume" in nothing.output

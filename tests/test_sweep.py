@@ -262,3 +262,18 @@ def test_grid_points_shorter_than_a_few_relaxation_times_are_warned(tmp_path):
     result = runner.invoke(app, ["sweep", "--objective", "quadratic", "--x", "lr=0.01:1:3", "--y", "wd=1e-5:1e-3:3",
                                  "--steps", "100", "--out", str(tmp_path / "c")], env={"COLUMNS": "400"})
     assert result.exit_code == 0 and "warning: too short: 9 of 9 grid points" in result.output
+
+
+def test_cli_resume_alone_continues_a_sweep_with_its_own_settings(tmp_path):
+    """`sweep --out DIR --resume` needs no other option (the objective, axes and pass-through
+    options come from sweep_config.json); a given axis that differs is still refused."""
+    out = tmp_path / "s"
+    first = runner.invoke(app, ARGS + ["--out", str(out), "--steps", "100", "--max-runs", "4"])
+    assert first.exit_code == 0, first.output
+    assert len(records(out)) == 4
+    refused = runner.invoke(app, ["sweep", "--out", str(out), "--resume", "--x", "lr=0.01:1:4"])
+    assert refused.exit_code == 2 and "holds a different sweep" in refused.output
+    rest = runner.invoke(app, ["sweep", "--out", str(out), "--resume", "--max-runs", "100"])
+    assert rest.exit_code == 0, rest.output
+    assert "9/9 runs finished (5 new)" in rest.output
+    assert json.loads((out / "sweep_config.json").read_text())["options"] == ["--steps", "100"]
