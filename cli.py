@@ -82,7 +82,7 @@ from training.search.executors import EXECUTORS as _EXECUTORS  # noqa: E402
 from training.search.objectives import OBJECTIVES as _OBJECTIVES  # noqa: E402
 from training.search.samplers import METHODS as _METHODS  # noqa: E402
 from training.search.tune import COORDINATES as _COORDINATES  # noqa: E402
-from dynamics.transfer import RULES as _TRANSFER_RULES  # noqa: E402
+from dynamics.transfer import CHOICES as _TRANSFER_RULES, KEEPS as _KEEPS, PARAMETRISATIONS as _PARAMETRISATIONS  # noqa: E402
 
 Rule = _choices("Rule", _RULES)
 DeriveRule = _choices("DeriveRule", [*_RULES, "all"])
@@ -102,6 +102,8 @@ Coordinates = _choices("Coordinates", _COORDINATES)
 Method = _choices("Method", _METHODS)
 TransferRule = _choices("TransferRule", _TRANSFER_RULES)
 TransferFormat = _choices("TransferFormat", ("table", "json"))
+TransferKeep = _choices("TransferKeep", _KEEPS)
+Parametrisation = _choices("Parametrisation", _PARAMETRISATIONS)
 
 
 def _version() -> str:
@@ -442,7 +444,9 @@ def train(
     wd_on: Annotated[WdOn, typer.Option(help="Tensors that get α: all, or scale-invariant (the conv weights before a BatchNorm; 0 on BN scales, shifts and the classifier).")] = WdOn[_T.wd_on],
     other_lr: Annotated[Optional[float], typer.Option(help="Peak λ of the tensors without the scaling symmetry (BN scales and shifts, the classifier), on the same schedule (default: --lr).")] = None,
     other_wd: Annotated[Optional[float], typer.Option(help="α of the tensors without the scaling symmetry (default: --wd; 0 with --wd-on scale-invariant).")] = None,
-    init_scale: Annotated[float, typer.Option(help="Multiply the scale-invariant conv weights at initialisation by this: the same network function, |w₀| times this (the weight-norm control loop starts elsewhere).")] = _T.init_scale,
+    init_scale: Annotated[str, typer.Option(help="Multiply the scale-invariant conv weights at initialisation by this: the same network function, |w₀| times this (the weight-norm control loop starts elsewhere); 'follow': by (λ/λ₀)^(1/2) for the SGD rules (the rule's own exponent), λ₀ from --symmetry-ref.")] = str(_T.init_scale),
+    symmetry_ref: Annotated[Optional[str], typer.Option(help="Reference point lr=LR,wd=WD of --init-scale follow and --exact-symmetry (sweep: the grid's middle; tune: the start).")] = None,
+    exact_symmetry: Annotated[bool, typer.Option("--exact-symmetry", help="The exact-symmetry control: --init-scale follow, and the tensors without the symmetry held at --symmetry-ref's lr and wd, so runs along λα are the same run rescaled.")] = False,
     momentum: Annotated[Optional[float], typer.Option(help=f"ρ, momentum (0 = plain SGD; default {_T.momentum}). SGD only.")] = None,
     nesterov: Annotated[Optional[bool], typer.Option("--nesterov/--no-nesterov", help=f"Nesterov momentum (torch.optim.SGD nesterov=True; default {_T.nesterov}). SGD only.")] = None,
     optimizer: Annotated[TrainOptimizer, typer.Option(help="sgd, adamw (decoupled decay), adam (Adam with L2 decay) or lion.")] = TrainOptimizer[_T.optimizer],
@@ -473,7 +477,8 @@ def train(
         optimizer=optimizer.value, momentum=momentum, nesterov=nesterov, beta1=beta1, beta2=beta2, eps=eps,
         data=_str(data), download=download, cache_dir=str(cache_dir), train_size=train_size, holdout=holdout,
         epochs=epochs, batch_size=batch_size, lr=lr, wd=wd, wd_on=wd_on.value, other_lr=other_lr, other_wd=other_wd,
-        init_scale=init_scale, schedule=schedule.value, warmup_epochs=warmup_epochs, width=width, cutout=cutout, device=device,
+        init_scale=_init_scale(init_scale), symmetry_ref=symmetry_ref, exact_symmetry=exact_symmetry,
+        schedule=schedule.value, warmup_epochs=warmup_epochs, width=width, cutout=cutout, device=device,
         compile=compile, seed=seed, log_every=log_every, per_channel=per_channel, tensorboard=tensorboard,
         out=out)  # a str, not a Path: Path("") would turn an empty --out into "."
     if resume:
@@ -484,6 +489,14 @@ def train(
         if saved is not None:
             options = resume_options(saved, _given(ctx, options), out)
     run_training(from_options(**options), resume=resume)
+
+
+def _init_scale(text: str):
+    """--init-scale: a number, or "follow" (converted as sweep's pass-through converts it)."""
+    from training.search.objectives import train_fields
+    from training.search.options import convert
+
+    return convert("init_scale", text, train_fields()["init_scale"])
 
 
 # ------------------------------------------------------------------------ validate
@@ -675,23 +688,29 @@ def parse_bounds(text: str) -> tuple[tuple[str, float, float], ...]:
 @app.command()
 @_library_call
 def transfer(
-    to: Annotated[str, typer.Option("--to", help="New values, e.g. batch_size=128 or momentum=0.97 or wd=2e-3 (lr follows).")],
-    from_: Annotated[str, typer.Option("--from", help="The good setting, e.g. lr=0.4,wd=5e-4,momentum=0.9,batch_size=512 (missing names: Page's).")] = "",
-    rule: Annotated[TransferRule, typer.Option(help="The update rule (ridgeline train's is nesterov).")] = TransferRule["nesterov"],
+    to: Annotated[str, typer.Option("--to", help="New values, e.g. batch_size=128 or momentum=0.97 or wd=2e-3 (lr follows); "
+                                                 "or train_size=10000, epochs=48, width=0.5 (the relaxation time in epochs is kept).")],
+    from_: Annotated[str, typer.Option("--from", help="The good setting, e.g. lr=0.4,wd=5e-4,momentum=0.9,batch_size=512 (missing names: Page's); "
+                                                      "width=0.125 for a --to width move (default 1).")] = "",
+    rule: Annotated[TransferRule, typer.Option(help="The update rule (ridgeline train's is nesterov; adamw and lion: --to train_size, epochs, width).")] = TransferRule["nesterov"],
     train_size: Annotated[int, typer.Option(help="M, training images per epoch (steps per epoch = M/N).")] = 50_000,
     epochs: Annotated[float, typer.Option(help="Length of the run, epochs (for the relaxation warning).")] = 24,
+    keep: Annotated[TransferKeep, typer.Option(help="--to train_size/epochs/width: leave this one as it is; the other moves to keep the relaxation time.")] = TransferKeep["lr"],
+    parametrisation: Annotated[Parametrisation, typer.Option(help="--to width: standard (lr as it is) or mup (lr ~ 1/width; adamw, lion).")] = Parametrisation["standard"],
     format: Annotated[TransferFormat, typer.Option("--format", help="Output format.")] = TransferFormat["table"],
 ) -> None:
-    """Carry a setting to another batch size, momentum or wd along Page's flat directions.
+    """Carry a setting to another batch size, momentum or wd along Page's flat directions,
+    or to another data-set size, run length or width keeping the relaxation time in epochs.
 
     Example: ridgeline transfer --from lr=0.4,batch_size=512 --to batch_size=128
     """
-    from dynamics.transfer import PAGE, TARGETS, TransferConfig, render, transfer as run_transfer
+    from dynamics.transfer import PAGE, SCALES, TARGETS, TransferConfig, render, transfer as run_transfer
 
-    source = parse_assignments(from_, "--from", tuple(PAGE)) if from_.strip() else {}
-    target = parse_assignments(to, "--to", TARGETS)
+    source = parse_assignments(from_, "--from", (*PAGE, "width")) if from_.strip() else {}
+    target = parse_assignments(to, "--to", (*TARGETS, *SCALES))
     config = TransferConfig(source=source, target=target, rule=rule.value, train_size=train_size,
-                            epochs=epochs, format=format.value)
+                            epochs=epochs, format=format.value, keep=keep.value,
+                            parametrisation=parametrisation.value)
     typer.echo(render(run_transfer(config), config.format, config.rule), nl=False)
 
 

@@ -371,6 +371,27 @@ def _has_power(run: Run) -> bool:
     return "grad_power_ratio" in run.norms and run.norms["grad_power_ratio"].notna().any()
 
 
+def timescale_line(run: Run) -> str:
+    """The run's relaxation time at its peak λ in steps and epochs, and the run's length in
+    relaxation times (:func:`dynamics.transfer.timescale`, from config.json and metrics.csv)."""
+    import pandas as pd
+
+    from dynamics.transfer import timescale
+
+    c = run.config
+    try:
+        per_epoch = int(pd.read_csv(run.path / "metrics.csv")["step"].iloc[0])
+        epochs = float(c["epochs"])
+        warmup = float(c["warmup_epochs"]) if c.get("warmup_epochs") is not None else epochs * 5 / 24
+        t = timescale(run.rule, float(c["lr"]), run.wd, run.momentum, per_epoch, epochs, warmup=warmup,
+                      schedule=str(c.get("schedule", "piecewise")), beta2=c.get("beta2"))
+    except (OSError, KeyError, ValueError, IndexError, pd.errors.ParserError) as e:
+        return f"unknown (no schedule in the run directory: {type(e).__name__})"
+    except RidgelineError as e:  # adam-l2: it needs the gradient
+        return str(e)
+    return t.line()
+
+
 def step_lrs_of(run: Run, logged: "pandas.DataFrame") -> tuple[np.ndarray, str]:  # noqa: F821
     """λ of every step 1 … T from the run's config (the trainer's schedule), and a note.
 
@@ -613,6 +634,7 @@ def validate(cfg: ValidateConfig, console=None) -> Validation:
     if run.summary is None:
         console.print("[yellow]note[/]: no summary.json yet (the run is unfinished): "
                       "validating the steps logged so far")
+    console.print(f"relaxation time at the peak lr ({run.rule}, derived): {timescale_line(run)}", highlight=False)
     import warnings
 
     with warnings.catch_warnings(), np.errstate(all="ignore"):  # NaN/inf are handled, and reported below
