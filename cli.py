@@ -692,7 +692,7 @@ def transfer(
                                                  "or train_size=10000, epochs=48, width=0.5 (the relaxation time in epochs is kept).")],
     from_: Annotated[str, typer.Option("--from", help="The good setting, e.g. lr=0.4,wd=5e-4,momentum=0.9,batch_size=512 (missing names: Page's); "
                                                       "width=0.125 for a --to width move (default 1).")] = "",
-    rule: Annotated[TransferRule, typer.Option(help="The update rule (ridgeline train's is nesterov; adamw and lion: --to train_size, epochs, width).")] = TransferRule["nesterov"],
+    rule: Annotated[TransferRule, typer.Option(help="The update rule (ridgeline train's is nesterov); adamw, adam-l2 and lion: --to wd along their derived rescaling invariant (lr*wd, lr**2*wd for adam-l2), and adamw, lion --to train_size, epochs, width.")] = TransferRule["nesterov"],
     train_size: Annotated[int, typer.Option(help="M, training images per epoch (steps per epoch = M/N).")] = 50_000,
     epochs: Annotated[float, typer.Option(help="Length of the run, epochs (for the relaxation warning).")] = 24,
     keep: Annotated[TransferKeep, typer.Option(help="--to train_size/epochs/width: leave this one as it is; the other moves to keep the relaxation time.")] = TransferKeep["lr"],
