@@ -113,3 +113,15 @@ def test_saved_options_rebuild_the_config_of_every_optimizer():
                    beta2=0.99, eps=1e-6), TrainConfig(optimizer="lion", nesterov=False, momentum=0.8),
                    TrainConfig(optimizer="adam", nesterov=False)):
         assert from_options(**saved_options(config.to_dict())) == config
+
+
+def test_a_run_whose_first_epoch_logged_step_0_alone_resumes(tmp_path):
+    """3 steps per epoch at --log-every 10: epoch 1 logs the initial weights only, and its
+    norms.csv lacked the gradient and angle columns, so --resume refused it as damaged."""
+    from test_train import killed_run
+
+    config = killed_run(tmp_path, step=5, log_every=10, epochs=3)
+    norms = pd.read_csv(tmp_path / "run" / "norms.csv")
+    assert {"grad_norm", "angular_update"} <= set(norms.columns) and set(norms.step) == {0}
+    summary = train(config, resume=True, verbose=False)
+    assert summary["steps"] == summary["planned_steps"] == 9
