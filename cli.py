@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import shlex
 import sys
 from enum import Enum
 from pathlib import Path
@@ -149,10 +150,10 @@ def _str(path: Optional[Path]) -> Optional[str]:
 
 #: what Ctrl-C leaves, per command (the function's name): true for each one
 _INTERRUPTED = {
-    "train": "finished epochs are saved; rerun the same command with --resume to continue",
-    "sweep": "finished runs are saved; rerun the same command to continue",
-    "tune": "finished runs are saved; rerun the same command to continue",
-    "report": "finished steps are saved; rerun the same command to continue",
+    "train": "finished epochs are saved; continue with `ridgeline train --out DIR --resume` (its settings are read from DIR)",
+    "sweep": "finished runs are saved; rerun the same command, or `ridgeline sweep --out DIR --resume`, to continue",
+    "tune": "finished runs are saved; rerun the same command, or `ridgeline tune --out DIR --resume`, to continue",
+    "report": "finished steps are saved; rerun the same command, or `ridgeline report --out DIR --resume`, to continue",
     "simulate_slices": "finished slices are saved; rerun the same command to continue",
     "simulate": "simulate cannot resume (it writes its results at the end, summary.json last); "
                 "rerun it to start again",
@@ -198,7 +199,9 @@ def _library_call(command: Callable) -> Callable:
             raise typer.Exit(2) from None
         except KeyboardInterrupt as e:
             terminated = isinstance(e, _Terminated)
-            typer.echo(f"{'terminated' if terminated else 'interrupted'}: {interrupted}", err=True)
+            where = kwargs.get("out")
+            said = interrupted.replace("DIR", shlex.quote(str(where))) if where else interrupted
+            typer.echo(f"{'terminated' if terminated else 'interrupted'}: {said}", err=True)
             raise typer.Exit(143 if terminated else 130) from None
 
     return wrapper

@@ -86,7 +86,7 @@ def test_sigterm_is_handled_like_ctrl_c_exit_143_and_resumable(tmp_path, monkeyp
     result = _run("--out", out, "--data", tiny_npz(tmp_path / "tiny.npz"), "--width", 0.0625,
                   "--batch-size", 32, "--epochs", 3, "--log-every", 1, "--device", "cpu")
     assert result.exit_code == 143, result.output
-    assert "terminated: finished epochs are saved" in result.output
+    assert f"terminated: finished epochs are saved; continue with `ridgeline train --out {out} --resume`" in result.output
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored afterwards
     monkeypatch.undo()
     again = _run("--out", out, "--resume")
