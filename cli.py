@@ -21,7 +21,7 @@ from typer.core import TyperGroup
 from dynamics.util.errors import RidgelineError
 
 #: ``ridgeline --help`` lists the commands in the order of the work, the main job first.
-WORKFLOW = ("report", "derive", "simulate", "train", "validate", "sweep", "tune", "transfer")
+WORKFLOW = ("report", "derive", "simulate", "train", "validate", "forecast", "sweep", "tune", "transfer")
 
 
 class _WorkflowGroup(TyperGroup):
@@ -368,7 +368,7 @@ def simulate(
     rule: Annotated[Rule, typer.Option(help="The update rule (dynamics/rules.py).")] = Rule["heavy-ball"],
     lr: Annotated[str, typer.Option(help="λ, peak learning rate per step; a comma-separated list gives several settings.")] = "0.1",
     wd: Annotated[str, typer.Option(help="α, weight decay per step (list allowed).")] = "5e-3",
-    momentum: Annotated[str, typer.Option(help="ρ in [0, 1), β₁ for adamw, adam-l2 and lion (list allowed).")] = "0.9",
+    momentum: Annotated[Optional[str], typer.Option(help="ρ in [0, 1), β₁ for adamw, adam-l2 and lion (list allowed; default 0.9; not with --rule sgd).")] = None,
     beta2: Annotated[Optional[float], typer.Option(help="β₂ of adamw, adam-l2, lion (default 0.999; lion 0.99).")] = None,
     batch_size: Annotated[Optional[str], typer.Option(help="N, examples per step; gradient noise G = noise/√N (list allowed; default 1, bn-net 16).")] = None,
     steps: Annotated[int, typer.Option(help="Steps per run.")] = 2000,
@@ -392,6 +392,10 @@ def simulate(
         raise RidgelineError("--out DIR is required (where the trajectories and summary go)")
     from dynamics.simulate import SimConfig, default_batch_size, run
 
+    if momentum is not None and rule.value == "sgd":
+        raise RidgelineError("--momentum: the rule sgd has no momentum; drop --momentum or choose "
+                             "--rule heavy-ball or nesterov")
+    momentum = "0.9" if momentum is None else momentum
     batch = _floats(batch_size, "--batch-size") if batch_size else default_batch_size(loss.value)
     run(SimConfig(loss=loss.value, correlation=correlation, rule=rule.value, lr=_floats(lr, "--lr"), wd=_floats(wd, "--wd"),
                   momentum=_floats(momentum, "--momentum"), batch_size=batch,
@@ -517,6 +521,13 @@ def validate(
         help="A layer is 'off' when a median ratio is further than this from 1.")] = 0.10,
     all_layers: Annotated[bool, typer.Option(
         help="Show every tensor in the table and figures, not only the scale-invariant ones.")] = False,
+    statistics_from: Annotated[Optional[Path], typer.Option(
+        help="A pilot run: predict with ITS gradient correlation k (AdamW: κ, ξ) and this run's G² "
+             "(transferred correlation; docs/forecast.md).")] = None,
+    forecast: Annotated[Optional[Path], typer.Option(
+        help="A `ridgeline forecast` directory: add forecast_norm_ratio and forecast_angle_ratio per layer.")] = None,
+    map_by: Annotated[str, typer.Option(
+        "--map", help="How the pilot's profiles map onto this run: progress, epoch or loss.")] = "progress",
 ) -> None:
     """Compare a run's per-layer |w| and angle with the predicted equilibria and trajectories.
 
@@ -530,7 +541,48 @@ def validate(
     from dynamics.validate import ValidateConfig, validate as run_validation
 
     run_validation(ValidateConfig(run_dir=str(run_dir), out=_str(out), adiabatic=adiabatic,
-                                  settle=settle, tolerance=tolerance, all_layers=all_layers))
+                                  settle=settle, tolerance=tolerance, all_layers=all_layers,
+                                  statistics_from=_str(statistics_from), forecast=_str(forecast),
+                                  mapping=map_by))
+
+
+@app.command()
+@_library_call
+def forecast(
+    pilot: Annotated[Path, typer.Argument(help="A finished run directory written by `ridgeline train`.")],
+    to: Annotated[str, typer.Option(
+        help="The planned run's changes, NAME=VALUE,…: lr, wd, momentum, batch_size, epochs, schedule, "
+             "train_size, warmup_epochs, seed, init_scale.")],
+    out: Annotated[Path, typer.Option(help="Output directory (forecast.csv, forecast.json, forecast.png).")],
+    map_by: Annotated[str, typer.Option(
+        "--map", help="How the pilot's G² and k profiles map onto the plan: progress or epoch.")] = "progress",
+    batch_exponent: Annotated[float, typer.Option(
+        help="β of the gradient-noise model G² ∝ N^−β (docs/forecast.md).")] = 1.0,
+    g2_exponents: Annotated[Optional[str], typer.Option(
+        help="An empirical G² model, G² ∝ Π x^e: NAME=e,… for lr, wd, train_size, one_minus_momentum "
+             "(docs/forecast.md fits one).")] = None,
+    k_model: Annotated[str, typer.Option(
+        help="pilot: the pilot's k, mapped; curvature: k = f(λ/|w|² · h) of a quadratic valley, h per "
+             "layer fitted on the pilot (docs/forecast.md).")] = "pilot",
+    figure: Annotated[bool, typer.Option(help="Draw forecast.png.")] = True,
+) -> None:
+    """Forecast |w| and the angle per step of every scale-invariant layer of a run not yet made.
+
+    Uses the pilot's G² and gradient correlation k, mapped onto the planned
+    run, with the plan's own schedule, α, ρ and initial |w| (docs/forecast.md).
+    Check it after the run with `ridgeline validate RUN --forecast OUT`.
+    """
+    from rich.console import Console
+
+    from dynamics.forecast import G2_FACTORS, ForecastConfig, forecast as run_forecast, parse_plan
+
+    names = tuple(G2_FACTORS)
+
+    run_forecast(ForecastConfig(pilot=str(pilot), to=parse_plan(to), out=str(out), mapping=map_by,
+                                batch_exponent=batch_exponent, k_model=k_model, figure=figure,
+                                g2_exponents=parse_assignments(g2_exponents, "--g2-exponents", names)
+                                if g2_exponents else {}),
+                 console=Console() if sys.stdout.isatty() else Console(width=160))
 
 
 # --------------------------------------------------------------- sweep and tune

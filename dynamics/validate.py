@@ -2,7 +2,9 @@
 
 For every parameter tensor of a run directory (``norms.csv``, docs/run-directory.md) and every
 logged step t, with λ_t the learning rate of that step, α the weight decay, ρ the
-momentum and τ_t the relaxation time (all from :func:`dynamics.symbolic.predict`):
+momentum and τ_t the relaxation time (all from :func:`dynamics.symbolic.predict`); α and
+ρ, like λ, are the values of that step in that tensor's own param group, and so is the
+rule (:func:`layer_run`; the trajectory takes every step's, :func:`step_hyperparameters`):
 
     G²_t            = EMA_τ( |g_t|² |w_t|² )             scale-free gradient norm², smoothed
     |w|*_t, θ*_t    = predict(rule, λ_t, α, ρ, G_t)       equilibrium norm and angle per step
@@ -27,7 +29,9 @@ between w_t and w_t+1, weight-decay component included.
 
 **The equilibrium phase.** A logged step counts when both hold:
 
-1. *quasi-static*: τ_t |d ln λ/dt| < ε. The target |w|* ∝ λ^{1/4} then moves by
+1. *quasi-static*: τ_t |d ln s/dt| < ε, s = λ/(α(1 − ρ)) the scale the equilibrium moves
+   with (:func:`schedule_scale`; λ/α for the adaptive rules; λ times a constant while α
+   and ρ stay fixed, so a cycled momentum counts like a moving λ). The target |w|* ∝ λ^{1/4} then moves by
    ε/4 per relaxation time, and a first-order system lags a target moving at a
    steady log-rate r by r τ: the norm lags by ≈ ε/4 and the angle (θ ∝ λG/|w|²) by
    ≈ ε/2. ε = 0.1 bounds these at 2.5% and 5%.
@@ -86,6 +90,9 @@ class ValidateConfig:
     tolerance: float = 0.10  # |median ratio − 1| above which a layer is reported "off"
     figures: bool = True  # draw the PNG figures
     all_layers: bool = False  # figures: every tensor, not only the scale-invariant ones
+    statistics_from: str | None = None  # a pilot run: prediction (a) with its k (κ, ξ), dynamics.forecast
+    forecast: str | None = None  # a `ridgeline forecast` directory: prediction (b), dynamics.forecast
+    mapping: str = "progress"  # how the pilot's profiles map onto this run: progress, epoch or loss
 
     def check(self) -> None:
         """Raise a one-line RidgelineError for a criterion that cannot be used."""
@@ -297,8 +304,10 @@ def compare(run: Run, cfg: ValidateConfig) -> "pandas.DataFrame":  # noqa: F821
     from dynamics.symbolic import predict
 
     frames = []
-    for layer, df in run.norms.groupby("layer", sort=False):
+    base = run
+    for layer, df in base.norms.groupby("layer", sort=False):
         df = df.sort_values("step").reset_index(drop=True).copy()
+        run = layer_run(base, layer, df)  # this tensor's own rule and per-step α, ρ
         steps = df["step"].to_numpy(float)
         lr = df["lr"].to_numpy(float)
         w = df["weight_norm"].to_numpy(float)
@@ -355,10 +364,10 @@ def compare(run: Run, cfg: ValidateConfig) -> "pandas.DataFrame":  # noqa: F821
                                                                           np.nan_to_num(rate))
         df["angle_ratio_drift"] = df["measured_angle"] / df["predicted_angle_drift"]
         df["lr_lag"], df["quasi_static"], df["relaxation_clock"], df["equilibrium"] = \
-            _phase(steps, lr, tau, cfg)
+            _phase(steps, schedule_scale(run.rule, lr, run.wd, run.momentum), tau, cfg)
         frames.append(df)
     out = pd.concat(frames, ignore_index=True)
-    return _with_trajectories(run, out)
+    return _with_trajectories(base, out)
 
 
 def _has_update_power(run: Run) -> bool:
@@ -421,6 +430,159 @@ def step_lrs_of(run: Run, logged: "pandas.DataFrame") -> tuple[np.ndarray, str]:
             note + ": trajectory uses the logged lr, interpolated")
 
 
+# ------------------------------------------- per-tensor, per-step hyperparameters
+def layer_rule(run: Run, layer: str) -> str:
+    """The rule of ``layer``'s own param group (config.json's ``tensors``), else the run's."""
+    from dynamics.rules import RULES
+
+    rule = run.config.get("tensors", {}).get(layer, {}).get("rule", run.rule)
+    return rule if rule in RULES else run.rule
+
+
+def layer_run(run: Run, layer: str, df) -> Run:
+    """``run`` as seen by one tensor: its group's rule, and α and ρ of each of its logged
+    steps (norms.csv's ``wd`` and ``momentum`` columns, else the run's constants)."""
+    import dataclasses
+
+    def column(name, default):
+        if name not in df or not df[name].notna().all():
+            return default
+        return df[name].to_numpy(float)
+
+    return dataclasses.replace(run, rule=layer_rule(run, layer), wd=column("wd", run.wd),
+                               momentum=column("momentum", run.momentum))
+
+
+def schedule_scale(rule: str, lr, wd, momentum) -> np.ndarray:
+    """The scale the equilibrium moves with, for the quasi-static test: λ/(α(1 − ρ)) for
+    the SGD rules (|w|*⁴ ∝ λ/(α(1 − ρ)) to leading order), λ/α for the adaptive ones;
+    it is λ times a constant when α and ρ stay fixed."""
+    from dynamics.rules import ADAPTIVE
+
+    lr, wd, momentum = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (lr, wd, momentum)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = lr / np.where(wd > 0, wd, 1.0)
+        return scale if rule in ADAPTIVE or rule == "sgd" else scale / (1 - momentum)
+
+
+def read_step_hyperparameters(run: Run):
+    """hyperparameters.csv (training.monitor: λ, α, ρ of every group on every step) as
+    {column: (T, groups) array} for steps 1 … T, or None when the run has none."""
+    import pandas as pd
+
+    path = run.path / "hyperparameters.csv"
+    if not path.is_file():
+        return None
+    try:
+        table = pd.read_csv(path)
+        wide = {k: table.pivot(index="step", columns="group", values=k).sort_index()
+                for k in ("lr", "wd", "momentum")}
+    except (OSError, KeyError, ValueError, pd.errors.ParserError) as e:
+        raise RidgelineError(f"{path} is damaged ({type(e).__name__})") from None
+    steps = wide["lr"].index.to_numpy()
+    if len(steps) == 0 or steps[0] != 1 or np.any(np.diff(steps) != 1):
+        raise RidgelineError(f"{path} does not list every step from 1 (a resumed loop?)")
+    return {k: v.to_numpy(float) for k, v in wide.items()}
+
+
+def step_hyperparameters(run: Run, table, layers: list[str]):
+    """λ_t, α_t, ρ_t of every step 1 … T for every layer, each (T, L), and a note.
+
+    From hyperparameters.csv when the monitor wrote one (each tensor its own group's values,
+    every step as torch used it); else λ from :func:`step_lrs_of` (the trainer's schedule)
+    and α, ρ of each layer's logged steps, interpolated (the note says so when they vary).
+    """
+    total = int(table["step"].max())
+    try:
+        recorded, unread = read_step_hyperparameters(run), ""
+    except RidgelineError as e:
+        recorded, unread = None, f"{e}: not used"
+    tensors = run.config.get("tensors", {})
+    if recorded is not None and len(recorded["lr"]) >= total:
+        groups = [int(tensors.get(name, {}).get("group", 0)) for name in layers]
+        return tuple(recorded[k][:total][:, groups] for k in ("lr", "wd", "momentum")) + ("",)
+    if recorded is not None:
+        unread = f"hyperparameters.csv ends at step {len(recorded['lr'])} before norms.csv ({total}): not used"
+    lam, note = step_lrs_of(run, table.drop_duplicates("step").sort_values("step"))
+    note = "; ".join(filter(None, [unread, note]))
+    at = np.arange(1, total + 1)
+    out, varies = [], []
+    for key, default in (("wd", run.wd), ("momentum", run.momentum)):
+        cols = []
+        for name in layers:
+            df = table[(table["layer"] == name) & (table["step"] > 0)]
+            if key in df and df[key].notna().all() and len(df):
+                cols.append(np.interp(at, df["step"].to_numpy(float), df[key].to_numpy(float)))
+                if np.ptp(df[key].to_numpy(float)) > 0:
+                    varies.append(key)
+            else:
+                cols.append(np.full(total, default))
+        out.append(np.stack(cols, 1))
+    if varies:
+        note = "; ".join(filter(None, [note, f"{' and '.join(dict.fromkeys(varies))} change during the run "
+                                       "and the run directory has no hyperparameters.csv: interpolated "
+                                       "between logged steps"]))
+    return np.broadcast_to(np.asarray(lam)[:, None], (total, len(layers))), out[0], out[1], note
+
+
+def trajectories(rules: list[str], lr, wd, momentum, grad_norm2, weight_norm0, power=None):
+    """:func:`dynamics.trajectory.trajectory` for layers with different rules: one call per rule."""
+    from dynamics.trajectory import Trajectory, trajectory
+
+    T, L = grad_norm2.shape
+    norm, angle = np.full((T + 1, L), np.nan), np.full((T, L), np.nan)
+    for rule in dict.fromkeys(rules):
+        i = [j for j, r in enumerate(rules) if r == rule]
+        pred = trajectory(rule, lr[:, i], wd[:, i], momentum[:, i], grad_norm2[:, i],
+                          np.asarray(weight_norm0)[i], None if power is None else power[:, i])
+        norm[:, i], angle[:, i] = pred.weight_norm, pred.angle
+    return Trajectory(norm, angle)
+
+
+def monitor_notes(run: Run) -> tuple[list[str], list[str]]:
+    """What the monitor saw and could not follow (monitor_notes.json, summary.json's
+    ``notes``), and the tensors it could not monitor (a param group added later)."""
+    import json
+
+    path = run.path / "monitor_notes.json"
+    try:
+        saved = json.loads(path.read_text()) if path.is_file() else {}
+        notes, unmonitored = dict(saved.get("notes", {})), list(saved.get("unmonitored", []))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return [f"{path} is damaged: what the monitor could not follow is unknown"], []
+    summary = (run.summary or {}).get("notes", [])
+    return list(dict.fromkeys([*map(str, notes.values()), *map(str, summary)])), unmonitored
+
+
+def hyperparameter_ranges(run: Run) -> str:
+    """``rule=… wd=… momentum=…`` of the run, each a range lo–hi where it varies over the
+    steps or the param groups (hyperparameters.csv, else norms.csv's columns)."""
+    rules = sorted({layer_rule(run, name) for name in dict.fromkeys(run.norms["layer"])})
+    try:
+        recorded = read_step_hyperparameters(run)
+    except RidgelineError:
+        recorded = None
+    parts = [f"rule={'/'.join(rules)}"]
+    for key, value in (("wd", run.wd), ("momentum", run.momentum)):
+        values = recorded[key] if recorded is not None else (
+            run.norms[key].to_numpy(float) if key in run.norms else np.array([value]))
+        values = values[np.isfinite(values)]
+        lo, hi = (values.min(), values.max()) if len(values) else (value, value)
+        parts.append(f"{key}={lo:.4g}" if lo == hi else f"{key}={lo:.4g}–{hi:.4g} (per step and group)")
+    return " ".join(parts)
+
+
+def unmonitored_rows(layers, names: list[str], why: str):
+    """validation.csv rows, status "not monitored", for tensors the monitor never measured."""
+    import pandas as pd
+
+    if not names:
+        return layers
+    extra = pd.DataFrame({"layer": names, "scale_invariant": False, "status": "not monitored",
+                          "trajectory_status": "not monitored", "notes": why})
+    return pd.concat([layers, extra], ignore_index=True)
+
+
 def _with_trajectories(run: Run, steps_table: "pandas.DataFrame") -> "pandas.DataFrame":  # noqa: F821
     """Add the predicted trajectory (white and with the measured power) to every row.
 
@@ -429,15 +591,13 @@ def _with_trajectories(run: Run, steps_table: "pandas.DataFrame") -> "pandas.Dat
     logged one, with a zero buffer). Row of step t ≥ 1 (|w| before step t, the angle of
     step t) ↔ state after t − 1 steps; the step-0 row ↔ the initial state.
     """
-    from dynamics.trajectory import trajectory
-
     table = steps_table.copy()
     layers = list(dict.fromkeys(table["layer"]))
     wide = lambda col: table.pivot(index="step", columns="layer", values=col)[layers]  # noqa: E731
     G2, w = wide("G2"), wide("weight_norm")
     # λ of every logged step, from whichever layer kept that step's row (a dropped row of
     # one layer must not change another layer's trajectory)
-    lam, note = step_lrs_of(run, table.drop_duplicates("step").sort_values("step"))
+    lam, wd, rho, note = step_hyperparameters(run, table, layers)  # each (T, L)
     T = len(lam)
     at = np.arange(1, T + 1)
 
@@ -452,7 +612,8 @@ def _with_trajectories(run: Run, steps_table: "pandas.DataFrame") -> "pandas.Dat
 
     from dynamics.rules import ADAPTIVE
 
-    if run.rule in ADAPTIVE:  # the trajectory's moment map is the SGD rules'
+    rules = [layer_rule(run, name) for name in layers]
+    if any(r in ADAPTIVE for r in rules):  # the trajectory's moment map is the SGD rules'
         for col in ("trajectory_norm", "trajectory_angle", "trajectory_norm_ratio", "trajectory_angle_ratio",
                     "trajectory_angle_smoothed", "trajectory_clock"):
             for suffix in ("", "_white"):
@@ -465,10 +626,10 @@ def _with_trajectories(run: Run, steps_table: "pandas.DataFrame") -> "pandas.Dat
     w0 = w.iloc[0].to_numpy(float)
     if int(w.index[0]) != 0:
         note = "; ".join(filter(None, [note, "no step-0 row: trajectory starts at the first logged |w|"]))
-    preds = {"white": trajectory(run.rule, lam, run.wd, run.momentum, G2_steps, w0)}
+    preds = {"white": trajectories(rules, lam, wd, rho, G2_steps, w0)}
     if _has_power(run):
         power = 1 + fill(wide("grad_power_ratio").sub(1).mul(G2)) / G2_steps
-        preds["corr"] = trajectory(run.rule, lam, run.wd, run.momentum, G2_steps, w0, power)
+        preds["corr"] = trajectories(rules, lam, wd, rho, G2_steps, w0, power)
     else:
         preds["corr"] = preds["white"]
     for key, pred in preds.items():
@@ -516,7 +677,7 @@ def _notes(row: dict, cfg: ValidateConfig) -> str:
         notes.append("not scale-invariant: the noise model does not apply")
     if row["equilibrium_steps"] == 0:
         notes.append(f"never quasi-static and settled (ε={cfg.adiabatic}, n={cfg.settle}): "
-                     f"smallest lr lag τ|dlnλ/dt| {row['min_lr_lag']:.2g}, "
+                     f"smallest lag τ|d ln(λ/(α(1−ρ)))/dt| {row['min_lr_lag']:.2g}, "
                      f"{row['relaxation_times']:.1f} relaxation times logged; an equilibrium phase "
                      f"needs {cfg.settle:g} relaxation times at a quasi-static lr: judged on the trajectory")
     if row["missing_steps"]:
@@ -628,9 +789,8 @@ def validate(cfg: ValidateConfig, console=None) -> Validation:
     cfg.check()
     run = load_run(cfg.run_dir)
     out = ensure_dir(cfg.out_dir())
-    console.print(f"[bold]validate[/bold] {run.path}  rule={run.rule} wd={run.wd:g} "
-                  f"momentum={run.momentum:g}  settings: {changed_settings(cfg, skip=('run_dir',))}",
-                  highlight=False, soft_wrap=True)
+    console.print(f"[bold]validate[/bold] {run.path}  {hyperparameter_ranges(run)}  "
+                  f"settings: {changed_settings(cfg, skip=('run_dir',))}", highlight=False, soft_wrap=True)
     if run.summary is None:
         console.print("[yellow]note[/]: no summary.json yet (the run is unfinished): "
                       "validating the steps logged so far")
@@ -655,6 +815,17 @@ def validate(cfg: ValidateConfig, console=None) -> Validation:
     note = steps["trajectory_note"].iloc[0]
     if note:
         console.print(f"[yellow]note[/]: {note}", highlight=False)
+    notes, unmonitored = monitor_notes(run)
+    for text in notes:
+        console.print(f"[yellow]note[/]: {text}", highlight=False)
+    layers = unmonitored_rows(layers, unmonitored, "; ".join(notes))
+    if cfg.statistics_from or cfg.forecast:  # predictions from another run (dynamics.forecast)
+        from dynamics.forecast import extend_validation
+
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            steps, layers = extend_validation(run, steps, layers, cfg.statistics_from, cfg.forecast,
+                                              cfg.mapping, console)
     write_json(out / "config.json", asdict(cfg) | {"rule": run.rule, "wd": run.wd,
                                                      "momentum": run.momentum})
     write_csv(out / "validation_steps.csv", steps)
@@ -669,6 +840,10 @@ def validate(cfg: ValidateConfig, console=None) -> Validation:
             plot_layers(shown, out / "validation_angles.png", quantity="angle")
             plot_ratios(shown, out / "validation_ratios.png")
     console.print(table(result))
+    if cfg.statistics_from or cfg.forecast:
+        from dynamics.forecast import table as other_run_table
+
+        console.print(other_run_table(layers, bool(cfg.statistics_from), bool(cfg.forecast)))
     for r in layers[layers["scale_invariant"] & (layers["notes"] != "")].to_dict("records"):
         console.print(f"[bold]{r['layer']}[/]: {r['notes']}", highlight=False)
     si = layers[layers["scale_invariant"]]
@@ -679,6 +854,9 @@ def validate(cfg: ValidateConfig, console=None) -> Validation:
                   f"{cfg.tolerance:.0%} of the equilibrium prediction in their equilibrium phase, "
                   f"{(si['trajectory_status'] == 'ok').sum()}/{len(si)} of the trajectory after the first "
                   f"relaxation time ({corr}); wrote {out}/validation.csv and figures")
+    if unmonitored:
+        console.print(f"{len(unmonitored)} tensors not monitored (status \"not monitored\"): "
+                      f"{', '.join(unmonitored)}", highlight=False)
     return result
 
 

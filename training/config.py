@@ -123,6 +123,9 @@ def from_options(optimizer: str = "sgd", momentum: Optional[float] = None, neste
         if given:
             raise RidgelineError(f"{', '.join(given)} apply to --optimizer adamw, adam or lion; "
                                  "SGD takes --momentum and --nesterov")
+        if nesterov and momentum == 0:
+            raise RidgelineError("--nesterov needs --momentum > 0: with --momentum 0 the rule is plain sgd, "
+                                 "which has no Nesterov term; drop --nesterov or give a momentum")
         config = TrainConfig(momentum=TrainConfig.momentum if momentum is None else momentum,
                              nesterov=TrainConfig.nesterov if nesterov is None else nesterov, **fields)
     else:
