@@ -571,6 +571,8 @@ def forecast(
     Uses the pilot's G² and gradient correlation k, mapped onto the planned
     run, with the plan's own schedule, α, ρ and initial |w| (docs/forecast.md).
     Check it after the run with `ridgeline validate RUN --forecast OUT`.
+
+    Example: ridgeline forecast runs/quick --to lr=0.1,wd=2e-3 --out forecast
     """
     from rich.console import Console
 
