@@ -716,11 +716,11 @@ def _layer_row(layer, df, cfg: ValidateConfig, dropped: list) -> dict:
     for q, col in (("measured_angle", "measured_angle"), ("predicted_angle", "predicted_angle_white"),
                    ("measured_norm", "weight_norm"), ("predicted_norm", "predicted_norm_white")):
         row[f"{q}_median"] = float(np.median(eq[col])) if len(eq) else np.nan
-    _statuses(row, cfg, judged)
+    _statuses(row, cfg)
     return row
 
 
-def _statuses(row: dict, cfg: ValidateConfig, judged) -> None:
+def _statuses(row: dict, cfg: ValidateConfig) -> None:
     """status_<kind> and trajectory_status_<kind> per prediction kind; the closure's own status."""
     si, missing = row["scale_invariant"], row["missing_in_phase"]
     kinds = [k for k in PREDICTIONS if f"norm_ratio_{k}_median" in row or f"trajectory_norm_ratio_{k}_median" in row]
@@ -732,14 +732,16 @@ def _statuses(row: dict, cfg: ValidateConfig, judged) -> None:
                                                    row.get(f"trajectory_angle_ratio_{kind}_median", np.nan),
                                                    row["trajectory_steps"], missing, cfg.tolerance,
                                                    phase="no trajectory phase")
-    prefix = "" if row["equilibrium_steps"] else "trajectory_"
+    # the closure is judged on the trajectory where there is one: the full recursion, which
+    # a drifting norm does not break (the stationary equilibrium is off by the drift)
+    prefix = "trajectory_" if row["trajectory_steps"] else ""
     norm = row.get(f"{prefix}norm_ratio_{CLOSURE}_median", np.nan)
     angle = row.get(f"{prefix}angle_ratio_{CLOSURE}_median", np.nan)
     row["closure_norm_ratio"], row["closure_angle_ratio"] = norm, angle
-    row["closure_cause"] = ""
+    row["closure_phase"], row["closure_cause"] = prefix.rstrip("_") or "equilibrium", ""
     if not si:
         row["closure_status"] = "not scale-invariant"
-    elif not len(judged):
+    elif not (row["trajectory_steps"] or row["equilibrium_steps"]):
         row["closure_status"] = "no phase"
     elif not (np.isfinite(norm) or np.isfinite(angle)):
         row["closure_status"] = "no statistic"  # no k (κ, ξ) logged, or none derived for the rule
@@ -881,15 +883,15 @@ def table(result: Validation):
               title_justify="left")
     power = "κ" if result.run.rule == "adamw" else "k"  # the update power (adamw) or the gradients'
     columns = [("layer", "left")] + ([("SI", "center")] if result.config.all_layers else [])
-    columns += [("eq. steps", "right"), ("traj. steps", "right")]
+    columns += [("eq.\nsteps", "right"), ("traj.\nsteps", "right")]
     for kind in kinds:
-        tag = "" if len(kinds) == 1 else f" {kind}"
-        columns += [(f"eq. |w|{tag}", "right"), (f"eq. angle{tag}", "right"), (f"equilibrium{tag}", "left"),
-                    (f"traj. |w|{tag}", "right"), (f"traj. angle{tag}", "right"),
-                    (f"trajectory{tag}", "left")]
-    columns += [(power, "right"), ("closure |w|", "right"), ("closure angle", "right"), ("closure", "left")]
+        tag = "" if len(kinds) == 1 else f"\n{kind}"
+        columns += [(f"eq.\n|w|{tag}", "right"), (f"eq.\nangle{tag}", "right"), (f"eq.\nverdict{tag}", "left"),
+                    (f"traj.\n|w|{tag}", "right"), (f"traj.\nangle{tag}", "right"),
+                    (f"traj.\nverdict{tag}", "left")]
+    columns += [(power, "right"), ("closure\n|w|", "right"), ("closure\nangle", "right"), ("closure", "left")]
     for col, just in columns:
-        t.add_column(col, justify=just, overflow="fold", no_wrap=col == "layer")
+        t.add_column(col, justify=just, no_wrap=True)
     style = lambda st: {"ok": "green", "closes": "green", "not scale-invariant": "dim"}.get(  # noqa: E731
         st, "red" if st.startswith(("off", "fails")) else "yellow")
     short = lambda st: "no phase" if st.startswith("no ") and st != "no statistic" else st  # noqa: E731

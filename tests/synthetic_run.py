@@ -9,7 +9,7 @@ model's assumption broken on purpose), rescaled to the same |g| = G/|w|.
 g no longer ⟂ w); ``skip`` p leaves a random share p of the steps untaken (w, the buffer
 and the gradient memory unchanged, as when a loss scaler skips a step). The gradient
 power ratio k = 1 + 2ρ m_{t−1}·g_t/|g_t|² (m_t = ρ m_{t−1} + g_t, training.gradstats)
-is logged for the SGD rules, and adamw's κ, ν, ξ (training.updatestats) for adamw.
+is logged for the SGD rules, and κ, ν, ξ (training.updatestats) for adamw and adam-l2.
 The files follow the run-directory contract of docs/run-directory.md.
 """
 
@@ -27,6 +27,7 @@ from dynamics.rules import RULES
 from dynamics.toys import noise_gradient, tangent
 from training.updatestats import update_stats
 
+ADAM = ("adamw", "adam-l2")  # state (m, s, k); κ, ν, ξ logged as training.updatestats does
 
 def warmup_constant(steps: int, lr: float, warmup: int) -> np.ndarray:
     """λ rising linearly from λ/warmup to λ over ``warmup`` steps, then constant."""
@@ -50,7 +51,7 @@ def make_run(path, lrs, *, rule="heavy-ball", wd=5e-3, momentum=0.9,
     for name, shape, G, _ in layers:
         dim = int(np.prod(shape))
         w = torch.randn(1, dim, generator=gen, dtype=torch.float64)
-        buffer = ((torch.zeros_like(w), torch.zeros_like(w), 0) if rule == "adamw"
+        buffer = ((torch.zeros_like(w), torch.zeros_like(w), 0) if rule in ADAM
                   else torch.zeros_like(w))
         state[name] = [w * (init_norm / w.norm()), buffer,
                        torch.randn(1, dim, generator=gen, dtype=torch.float64), torch.zeros_like(w)]
@@ -79,8 +80,8 @@ def make_run(path, lrs, *, rule="heavy-ball", wd=5e-3, momentum=0.9,
                 row = dict(step=t, epoch=t // 100, layer=name, shape="x".join(map(str, shape)),
                            scale_invariant=si, weight_norm=w.norm().item(),
                            grad_norm=g.norm().item(), angular_update=angle(w, w_new).item(),
-                           lr=lr, momentum_norm=(v_new[0] if rule == "adamw" else v_new).norm().item())
-                if rule == "adamw":
+                           lr=lr, momentum_norm=(v_new[0] if rule in ADAM else v_new).norm().item())
+                if rule in ADAM:
                     m, s2, k = v
                     stats = update_stats(rule, w, g, dict(exp_avg=m, exp_avg_sq=s2, step=k) if k else {},
                                          wd, momentum, 0.999, 1e-8)
