@@ -695,6 +695,7 @@ def _layer_row(layer, df, cfg: ValidateConfig, dropped: list) -> dict:
            "min_lr_lag": float(np.nanmin(df["lr_lag"])) if df["lr_lag"].notna().any() else np.nan,
            "relaxation_times": float(np.nansum(np.diff(steps) / df["relaxation_steps"].iloc[1:])),
            "trajectory_derived": bool(df["trajectory_norm_white"].notna().any()),
+           "closure_derived": bool(df["closure_norm"].notna().any() or df["trajectory_norm_closure"].notna().any()),
            "missing_steps": len(dropped),
            "missing_in_phase": _in_phase(dropped, steps, (df["equilibrium"] if len(eq) else df["trajectory_phase"])
                                          .to_numpy(bool))}
@@ -741,10 +742,12 @@ def _statuses(row: dict, cfg: ValidateConfig) -> None:
     row["closure_phase"], row["closure_cause"] = prefix.rstrip("_") or "equilibrium", ""
     if not si:
         row["closure_status"] = "not scale-invariant"
+    elif not row["closure_derived"]:
+        row["closure_status"] = "no statistic"  # no k (κ, ξ) logged, or none derived for the rule
     elif not (row["trajectory_steps"] or row["equilibrium_steps"]):
         row["closure_status"] = "no phase"
     elif not (np.isfinite(norm) or np.isfinite(angle)):
-        row["closure_status"] = "no statistic"  # no k (κ, ξ) logged, or none derived for the rule
+        row["closure_status"] = "fails"
     elif max(abs(np.nan_to_num(norm, nan=1.0) - 1), abs(np.nan_to_num(angle, nan=1.0) - 1)) <= cfg.closure_tolerance:
         row["closure_status"] = "closes"
     else:
