@@ -21,6 +21,9 @@ from dynamics.validate import ValidateConfig, _ema, drifting_angle, load_run, va
 from synthetic_run import make_run, warmup_constant
 
 LR, WD, MOMENTUM = 0.4, 5e-3, 0.9  # λα = 2e-3: relaxation ≈ 19 steps, so runs stay short
+RADIAL = 0.2  # radial share of g in the not-scale-invariant run
+ADAMW_CLOSURE, ADAMW_WHITE = 0.01, 0.015  # reached 0.005 and 0.007 (κ̄ 0.985: ŝ still settling)
+ANGLE_LAG = 0.13  # reached 0.10 (the window lags by ≈ ε = 0.1); main: up to 1.41
 
 
 def _check(path, **kw):
@@ -273,3 +276,158 @@ def test_run_without_the_power_column_validates_white_with_a_note(tmp_path, caps
     assert "white-noise predictions only" in capsys.readouterr().out
     assert old.steps.trajectory_norm_closure.isna().all() and old.steps.trajectory_norm_white.notna().any()
     assert (old.layers[old.layers.scale_invariant].closure_status == "no statistic").all()
+
+
+# ------------------------------------------------- prediction against closure (issue 21)
+ONE = (("conv.weight", (16, 64), 1.0, True),)
+
+
+def _row(path, layer="conv.weight", **kw):
+    return _check(path, **kw).layers.set_index("layer").loc[layer]
+
+
+def test_closure_fails_for_a_tensor_that_is_not_scale_invariant(tmp_path):
+    # a radial part in g (g no longer ⟂ w) breaks the accounting the closure rests on
+    row = _row(make_run(tmp_path / "run", warmup_constant(1000, LR, 100), rule="nesterov", wd=WD,
+                        momentum=MOMENTUM, layers=ONE, radial=RADIAL))
+    assert row["closure_status"] == "fails", (row["closure_norm_ratio"], row["closure_angle_ratio"])
+    assert row["closure_cause"].startswith("not scale-invariant")
+    assert "the closure fails (not scale-invariant" in row["notes"]
+
+
+def test_closure_fails_for_a_run_with_skipped_steps(tmp_path):
+    row = _row(make_run(tmp_path / "run", warmup_constant(1000, LR, 100), rule="nesterov", wd=WD,
+                        momentum=MOMENTUM, layers=ONE, skip=0.2))
+    assert row["closure_status"] == "fails"
+    assert row["closure_cause"].startswith("steps skipped")
+    # a fifth of the logged angles are 0: the mean cosine's angle is √0.8 of the taken steps
+    assert row["closure_angle_ratio"] == pytest.approx(0.8 ** 0.5, abs=0.02)
+
+
+def test_closure_names_a_log_gap(equilibrium_run):
+    from dynamics.validate import _closure_cause
+
+    steps = _check(equilibrium_run).steps
+    one = steps[(steps.layer == "conv1.weight") & ~steps.step.between(400, 600)]
+    assert _closure_cause(one) == "log gap: no row between steps 395 and 605"
+
+
+@pytest.mark.parametrize("correlation", [0.0, 0.5])
+def test_adamw_closure_with_kappa_and_xi_and_the_white_prediction(tmp_path, correlation, capsys):
+    """AdamW with κ and ξ from the run itself closes whatever the noise; white noise
+    agrees with it for independent gradients and misses for correlated ones."""
+    lr, wd = 0.01, 1.0  # λα = 0.01: τ ≈ 50 steps; |w| starts at the white equilibrium (|g| steady, ŝ settles)
+    w0 = float(predict("adamw", lr, wd, 0.9, 1.0, elements=1024).weight_norm)
+    row = _row(make_run(tmp_path / "run", warmup_constant(1500, lr, 50), rule="adamw", wd=wd, momentum=0.9,
+                        layers=ONE, correlation=correlation, init_norm=w0))
+    assert row["closure_status"] == "closes" and row["closure_phase"] == "equilibrium"
+    assert row["closure_norm_ratio"] == pytest.approx(1, abs=ADAMW_CLOSURE)
+    assert row["closure_angle_ratio"] == pytest.approx(1, abs=ADAMW_CLOSURE)
+    if correlation:
+        assert row["status_white"] == "off" and row["norm_ratio_white_median"] > 1.2
+        assert row["update_power_median"] > 1.5
+    else:
+        assert row["status_white"] == "ok"
+        assert row["norm_ratio_white_median"] == pytest.approx(1, abs=ADAMW_WHITE)
+        assert row["angle_ratio_white_median"] == pytest.approx(1, abs=ADAMW_WHITE)
+
+
+def test_nan_rows_inside_the_phase_are_counted_and_fail_the_layer(tmp_path, equilibrium_run):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(equilibrium_run, run)
+    norms = pd.read_csv(run / "norms.csv")
+    norms.loc[(norms.layer == "conv1.weight") & norms.step.isin([600, 700, 800]), "angular_update"] = np.nan
+    norms.to_csv(run / "norms.csv", index=False)
+    layers = _check(run).layers.set_index("layer")
+    row = layers.loc["conv1.weight"]
+    assert row["missing_steps"] == 3 and row["missing_in_phase"] == 3
+    assert row["status_white"] == "off (3 non-finite rows)" == row["trajectory_status_white"]
+    assert "3 logged step(s) with non-finite values (3 inside the phase judged): no pass" in row["notes"]
+    assert layers.loc["conv2.weight", "status_white"] == "ok"  # the other layer keeps its rows
+
+
+def test_nan_predictions_inside_the_phase_are_reported(equilibrium_run):
+    from dynamics.validate import summarise
+
+    result = _check(equilibrium_run)
+    steps = result.steps.copy()
+    inside = steps.index[(steps.layer == "conv1.weight") & steps.equilibrium][:5]
+    steps.loc[inside, "norm_ratio_white"] = np.nan
+    row = summarise(steps, result.config).set_index("layer").loc["conv1.weight"]
+    assert row["nonfinite_white"] == 5
+    assert "5 white prediction(s) inside the phase not finite: left out of the medians" in row["notes"]
+
+
+def test_adam_l2_relaxation_time_uses_the_layers_G(tmp_path):
+    """For Adam-L2 τ depends on G (the decay is normalised with the gradient): each layer's own."""
+    run = make_run(tmp_path / "run", warmup_constant(300, 1e-3, 10), rule="adam-l2", wd=0.1, momentum=0.9,
+                   layers=(("a.weight", (16, 64), 1.0, True), ("b.weight", (16, 64), 10.0, True)))
+    steps = _check(run).steps
+    last = steps[steps.step == steps.step.max()].set_index("layer")
+    for name in ("a.weight", "b.weight"):
+        expected = predict("adam-l2", last.lr[name], 0.1, 0.9, last.G_smoothed[name],
+                           elements=1024).relaxation_steps
+        assert last.relaxation_steps[name] == pytest.approx(expected, rel=1e-3)
+    assert last.relaxation_steps["b.weight"] > 2 * last.relaxation_steps["a.weight"]
+
+
+def test_angle_average_follows_a_decaying_lr(tmp_path):
+    """λ decaying linearly to 0: τ grows without bound, and an average over τ would freeze at
+    the angles of long ago; the window is capped at ε/|d ln λ/dt|, for both sides alike."""
+    t = np.arange(1000)
+    lrs = LR * np.minimum((t + 1) / 100, (1000 - t) / 900)
+    steps = _check(make_run(tmp_path / "run", lrs, rule="nesterov", wd=WD, momentum=MOMENTUM, layers=ONE,
+                            log_every=1)).steps
+    local = 2 * np.arcsin(np.sqrt((np.sin(steps.angular_update / 2) ** 2).rolling(25, center=True).mean()))
+    late = steps.step.between(800, 950)
+    ratio = (steps.measured_angle / local)[late]
+    assert ratio.between(1 - ANGLE_LAG, 1 + ANGLE_LAG).all(), ratio.describe()
+    # what the verdict compares, and the figure draws: both sides through the same window
+    assert (steps.trajectory_angle_ratio_white[late]).between(0.97, 1.03).all()
+
+
+# --------------------------------------------------------- validate's words (issue 27)
+def test_a_run_with_only_step_0_is_too_short_not_damaged(tmp_path, equilibrium_run):
+    import shutil
+
+    run = tmp_path / "run"
+    shutil.copytree(equilibrium_run, run)
+    norms = pd.read_csv(run / "norms.csv")
+    norms[norms.step == 0].drop(columns=["grad_norm", "angular_update"]).to_csv(run / "norms.csv", index=False)
+    result = runner.invoke(app, ["validate", str(run)])
+    assert result.exit_code == 2 and len(result.output.strip().splitlines()) == 1
+    assert "too short: only step 0 (the initial weights) is logged" in " ".join(result.output.split())
+    assert "lacks columns" not in result.output
+
+
+def test_shared_reasons_are_said_once_and_no_exception_names(tmp_path):
+    lrs = LR * np.exp(-np.arange(1000) / 100)
+    run = make_run(tmp_path / "run", lrs, wd=WD, momentum=MOMENTUM)
+    (run / "metrics.csv").unlink()
+    result = runner.invoke(app, ["validate", str(run), "--out", str(tmp_path / "v")])
+    text = " ".join(result.output.split())
+    assert result.exit_code == 0, result.output
+    assert text.count("no equilibrium phase: the lr never holds still") == 1
+    assert "all 2 layers: no equilibrium phase" in text
+    assert "no schedule in the run directory (no readable metrics.csv)" in text
+    assert "Error" not in text and "judged on the trajectory; too short" not in text
+
+
+def test_a_closed_monitor_run_is_finished(tmp_path):
+    import torch
+
+    from test_monitor import _step, _two_group_model
+    from training.monitor import Monitor
+
+    model, _, _ = _two_group_model()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-3)
+    x, y = torch.randn(16, 3, 8, 8), torch.randint(0, 3, (16,))
+    monitor = Monitor(model, opt, out=tmp_path / "run", every=2, batch=x)
+    for _ in range(20):
+        _step(model, opt, x, y)
+    monitor.close()
+    result = runner.invoke(app, ["validate", str(tmp_path / "run"), "--out", str(tmp_path / "v")])
+    assert result.exit_code == 0, result.output
+    assert "not finished" not in result.output and "unfinished" not in result.output
