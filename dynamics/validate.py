@@ -657,7 +657,8 @@ def _closure_cause(df) -> str:
     still = int(((df["step"] > 0) & (df["angular_update"] == 0)).sum())
     if still:
         return f"steps skipped: {still} logged step(s) did not move the weights"
-    return "not scale-invariant? a gradient with a radial part breaks g ⟂ w, which the closure assumes"
+    return ("not scale-invariant? no gap or skipped step in the log, so the likely cause is a gradient "
+            "with a radial part (g not ⟂ w), or statistics that vary faster than they are logged")
 
 
 def _in_phase(dropped: list, steps: np.ndarray, flags: np.ndarray) -> int:
