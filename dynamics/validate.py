@@ -6,7 +6,7 @@ momentum and τ_t the relaxation time (all from :func:`dynamics.symbolic.predict
 
     G²_t            = EMA_τ( |g_t|² |w_t|² )             scale-free gradient norm², smoothed
     |w|*_t, θ*_t    = predict(rule, λ_t, α, ρ, G_t)       equilibrium norm and angle per step
-    1 − cos θ̄_t     = EMA_τ( 1 − cos θ_t )               measured angle, smoothed the same way
+    1 − cos θ̄_t     = EMA_τθ( 1 − cos θ_t )              measured angle (τθ: the angle window below)
     norm ratio      = |w_t| / |w|*_t,      angle ratio = θ̄_t / θ*_t
 
 **Why an exponential average of G² with time constant τ.** ``predict`` assumes a
@@ -36,25 +36,49 @@ between w_t and w_t+1, weight-decay component included.
    initialisation or by a fast change of λ has decayed by e^{-n}; n = 3 leaves 5% of
    it in |w|², 2.5% in |w|.
 
+**Prediction and closure.** A *prediction* (:data:`PREDICTIONS`; today white noise)
+uses nothing of the run's own weights or buffers but |w₀|, G² and the schedule; the
+verdicts (``status_<kind>``, ``trajectory_status_<kind>``) and the summary line count
+predictions only. The *closure* feeds the same algebra the run's own gradient power
+ratio k (``grad_power_ratio``; AdamW: the update power κ and radial share ξ). Since
+g ⟂ w makes the recursion of (|w|², w·v, |v|²) exact, and k measures its one unknown
+E[v·g], the closure reproduces |w| and the angle whatever the gradient process is: it
+checks scale invariance, the log and the algebra, and has its own columns
+(``*_closure``), status (``closure_status``: closes / fails within
+``closure_tolerance``, judged on the trajectory where there is one) and, when it fails,
+the likely cause (:func:`_closure_cause`: a log gap, skipped steps, or else a tensor that
+is not scale-invariant).
+
+**Missing values.** The loader drops rows with a non-finite |w|, |g|, angle or λ
+(:func:`dynamics.runtable.read_norms`) and keeps their steps; those inside the phase
+judged fail the layer ("off (N non-finite rows)"). Non-finite predictions inside the
+phase are left out of the medians and counted (``nonfinite_<kind>``) in the notes.
+
+**The angle window.** Where λ moves, τ_t |d ln λ/dt| ≥ ε, the angle is averaged over
+min(τ_t, ε/|d ln λ/dt|) instead of τ_t: as λ decays to 0, τ grows without bound and an
+average over τ would freeze at the angles of long ago. The lag is then ≈ ε of the
+angle, alike on both sides, which are averaged by the same window.
+
 Diagnostics, for where the noise model fails (docs/theory.md), each from the data:
 
-- *gradient correlation*: the momentum buffer's |v| against the noise model's for the
+- *buffer ratio*: the momentum buffer's |v| against the noise model's for the
   measured |w| and |g| (rows 2-3 of the moment map of
-  :func:`dynamics.symbolic.equilibrium`), k = |v|/|v|_noise. k < 1: gradients
-  anti-correlated from step to step (the iterate oscillates across a valley), k > 1:
+  :func:`dynamics.symbolic.equilibrium`), b = |v|/|v|_noise. b < 1: gradients
+  anti-correlated from step to step (the iterate oscillates across a valley), b > 1:
   correlated. The stationary balance of the norm (for heavy-ball exactly: |w|² =
-  λ(1+ρ)|v|²/(2α), whatever the correlations) then puts |w| at √k times the
-  prediction; the table shows √k beside the measured |w| ratio.
+  λ(1+ρ)|v|²/(2α), whatever the correlations) then puts |w| near √b times the
+  white prediction. It reads the run's own buffer, so it explains and predicts nothing.
 - *drift*: Δ ln|w| over the last relaxation time. While G keeps growing the norm
   grows with it, and a growing norm needs larger steps than the stationary balance:
   :func:`drifting_angle` solves the moment map for moments growing at the measured
   rate and gives the angle of that drifting equilibrium (``angle_ratio_drift``).
-- *adaptive rules*: AdamW's prediction takes the measured update power κ and the
+- *adaptive rules*: AdamW's closure takes the measured update power κ and the
   normalised gradient's radial share ξ (``update_power_ratio``, ``normalised_grad_radial``;
   training.updatestats, :func:`dynamics.adaptive.power_equilibrium`), each averaged as
   EMA_τ (|w|² is a low-pass of λ²|u|² with time constant τ); the notes split κ into the
-  gradients' k and the normalisation ν = κ/k. Adam-L2 and Lion are predicted white. The
-  trajectory is derived for the SGD rules only.
+  gradients' k and the normalisation ν = κ/k. Adam-L2 and Lion have the white
+  prediction only; Adam-L2's τ depends on G, so τ and Ḡ are solved together per layer.
+  The trajectory is derived for the SGD rules only.
 - *weights per filter*: BN normalises each output channel, so each filter is its own
   scale-invariant vector; few weights per filter (the first conv has 27) mean a
   strongly curved, signal-dominated landscape per filter.
