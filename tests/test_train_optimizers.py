@@ -69,7 +69,13 @@ def test_validate_predicts_adaptive_runs_with_the_runs_rule(tmp_path, one_thread
     steps = validate(ValidateConfig(run_dir=str(tmp_path / "run"), figures=False)).steps
     assert steps.trajectory_norm_white.isna().all() and not steps.trajectory_phase.any()
     logged = steps[steps.step > 0]
-    assert logged.predicted_norm_white.notna().all() and logged.predicted_angle_white.notna().all()
+    from dynamics.symbolic import predict
+
+    C = logged["shape"].map(lambda s: float(np.prod([int(n) for n in s.split("x")]))).to_numpy()
+    white = predict({"adamw": "adamw", "adam": "adam-l2", "lion": "lion"}[optimizer], logged.lr.to_numpy(), 0.1,
+                    0.9, logged.G_smoothed.to_numpy(), elements=C)  # β₂: the rule's default, as trained
+    assert logged.predicted_norm_white.to_numpy() == pytest.approx(white.weight_norm, rel=1e-12)
+    assert logged.predicted_angle_white.to_numpy() == pytest.approx(white.angular_update, rel=1e-12)
     if optimizer == "adamw":
         kappa = logged.power_smoothed.to_numpy()
         assert ((kappa > 0) & (kappa < 5)).all() and abs(kappa - 1).max() > 1e-3
@@ -77,8 +83,6 @@ def test_validate_predicts_adaptive_runs_with_the_runs_rule(tmp_path, one_thread
             logged.predicted_norm_white.to_numpy() * kappa**0.5, rel=1e-9)  # ξ = 0: √κ times white
         radial = logged.radial_smoothed.to_numpy()
         assert np.isfinite(radial).all() and np.abs(radial).max() > 0
-        from dynamics.symbolic import predict
-
         shape = logged["shape"].map(lambda s: float(np.prod([int(n) for n in s.split("x")])))
         p = predict("adamw", logged.lr.to_numpy(), 0.1, 0.9, logged.G_smoothed.to_numpy(), kappa,
                     elements=shape.to_numpy(), beta2=0.999, radial=radial)
