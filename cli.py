@@ -362,21 +362,26 @@ def validate(
     settle: Annotated[float, typer.Option(
         help="n: relaxation times a layer needs after the last fast lr change.")] = 3.0,
     tolerance: Annotated[float, typer.Option(
-        help="A layer is 'off' when a median ratio is further than this from 1.")] = 0.10,
+        help="A prediction is 'off' when a median ratio is further than this from 1.")] = 0.10,
+    closure_tolerance: Annotated[float, typer.Option(
+        help="The closure (the run's own k fed back: an accounting check) 'fails' beyond this.")] = 0.03,
     all_layers: Annotated[bool, typer.Option(
         help="Show every tensor in the table and figures, not only the scale-invariant ones.")] = False,
 ) -> None:
     """Compare a run's per-layer |w| and angle with the predicted equilibria and trajectories.
 
-    The trajectory follows the run's own learning-rate schedule, so every run gets a
-    verdict. Writes validation.csv (one row per layer), validation_steps.csv and
+    The prediction (white noise: nothing of the run but |w0|, G² and the schedule) gets
+    the verdicts; the closure, fed the run's own gradient statistics, is shown beside it
+    as a check of the log. The trajectory follows the run's own learning-rate schedule,
+    so every run gets a verdict. Writes validation.csv (one row per layer), validation_steps.csv and
     figures, and prints the per-layer table; docs/theory.md (section "Validation on a
     real run") explains the smoothing, the equilibrium phase and the trajectory.
     """
     from dynamics.validate import ValidateConfig, validate as run_validation
 
     run_validation(ValidateConfig(run_dir=str(run_dir), out=_str(out), adiabatic=adiabatic,
-                                  settle=settle, tolerance=tolerance, all_layers=all_layers))
+                                  settle=settle, tolerance=tolerance, closure_tolerance=closure_tolerance,
+                                  all_layers=all_layers))
 
 
 # --------------------------------------------------------------- sweep and tune
