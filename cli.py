@@ -43,7 +43,7 @@ from training.search.executors import EXECUTORS as _EXECUTORS  # noqa: E402
 from training.search.objectives import OBJECTIVES as _OBJECTIVES  # noqa: E402
 from training.search.samplers import METHODS as _METHODS  # noqa: E402
 from training.search.tune import COORDINATES as _COORDINATES  # noqa: E402
-from dynamics.transfer import RULES as _TRANSFER_RULES  # noqa: E402
+from dynamics.transfer import CHOICES as _TRANSFER_RULES, KEEPS as _KEEPS, PARAMETRISATIONS as _PARAMETRISATIONS  # noqa: E402
 
 Rule = _choices("Rule", _RULES)
 DeriveRule = _choices("DeriveRule", [*_RULES, "all"])
@@ -63,6 +63,8 @@ Coordinates = _choices("Coordinates", _COORDINATES)
 Method = _choices("Method", _METHODS)
 TransferRule = _choices("TransferRule", _TRANSFER_RULES)
 TransferFormat = _choices("TransferFormat", ("table", "json"))
+TransferKeep = _choices("TransferKeep", _KEEPS)
+Parametrisation = _choices("Parametrisation", _PARAMETRISATIONS)
 
 
 def _version() -> str:
@@ -242,7 +244,7 @@ def simulate(
     rule: Annotated[Rule, typer.Option(help="The update rule (dynamics/rules.py).")] = Rule["heavy-ball"],
     lr: Annotated[str, typer.Option(help="λ, peak learning rate per step; a comma-separated list gives several settings.")] = "0.1",
     wd: Annotated[str, typer.Option(help="α, weight decay per step (list allowed).")] = "5e-3",
-    momentum: Annotated[str, typer.Option(help="ρ in [0, 1), β₁ for adamw, adam-l2 and lion (list allowed).")] = "0.9",
+    momentum: Annotated[Optional[str], typer.Option(help="ρ in [0, 1), β₁ for adamw, adam-l2 and lion (list allowed; default 0.9; not with --rule sgd).")] = None,
     beta2: Annotated[Optional[float], typer.Option(help="β₂ of adamw, adam-l2, lion (default 0.999; lion 0.99).")] = None,
     batch_size: Annotated[Optional[str], typer.Option(help="N, examples per step; gradient noise G = noise/√N (list allowed; default 1, bn-net 16).")] = None,
     steps: Annotated[int, typer.Option(help="Steps per run.")] = 2000,
@@ -266,6 +268,10 @@ def simulate(
         raise RidgelineError("--out DIR is required (where the trajectories and summary go)")
     from dynamics.simulate import SimConfig, default_batch_size, run
 
+    if momentum is not None and rule.value == "sgd":
+        raise RidgelineError("--momentum: the rule sgd has no momentum; drop --momentum or choose "
+                             "--rule heavy-ball or nesterov")
+    momentum = "0.9" if momentum is None else momentum
     batch = _floats(batch_size, "--batch-size") if batch_size else default_batch_size(loss.value)
     run(SimConfig(loss=loss.value, correlation=correlation, rule=rule.value, lr=_floats(lr, "--lr"), wd=_floats(wd, "--wd"),
                   momentum=_floats(momentum, "--momentum"), batch_size=batch,
@@ -317,7 +323,9 @@ def train(
     wd_on: Annotated[WdOn, typer.Option(help="Tensors that get α: all, or scale-invariant (the conv weights before a BatchNorm; 0 on BN scales, shifts and the classifier).")] = WdOn[_T.wd_on],
     other_lr: Annotated[Optional[float], typer.Option(help="Peak λ of the tensors without the scaling symmetry (BN scales and shifts, the classifier), on the same schedule (default: --lr).")] = None,
     other_wd: Annotated[Optional[float], typer.Option(help="α of the tensors without the scaling symmetry (default: --wd; 0 with --wd-on scale-invariant).")] = None,
-    init_scale: Annotated[float, typer.Option(help="Multiply the scale-invariant conv weights at initialisation by this: the same network function, |w₀| times this (the weight-norm control loop starts elsewhere).")] = _T.init_scale,
+    init_scale: Annotated[str, typer.Option(help="Multiply the scale-invariant conv weights at initialisation by this: the same network function, |w₀| times this (the weight-norm control loop starts elsewhere); 'follow': by (λ/λ₀)^(1/2) for the SGD rules (the rule's own exponent), λ₀ from --symmetry-ref.")] = str(_T.init_scale),
+    symmetry_ref: Annotated[Optional[str], typer.Option(help="Reference point lr=LR,wd=WD of --init-scale follow and --exact-symmetry (sweep: the grid's middle; tune: the start).")] = None,
+    exact_symmetry: Annotated[bool, typer.Option("--exact-symmetry", help="The exact-symmetry control: --init-scale follow, and the tensors without the symmetry held at --symmetry-ref's lr and wd, so runs along λα are the same run rescaled.")] = False,
     momentum: Annotated[Optional[float], typer.Option(help=f"ρ, momentum (0 = plain SGD; default {_T.momentum}). SGD only.")] = None,
     nesterov: Annotated[Optional[bool], typer.Option("--nesterov/--no-nesterov", help=f"Nesterov momentum (torch.optim.SGD nesterov=True; default {_T.nesterov}). SGD only.")] = None,
     optimizer: Annotated[TrainOptimizer, typer.Option(help="sgd, adamw (decoupled decay), adam (Adam with L2 decay) or lion.")] = TrainOptimizer[_T.optimizer],
@@ -344,10 +352,19 @@ def train(
         optimizer=optimizer.value, momentum=momentum, nesterov=nesterov, beta1=beta1, beta2=beta2, eps=eps,
         data=_str(data), download=download, cache_dir=str(cache_dir), train_size=train_size, holdout=holdout,
         epochs=epochs, batch_size=batch_size, lr=lr, wd=wd, wd_on=wd_on.value, other_lr=other_lr, other_wd=other_wd,
-        init_scale=init_scale, schedule=schedule.value, warmup_epochs=warmup_epochs, width=width, cutout=cutout, device=device,
+        init_scale=_init_scale(init_scale), symmetry_ref=symmetry_ref, exact_symmetry=exact_symmetry,
+        schedule=schedule.value, warmup_epochs=warmup_epochs, width=width, cutout=cutout, device=device,
         compile=compile, seed=seed, log_every=log_every, per_channel=per_channel, tensorboard=tensorboard,
         out=out)  # a str, not a Path: Path("") would turn an empty --out into "."
     run_training(config, resume=resume)
+
+
+def _init_scale(text: str):
+    """--init-scale: a number, or "follow" (converted as sweep's pass-through converts it)."""
+    from training.search.objectives import train_fields
+    from training.search.options import convert
+
+    return convert("init_scale", text, train_fields()["init_scale"])
 
 
 # ------------------------------------------------------------------------ validate
@@ -521,20 +538,26 @@ def parse_bounds(text: str) -> tuple[tuple[str, float, float], ...]:
 @app.command()
 @_library_call
 def transfer(
-    to: Annotated[str, typer.Option("--to", help="New values, e.g. batch_size=128 or momentum=0.97 or wd=2e-3 (lr follows).")],
-    from_: Annotated[str, typer.Option("--from", help="The good setting, e.g. lr=0.4,wd=5e-4,momentum=0.9,batch_size=512 (missing names: Page's).")] = "",
-    rule: Annotated[TransferRule, typer.Option(help="The update rule (ridgeline train's is nesterov).")] = TransferRule["nesterov"],
+    to: Annotated[str, typer.Option("--to", help="New values, e.g. batch_size=128 or momentum=0.97 or wd=2e-3 (lr follows); "
+                                                 "or train_size=10000, epochs=48, width=0.5 (the relaxation time in epochs is kept).")],
+    from_: Annotated[str, typer.Option("--from", help="The good setting, e.g. lr=0.4,wd=5e-4,momentum=0.9,batch_size=512 (missing names: Page's); "
+                                                      "width=0.125 for a --to width move (default 1).")] = "",
+    rule: Annotated[TransferRule, typer.Option(help="The update rule (ridgeline train's is nesterov; adamw and lion: --to train_size, epochs, width).")] = TransferRule["nesterov"],
     train_size: Annotated[int, typer.Option(help="M, training images per epoch (steps per epoch = M/N).")] = 50_000,
     epochs: Annotated[float, typer.Option(help="Length of the run, epochs (for the relaxation warning).")] = 24,
+    keep: Annotated[TransferKeep, typer.Option(help="--to train_size/epochs/width: leave this one as it is; the other moves to keep the relaxation time.")] = TransferKeep["lr"],
+    parametrisation: Annotated[Parametrisation, typer.Option(help="--to width: standard (lr as it is) or mup (lr ~ 1/width; adamw, lion).")] = Parametrisation["standard"],
     format: Annotated[TransferFormat, typer.Option("--format", help="Output format.")] = TransferFormat["table"],
 ) -> None:
-    """Carry a setting to another batch size, momentum or wd along Page's flat directions."""
-    from dynamics.transfer import PAGE, TARGETS, TransferConfig, render, transfer as run_transfer
+    """Carry a setting to another batch size, momentum or wd along Page's flat directions,
+    or to another data-set size, run length or width keeping the relaxation time in epochs."""
+    from dynamics.transfer import PAGE, SCALES, TARGETS, TransferConfig, render, transfer as run_transfer
 
-    source = parse_assignments(from_, "--from", tuple(PAGE)) if from_.strip() else {}
-    target = parse_assignments(to, "--to", TARGETS)
+    source = parse_assignments(from_, "--from", (*PAGE, "width")) if from_.strip() else {}
+    target = parse_assignments(to, "--to", (*TARGETS, *SCALES))
     config = TransferConfig(source=source, target=target, rule=rule.value, train_size=train_size,
-                            epochs=epochs, format=format.value)
+                            epochs=epochs, format=format.value, keep=keep.value,
+                            parametrisation=parametrisation.value)
     typer.echo(render(run_transfer(config), config.format, config.rule), nl=False)
 
 

@@ -27,6 +27,20 @@ NAMES = ("lr", "wd", "momentum", "beta1", "grad_norm", "beta2", "C", "C_row", "G
 SUM_TERMS = 100_000  # terms of an infinite sum (Lion's), ample for β₂ up to 0.999
 
 
+def ignored_keys(point: dict[str, float], rules: list[str]) -> list[str]:
+    """The names in ``point`` that none of ``rules`` takes: momentum/beta1 for plain sgd,
+    beta1, beta2, C, C_row, G_row for the SGD rules (they belong to the adaptive ones)."""
+    from dynamics.rules import ADAPTIVE
+
+    used = {"lr", "wd", "grad_norm"}
+    for rule in rules:
+        if rule in ADAPTIVE:
+            used |= {"momentum", "beta1", "beta2", "C", "C_row", "G_row"}
+        elif rule != "sgd":
+            used |= {"momentum"}
+    return [k for k in point if k not in used]
+
+
 def point_of(point: dict[str, float], rules: list[str]) -> dict[str, float]:
     """The full point for ``rules``: defaults filled in, beta1 read as momentum, checked;
     a one-line RidgelineError naming what is missing or out of range. One adaptive rule
@@ -120,6 +134,11 @@ def render(rule: str, fmt: str, point: dict[str, float] | None = None) -> str:
         raise RidgelineError(f"unknown format {fmt!r}: choose {', '.join(FORMATS)}")
     rules = _rules(rule)
     if point is not None:  # validate before any sympy work
+        unused = ignored_keys(point, rules)
+        if unused:
+            raise RidgelineError(f"--at: {', '.join(unused)} {'is' if len(unused) == 1 else 'are'} not used by "
+                                 f"{' or '.join(rules)}: drop {'it' if len(unused) == 1 else 'them'} or choose "
+                                 "another --rule")
         point_of(point, rules)
     return {"table": _table, "latex": _latex, "json": _json}[fmt](rules, point)
 

@@ -252,3 +252,113 @@ def flat_null(frame, x: str, y: str, score: str, maximize: bool, slope: float, r
             n += 1
             far += abs(s - slope) >= abs(measured - slope)
     return far / n if n else float("nan")
+
+
+# ------------------------------------------------- statistics that need no ridge fit
+# Page's claim is that the score is flat along a diagonal; a ridge slope summarises a
+# flat top by its noisiest feature. These read the flatness off the grid directly, each
+# with its error across seeds (standard error of the mean, sd/√n, ddof 1: the seeds are
+# the independent replicates; a seed's grid is one draw of the landscape's noise).
+
+def _mean_se(values) -> tuple[float, float]:
+    """(mean, standard error sd/√n with ddof 1) of the finite ``values``; SE NaN below two."""
+    v = np.asarray([u for u in values if np.isfinite(u)], dtype=float)
+    if not len(v):
+        return float("nan"), float("nan")
+    return float(v.mean()), float(v.std(ddof=1) / np.sqrt(len(v))) if len(v) > 1 else float("nan")
+
+
+def seed_mean_slope(per_seed) -> tuple[float, float]:
+    """The mean of the per-seed ridge slopes and its standard error: the second slope
+    estimator, beside the slope of the mean landscape (:func:`fit_ridge` on the means).
+    The two differ when the ridge of the mean is not the mean of the ridges (a broad,
+    noisy top); report both, and say which way each leans."""
+    return _mean_se(per_seed)
+
+
+@dataclass(frozen=True)
+class DiagonalProfile:
+    """The mean score along the claimed diagonal through the best grid point, and across it.
+
+    ``cells_along`` and ``cells_across`` are the grid points (x, y) of the two diagonals in
+    increasing y; ``along`` and ``across`` the mean score over seeds there with its
+    standard error across seeds. ``range_along`` and ``range_across`` are the score range
+    (max − min) over each diagonal, as the mean over seeds of each seed's own range with
+    its standard error: a flat direction has range_along at the noise level and far
+    below range_across. (A seed's range includes its noise, so even an exactly flat
+    diagonal reads above 0: compare with a control, or with ``noise_sd``.)"""
+
+    cells_along: list
+    along: list  # [(mean, se)] per cell along the claim
+    cells_across: list
+    across: list  # [(mean, se)] per cell across it
+    range_along: tuple  # (mean over seeds, se)
+    range_across: tuple
+
+    def to_dict(self) -> dict:
+        return {k: [list(map(float, v)) for v in getattr(self, k)] if k not in ("range_along", "range_across")
+                else list(map(float, getattr(self, k))) for k in self.__dataclass_fields__}
+
+
+def _grid_index(frame, x: str, y: str, score: str, slope: float):
+    """(xs, ys, k) of a log-even grid whose y step is k times x's, or None (see :func:`diagonal_r2`)."""
+    found = _diagonals(frame, x, y, score, slope)
+    if found is None:
+        return None
+    xs, ys = np.sort(frame[x].unique()), np.sort(frame[y].unique())
+    return xs, ys, round(float(np.diff(np.log(ys)).mean() / np.diff(np.log(xs)).mean()))
+
+
+def diagonal_profile(frame, x: str, y: str, score: str, slope: float, maximize: bool,
+                     seed: str = "seed", through: tuple | None = None) -> DiagonalProfile | None:
+    """The :class:`DiagonalProfile` of ``frame`` (one row per run: x, y, score, seed) along the
+    claim of ``slope`` (±1) through ``through`` (an (x, y) grid point; default: the best mean
+    score), and across it. Only seeds that cover the whole grid count; None when the grid has
+    no diagonals (:func:`diagonal_r2`) or no finite score."""
+    grid = _grid_index(frame, x, y, score, slope)
+    if grid is None:
+        return None
+    xs, ys, k = grid
+    cells = frame.groupby([x, y])[score].agg(lambda v: v.mean(skipna=False))
+    finite = cells[np.isfinite(cells)]
+    if not len(finite):
+        return None
+
+    def line(sign, point):  # the grid points with k·i_y ∓ slope·i_x equal to ``point``'s
+        ix0, iy0 = int(np.searchsorted(xs, point[0])), int(np.searchsorted(ys, point[1]))
+        at = k * iy0 - sign * slope * ix0
+        return [(float(xs[ix]), float(ys[iy])) for iy in range(len(ys)) for ix in range(len(xs))
+                if k * iy - sign * slope * ix == at]
+
+    if through is None:  # the best point whose two diagonals both cross the grid (≥ 3 cells, or every row)
+        inner = finite[[min(len(line(+1, c)), len(line(-1, c))) >= min(3, len(ys)) for c in finite.index]]
+        pool = inner if len(inner) else finite
+        through = pool.idxmax() if maximize else pool.idxmin()
+
+    seeds = [part.set_index([x, y])[score] for _, part in frame.groupby(seed, sort=True)
+             if len(part.groupby([x, y])) == len(xs) * len(ys)]
+
+    def stats(cells_on):
+        per_cell = [_mean_se([float(s.loc[c].mean()) for s in seeds]) for c in cells_on]
+        ranges = [float(np.ptp([float(s.loc[c].mean()) for c in cells_on])) for s in seeds]
+        return per_cell, _mean_se(ranges)
+
+    along_cells, across_cells = line(+1, through), line(-1, through)
+    along, range_along = stats(along_cells)
+    across, range_across = stats(across_cells)
+    return DiagonalProfile(along_cells, along, across_cells, across, range_along, range_across)
+
+
+def paired_difference(frame, control, x: str, y: str, score: str, seed: str = "seed"):
+    """Point by point, ``frame`` − ``control``: a DataFrame (x, y, diff, se, seeds) of the
+    mean over seeds of the paired difference (the same seed number in both, so the same
+    data order and, up to the rescaling, the same initialisation) and its standard error.
+    Only the grid points and seeds both have."""
+    import pandas as pd
+
+    a = frame.groupby([x, y, seed])[score].mean()
+    b = control.groupby([x, y, seed])[score].mean()
+    both = pd.concat({"a": a, "b": b}, axis=1).dropna()
+    both["d"] = both["a"] - both["b"]
+    rows = [(cx, cy, *_mean_se(part["d"]), len(part)) for (cx, cy), part in both.groupby(level=[0, 1])]
+    return pd.DataFrame(rows, columns=[x, y, "diff", "se", "seeds"])

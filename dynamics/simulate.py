@@ -134,6 +134,9 @@ def check_config(config: SimConfig):
     check_hyperparameters(table.lr.to_numpy(), table.wd.to_numpy(), table.momentum.to_numpy())
     if (table.batch_size < 1).any():
         raise RidgelineError(f"batch_size must be >= 1, got {config.batch_size}")
+    if config.loss == "bn-net" and config.compile:
+        raise RidgelineError("--compile applies to the toy losses (noise, correlated, quadratic); bn-net is "
+                             "trained by torch.optim.SGD, uncompiled: drop --compile")
     if config.loss == "bn-net" and (table.batch_size < 2).any():
         raise RidgelineError("bn-net needs batch_size >= 2 (batch norm normalises over the batch)")
     if config.loss == "bn-net" and config.rule == "decoupled":

@@ -163,6 +163,29 @@ def rescaling_symmetry(rule: str) -> dict[str, sp.Expr]:
     return exps
 
 
+def init_follow_exponent(rule: str) -> sp.Rational:
+    """e = a/b with |w₀| ∝ (λ/λ₀)^e: the initial scale that keeps a run on the orbit of the
+    rescaling symmetry (w, λ, α) → (r^a w, r^b λ, r^c α) through its reference point.
+
+    A run at (λ, α) whose scale-invariant tensors start at (λ/λ₀)^(a/b) |w₀| is, exactly
+    (up to BN's ε and rounding), the run at (λ₀, α·(λ/λ₀)^(−c/b)) with the usual |w₀|,
+    rescaled by r = (λ/λ₀)^(1/b). For the SGD rules (a, b, c) = (1, 2, −2), so e = 1/2 and
+    the orbit keeps λα; the adaptive rules take their own exponents
+    (:func:`dynamics.adaptive.rescaling_symmetry`).
+    """
+    from dynamics.rules import ADAPTIVE
+
+    if rule in ADAPTIVE:
+        from dynamics.adaptive import rescaling_symmetry as adaptive_symmetry
+
+        exps = adaptive_symmetry(rule)
+    else:
+        exps = rescaling_symmetry(rule)
+    if exps["b"] == 0:
+        raise ValueError(f"the rescaling symmetry of {rule!r} does not move λ")
+    return sp.nsimplify(exps["a"] / exps["b"])
+
+
 # 4. ----------------------------------------------------------------- equilibrium
 _x, _y, _z, _s = sp.symbols("x y z s", positive=True)  # |w|², w·v, |v|², |g|²
 

@@ -20,6 +20,17 @@ the result therefore also gives the (λ, α) that keeps them where they were, λ
 The arithmetic is exact (:class:`fractions.Fraction`
 of the floats given), so "kept" means equal, not close.
 
+The run's scale moves differently (:func:`scale_transfer`, docs/transfer.md): to another
+data-set size M, run length or width, the relaxation time τ of |w|² in epochs, τN/M, is
+kept, the rule of Wang and Aitchison, "How to set AdamW's weight decay as you scale model
+and dataset size" (ICML 2025), derived here for each rule (:func:`relaxation_form`):
+
+    M → M':       λ'α' with τ(λ'α') = τ(λα) M'/M   (leading order λ'α' = λα M/M'); α moves
+                  (``keep="lr"``, theirs) or λ (``keep="wd"``)
+    epochs → T':  nothing (τN/M has no T in it); the run's length in τ changes by T'/T
+    width W → W': nothing in the standard parametrisation (no rule covered has the element
+                  count C in τ); μP (adaptive rules): λ' = λW/W' and α' = αW'/W keep λα
+
 The relaxation time of |w| (``dynamics.symbolic.predict``, steps; ×N/M for epochs, M
 training images) comes before and after, with warnings where the move leaves the
 regime in which the invariants were derived:
@@ -38,9 +49,11 @@ regime in which the invariants were derived:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from dataclasses import dataclass, field
 from fractions import Fraction
+from functools import lru_cache
 
 from dynamics.util.errors import RidgelineError
 
@@ -75,6 +88,8 @@ class TransferConfig:
     train_size: int = 50_000  # M, training images per epoch (steps per epoch = M/N)
     epochs: float = 24  # length of the run, epochs (Page's 24)
     format: str = "table"  # "table" or "json"
+    keep: str = "lr"  # --to train_size/epochs/width: the one of lr, wd left as it is (the other keeps τ)
+    parametrisation: str = "standard"  # --to width: "standard" (λ as it is) or "mup" (λ ∝ 1/width)
 
 
 @dataclass(frozen=True)
@@ -96,6 +111,7 @@ class Transfer:
     relaxation_epochs: tuple[float, float]
     warnings: list[str] = field(default_factory=list)
     others: dict | None = None  # α moved: lr, wd keeping the tensors without the symmetry
+    scale: dict | None = None  # --to train_size/epochs/width: before, after, moved, notes (scale_transfer)
 
     def to_dict(self) -> dict:
         nan = lambda x: None if isinstance(x, float) and not math.isfinite(x) else x  # noqa: E731
@@ -107,25 +123,35 @@ class Transfer:
                                      "after": nan(self.relaxation_steps[1])},
                 "relaxation_epochs": {"before": nan(self.relaxation_epochs[0]),
                                       "after": nan(self.relaxation_epochs[1])},
-                "warnings": self.warnings, "others": self.others}
+                "warnings": self.warnings, "others": self.others,
+                **({"scale": self.scale} if self.scale is not None else {})}
+
+
+def _check_names(config: TransferConfig) -> None:
+    unknown = (set(config.source) - set(PAGE) - {"width"}) | (set(config.target) - set(TARGETS) - set(SCALES))
+    if unknown:
+        raise RidgelineError(f"unknown name {sorted(unknown)[0]!r}: --from takes lr, wd, momentum, "
+                             f"batch_size, width; --to takes {', '.join(TARGETS)} (lr follows) or "
+                             f"{', '.join(SCALES)} (the relaxation time in epochs is kept)")
+
+
+def _check_setting(name: str, p: dict) -> None:
+    if not (p["lr"] > 0 and p["wd"] > 0 and math.isfinite(p["lr"]) and math.isfinite(p["wd"])):
+        raise RidgelineError(f"{name}: lr and wd must be finite numbers > 0")
+    if not 0 <= p["momentum"] < 1:
+        raise RidgelineError(f"{name}: momentum must be in [0, 1), got {p['momentum']}")
+    if p["batch_size"] < 1 or p["batch_size"] != int(p["batch_size"]):
+        raise RidgelineError(f"{name}: batch_size must be a whole number >= 1, got {p['batch_size']}")
 
 
 def _check(config: TransferConfig) -> tuple[dict, dict]:
     if config.rule not in RULES:
         raise RidgelineError(f"--rule {config.rule!r}: transfer covers coupled weight decay; use {', '.join(RULES)}")
-    unknown = (set(config.source) - set(PAGE)) | (set(config.target) - set(TARGETS))
-    if unknown:
-        raise RidgelineError(f"unknown name {sorted(unknown)[0]!r}: --from takes lr, wd, momentum, "
-                             f"batch_size; --to takes {', '.join(TARGETS)} (lr follows)")
-    source = PAGE | config.source
+    _check_names(config)
+    source = PAGE | {k: v for k, v in config.source.items() if k in PAGE}  # width: for --to width only
     target = source | config.target
     for name, p in (("--from", source), ("--to", target)):
-        if not (p["lr"] > 0 and p["wd"] > 0 and math.isfinite(p["lr"]) and math.isfinite(p["wd"])):
-            raise RidgelineError(f"{name}: lr and wd must be finite numbers > 0")
-        if not 0 <= p["momentum"] < 1:
-            raise RidgelineError(f"{name}: momentum must be in [0, 1), got {p['momentum']}")
-        if p["batch_size"] < 1 or p["batch_size"] != int(p["batch_size"]):
-            raise RidgelineError(f"{name}: batch_size must be a whole number >= 1, got {p['batch_size']}")
+        _check_setting(name, p)
     if all(target[k] == source[k] for k in config.target):
         raise RidgelineError(f"--to {','.join(f'{k}={v:g}' for k, v in config.target.items())} "
                              "changes nothing; give a new batch_size, momentum or wd")
@@ -156,6 +182,8 @@ def _relaxation(rule: str, p: dict) -> tuple[float, float]:
 
 def transfer(config: TransferConfig) -> Transfer:
     """The setting equivalent to ``config.source`` with ``config.target``'s changes."""
+    if set(config.target) & set(SCALES):
+        return scale_transfer(config)
     source, target = _check(config)
     lr = equivalent_lr(source, target)
     after = target | {"lr": float(lr), "batch_size": int(target["batch_size"])}
@@ -215,18 +243,319 @@ def render(result: Transfer, fmt: str, rule: str) -> str:
     if fmt != "table":
         raise RidgelineError(f"unknown format {fmt!r}: choose table or json")
     b, a = result.before, result.after
+    sc = result.scale or {"before": {}, "after": {}}
     lines = [f"transfer ({rule}): "
-             + ", ".join(f"{k}={b[k]:.6g}" for k in PAGE) + "  ->  "
-             + ", ".join(f"{k}={a[k]:.6g}" for k in PAGE), "",
+             + ", ".join(f"{k}={v:.6g}" for k, v in ({k: b[k] for k in PAGE} | sc["before"]).items()) + "  ->  "
+             + ", ".join(f"{k}={v:.6g}" for k, v in ({k: a[k] for k in PAGE} | sc["after"]).items()), "",
              f"{'invariant':<24}{'before':>12}{'after':>12}  kept"]
     for i in result.invariants:
         kept = "yes" if i.kept else f"no (x{i.after / i.before:.4g})"
         lines.append(f"{i.name:<24}{i.before:>12.5g}{i.after:>12.5g}  {kept}")
     (s0, s1), (e0, e1) = result.relaxation_steps, result.relaxation_epochs
     lines += ["", f"relaxation time: {s0:.4g} steps ({e0:.3g} epochs) -> {s1:.4g} steps ({e1:.3g} epochs)"]
+    if result.scale is not None:
+        lines += _render_scale(result)
     if result.others is not None:
         o = result.others
         lines += ["", f"tensors without the symmetry (BN, classifier): lr*wd is not their invariant; to keep them "
                       f"as they were, train with --other-lr {o['lr']:.6g} --other-wd {o['wd']:.6g}"]
     lines += [f"warning: {w}" for w in result.warnings]
     return "\n".join(lines) + "\n"
+
+
+def _render_scale(result: Transfer) -> list[str]:
+    """The timescale block of a train_size/epochs/width move: what moved, τ, the run in τ."""
+    sc = result.scale
+    (s0, s1), (e0, e1) = result.relaxation_steps, result.relaxation_epochs
+    r0, r1 = sc["run_relaxation_times"]["before"], sc["run_relaxation_times"]["after"]
+    fixed = sc["keep"]
+    moved = ", ".join(f"{k} x{v:.4g}" for k, v in sc["moved"].items()) or "nothing"
+    name, lead = next(iter(sc["moved_leading_order"].items()))
+    if not math.isclose(sc["moved"].get(name, 1), lead, rel_tol=1e-3):
+        moved += f" (x{lead:.4g} at leading order, {name} ~ 1/tau)"
+    kept = "yes" if math.isclose(e0, e1, rel_tol=1e-9) else f"no (x{e1 / e0:.4g})"
+    if fixed == "lr" and "lr" in sc["moved"]:
+        moved += " (lr by muP, wd to keep lr*wd)"
+    lines = ["", f"moves {moved} to keep the relaxation time in epochs (--keep {fixed})",
+             f"relaxation time of |w|^2 derived for the rule: {sc['relaxation_form']} steps "
+             "(leading order in lr*wd for the SGD rules; exact values above)",
+             f"{'timescale':<28}{'before':>12}{'after':>12}  kept",
+             f"{'relaxation time, epochs':<28}{e0:>12.5g}{e1:>12.5g}  {kept}",
+             f"{'relaxation time, steps':<28}{s0:>12.5g}{s1:>12.5g}  "
+             + ("yes" if math.isclose(s0, s1, rel_tol=1e-9) else f"no (x{s1 / s0:.4g})"),
+             f"{'run, in relaxation times':<28}{r0:>12.5g}{r1:>12.5g}  "
+             + ("yes" if math.isclose(r0, r1, rel_tol=1e-9) else f"no (x{r1 / r0:.4g})")]
+    return lines + [f"note: {n}" for n in sc["notes"]]
+
+
+# ------------------------------------------------------------------ the timescale
+# The relaxation time τ of |w|² (e-folding, steps), as derived for each rule:
+#   SGD rules (dynamics.symbolic): τ = (1−ρ)/(4λα) at leading order, exactly a function
+#     of λα and ρ (the rescaling symmetry), with no element count C: width cannot enter;
+#   AdamW, Lion (dynamics.adaptive): τ = −1/(2 ln(1 − λα)), exactly, for any C, β₁, β₂;
+#   Adam with L2 decay: τ ∝ G^(2/3) C^(−2/3) α^(−2/3) λ^(−4/3): it needs the gradient.
+# In epochs τ_epoch = τ N/M (M training images, N batch). Wang and Aitchison, "How to set
+# AdamW's weight decay as you scale model and dataset size" (ICML 2025), find the best
+# AdamW runs at a roughly constant τ_epoch of the weights' moving average, their
+# τ_iter = 1/(λα) (our τ is the time of |w|², τ_iter/2 at leading order: the same rule).
+
+#: ``--to`` names that change the run's scale rather than the optimiser's setting
+SCALES = ("train_size", "epochs", "width")
+KEEPS = ("lr", "wd")  # --keep: the hyperparameter left as it is; the other one keeps τ
+PARAMETRISATIONS = ("standard", "mup")  # width: λ as it is, or λ ∝ 1/width (μP, adaptive rules)
+
+
+@lru_cache(maxsize=None)
+def relaxation_form(rule: str):
+    """The leading-order relaxation time τ (steps) derived for ``rule``, and what it
+    depends on: ``(τ, width, gradient, through_product)`` — whether it contains the
+    element count C (so the width), the gradient G, and whether λ and α enter only as
+    λα (then λ → cλ, α → α/c leaves it unchanged)."""
+    import sympy as sp
+
+    from dynamics import symbolic as S
+    from dynamics.rules import ADAPTIVE
+
+    if rule in ADAPTIVE:
+        from dynamics import adaptive
+
+        tau, size = adaptive.equilibrium(rule).relaxation_steps, adaptive.C
+    else:
+        tau, size = S.equilibrium(rule).relaxation_steps_leading, None
+    c = sp.Symbol("c", positive=True)
+    product = sp.simplify(tau.subs({S.lam: c * S.lam, S.alpha: S.alpha / c}, simultaneous=True) - tau) == 0
+    return tau, size is not None and size in tau.free_symbols, S.G in tau.free_symbols, product
+
+
+def _check_timescale_rule(rule: str) -> None:
+    try:
+        _, _, gradient, product = relaxation_form(rule)
+    except Exception:  # a rule without the derivation (a new one): say so, never crash a run's summary
+        raise RidgelineError(f"rule {rule!r}: no relaxation time is derived for it") from None
+    if gradient or not product:
+        raise RidgelineError(f"rule {rule!r}: its relaxation time depends on the gradient and the tensor's "
+                             "size, not on lr*wd alone, so it is not known before the run; "
+                             "`ridgeline validate` gives it along a run")
+
+
+def relaxation_steps(rule: str, lr, wd, momentum=0.0, beta2=None):
+    """Exact relaxation time of |w|² in steps (−1/ln μ of the moment map, :func:`dynamics.symbolic.predict`)
+    for a rule whose τ depends on λα (and ρ, β₂) only; NaN where there is no stable equilibrium."""
+    import numpy as np
+
+    from dynamics.rules import ADAPTIVE
+    from dynamics.symbolic import predict
+
+    _check_timescale_rule(rule)
+    extra = dict(elements=np.ones_like(np.asarray(lr, dtype=float)), beta2=beta2) if rule in ADAPTIVE else {}
+    lr, wd, momentum = (np.asarray(a, dtype=float) for a in (lr, wd, momentum))
+    tau = predict(rule, np.atleast_1d(lr), wd, momentum, np.ones(np.shape(np.atleast_1d(lr))), **extra).relaxation_steps
+    return float(tau[0]) if lr.ndim == 0 else tau
+
+
+@dataclass(frozen=True)
+class Timescale:
+    """A run's weight-norm timescale at its peak λ: τ in steps and epochs, the run in τ."""
+
+    relaxation_steps: float  # τ at the peak λ, steps (NaN: no stable equilibrium)
+    relaxation_epochs: float  # τ × N / M = τ / (steps per epoch)
+    run_relaxation_times: float  # run length / τ at the peak λ
+    schedule_relaxation_times: float | None = None  # Σ over steps of 1/τ(λ_t): the run along its schedule
+
+    def to_dict(self) -> dict:
+        clean = lambda x: x if x is not None and math.isfinite(x) else None  # noqa: E731
+        return {"relaxation_steps": clean(self.relaxation_steps), "relaxation_epochs": clean(self.relaxation_epochs),
+                "run_relaxation_times": clean(self.run_relaxation_times),
+                "schedule_relaxation_times": clean(self.schedule_relaxation_times)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Timescale | None":
+        """The timescale saved by :meth:`to_dict` (in a run's summary.json); None if absent."""
+        if d.get("relaxation_steps") is None:
+            return None
+        return cls(d["relaxation_steps"], d["relaxation_epochs"], d["run_relaxation_times"],
+                   d.get("schedule_relaxation_times"))
+
+    def line(self) -> str:
+        """One line for a table: ``τ = 94.7 steps = 2.43 epochs; run = 4.1 τ (2.1 along the schedule)``."""
+        if not math.isfinite(self.relaxation_steps):
+            return "no stable equilibrium at the peak lr"
+        text = (f"{self.relaxation_steps:.4g} steps = {self.relaxation_epochs:.3g} epochs; "
+                f"run = {self.run_relaxation_times:.3g} relaxation times")
+        if self.schedule_relaxation_times is not None:
+            text += f" at the peak lr, {self.schedule_relaxation_times:.3g} along the schedule"
+        return text
+
+
+def timescale(rule: str, lr: float, wd: float, momentum: float, steps_per_epoch: float, epochs: float, *,
+              warmup: float | None = None, schedule: str | None = None, beta2=None) -> Timescale:
+    """The timescale of a run of ``epochs`` × ``steps_per_epoch`` steps at peak λ = ``lr``.
+
+    With ``schedule`` (and ``warmup``, epochs) the trainer's λ_t of every step
+    (:func:`dynamics.trajectory.step_lrs`) adds the run along its schedule, Σ_t 1/τ(λ_t).
+    Raises RidgelineError for a rule whose τ needs the gradient (adam-l2).
+    """
+    import numpy as np
+
+    tau = relaxation_steps(rule, lr, wd, momentum, beta2)
+    steps = steps_per_epoch * epochs
+    along = None
+    if schedule is not None:
+        from dynamics.trajectory import step_lrs
+
+        lrs = step_lrs(lr, warmup, epochs, schedule, int(steps_per_epoch), int(round(steps)))
+        taus = relaxation_steps(rule, lrs, wd, momentum, beta2)  # NaN at λ = 0 (and where unstable)
+        along = float(np.nansum(1 / taus))  # those steps count no relaxation
+    return Timescale(tau, tau / steps_per_epoch, steps / tau, along)
+
+
+# ------------------------------------------------ moves of the run's scale, keeping τ
+#: rules the scale moves cover: their τ is a function of λα (and ρ, β₁, β₂), derived
+TIMESCALE_RULES = ("nesterov", "heavy-ball", "sgd", "adamw", "lion")
+CHOICES = tuple(dict.fromkeys(RULES + TIMESCALE_RULES))  # every --rule transfer takes
+#: AdamW's and Lion's exact rescaling invariant is λα (dynamics.adaptive), and λ/N, λα/N per epoch;
+#: ρ's λ/(1−ρ) and u are the SGD rules' (shown for those)
+ADAPTIVE_INVARIANTS = ("lr/N", "lr*wd", "lr*wd/N")
+
+
+def _check_scale(config: TransferConfig) -> tuple[dict, dict, dict]:
+    """(setting, scale before, scale after) of a move of train_size, epochs or width."""
+    _check_names(config)
+    mixed = sorted(set(config.target) - set(SCALES))
+    if mixed:
+        raise RidgelineError(f"--to mixes {mixed[0]} with {', '.join(sorted(set(config.target) & set(SCALES)))}: "
+                             "move Page's directions (batch_size, momentum, wd) and the run's scale "
+                             "(train_size, epochs, width) in two calls")
+    if config.rule not in TIMESCALE_RULES:
+        _check_timescale_rule(config.rule)  # the reason, where the derivation gives one
+        raise RidgelineError(f"--rule {config.rule!r}: moves of train_size, epochs and width cover "
+                             f"{', '.join(TIMESCALE_RULES)}")
+    if config.keep not in KEEPS:
+        raise RidgelineError(f"--keep {config.keep!r}: choose lr or wd (the other one moves)")
+    if config.parametrisation not in PARAMETRISATIONS:
+        raise RidgelineError(f"--parametrisation {config.parametrisation!r}: choose standard or mup")
+    setting = PAGE | {k: v for k, v in config.source.items() if k in PAGE}
+    _check_setting("--from", setting)
+    if config.rule == "sgd" and setting["momentum"]:
+        raise RidgelineError("--rule sgd has no momentum; give momentum=0 or use nesterov or heavy-ball")
+    before = {"train_size": config.train_size, "epochs": config.epochs, "width": config.source.get("width", 1.0)}
+    after = before | config.target
+    for name, p in (("--train-size/--epochs/--from width", before), ("--to", after)):
+        if not (p["train_size"] >= 1 and p["train_size"] == int(p["train_size"])):
+            raise RidgelineError(f"{name}: train_size must be a whole number >= 1, got {p['train_size']:g}")
+        if not all(math.isfinite(p[k]) and p[k] > 0 for k in ("epochs", "width")):
+            raise RidgelineError(f"{name}: epochs and width must be finite numbers > 0")
+    if after == before:
+        raise RidgelineError(f"--to {','.join(f'{k}={v:g}' for k, v in config.target.items())} changes "
+                             "nothing; give a new train_size, epochs or width")
+    before["train_size"], after["train_size"] = int(before["train_size"]), int(after["train_size"])
+    return setting, before, after
+
+
+def _solve(tau, target: float, guess: float) -> float:
+    """x > 0 with τ(x) = ``target``, τ falling through it near ``guess`` (the leading order's
+    answer): secant steps on (ln x, ln τ), where τ ∝ 1/x nearly; bisection on ln x if they fail."""
+    def f(x):
+        t = tau(x)
+        return math.log(t / target) if math.isfinite(t) and t > 0 else math.nan
+
+    a, b = math.log(guess), math.log(guess) + 0.01
+    fa, fb = f(guess), f(math.exp(b))
+    for _ in range(30):
+        if not (math.isfinite(fa) and math.isfinite(fb)) or fa == fb:
+            break
+        a, b = b, b - fb * (b - a) / (fb - fa)
+        fa, fb = fb, f(math.exp(b))
+        if abs(fb) < 1e-15 or abs(b - a) < 1e-15:
+            return math.exp(b)
+    return _bisect(tau, target, guess)
+
+
+def _bisect(tau, target: float, guess: float) -> float:
+    lo, hi = guess / 2, guess * 2
+    for _ in range(40):  # widen until the bracket holds the crossing
+        t_lo, t_hi = tau(lo), tau(hi)
+        if not math.isfinite(t_hi):
+            raise RidgelineError(f"no stable equilibrium has a relaxation time of {target:.4g} steps near "
+                                 f"{guess:.4g}: the move needs lr*wd beyond the rule's stable range")
+        if t_lo > target > t_hi:
+            break
+        lo, hi = (lo / 2, hi) if t_lo <= target else (lo, hi * 2)
+    else:
+        raise RidgelineError(f"no setting found with a relaxation time of {target:.4g} steps")
+    for _ in range(200):
+        mid = math.sqrt(lo * hi)
+        if mid in (lo, hi):
+            break
+        lo, hi = (mid, hi) if tau(mid) > target else (lo, mid)
+    return math.sqrt(lo * hi)
+
+
+def scale_transfer(config: TransferConfig) -> Transfer:
+    """The setting that keeps the relaxation time τ of |w|² in epochs, τ N/M, when the run
+    moves to another train_size M', epochs or width (Wang and Aitchison's rule, derived for
+    the rule through :func:`relaxation_form`).
+
+    τ depends on λ and α only through λα (and on ρ), so keeping τ N/M at M' images moves λα
+    to the value whose exact τ is τ M'/M steps (leading order λ'α' = λα M/M'): α moves
+    with ``keep="lr"`` (Wang and Aitchison's choice), λ with ``keep="wd"``. The epochs
+    leave τ N/M alone: nothing moves; the run's length in τ changes. Width: no rule covered
+    has the element count C in τ, so with the standard parametrisation nothing moves; with
+    μP (adaptive rules) λ' = λ W/W', and α' = α W'/W keeps λα, hence τ.
+    """
+    from dynamics.rules import ADAPTIVE
+
+    setting, before, after = _check_scale(config)
+    rule, n, mom = config.rule, setting["batch_size"], setting["momentum"]
+    lr, wd, notes = setting["lr"], setting["wd"], []
+    form = relaxation_form(rule)[0]
+    if after["width"] != before["width"]:
+        ratio = before["width"] / after["width"]
+        if config.parametrisation == "mup":
+            if rule not in ADAPTIVE:
+                raise RidgelineError(f"--parametrisation mup (lr ~ 1/width) is stated for the adaptive rules "
+                                     f"(adamw, lion); {rule}'s relaxation time {form} has no width in it: "
+                                     "use --parametrisation standard")
+            if config.keep == "wd":
+                raise RidgelineError("--parametrisation mup moves lr ~ 1/width itself, so wd must keep the "
+                                     "relaxation time: use --keep lr")
+            lr *= ratio
+            notes.append(f"width x{1 / ratio:.4g} under muP: lr ~ 1/width, so lr x{ratio:.4g}; wd keeps lr*wd")
+        else:
+            notes.append(f"width: the relaxation time derived for {rule}, {form} steps, has no element count "
+                         "in it: it does not depend on width at a fixed lr*wd, and the standard "
+                         "parametrisation keeps lr, so width moves nothing")
+    if after["epochs"] != before["epochs"]:
+        notes.append(f"epochs x{after['epochs'] / before['epochs']:.4g}: the relaxation time in epochs does not "
+                     "depend on the run's length, so the epochs move nothing; the run is "
+                     "longer or shorter in relaxation times")
+    tau0 = relaxation_steps(rule, setting["lr"], setting["wd"], mom)
+    if not math.isfinite(tau0):
+        raise RidgelineError(f"--from: no stable equilibrium for {rule} at lr={setting['lr']:g}, wd={setting['wd']:g}")
+    target = tau0 * after["train_size"] / before["train_size"]  # τ N/M = τ' N/M': τ' = τ M'/M steps
+    moved = "lr" if config.keep == "wd" else "wd"
+    other = {"lr": lr, "wd": wd}[config.keep]
+    value = {"lr": lr, "wd": wd}[moved]
+    leading = value
+    if not math.isclose(relaxation_steps(rule, lr, wd, mom), target, rel_tol=1e-14):  # else: τ is kept as it is
+        guess = setting["lr"] * setting["wd"] * tau0 / target / other  # leading order: τ ∝ 1/(λα)
+        tau_of = lambda x: relaxation_steps(rule, *((x, other) if moved == "lr" else (other, x)), mom)  # noqa: E731
+        value = guess if math.isclose(tau_of(guess), target, rel_tol=1e-13) else _solve(tau_of, target, guess)
+        leading = guess
+    new = setting | {"lr": lr, "wd": wd, moved: value, "batch_size": int(n)}
+    old = setting | {"batch_size": int(n)}
+    exact = [(Fraction(p["lr"]), Fraction(p["batch_size"]), 1 - Fraction(p["momentum"]), Fraction(p["wd"]))
+             for p in (old, new)]
+    names = INVARIANTS if rule not in ADAPTIVE else ADAPTIVE_INVARIANTS  # the rule's own invariants
+    invariants = [Invariant(name, float(INVARIANTS[name](*exact[0])), float(INVARIANTS[name](*exact[1])),
+                            INVARIANTS[name](*exact[0]) == INVARIANTS[name](*exact[1])) for name in names]
+    taus = (tau0, relaxation_steps(rule, new["lr"], new["wd"], mom))
+    epochs = tuple(t * n / s["train_size"] for t, s in zip(taus, (before, after)))
+    runs = tuple(s["epochs"] / e for s, e in zip((before, after), epochs))
+    factors = {k: new[k] / old[k] for k in ("lr", "wd") if new[k] != old[k]}
+    warnings = _regime_warnings(dataclasses.replace(config, train_size=after["train_size"], epochs=after["epochs"]),
+                                old, new, epochs[1])
+    scale = {"before": before, "after": after, "keep": config.keep, "parametrisation": config.parametrisation,
+             "moved": factors, "moved_leading_order": {moved: leading / old[moved]}, "relaxation_form": str(form), "run_relaxation_times": {"before": runs[0], "after": runs[1]},
+             "notes": notes}
+    return Transfer(old, new, invariants, taus, epochs, warnings, None, scale)

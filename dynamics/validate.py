@@ -2,7 +2,9 @@
 
 For every parameter tensor of a run directory (``norms.csv``, docs/run-directory.md) and every
 logged step t, with λ_t the learning rate of that step, α the weight decay, ρ the
-momentum and τ_t the relaxation time (all from :func:`dynamics.symbolic.predict`):
+momentum and τ_t the relaxation time (all from :func:`dynamics.symbolic.predict`); α and
+ρ, like λ, are the values of that step in that tensor's own param group, and so is the
+rule (:func:`layer_run`; the trajectory takes every step's, :func:`step_hyperparameters`):
 
     G²_t            = EMA_τ( |g_t|² |w_t|² )             scale-free gradient norm², smoothed
     |w|*_t, θ*_t    = predict(rule, λ_t, α, ρ, G_t)       equilibrium norm and angle per step
@@ -27,7 +29,9 @@ between w_t and w_t+1, weight-decay component included.
 
 **The equilibrium phase.** A logged step counts when both hold:
 
-1. *quasi-static*: τ_t |d ln λ/dt| < ε. The target |w|* ∝ λ^{1/4} then moves by
+1. *quasi-static*: τ_t |d ln s/dt| < ε, s = λ/(α(1 − ρ)) the scale the equilibrium moves
+   with (:func:`schedule_scale`; λ/α for the adaptive rules; λ times a constant while α
+   and ρ stay fixed, so a cycled momentum counts like a moving λ). The target |w|* ∝ λ^{1/4} then moves by
    ε/4 per relaxation time, and a first-order system lags a target moving at a
    steady log-rate r by r τ: the norm lags by ≈ ε/4 and the angle (θ ∝ λG/|w|²) by
    ≈ ε/2. ε = 0.1 bounds these at 2.5% and 5%.
@@ -348,7 +352,8 @@ def compare(run: Run, cfg: ValidateConfig) -> "pandas.DataFrame":  # noqa: F821
     """The per-step table: predictions, the closure, smoothed measurements, ratios, phase flags."""
     import pandas as pd
 
-    frames = [_layer_steps(run, df, cfg) for _, df in run.norms.groupby("layer", sort=False)]
+    frames = [_layer_steps(layer_run(run, layer, df.sort_values("step")), df, cfg)  # each tensor its own
+              for layer, df in run.norms.groupby("layer", sort=False)]         # rule and per-step α, ρ
     return add_ratios(_with_trajectories(run, pd.concat(frames, ignore_index=True)))
 
 
@@ -365,7 +370,7 @@ def _layer_steps(run: Run, df, cfg: ValidateConfig):
     df["predicted_norm_white"], df["predicted_angle_white"] = white.weight_norm, white.angular_update
     _closure(run, df, steps, tau, G2_smoothed, extra)
     df["lr_lag"], df["quasi_static"], df["relaxation_clock"], df["equilibrium"] = \
-        _phase(steps, lr, tau, cfg)
+        _phase(steps, schedule_scale(run.rule, lr, run.wd, run.momentum), tau, cfg)
     df["angle_window"] = np.minimum(tau, cfg.adiabatic * tau / np.maximum(df["lr_lag"].to_numpy(float), 1e-300))
     df["measured_angle"] = mean_cosine_angle(df["angular_update"].to_numpy(float), steps,
                                              df["angle_window"].to_numpy())
@@ -399,8 +404,9 @@ def _relaxation(run: Run, steps, lr, G2, extra) -> tuple[np.ndarray, np.ndarray]
 
 
 def _tau_depends_on_G(run: Run, extra) -> bool:
-    a, b = (_predict(run, 0.1, G, extra).relaxation_steps for G in (1.0, 3.0))
-    return bool(np.isfinite(a) and np.isfinite(b) and abs(a / b - 1) > 1e-9)
+    a, b = (np.asarray(_predict(run, 0.1, G, extra).relaxation_steps, dtype=float) for G in (1.0, 3.0))
+    ok = np.isfinite(a) & np.isfinite(b)
+    return bool(np.any(np.abs(a[ok] / b[ok] - 1) > 1e-9))
 
 
 def _closure(run: Run, df, steps, tau, G2_smoothed, extra) -> None:
@@ -492,6 +498,27 @@ def _has_power(run: Run) -> bool:
     return "grad_power_ratio" in run.norms and run.norms["grad_power_ratio"].notna().any()
 
 
+def timescale_line(run: Run) -> str:
+    """The run's relaxation time at its peak λ in steps and epochs, and the run's length in
+    relaxation times (:func:`dynamics.transfer.timescale`, from config.json and metrics.csv)."""
+    import pandas as pd
+
+    from dynamics.transfer import timescale
+
+    c = run.config
+    try:
+        per_epoch = int(pd.read_csv(run.path / "metrics.csv")["step"].iloc[0])
+        epochs = float(c["epochs"])
+        warmup = float(c["warmup_epochs"]) if c.get("warmup_epochs") is not None else epochs * 5 / 24
+        t = timescale(run.rule, float(c["lr"]), run.wd, run.momentum, per_epoch, epochs, warmup=warmup,
+                      schedule=str(c.get("schedule", "piecewise")), beta2=c.get("beta2"))
+    except (OSError, KeyError, ValueError, IndexError, pd.errors.ParserError) as e:
+        return f"unknown (no schedule in the run directory: {type(e).__name__})"
+    except RidgelineError as e:  # adam-l2: it needs the gradient
+        return str(e)
+    return t.line()
+
+
 def step_lrs_of(run: Run, logged: "pandas.DataFrame") -> tuple[np.ndarray, str]:  # noqa: F821
     """λ of every step 1 … T from the run's config (the trainer's schedule), and a note.
 
@@ -525,6 +552,160 @@ def step_lrs_of(run: Run, logged: "pandas.DataFrame") -> tuple[np.ndarray, str]:
             note + ": trajectory uses the logged lr, interpolated")
 
 
+# ------------------------------------------- per-tensor, per-step hyperparameters
+def layer_rule(run: Run, layer: str) -> str:
+    """The rule of ``layer``'s own param group (config.json's ``tensors``), else the run's."""
+    from dynamics.rules import RULES
+
+    rule = run.config.get("tensors", {}).get(layer, {}).get("rule", run.rule)
+    return rule if rule in RULES else run.rule
+
+
+def layer_run(run: Run, layer: str, df) -> Run:
+    """``run`` as seen by one tensor: its group's rule, and α and ρ of each of its logged
+    steps (norms.csv's ``wd`` and ``momentum`` columns, else the run's constants)."""
+    import dataclasses
+
+    def column(name, default):
+        if name not in df or not df[name].notna().all():
+            return default
+        return df[name].to_numpy(float)
+
+    return dataclasses.replace(run, rule=layer_rule(run, layer), wd=column("wd", run.wd),
+                               momentum=column("momentum", run.momentum))
+
+
+def schedule_scale(rule: str, lr, wd, momentum) -> np.ndarray:
+    """The scale the equilibrium moves with, for the quasi-static test: λ/(α(1 − ρ)) for
+    the SGD rules (|w|*⁴ ∝ λ/(α(1 − ρ)) to leading order), λ/α for the adaptive ones;
+    it is λ times a constant when α and ρ stay fixed."""
+    from dynamics.rules import ADAPTIVE
+
+    lr, wd, momentum = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (lr, wd, momentum)))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        scale = lr / np.where(wd > 0, wd, 1.0)
+        return scale if rule in ADAPTIVE or rule == "sgd" else scale / (1 - momentum)
+
+
+def read_step_hyperparameters(run: Run):
+    """hyperparameters.csv (training.monitor: λ, α, ρ of every group on every step) as
+    {column: (T, groups) array} for steps 1 … T, or None when the run has none."""
+    import pandas as pd
+
+    path = run.path / "hyperparameters.csv"
+    if not path.is_file():
+        return None
+    try:
+        table = pd.read_csv(path)
+        wide = {k: table.pivot(index="step", columns="group", values=k).sort_index()
+                for k in ("lr", "wd", "momentum")}
+    except (OSError, KeyError, ValueError, pd.errors.ParserError) as e:
+        raise RidgelineError(f"{path} is damaged (not a table of step, group, lr, wd and momentum)") from None
+    steps = wide["lr"].index.to_numpy()
+    if len(steps) == 0 or steps[0] != 1 or np.any(np.diff(steps) != 1):
+        raise RidgelineError(f"{path} does not list every step from 1 (a resumed loop?)")
+    return {k: v.to_numpy(float) for k, v in wide.items()}
+
+
+def step_hyperparameters(run: Run, table, layers: list[str]):
+    """λ_t, α_t, ρ_t of every step 1 … T for every layer, each (T, L), and a note.
+
+    From hyperparameters.csv when the monitor wrote one (each tensor its own group's values,
+    every step as torch used it); else λ from :func:`step_lrs_of` (the trainer's schedule)
+    and α, ρ of each layer's logged steps, interpolated (the note says so when they vary).
+    """
+    total = int(table["step"].max())
+    try:
+        recorded, unread = read_step_hyperparameters(run), ""
+    except RidgelineError as e:
+        recorded, unread = None, f"{e}: not used"
+    tensors = run.config.get("tensors", {})
+    if recorded is not None and len(recorded["lr"]) >= total:
+        groups = [int(tensors.get(name, {}).get("group", 0)) for name in layers]
+        return tuple(recorded[k][:total][:, groups] for k in ("lr", "wd", "momentum")) + ("",)
+    if recorded is not None:
+        unread = f"hyperparameters.csv ends at step {len(recorded['lr'])} before norms.csv ({total}): not used"
+    lam, note = step_lrs_of(run, table.drop_duplicates("step").sort_values("step"))
+    note = "; ".join(filter(None, [unread, note]))
+    at = np.arange(1, total + 1)
+    out, varies = [], []
+    for key, default in (("wd", run.wd), ("momentum", run.momentum)):
+        cols = []
+        for name in layers:
+            df = table[(table["layer"] == name) & (table["step"] > 0)]
+            if key in df and df[key].notna().all() and len(df):
+                cols.append(np.interp(at, df["step"].to_numpy(float), df[key].to_numpy(float)))
+                if np.ptp(df[key].to_numpy(float)) > 0:
+                    varies.append(key)
+            else:
+                cols.append(np.full(total, default))
+        out.append(np.stack(cols, 1))
+    if varies:
+        note = "; ".join(filter(None, [note, f"{' and '.join(dict.fromkeys(varies))} change during the run "
+                                       "and the run directory has no hyperparameters.csv: interpolated "
+                                       "between logged steps"]))
+    return np.broadcast_to(np.asarray(lam)[:, None], (total, len(layers))), out[0], out[1], note
+
+
+def trajectories(rules: list[str], lr, wd, momentum, grad_norm2, weight_norm0, power=None):
+    """:func:`dynamics.trajectory.trajectory` for layers with different rules: one call per rule."""
+    from dynamics.trajectory import Trajectory, trajectory
+
+    T, L = grad_norm2.shape
+    norm, angle = np.full((T + 1, L), np.nan), np.full((T, L), np.nan)
+    for rule in dict.fromkeys(rules):
+        i = [j for j, r in enumerate(rules) if r == rule]
+        pred = trajectory(rule, lr[:, i], wd[:, i], momentum[:, i], grad_norm2[:, i],
+                          np.asarray(weight_norm0)[i], None if power is None else power[:, i])
+        norm[:, i], angle[:, i] = pred.weight_norm, pred.angle
+    return Trajectory(norm, angle)
+
+
+def monitor_notes(run: Run) -> tuple[list[str], list[str]]:
+    """What the monitor saw and could not follow (monitor_notes.json, summary.json's
+    ``notes``), and the tensors it could not monitor (a param group added later)."""
+    import json
+
+    path = run.path / "monitor_notes.json"
+    try:
+        saved = json.loads(path.read_text()) if path.is_file() else {}
+        notes, unmonitored = dict(saved.get("notes", {})), list(saved.get("unmonitored", []))
+    except (OSError, ValueError, TypeError, AttributeError):
+        return [f"{path} is damaged: what the monitor could not follow is unknown"], []
+    summary = (run.summary or {}).get("notes", [])
+    return list(dict.fromkeys([*map(str, notes.values()), *map(str, summary)])), unmonitored
+
+
+def hyperparameter_ranges(run: Run) -> str:
+    """``rule=… wd=… momentum=…`` of the run, each a range lo–hi where it varies over the
+    steps or the param groups (hyperparameters.csv, else norms.csv's columns)."""
+    rules = sorted({layer_rule(run, name) for name in dict.fromkeys(run.norms["layer"])})
+    try:
+        recorded = read_step_hyperparameters(run)
+    except RidgelineError:
+        recorded = None
+    parts = [f"rule={'/'.join(rules)}"]
+    for key, value in (("wd", run.wd), ("momentum", run.momentum)):
+        values = recorded[key] if recorded is not None else (
+            run.norms[key].to_numpy(float) if key in run.norms else np.array([value]))
+        values = values[np.isfinite(values)]
+        lo, hi = (values.min(), values.max()) if len(values) else (value, value)
+        parts.append(f"{key}={lo:.4g}" if lo == hi else f"{key}={lo:.4g}–{hi:.4g} (per step and group)")
+    return " ".join(parts)
+
+
+def unmonitored_rows(layers, names: list[str], why: str):
+    """validation.csv rows, status "not monitored", for tensors the monitor never measured."""
+    import pandas as pd
+
+    if not names:
+        return layers
+    extra = pd.DataFrame({"layer": names, "scale_invariant": False, "status_white": "not monitored",
+                          "trajectory_status_white": "not monitored", "closure_status": "not monitored",
+                          "notes": why})
+    return pd.concat([layers, extra], ignore_index=True)
+
+
 def _with_trajectories(run: Run, steps_table: "pandas.DataFrame") -> "pandas.DataFrame":  # noqa: F821
     """Add the predicted trajectory (white and with the measured power) to every row.
 
@@ -533,15 +714,13 @@ def _with_trajectories(run: Run, steps_table: "pandas.DataFrame") -> "pandas.Dat
     logged one, with a zero buffer). Row of step t ≥ 1 (|w| before step t, the angle of
     step t) ↔ state after t − 1 steps; the step-0 row ↔ the initial state.
     """
-    from dynamics.trajectory import trajectory
-
     table = steps_table.copy()
     layers = list(dict.fromkeys(table["layer"]))
     wide = lambda col: table.pivot(index="step", columns="layer", values=col)[layers]  # noqa: E731
     G2, w = wide("G2"), wide("weight_norm")
     # λ of every logged step, from whichever layer kept that step's row (a dropped row of
     # one layer must not change another layer's trajectory)
-    lam, note = step_lrs_of(run, table.drop_duplicates("step").sort_values("step"))
+    lam, wd, rho, note = step_hyperparameters(run, table, layers)  # each (T, L)
     T = len(lam)
     at = np.arange(1, T + 1)
 
@@ -557,7 +736,8 @@ def _with_trajectories(run: Run, steps_table: "pandas.DataFrame") -> "pandas.Dat
     from dynamics.rules import ADAPTIVE
 
     kinds = {"white": None, CLOSURE: None}
-    if run.rule in ADAPTIVE:  # the trajectory's moment map is the SGD rules'
+    rules = [layer_rule(run, name) for name in layers]
+    if any(r in ADAPTIVE for r in rules):  # the trajectory's moment map is the SGD rules'
         note = "; ".join(filter(None, [note, f"no trajectory prediction for {run.rule} "
                                        "(derived for the SGD rules): judged at equilibrium"]))
     else:
@@ -565,10 +745,10 @@ def _with_trajectories(run: Run, steps_table: "pandas.DataFrame") -> "pandas.Dat
         w0 = w.iloc[0].to_numpy(float)
         if int(w.index[0]) != 0:
             note = "; ".join(filter(None, [note, "no step-0 row: trajectory starts at the first logged |w|"]))
-        kinds["white"] = trajectory(run.rule, lam, run.wd, run.momentum, G2_steps, w0)
+        kinds["white"] = trajectories(rules, lam, wd, rho, G2_steps, w0)
         if _has_power(run):  # the closure: the run's own k
             power = 1 + fill(wide("grad_power_ratio").sub(1).mul(G2)) / G2_steps
-            kinds[CLOSURE] = trajectory(run.rule, lam, run.wd, run.momentum, G2_steps, w0, power)
+            kinds[CLOSURE] = trajectories(rules, lam, wd, rho, G2_steps, w0, power)
     rows = table["step"].to_numpy(int)
     col = table["layer"].map({layer: i for i, layer in enumerate(layers)}).to_numpy()
     for kind, pred in kinds.items():
@@ -809,15 +989,17 @@ def validate(cfg: ValidateConfig, console=None) -> Validation:
     cfg.check()
     run = load_run(cfg.run_dir)
     out = ensure_dir(cfg.out_dir())
-    console.print(f"[bold]validate[/bold] {run.path}  rule={run.rule} wd={run.wd:g} "
-                  f"momentum={run.momentum:g}  settings: {changed_settings(cfg, skip=('run_dir',))}",
-                  highlight=False, soft_wrap=True)
+    console.print(f"[bold]validate[/bold] {run.path}  {hyperparameter_ranges(run)}  "
+                  f"settings: {changed_settings(cfg, skip=('run_dir',))}", highlight=False, soft_wrap=True)
+    console.print(f"relaxation time at the peak lr ({run.rule}, derived): {timescale_line(run)}", highlight=False)
     import warnings
 
     with warnings.catch_warnings(), np.errstate(all="ignore"):  # NaN/inf are handled, and reported below
         warnings.simplefilter("ignore", RuntimeWarning)
         steps = compare(run, cfg)
         layers = summarise(steps, cfg, run.norms.attrs.get("non_finite", {}))
+    monitored, unmonitored = monitor_notes(run)
+    layers = unmonitored_rows(layers, unmonitored, "; ".join(monitored))
     write_json(out / "config.json", asdict(cfg) | {"rule": run.rule, "wd": run.wd,
                                                      "momentum": run.momentum})
     write_csv(out / "validation_steps.csv", steps)
@@ -838,6 +1020,9 @@ def validate(cfg: ValidateConfig, console=None) -> Validation:
     for layer, notes in own.items():
         console.print(f"[bold]{layer}[/]: {'; '.join(notes)}", highlight=False)
     console.print(summary_line(result) + f"; wrote {out}/validation.csv and figures", highlight=False)
+    if unmonitored:
+        console.print(f"{len(unmonitored)} tensors not monitored (status \"not monitored\"): "
+                      f"{', '.join(unmonitored)}", highlight=False)
     return result
 
 
@@ -866,7 +1051,7 @@ def _run_notes(run: Run, steps) -> list[str]:
                      "white-noise predictions only, no closure")
     if steps["trajectory_note"].iloc[0]:
         notes.append(steps["trajectory_note"].iloc[0])
-    return notes
+    return notes + monitor_notes(run)[0]
 
 
 def _split_notes(layers) -> tuple[list[str], dict[str, list[str]]]:

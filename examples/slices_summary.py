@@ -9,7 +9,10 @@ to see it fill in). Prints one Markdown table: Page's claimed flat direction (Da
 its error across seeds, the grid, how many seeds are done, and the run length along the ridge in
 relaxation times of the weight norm; then the commands. ``--rows`` adds each slice row by
 row: the best λ with its error across seeds, the best score and the run length there;
-``--settling`` whether the weight norms had settled there (training/report/settling.py). ``--toy DIR`` (the output of
+``--settling`` whether the weight norms had settled there (training/report/settling.py). A second
+table gives both slope estimators and the score along the claimed diagonal
+(training/report/flatness.py); ``--control DIR`` (an exact-symmetry sweep) with ``--half LABEL=DIR``
+adds the attribution of the first DIR's departure. ``--toy DIR`` (the output of
 `ridgeline simulate slices`) puts the toy's three heatmaps under the real ones in
 ``--figure``. The same summary is part of `ridgeline report --slices DIR`.
 """
@@ -32,8 +35,14 @@ def main(argv: list[str] | None = None) -> int:
                         "with its error across seeds, and the run length there")
     parser.add_argument("--settling", action="store_true", help="also say, row by row, whether the weight "
                         "norms had settled at the ridge (from the runs' norms.csv)")
+    parser.add_argument("--control", help="an exact-symmetry sweep (`ridgeline sweep --exact-symmetry`) of the "
+                        "same λ × α grid: prints the attribution table of the first DIR against it")
+    parser.add_argument("--half", action="append", default=[], metavar="LABEL=DIR",
+                        help="a half-control sweep for the attribution, e.g. 'init follows λ=lr_wd_init' "
+                        "(--init-scale follow) or 'others held=lr_wd_others' (--other-lr/--other-wd); repeatable")
     parser.add_argument("--json", help="also write the summaries as JSON here")
     args = parser.parse_args(argv)
+    from training.report.flatness import attribution_markdown, estimators_markdown
     from training.report.slices import markdown, rows_markdown, slices_figure, summarise
     from dynamics.util.io import write_json
     from training.report.settling import settling, settling_markdown
@@ -41,6 +50,15 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summaries = [summarise(d) for d in args.dirs]
         print(markdown(summaries), end="")
+        print("\n" + estimators_markdown(summaries), end="")
+        if args.control:
+            halves = {}
+            for item in args.half:
+                label, sep, folder = item.rpartition("=")
+                if not sep or not label:
+                    raise RidgelineError(f"--half {item!r}: expected LABEL=DIR, e.g. 'others held=lr_wd_others'")
+                halves[label] = summarise(folder)
+            print("\n" + attribution_markdown(summaries[0], summarise(args.control), halves), end="")
         for s in summaries if args.rows else ():
             print("\n" + rows_markdown(s), end="")
         for s in summaries if args.settling else ():

@@ -139,3 +139,115 @@ def test_an_alpha_move_keeps_the_tensors_without_the_symmetry_on_lr_over_n_and_t
     assert result.others == {"lr": float(expected), "wd": wd}
     moved = transfer(TransferConfig(source=source, target={"batch_size": new_batch + 1}, rule="heavy-ball"))
     assert moved.others is None
+
+
+# ---------------------------------------------- --to train_size / epochs / width (τ in epochs)
+from dynamics.transfer import TIMESCALE_RULES, relaxation_form, relaxation_steps  # noqa: E402
+
+sizes = st.integers(100, 200_000)
+
+
+def _in_regime(rule, lr, wd, momentum, m0, m1):
+    """λα small next to (1−ρ)² before and after (where τ has one mode and falls with λα: the
+    regime the moves are for), and τ under 10⁵ steps (beyond, −1/ln μ with μ = 1 − 1/τ carries
+    rounding of order 10⁻¹⁶ τ, so "the same to 10⁻⁹" would test the eigenvalue solver)."""
+    q = 1.0 if rule in ("sgd", "adamw", "lion") else 1 - momentum
+    leading = q / (4 * lr * wd) if rule in ("sgd", "nesterov", "heavy-ball") else 1 / (2 * lr * wd)
+    return lr * wd * max(1.0, m0 / m1) / q**2 < 0.05 and leading * max(1.0, m1 / m0) < 1e5
+
+
+@settings(max_examples=150, deadline=None)
+@given(rule=st.sampled_from(TIMESCALE_RULES), lr=st.floats(1e-3, 2), wd=st.floats(1e-5, 1e-1),
+       momentum=st.floats(0, 0.99), batch_size=st.integers(1, 1024), m0=sizes, m1=sizes,
+       e0=st.floats(1, 100), e1=st.floats(1, 100), keep=st.sampled_from(("lr", "wd")),
+       which=st.sets(st.sampled_from(("train_size", "epochs")), min_size=1))
+def test_a_size_or_epochs_move_keeps_the_relaxation_time_in_epochs(
+        rule, lr, wd, momentum, batch_size, m0, m1, e0, e1, keep, which):
+    from hypothesis import assume
+
+    momentum = 0.0 if rule == "sgd" else momentum
+    target = {"train_size": m1, "epochs": e1}
+    target = {k: target[k] for k in which}
+    assume((m1 != m0 and "train_size" in which) or (e1 != e0 and "epochs" in which))
+    assume(_in_regime(rule, lr, wd, momentum, m0, m1 if "train_size" in which else m0))
+    source = {"lr": lr, "wd": wd, "momentum": momentum, "batch_size": batch_size}
+    r = transfer(TransferConfig(source=source, target=target, rule=rule, train_size=m0, epochs=e0, keep=keep))
+    e_before, e_after = r.relaxation_epochs
+    assert e_after == pytest.approx(e_before, rel=1e-9)  # τ N/M, the same to rounding
+    # and it is the rule's τ at the new setting, over the new steps per epoch
+    m_after = target.get("train_size", m0)
+    assert relaxation_steps(rule, r.after["lr"], r.after["wd"], momentum) * batch_size / m_after == \
+        pytest.approx(e_before, rel=1e-9)
+    assert r.after[keep] == source[keep]  # --keep: untouched; the other one moved (if anything did)
+    assert r.after["momentum"] == momentum and r.after["batch_size"] == batch_size
+    epochs_after = target.get("epochs", e0)
+    runs = r.scale["run_relaxation_times"]
+    assert runs["after"] / runs["before"] == pytest.approx(epochs_after / e0, rel=1e-9)
+
+
+def test_wang_and_aitchisons_rule_is_the_leading_order():
+    """AdamW, tiny λα: 4x the data at a fixed lr is wd / 4 (α ∝ 1/M); 2x the epochs moves nothing."""
+    source = {"lr": 1e-4, "wd": 1e-3, "momentum": 0.9, "batch_size": 128}
+    r = transfer(TransferConfig(source=source, target={"train_size": 40_000}, rule="adamw", train_size=10_000))
+    assert r.after["wd"] / source["wd"] == pytest.approx(0.25, rel=1e-6) and r.after["lr"] == 1e-4
+    assert r.scale["moved"] == {"wd": pytest.approx(0.25, rel=1e-6)}
+    r = transfer(TransferConfig(source=source, target={"epochs": 48}, rule="adamw"))
+    assert r.after == r.before and r.scale["moved"] == {}
+    assert any("epochs move nothing" in n for n in r.scale["notes"])
+
+
+def test_at_page_like_lr_wd_the_exact_move_differs_from_the_leading_order():
+    """nesterov at lr 0.512, wd 0.0025, ρ 0.75 (u/(1−ρ) = 0.02): keeping the exact τ in epochs
+    at 4x the images is wd x0.26, not the leading-order x0.25; the table says both."""
+    source = {"lr": 0.512, "wd": 0.0025, "momentum": 0.75, "batch_size": 64}
+    r = transfer(TransferConfig(source=source, target={"train_size": 10_000}, train_size=2500, epochs=10))
+    factor = r.after["wd"] / source["wd"]
+    assert 0.255 < factor < 0.27 and r.scale["moved_leading_order"]["wd"] == pytest.approx(0.25)
+    text = render(r, "table", "nesterov")
+    assert f"wd x{factor:.4g} (x0.25 at leading order" in text and "relaxation time, epochs" in text
+
+
+def test_width_moves_follow_the_stated_parametrisation():
+    sgd = transfer(TransferConfig(source={"width": 0.125}, target={"width": 0.25}))
+    assert sgd.after == sgd.before  # τ = (1−ρ)/(4λα) has no width in it: nothing moves
+    assert any("does not depend on width" in n for n in sgd.scale["notes"])
+    assert relaxation_form("nesterov")[1:] == (False, False, True)  # no C, no G, through λα only
+    source = {"lr": 1e-3, "wd": 0.1, "momentum": 0.9, "batch_size": 64, "width": 0.25}
+    mup = transfer(TransferConfig(source=source, target={"width": 1.0}, rule="adamw", parametrisation="mup"))
+    assert mup.after["lr"] == pytest.approx(2.5e-4, rel=1e-12) and mup.after["wd"] == pytest.approx(0.4, rel=1e-12)
+    assert mup.relaxation_steps[1] == pytest.approx(mup.relaxation_steps[0], rel=1e-12)
+    standard = transfer(TransferConfig(source=source, target={"width": 1.0}, rule="adamw"))
+    assert standard.after == standard.before
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--to", "width=2", "--parametrisation", "mup"], "no width in it"),
+    (["--rule", "adamw", "--to", "width=2", "--parametrisation", "mup", "--keep", "wd"], "use --keep lr"),
+    (["--to", "train_size=100,wd=1e-3"], "in two calls"),
+    (["--to", "epochs=24"], "changes nothing"),
+    (["--to", "train_size=2.5"], "whole number"),
+    (["--to", "width=0"], "must be finite numbers > 0"),
+    (["--to", "train_size=1000", "--rule", "adam-l2"], "'adam-l2' is not one of"),
+    (["--to", "wd=1e-3", "--rule", "adamw"], "coupled weight decay"),
+    (["--to", "train_size=1000", "--keep", "momentum"], "'momentum' is not one of"),
+])
+def test_cli_bad_scale_moves(args, message):
+    result = runner.invoke(app, ["transfer"] + args)
+    assert result.exit_code == 2 and message in result.output, result.output
+    assert "Traceback" not in result.output
+
+
+def test_library_refuses_a_rule_whose_relaxation_needs_the_gradient():
+    with pytest.raises(RidgelineError, match="depends on the gradient"):
+        transfer(TransferConfig(source={}, target={"train_size": 1000}, rule="adam-l2"))
+
+
+def test_cli_size_move_json():
+    result = runner.invoke(app, ["transfer", "--from", "lr=0.512,wd=0.0025,momentum=0.75,batch_size=64",
+                                 "--to", "train_size=10000", "--train-size", "2500", "--epochs", "10",
+                                 "--keep", "wd", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    out = json.loads(result.output)
+    assert out["after"]["wd"] == 0.0025 and set(out["scale"]["moved"]) == {"lr"}
+    assert out["relaxation_epochs"]["after"] == pytest.approx(out["relaxation_epochs"]["before"], rel=1e-9)
+    assert "lr/N" in out["not_kept"] and "lr/(1-momentum)" in out["not_kept"]

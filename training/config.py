@@ -15,7 +15,7 @@ import dataclasses
 import math
 import re
 from dataclasses import dataclass
-from typing import Optional
+from typing import Literal, Optional, Union
 
 from dynamics.util.errors import RidgelineError
 
@@ -46,7 +46,10 @@ class TrainConfig:
     wd_on: str = "all"  # "all": α on every tensor; "scale-invariant": α on the conv weights only, 0 elsewhere
     other_lr: Optional[float] = None  # peak λ of the tensors without the symmetry (BN, classifier); None = lr
     other_wd: Optional[float] = None  # α of those tensors; None = wd (0 with wd_on="scale-invariant")
-    init_scale: float = 1.0  # multiplies the scale-invariant conv weights at initialisation: same function, |w₀| × this
+    #: multiplies the scale-invariant conv weights at initialisation (same function, |w₀| × this);
+    #: "follow": (λ/λ₀)^e with λ₀ from symmetry_ref, e derived from the rule (initial_scale)
+    init_scale: Union[float, Literal["follow"]] = 1.0
+    symmetry_ref: Optional[str] = None  # "lr=λ₀,wd=α₀": the reference point of init_scale "follow"
     momentum: float = 0.9  # ρ (SGD) or β₁ (adamw, adam, lion): the first-moment coefficient, dimensionless
     nesterov: bool = True  # Nesterov momentum (torch.optim.SGD nesterov=True); SGD only
     optimizer: str = "sgd"  # sgd | adamw | adam (Adam with L2 decay) | lion (training.optim)
@@ -96,13 +99,23 @@ OPTIMIZERS = {"sgd": None, "adamw": "adamw", "adam": "adam-l2", "lion": "lion"}
 
 def from_options(optimizer: str = "sgd", momentum: Optional[float] = None, nesterov: Optional[bool] = None,
                  beta1: Optional[float] = None, beta2: Optional[float] = None, eps: Optional[float] = None,
-                 **fields) -> "TrainConfig":
+                 exact_symmetry: bool = False, **fields) -> "TrainConfig":
     """The TrainConfig of ``ridgeline train`` options, None meaning "not given".
 
     SGD takes ``--momentum``/``--nesterov``; adamw, adam and lion take ``--beta1`` (stored
     as ``momentum``, the first-moment coefficient), ``--beta2`` and ``--eps``. A flag of
     the other family is refused with a one-line error, then :func:`check` runs.
+    ``exact_symmetry`` sets the fields of :func:`exact_symmetry_fields` about ``symmetry_ref``.
     """
+    if exact_symmetry:
+        if fields.get("symmetry_ref") is None:
+            raise RidgelineError("--exact-symmetry needs its reference point: --symmetry-ref lr=LR,wd=WD")
+        clash = [f"--{k.replace('_', '-')}" for k in ("other_lr", "other_wd") if fields.get(k) is not None]
+        clash += ["--init-scale"] if fields.get("init_scale", "follow") not in (1.0, "follow") else []
+        if clash:
+            raise RidgelineError(f"--exact-symmetry sets {', '.join(clash)} itself (to the reference point); drop "
+                                 f"{'it' if len(clash) == 1 else 'them'}")
+        fields |= exact_symmetry_fields(*parse_symmetry_ref(fields["symmetry_ref"]))
     if optimizer not in OPTIMIZERS:
         raise RidgelineError(f"unknown optimizer {optimizer!r}: choose one of {', '.join(OPTIMIZERS)}")
     if optimizer == "sgd":
@@ -110,6 +123,9 @@ def from_options(optimizer: str = "sgd", momentum: Optional[float] = None, neste
         if given:
             raise RidgelineError(f"{', '.join(given)} apply to --optimizer adamw, adam or lion; "
                                  "SGD takes --momentum and --nesterov")
+        if nesterov and momentum == 0:
+            raise RidgelineError("--nesterov needs --momentum > 0: with --momentum 0 the rule is plain sgd, "
+                                 "which has no Nesterov term; drop --nesterov or give a momentum")
         config = TrainConfig(momentum=TrainConfig.momentum if momentum is None else momentum,
                              nesterov=TrainConfig.nesterov if nesterov is None else nesterov, **fields)
     else:
@@ -123,6 +139,54 @@ def from_options(optimizer: str = "sgd", momentum: Optional[float] = None, neste
                              beta2=beta2, eps=TrainConfig.eps if eps is None else eps, **fields)
     check(config)
     return config
+
+
+def parse_symmetry_ref(text: str) -> tuple[float, float]:
+    """(λ₀, α₀) of ``"lr=λ₀,wd=α₀"``, both finite and > 0, or a one-line RidgelineError."""
+    usage = f"symmetry_ref must be lr=LR,wd=WD with both > 0 (e.g. lr=0.1,wd=2e-3), got {text!r}"
+    values = {}
+    for item in str(text).split(","):
+        name, sep, value = item.partition("=")
+        try:
+            values[name.strip()] = float(value) if sep and value.strip().isascii() else math.nan
+        except ValueError:
+            raise RidgelineError(usage) from None
+    if set(values) != {"lr", "wd"} or not all(math.isfinite(v) and v > 0 for v in values.values()):
+        raise RidgelineError(usage)
+    return values["lr"], values["wd"]
+
+
+def format_symmetry_ref(lr: float, wd: float) -> str:
+    """The ``symmetry_ref`` text of (λ₀, α₀), with every digit."""
+    return f"lr={lr!r},wd={wd!r}"
+
+
+def exact_symmetry_fields(lr: float, wd: float) -> dict:
+    """The TrainConfig fields of exact-symmetry mode about the reference (λ₀, α₀) = (lr, wd).
+
+    Along the rescaling orbit (w, λ, α) → (r w, r² λ, α/r²) of the scale-invariant conv
+    weights, training maps onto itself only if nothing else moves: their |w₀| follows λ
+    (``init_scale="follow"``: × (λ/λ₀)^e, :func:`initial_scale`), and the tensors without
+    the symmetry (BN scales and shifts, the classifier) are held at (λ₀, α₀). Then a λ × α
+    landscape is a function of λα alone, up to BN's ε and rounding.
+    """
+    return {"init_scale": "follow", "symmetry_ref": format_symmetry_ref(lr, wd),
+            "other_lr": lr, "other_wd": wd}
+
+
+def initial_scale(config: "TrainConfig") -> float:
+    """The multiplier of the scale-invariant conv weights at initialisation.
+
+    A number is used as it is; ``"follow"`` gives (λ/λ₀)^e, with λ₀ from
+    ``symmetry_ref`` and e = a/b from the rule's rescaling exponents
+    (:func:`dynamics.symbolic.init_follow_exponent`: 1/2 for the SGD rules).
+    """
+    if config.init_scale != "follow":
+        return float(config.init_scale)
+    from dynamics.symbolic import init_follow_exponent
+
+    lr0, _ = parse_symmetry_ref(config.symmetry_ref)
+    return (config.lr / lr0) ** float(init_follow_exponent(config.rule))
 
 
 def rule_name(momentum: float, nesterov: bool) -> str:
@@ -191,8 +255,16 @@ def check(config: TrainConfig) -> None:
         value = getattr(config, name)
         if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
             bad(name, value, "a finite number >= 0")
-    if not (isinstance(config.init_scale, (int, float)) and math.isfinite(config.init_scale) and config.init_scale > 0):
-        bad("init_scale", config.init_scale, "a finite number > 0 (1 = the default initialisation)")
+    if config.init_scale == "follow":
+        if config.symmetry_ref is None:
+            bad("init_scale", config.init_scale, "a number, or 'follow' with symmetry_ref lr=LR,wd=WD set")
+        if config.lr == 0:
+            bad("init_scale", config.init_scale, "a number when lr is 0 ('follow' scales |w₀| by lr)")
+    elif isinstance(config.init_scale, bool) or not (
+            isinstance(config.init_scale, (int, float)) and math.isfinite(config.init_scale) and config.init_scale > 0):
+        bad("init_scale", config.init_scale, "a finite number > 0 (1 = the default initialisation) or 'follow'")
+    if config.symmetry_ref is not None:
+        parse_symmetry_ref(config.symmetry_ref)
     if config.other_wd is not None and config.wd_on != "all":
         bad("other_wd", config.other_wd, "unset with wd_on 'scale-invariant' (which sets it to 0)")
     if config.other_lr is not None and config.lr == 0:

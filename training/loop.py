@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from dynamics.util.errors import RidgelineError
-from training.config import TrainConfig, lr_at
+from training.config import TrainConfig, initial_scale, lr_at
 from training.model import ResNet9, scale_invariant
 from training.monitor import Monitor
 
@@ -59,19 +59,21 @@ def build(config: TrainConfig, device: torch.device) -> Setup:
     (:func:`training.optim.make_optimizer`: torch.optim.SGD, AdamW, Adam or Lion), with
     α on the tensors ``config.wd_on`` names and ``config.other_lr``/``other_wd`` on the
     tensors without the symmetry (:func:`training.optim.param_groups`); the
-    scale-invariant conv weights start at ``config.init_scale`` times their usual values."""
+    scale-invariant conv weights start at :func:`training.config.initial_scale` times their
+    usual values (``config.init_scale``, or (λ/λ₀)^e when it is "follow")."""
     from training.optim import make_optimizer, param_groups
 
     torch.manual_seed(config.seed)
     cuda = device.type == "cuda"
     memory_format = torch.channels_last  # faster on CUDA and, with oneDNN, on CPU (about 1.3x)
     model = ResNet9(config.width).to(device=device, memory_format=memory_format)
-    if config.init_scale != 1.0:  # |w₀| of the scale-invariant convs only; the network's function is unchanged
+    init_scale = initial_scale(config)
+    if init_scale != 1.0:  # |w₀| of the scale-invariant convs only; the network's function is unchanged
         flags = scale_invariant(model)
         with torch.no_grad():
             for name, p in model.named_parameters():
                 if flags[name]:
-                    p.mul_(config.init_scale)
+                    p.mul_(init_scale)
     scale = 1.0 if config.other_lr is None else config.other_lr / config.lr
     optimizer = make_optimizer(params=param_groups(model, config.wd_on, scale, config.other_wd),
                                **config.optimizer_arguments())

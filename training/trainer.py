@@ -203,7 +203,23 @@ def _summary(config: TrainConfig, metrics: list[dict], step: int, total_steps: i
         "lr_wd_over_1_minus_momentum": config.lr * config.wd / (1 - config.momentum),
         "batch_size": config.batch_size, "width": config.width, "schedule": config.schedule,
         "train_images": n_train, "test_images": n_test, "device": device, "seed": config.seed,
+        **_timescale(config, n_train // config.batch_size),
     }
+
+
+def _timescale(config: TrainConfig, steps_per_epoch: int) -> dict:
+    """The scale-invariant tensors' relaxation time at the peak λ, derived for the run's rule
+    (:func:`dynamics.transfer.timescale`): in steps, in epochs, and the run in relaxation times."""
+    from dynamics.transfer import Timescale, timescale
+
+    if steps_per_epoch < 1:
+        return Timescale(math.nan, math.nan, math.nan).to_dict()
+    try:
+        t = timescale(config.rule, config.lr, config.wd, config.momentum, steps_per_epoch, config.epochs,
+                      warmup=config.warmup, schedule=config.schedule, beta2=config.beta2)
+    except RidgelineError as e:  # a rule whose relaxation time needs the gradient (adam-l2)
+        return {**Timescale(math.nan, math.nan, math.nan).to_dict(), "timescale_note": str(e)}
+    return t.to_dict()
 
 
 def _print_summary(console: Console, summary: dict) -> None:
@@ -220,4 +236,10 @@ def _print_summary(console: Console, summary: dict) -> None:
     table.add_row("time", f"{summary['seconds']:.1f} s ({summary['images_per_second'] or 0:.0f} images/s)")
     table.add_row("rule", f"{summary['rule']}  lr={summary['lr']} wd={summary['wd']} "
                           f"momentum={summary['momentum']}  batch={summary['batch_size']}")
+    if "relaxation_steps" in summary:  # summaries written before it have no timescale
+        from dynamics.transfer import Timescale
+
+        t = Timescale.from_dict(summary)
+        table.add_row("relaxation time", t.line() if t else summary.get("timescale_note")
+                      or "none: no stable equilibrium at the peak lr")
     console.print(table)

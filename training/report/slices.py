@@ -124,6 +124,11 @@ class SliceSummary:
     p_t: float = float("nan")  # two-sided p of z as Student's t with (seeds with a slope − 1) degrees of freedom
     p_null: float = float("nan")  # share of slopes as far from the claim on the exactly flat null landscape
     noise_sd: float = float("nan")  # run-to-run sd of the score about its grid point's mean
+    seeds: list = None  # the seed numbers of the complete seeds, in the order of per_seed
+    seed_mean: tuple = (float("nan"), float("nan"))  # the mean of per_seed and its standard error
+    p_t_seed_mean: float = float("nan")  # two-sided p of the mean of per_seed against the claim (t, n − 1 dof)
+    profile: object = None  # dynamics.ridge.DiagonalProfile through the ridge, or None
+    frame: object = None  # pandas DataFrame: one row per finished run of the complete seeds (x, y, score, seed)
 
     @property
     def z(self) -> float:
@@ -139,8 +144,8 @@ class SliceSummary:
                 return v if math.isfinite(v) else None
             return [clean(u) for u in v] if isinstance(v, (list, tuple)) else v
 
-        out = {k: clean(v) for k, v in self.__dict__.items() if k not in ("fit", "means")}
-        return out | {"z": clean(self.z)}
+        out = {k: clean(v) for k, v in self.__dict__.items() if k not in ("fit", "means", "frame", "profile")}
+        return out | {"z": clean(self.z), "profile": self.profile.to_dict() if self.profile else None}
 
 
 def _read_json(path: Path, what: str) -> dict:
@@ -194,8 +199,8 @@ def summarise(path, null_draws: int = 500) -> SliceSummary:
     (:func:`dynamics.ridge.flat_null`)."""
     import dataclasses
 
-    from dynamics.ridge import (diagonal_r2, fit_ridge, flat_null, interior_only, ridge_points, seed_slopes,
-                                student_t_p)
+    from dynamics.ridge import (diagonal_profile, diagonal_r2, fit_ridge, flat_null, interior_only, ridge_points,
+                                seed_mean_slope, seed_slopes, student_t_p)
     from dynamics.slices import SLICES
     from training.config import TrainConfig
     from training.search.records import RecordStore
@@ -245,6 +250,12 @@ def summarise(path, null_draws: int = 500) -> SliceSummary:
         noise_sd = math.sqrt(float(((frame["score"] - cell) ** 2).sum()) / max(1, len(frame) - points))
         p_null = flat_null(frame, x, y, "score", maximize, expected, len(complete), noise_sd, slope,
                            draws=null_draws)
+    seed_mean = seed_mean_slope(per_seed)
+    n_slopes = sum(math.isfinite(v) for v in per_seed)
+    p_t_seed_mean = (student_t_p((seed_mean[0] - expected) / seed_mean[1], n_slopes - 1)
+                     if n_slopes > 1 and seed_mean[1] > 0 else float("nan"))
+    profile = (diagonal_profile(frame, x, y, "score", expected, maximize)
+               if complete and sweep["y"]["points"] > 1 else None)
     if fit is not None and complete:  # every seed alone: its best λ per row, inside the grid only
         per_row = [{yv: lr for (lr, yv), ok in zip(*ridge_points(part, x, y, "score", maximize)) if ok}
                    for _, part in frame.groupby("seed", sort=True)]
@@ -269,7 +280,9 @@ def summarise(path, null_draws: int = 500) -> SliceSummary:
         seeds_done=len(complete), repeats=repeats, steps=[s for s, _, _ in lengths],
         relax_peak=[p for _, p, _ in lengths], relax_integrated=[i for _, _, i in lengths], row_seeds=row_seeds,
         r2=r2, r2_seeds=r2_seeds, p_t=p_t, p_null=p_null, noise_sd=noise_sd,
-        command=sweep_command(path), fit=fit, means=means, score=score, maximize=maximize)
+        command=sweep_command(path), fit=fit, means=means, score=score, maximize=maximize,
+        seeds=sorted(complete), seed_mean=seed_mean, p_t_seed_mean=p_t_seed_mean, profile=profile,
+        frame=frame if complete else None)
 
 
 def _range(values, fmt="{:.1f}") -> str:
@@ -393,7 +406,15 @@ def _real_panel(s: SliceSummary) -> dict:
                 floor=float(finite.quantile(0.25)) if len(finite) else None,  # display: the upper 3/4 keep the colours
                 fit=s.fit, slope_err=s.seed_err if math.isfinite(s.seed_err) else None,
                 title=f"ResNet-9: mean {s.score} of {done}; claim {CLAIM_SYMBOLS[s.claim]} flat "
-                      f"(slope {s.expected:+.0f}){_r2_title(s.r2)}")
+                      f"(slope {s.expected:+.0f}){_r2_title(s.r2)}{_profile_title(s.profile)}")
+
+
+def _profile_title(profile) -> str:
+    if profile is None or not math.isfinite(profile.range_along[0]):
+        return ""
+    err = lambda v: f" ± {v[1]:.3f}" if math.isfinite(v[1]) else ""  # noqa: E731
+    return (f"\nscore range along the claim {profile.range_along[0]:.3f}{err(profile.range_along)}, "
+            f"across {profile.range_across[0]:.3f}{err(profile.range_across)}")
 
 
 def slices_figure(summaries: list[SliceSummary], toy_dir, path) -> Path:

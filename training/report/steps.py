@@ -271,8 +271,10 @@ def _real_slices_step(cfg: ReportConfig, out: Path) -> dict:
     toy = out / "slices" if (out / "slices" / "ridge.json").is_file() else None
     slices_figure(summaries, toy, folder / "slices.png")
     rows = "\n".join(rows_markdown(s) + "\n" + settling_markdown(s, settling(s)) for s in summaries)
+    from training.report.flatness import estimators_markdown
+
     return {"figure": "real-slices/slices.png", "table": markdown(summaries, commands=False), "rows": rows,
-            "summaries": [s.to_dict() for s in summaries]}
+            "estimators": estimators_markdown(summaries), "summaries": [s.to_dict() for s in summaries]}
 
 
 def _mtime(path: Path) -> int | None:

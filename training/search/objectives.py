@@ -72,6 +72,13 @@ class QuadraticObjective:
         base |= {k: v for k, v in values.items() if k in HYPERPARAMETERS}
         check_params(base)
         options = {k: v for k, v in values.items() if k not in HYPERPARAMETERS}
+        if options.get("rule") == "sgd" and "momentum" in values:
+            raise RidgelineError("--momentum: the rule sgd has no momentum; drop --momentum or choose "
+                                 "--rule heavy-ball or nesterov")
+        unused = [k for k in options if k.startswith("head_")] if options.get("head", 1) == 0 else []
+        if unused:
+            raise RidgelineError(f"{', '.join('--' + k.replace('_', '-') for k in unused)}: the toy has no head "
+                                 f"with --head 0; drop {'it' if len(unused) == 1 else 'them'} or give --head > 0")
         check_toy(**options)
         return cls(base=base, options=options)
 
@@ -114,7 +121,25 @@ def train_fields() -> dict[str, Any]:
     fields = dataclass_types(TrainConfig)
     at = list(fields).index("momentum") + 1
     items = list(fields.items())
-    return dict(items[:at] + [("beta1", Optional[float])] + items[at:])
+    return dict(items[:at] + [("beta1", Optional[float])] + items[at:]) | {"exact_symmetry": bool}
+
+
+def with_symmetry_ref(options: tuple[str, ...], lr: float | None, wd: float | None) -> tuple[str, ...]:
+    """``options`` plus ``--symmetry-ref`` at (λ₀, α₀) = (``lr``, ``wd``) when they ask for
+    ``--init-scale follow`` or ``--exact-symmetry`` and name no reference point; a None
+    coordinate is the one the options set, else TrainConfig's (Page's) default.
+
+    This is how a sweep centres the symmetry on its grid, and a tune on its start."""
+    from training.config import TrainConfig, format_symmetry_ref
+
+    values = parse_options(list(options), train_fields(), owner="--objective train (the options of ridgeline train)",
+                           reserved=_TRAIN_RESERVED)
+    wants = values.get("init_scale") == "follow" or values.get("exact_symmetry")
+    if not wants or values.get("symmetry_ref") is not None:
+        return tuple(options)
+    lr = values.get("lr", TrainConfig.lr) if lr is None else lr
+    wd = values.get("wd", TrainConfig.wd) if wd is None else wd
+    return tuple(options) + ("--symmetry-ref", format_symmetry_ref(canonical(lr), canonical(wd)))
 
 
 def _simulator_fields() -> dict[str, Any]:

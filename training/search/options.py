@@ -43,6 +43,14 @@ def convert(name: str, text: str, tp) -> Any:
     inner, nullable = _optional(tp)
     if nullable and text.lower() == "none":
         return None
+    if typing.get_origin(inner) in (Union, types.UnionType):  # e.g. float | Literal["follow"]: the first that takes it
+        for member in typing.get_args(inner):
+            try:
+                return convert(name, text, member)
+            except RidgelineError:
+                continue
+        kinds = " or ".join(_describe(m) for m in typing.get_args(inner))
+        raise RidgelineError(f"{option}: {text!r} is not {kinds}")
     try:
         if inner is bool:
             if text.lower() in _TRUE | _FALSE:
@@ -64,6 +72,13 @@ def convert(name: str, text: str, tp) -> Any:
     except (ValueError, TypeError):
         kind = getattr(inner, "__name__", str(inner))
         raise RidgelineError(f"{option}: {text!r} is not a valid {kind}") from None
+
+
+def _describe(tp) -> str:
+    """A type as a user reads it: "a float", "'follow'"."""
+    if typing.get_origin(tp) is Literal:
+        return " or ".join(repr(c) for c in typing.get_args(tp))
+    return f"a {getattr(tp, '__name__', str(tp))}"
 
 
 def parse_options(args: list[str], fields: dict[str, Any], *, owner: str,

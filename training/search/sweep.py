@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from dynamics.util.errors import RidgelineError
@@ -171,6 +171,17 @@ def check_size(config: SweepConfig, objective) -> None:
                  f"{config.repeats} repeats = {runs:,} runs", "use fewer --x/--y points or --repeats")
 
 
+def _centred(config: SweepConfig) -> tuple[str, ...]:
+    """The objective's options, with ``--init-scale follow`` or ``--exact-symmetry``
+    centred on the grid: λ₀ and α₀ at the geometric middle of their axes, when swept."""
+    if config.objective != "train":
+        return config.options
+    from training.search.objectives import with_symmetry_ref
+
+    middle = {a.name: canonical(math.sqrt(a.lo * a.hi)) for a in (config.x, config.y)}
+    return with_symmetry_ref(config.options, middle.get("lr"), middle.get("wd"))
+
+
 def grid_trials(config: SweepConfig, objective) -> list:
     """Every trial of the sweep: seeds outermost, then y, then x."""
     base_seed = objective.trial({}).params["seed"]
@@ -210,6 +221,7 @@ def run_sweep(config: SweepConfig, *, console=None) -> SweepResult:
     report_to = console or Console()  # the final table, on stdout
     console = console or Console(stderr=True)  # progress and notes
     _check(config)
+    config = replace(config, options=_centred(config))
     objective = make_objective(config.objective, list(config.options))
     executor = make_executor(config.executor, workers=config.workers,
                              ray_address=config.ray_address, cpus_per_trial=config.cpus_per_trial,

@@ -236,6 +236,10 @@ def run_tune(config: TuneConfig, *, console=None) -> TuneResult:
     report_to = console or Console()  # Page's table, on stdout
     console = console or Console(stderr=True)  # progress and notes
     _check(config)
+    if config.objective == "train":  # --init-scale follow, --exact-symmetry: about the start
+        from training.search.objectives import with_symmetry_ref
+
+        config = replace(config, options=with_symmetry_ref(config.options, config.lr, config.wd))
     objective = make_objective(config.objective, list(config.options))
     given = {"lr": config.lr, "momentum": config.momentum, "wd": config.wd}
     start = {k: v for k, v in objective.trial({}).params.items() if k in ORDER}
