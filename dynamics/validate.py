@@ -498,6 +498,15 @@ def _has_power(run: Run) -> bool:
     return "grad_power_ratio" in run.norms and run.norms["grad_power_ratio"].notna().any()
 
 
+def _why_no_schedule(e: Exception) -> str:
+    """Why the run directory gives no schedule, in words (no exception names)."""
+    if isinstance(e, OSError):
+        return "no schedule in the run directory (no readable metrics.csv)"
+    if isinstance(e, KeyError):
+        return f"no schedule in the run directory (config.json has no {e.args[0]})"
+    return "no schedule in the run directory (metrics.csv has no step count)"
+
+
 def timescale_line(run: Run) -> str:
     """The run's relaxation time at its peak λ in steps and epochs, and the run's length in
     relaxation times (:func:`dynamics.transfer.timescale`, from config.json and metrics.csv)."""
@@ -513,7 +522,7 @@ def timescale_line(run: Run) -> str:
         t = timescale(run.rule, float(c["lr"]), run.wd, run.momentum, per_epoch, epochs, warmup=warmup,
                       schedule=str(c.get("schedule", "piecewise")), beta2=c.get("beta2"))
     except (OSError, KeyError, ValueError, IndexError, pd.errors.ParserError) as e:
-        return f"unknown (no schedule in the run directory: {type(e).__name__})"
+        return f"unknown ({_why_no_schedule(e)})"
     except RidgelineError as e:  # adam-l2: it needs the gradient
         return str(e)
     return t.line()
@@ -541,12 +550,8 @@ def step_lrs_of(run: Run, logged: "pandas.DataFrame") -> tuple[np.ndarray, str]:
         if np.allclose(at, lrs[steps > 0], rtol=1e-5, atol=1e-12):
             return lam, ""
         note = "the config's schedule does not reproduce the logged lr"
-    except OSError:
-        note = "no schedule in the run directory (no readable metrics.csv)"
-    except KeyError as e:
-        note = f"no schedule in the run directory (config.json has no {e.args[0]})"
-    except (ValueError, IndexError, pd.errors.ParserError):
-        note = "no schedule in the run directory (metrics.csv has no step count)"
+    except (OSError, KeyError, ValueError, IndexError, pd.errors.ParserError) as e:
+        note = _why_no_schedule(e)
     keep = steps > 0
     return (np.interp(np.arange(1, total + 1), steps[keep], lrs[keep]),
             note + ": trajectory uses the logged lr, interpolated")
