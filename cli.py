@@ -19,7 +19,7 @@ from typer.core import TyperGroup
 from dynamics.util.errors import RidgelineError
 
 #: ``ridgeline --help`` lists the commands in the order of the work, the main job first.
-WORKFLOW = ("report", "derive", "simulate", "train", "validate", "sweep", "tune", "transfer")
+WORKFLOW = ("report", "derive", "simulate", "train", "validate", "forecast", "sweep", "tune", "transfer")
 
 
 class _WorkflowGroup(TyperGroup):
@@ -384,6 +384,13 @@ def validate(
         help="The closure (the run's own k fed back: an accounting check) 'fails' beyond this.")] = 0.03,
     all_layers: Annotated[bool, typer.Option(
         help="Show every tensor in the table and figures, not only the scale-invariant ones.")] = False,
+    statistics_from: Annotated[Optional[Path], typer.Option(
+        help="A pilot run: predict with ITS gradient correlation k (AdamW: κ, ξ) and this run's G² "
+             "(transferred correlation; docs/forecast.md).")] = None,
+    forecast: Annotated[Optional[Path], typer.Option(
+        help="A `ridgeline forecast` directory: add forecast_norm_ratio and forecast_angle_ratio per layer.")] = None,
+    map_by: Annotated[str, typer.Option(
+        "--map", help="How the pilot's profiles map onto this run: progress, epoch or loss.")] = "progress",
 ) -> None:
     """Compare a run's per-layer |w| and angle with the predicted equilibria and trajectories.
 
@@ -398,7 +405,48 @@ def validate(
 
     run_validation(ValidateConfig(run_dir=str(run_dir), out=_str(out), adiabatic=adiabatic,
                                   settle=settle, tolerance=tolerance, closure_tolerance=closure_tolerance,
-                                  all_layers=all_layers))
+                                  all_layers=all_layers,
+                                  statistics_from=_str(statistics_from), forecast=_str(forecast),
+                                  mapping=map_by))
+
+
+@app.command()
+@_library_call
+def forecast(
+    pilot: Annotated[Path, typer.Argument(help="A finished run directory written by `ridgeline train`.")],
+    to: Annotated[str, typer.Option(
+        help="The planned run's changes, NAME=VALUE,…: lr, wd, momentum, batch_size, epochs, schedule, "
+             "train_size, warmup_epochs, seed, init_scale.")],
+    out: Annotated[Path, typer.Option(help="Output directory (forecast.csv, forecast.json, forecast.png).")],
+    map_by: Annotated[str, typer.Option(
+        "--map", help="How the pilot's G² and k profiles map onto the plan: progress or epoch.")] = "progress",
+    batch_exponent: Annotated[float, typer.Option(
+        help="β of the gradient-noise model G² ∝ N^−β (docs/forecast.md).")] = 1.0,
+    g2_exponents: Annotated[Optional[str], typer.Option(
+        help="An empirical G² model, G² ∝ Π x^e: NAME=e,… for lr, wd, train_size, one_minus_momentum "
+             "(docs/forecast.md fits one).")] = None,
+    k_model: Annotated[str, typer.Option(
+        help="pilot: the pilot's k, mapped; curvature: k = f(λ/|w|² · h) of a quadratic valley, h per "
+             "layer fitted on the pilot (docs/forecast.md).")] = "pilot",
+    figure: Annotated[bool, typer.Option(help="Draw forecast.png.")] = True,
+) -> None:
+    """Forecast |w| and the angle per step of every scale-invariant layer of a run not yet made.
+
+    Uses the pilot's G² and gradient correlation k, mapped onto the planned
+    run, with the plan's own schedule, α, ρ and initial |w| (docs/forecast.md).
+    Check it after the run with `ridgeline validate RUN --forecast OUT`.
+    """
+    from rich.console import Console
+
+    from dynamics.forecast import G2_FACTORS, ForecastConfig, forecast as run_forecast, parse_plan
+
+    names = tuple(G2_FACTORS)
+
+    run_forecast(ForecastConfig(pilot=str(pilot), to=parse_plan(to), out=str(out), mapping=map_by,
+                                batch_exponent=batch_exponent, k_model=k_model, figure=figure,
+                                g2_exponents=parse_assignments(g2_exponents, "--g2-exponents", names)
+                                if g2_exponents else {}),
+                 console=Console() if sys.stdout.isatty() else Console(width=160))
 
 
 # --------------------------------------------------------------- sweep and tune

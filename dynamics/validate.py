@@ -128,6 +128,9 @@ class ValidateConfig:
     closure_tolerance: float = 0.03  # |median ratio − 1| above which the closure "fails"
     figures: bool = True  # draw the PNG figures
     all_layers: bool = False  # figures: every tensor, not only the scale-invariant ones
+    statistics_from: str | None = None  # a pilot run: prediction (a) with its k (κ, ξ), dynamics.forecast
+    forecast: str | None = None  # a `ridgeline forecast` directory: prediction (b), dynamics.forecast
+    mapping: str = "progress"  # how the pilot's profiles map onto this run: progress, epoch or loss
 
     def check(self) -> None:
         """Raise a one-line RidgelineError for a criterion that cannot be used."""
@@ -1005,6 +1008,13 @@ def validate(cfg: ValidateConfig, console=None) -> Validation:
         layers = summarise(steps, cfg, run.norms.attrs.get("non_finite", {}))
     monitored, unmonitored = monitor_notes(run)
     layers = unmonitored_rows(layers, unmonitored, "; ".join(monitored))
+    if cfg.statistics_from or cfg.forecast:  # predictions from another run (dynamics.forecast)
+        from dynamics.forecast import extend_validation
+
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            steps, layers = extend_validation(run, steps, layers, cfg.statistics_from, cfg.forecast,
+                                              cfg.mapping, console)
     write_json(out / "config.json", asdict(cfg) | {"rule": run.rule, "wd": run.wd,
                                                      "momentum": run.momentum})
     write_csv(out / "validation_steps.csv", steps)
@@ -1022,6 +1032,10 @@ def validate(cfg: ValidateConfig, console=None) -> Validation:
     for note in _run_notes(run, steps) + shared:
         console.print(f"[yellow]note[/]: {note}", highlight=False)
     console.print(table(result))
+    if cfg.statistics_from or cfg.forecast:
+        from dynamics.forecast import table as other_run_table
+
+        console.print(other_run_table(layers, bool(cfg.statistics_from), bool(cfg.forecast)))
     for layer, notes in own.items():
         console.print(f"[bold]{layer}[/]: {'; '.join(notes)}", highlight=False)
     console.print(summary_line(result) + f"; wrote {out}/validation.csv and figures", highlight=False)

@@ -179,7 +179,7 @@ def _real_slices_section(step, sweeps) -> str:
             text.append("\nThe same slices by statistics that do not hang on one estimator: the slope of the "
                         "mean landscape and the mean of the per-seed slopes, each with its p (Student t, "
                         "seeds − 1 dof), and the score along the claimed diagonal through the ridge with its "
-                        "range against the range across it (each seed's range, mean ± SE over seeds):\n\n"
+                        "range against the range across it (the range within each seed, mean ± SE over seeds):\n\n"
                         + step.result["estimators"])
         text.append(f"\n![Page's slices, real and toy]({step.result['figure']})\n")
         if step.result.get("rows"):  # absent from results cached by an older version
