@@ -182,9 +182,14 @@ def _rule_of(config: dict) -> str:
 
 def _rule_arguments(run: Run, df) -> dict:
     """``predict``'s extra arguments for an adaptive rule: the layer's element count C
-    (from the ``shape`` column) and the run's β₂; {} for the SGD rules."""
+    (from the ``shape`` column) and the run's β₂; for muon the layer's matrix (out, in·k·k),
+    Nesterov and adjust_lr; {} for the SGD rules."""
     from dynamics.rules import ADAPTIVE
 
+    if run.rule == "muon":
+        return dict(shape=tuple(int(n) for n in str(df["shape"].iloc[0]).split("x")),
+                    nesterov=bool(run.config.get("nesterov", True)),
+                    adjust_lr=run.config.get("adjust_lr") or "original")
     if run.rule not in ADAPTIVE:
         return {}
     return dict(elements=float(np.prod([int(n) for n in str(df["shape"].iloc[0]).split("x")])),
@@ -566,6 +571,10 @@ def layer_rule(run: Run, layer: str) -> str:
     from dynamics.rules import RULES
 
     rule = run.config.get("tensors", {}).get(layer, {}).get("rule", run.rule)
+    if rule == "muon" and layer not in run.config.get("tensors", {}):  # `ridgeline train --optimizer muon`:
+        invariant = run.norms.loc[run.norms["layer"] == layer, "scale_invariant"]  # Nesterov SGD on the rest
+        if len(invariant) and not bool(invariant.iloc[0]):
+            return "nesterov"
     return rule if rule in RULES else run.rule
 
 
@@ -741,11 +750,11 @@ def _with_trajectories(run: Run, steps_table: "pandas.DataFrame") -> "pandas.Dat
                         if len(col) else np.full(T, np.nan))
         return np.stack(cols, 1)
 
-    from dynamics.rules import ADAPTIVE
+    from dynamics.rules import ADAPTIVE, ORTHOGONAL
 
     kinds = {"white": None, CLOSURE: None}
     rules = [layer_rule(run, name) for name in layers]
-    if any(r in ADAPTIVE for r in rules):  # the trajectory's moment map is the SGD rules'
+    if any(r in ADAPTIVE + ORTHOGONAL for r in rules):  # the trajectory's moment map is the SGD rules'
         note = "; ".join(filter(None, [note, f"no trajectory prediction for {run.rule} "
                                        "(derived for the SGD rules): judged at equilibrium"]))
     else:
@@ -1063,6 +1072,9 @@ def _run_notes(run: Run, steps) -> list[str]:
     if run.rule == "adamw" and not _has_update_power(run):
         notes.append("norms.csv has no update_power_ratio column (a run logged before it existed): "
                      "white-noise predictions only, no closure")
+    elif run.rule == "muon":
+        notes.append("muon is predicted with its white-noise model (P and F of NS measured on Gaussian "
+                     "matrices of each layer's shape, dynamics.muon); no closure")
     elif run.rule in ADAPTIVE and run.rule != "adamw":
         notes.append(f"no closure for {run.rule} (the update-power accounting is derived for adamw)")
     elif run.rule not in ADAPTIVE and not _has_power(run):

@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from cli import app
 from dynamics.util.errors import RidgelineError
 from dynamics.symbolic import predict
-from dynamics.rules import ADAPTIVE, RULES
+from dynamics.rules import ADAPTIVE, ORTHOGONAL, RULES
 from dynamics.validate import ValidateConfig, _ema, drifting_angle, load_run, validate
 from synthetic_run import make_run, warmup_constant
 
@@ -135,7 +135,7 @@ def test_drifting_gradient_raises_the_angle_as_the_drifting_equilibrium_predicts
         assert row["norm_drift_median"] == pytest.approx(0.05, abs=0.01)  # |w| ∝ √G
 
 
-@pytest.mark.parametrize("rule", [r for r in RULES if r not in ADAPTIVE])
+@pytest.mark.parametrize("rule", [r for r in RULES if r not in ADAPTIVE + ORTHOGONAL])
 def test_drifting_angle_is_the_stationary_angle_at_zero_drift(rule):
     lr, wd, rho = np.array([0.05, 0.4]), np.array([4e-3, 5e-4]), np.array([0.9, 0.5])
     stationary = [predict(rule, *args).angular_update for args in zip(lr, wd, rho)]
