@@ -87,7 +87,7 @@ from dynamics.transfer import CHOICES as _TRANSFER_RULES, KEEPS as _KEEPS, PARAM
 
 Rule = _choices("Rule", _RULES)
 DeriveRule = _choices("DeriveRule", [*_RULES, "all"])
-SliceRule = _choices("SliceRule", ("nesterov", "heavy-ball", "adamw", "adam-l2", "lion"))  # dynamics.slices.SLICE_RULES
+SliceRule = _choices("SliceRule", ("nesterov", "heavy-ball", "adamw", "adam-l2", "lion", "muon"))  # dynamics.slices.SLICE_RULES
 DeriveFormat = _choices("DeriveFormat", _DERIVE_FORMATS)
 SimFormat = _choices("SimFormat", ("table", "json"))
 TableFormat = _choices("TableFormat", ("table", "csv"))
@@ -373,7 +373,10 @@ def simulate(
     batch_size: Annotated[Optional[str], typer.Option(help="N, examples per step; gradient noise G = noise/√N (list allowed; default 1, bn-net 16).")] = None,
     steps: Annotated[int, typer.Option(help="Steps per run.")] = 2000,
     repeats: Annotated[int, typer.Option(help="Independent runs (seeds) per setting.")] = 16,
-    dim: Annotated[int, typer.Option(help="D, dimensions of w (bn-net: hidden width).")] = 256,
+    dim: Annotated[Optional[int], typer.Option(help="D, dimensions of w (bn-net: hidden width; default 256, muon A·B of --shape).")] = None,
+    shape: Annotated[Optional[str], typer.Option(help="--rule muon: each run's w as a matrix, AxB (64x64, 32x128, 128x32) or a conv's out x in x k x k (16x8x3x3 → 16x72).")] = None,
+    nesterov: Annotated[bool, typer.Option("--nesterov/--no-nesterov", help="--rule muon: Nesterov momentum (torch.optim.Muon's default).")] = True,
+    adjust_lr: Annotated[str, typer.Option(help="--rule muon: torch's adjust_lr_fn, original (√max(1, A/B)) or match_rms_adamw (0.2√max(A, B)).")] = "original",
     schedule: Annotated[SimSchedule, typer.Option(help="constant, piecewise (Page's 0→λ→0) or step (λ/10 from half-way: relaxation).")] = SimSchedule["constant"],
     record_every: Annotated[int, typer.Option(help="Steps between records.")] = 10,
     noise: Annotated[float, typer.Option(help="σ, scale-free per-example gradient noise.")] = 1.0,
@@ -390,19 +393,19 @@ def simulate(
         return
     if out is None:
         raise RidgelineError("--out DIR is required (where the trajectories and summary go)")
-    from dynamics.simulate import SimConfig, default_batch_size, run
+    from dynamics.simulate import SimConfig, default_batch_size, run, with_matrix
 
     if momentum is not None and rule.value == "sgd":
         raise RidgelineError("--momentum: the rule sgd has no momentum; drop --momentum or choose "
                              "--rule heavy-ball or nesterov")
     momentum = "0.9" if momentum is None else momentum
     batch = _floats(batch_size, "--batch-size") if batch_size else default_batch_size(loss.value)
-    run(SimConfig(loss=loss.value, correlation=correlation, rule=rule.value, lr=_floats(lr, "--lr"), wd=_floats(wd, "--wd"),
-                  momentum=_floats(momentum, "--momentum"), batch_size=batch,
-                  steps=steps, runs=repeats, dim=dim, schedule=schedule.value, record_every=record_every,
-                  noise=noise, init_norm=init_norm, grid=grid, seed=seed, device=device, dtype=dtype,
-                  compile=compile, beta2=beta2),
-        str(out), as_json=format.value == "json")
+    config = SimConfig(loss=loss.value, correlation=correlation, rule=rule.value, lr=_floats(lr, "--lr"), wd=_floats(wd, "--wd"),
+                       momentum=_floats(momentum, "--momentum"), batch_size=batch,
+                       steps=steps, runs=repeats, dim=256 if dim is None else dim, schedule=schedule.value,
+                       record_every=record_every, noise=noise, init_norm=init_norm, grid=grid, seed=seed, device=device,
+                       dtype=dtype, compile=compile, beta2=beta2, shape=shape, nesterov=nesterov, adjust_lr=adjust_lr)
+    run(with_matrix(config) if dim is None else config, str(out), as_json=format.value == "json")
 
 
 @simulate_app.command("slices")
@@ -416,7 +419,7 @@ def simulate_slices(
     dim: Annotated[int, typer.Option(help="D, dimensions of the quadratic toy.")] = 256,
     seed: Annotated[int, typer.Option(help="First seed.")] = 0,
     device: Annotated[str, typer.Option(help="auto (cuda when present), cpu, cuda or cuda:N.")] = "auto",
-    rule: Annotated[SliceRule, typer.Option(help="Update rule: Page's nesterov or heavy-ball (lr around 0.4, wd 5e-4), or adamw, adam-l2, lion (lr around 0.03, wd 0.05, β₁ in the momentum slice).")] = SliceRule["nesterov"],
+    rule: Annotated[SliceRule, typer.Option(help="Update rule: Page's nesterov or heavy-ball (lr around 0.4, wd 5e-4), or adamw, adam-l2, lion, muon (lr around 0.03, wd 0.05, β₁ or ρ in the momentum slice; muon's toy is 16x16, no head).")] = SliceRule["nesterov"],
 ) -> None:
     """Page's three slices (λ × N, λ × (1 − ρ), λ × α) on the quadratic toy, with ridge slopes.
 
@@ -454,9 +457,10 @@ def train(
     init_scale: Annotated[str, typer.Option(help="Multiply the scale-invariant conv weights at initialisation by this: the same network function, |w₀| times this (the weight-norm control loop starts elsewhere); 'follow': by (λ/λ₀)^(1/2) for the SGD rules (the rule's own exponent), λ₀ from --symmetry-ref.")] = str(_T.init_scale),
     symmetry_ref: Annotated[Optional[str], typer.Option(help="Reference point lr=LR,wd=WD of --init-scale follow and --exact-symmetry (sweep: the grid's middle; tune: the start).")] = None,
     exact_symmetry: Annotated[bool, typer.Option("--exact-symmetry", help="The exact-symmetry control: --init-scale follow, and the tensors without the symmetry held at --symmetry-ref's lr and wd, so runs along λα are the same run rescaled.")] = False,
-    momentum: Annotated[Optional[float], typer.Option(help=f"ρ, momentum (0 = plain SGD; default {_T.momentum}). SGD only.")] = None,
-    nesterov: Annotated[Optional[bool], typer.Option("--nesterov/--no-nesterov", help=f"Nesterov momentum (torch.optim.SGD nesterov=True; default {_T.nesterov}). SGD only.")] = None,
-    optimizer: Annotated[TrainOptimizer, typer.Option(help="sgd, adamw (decoupled decay), adam (Adam with L2 decay) or lion.")] = TrainOptimizer[_T.optimizer],
+    momentum: Annotated[Optional[float], typer.Option(help=f"ρ, momentum (0 = plain SGD; default {_T.momentum}, muon 0.95). SGD and Muon.")] = None,
+    nesterov: Annotated[Optional[bool], typer.Option("--nesterov/--no-nesterov", help=f"Nesterov momentum (torch.optim.SGD/Muon nesterov=True; default {_T.nesterov}). SGD and Muon.")] = None,
+    optimizer: Annotated[TrainOptimizer, typer.Option(help="sgd, adamw (decoupled decay), adam (Adam with L2 decay), lion, or muon (Muon on the scale-invariant conv weights, Nesterov SGD at --other-lr on the rest).")] = TrainOptimizer[_T.optimizer],
+    adjust_lr: Annotated[Optional[str], typer.Option(help="Muon's lr factor: original (√max(1, A/B), default) or match_rms_adamw (0.2√max(A, B)).")] = None,
     beta1: Annotated[Optional[float], typer.Option(help="β₁ in [0, 1), first-moment coefficient of adamw/adam/lion (default 0.9).")] = None,
     beta2: Annotated[Optional[float], typer.Option(help="β₂ in [0, 1) of adamw/adam/lion (default 0.999; lion 0.99).")] = None,
     eps: Annotated[Optional[float], typer.Option(help="ε > 0 of adamw/adam (default 1e-8).")] = None,
@@ -482,7 +486,7 @@ def train(
 
     options = dict(
         optimizer=optimizer.value, momentum=momentum, nesterov=nesterov, beta1=beta1, beta2=beta2, eps=eps,
-        data=_str(data), download=download, cache_dir=str(cache_dir), train_size=train_size, holdout=holdout,
+        adjust_lr=adjust_lr, data=_str(data), download=download, cache_dir=str(cache_dir), train_size=train_size, holdout=holdout,
         epochs=epochs, batch_size=batch_size, lr=lr, wd=wd, wd_on=wd_on.value, other_lr=other_lr, other_wd=other_wd,
         init_scale=_init_scale(init_scale), symmetry_ref=symmetry_ref, exact_symmetry=exact_symmetry,
         schedule=schedule.value, warmup_epochs=warmup_epochs, width=width, cutout=cutout, device=device,
@@ -518,7 +522,9 @@ def validate(
     settle: Annotated[float, typer.Option(
         help="n: relaxation times a layer needs after the last fast lr change.")] = 3.0,
     tolerance: Annotated[float, typer.Option(
-        help="A layer is 'off' when a median ratio is further than this from 1.")] = 0.10,
+        help="A prediction is 'off' when a median ratio is further than this from 1.")] = 0.10,
+    closure_tolerance: Annotated[float, typer.Option(
+        help="The closure (the run's own k fed back: an accounting check) 'fails' beyond this.")] = 0.03,
     all_layers: Annotated[bool, typer.Option(
         help="Show every tensor in the table and figures, not only the scale-invariant ones.")] = False,
     statistics_from: Annotated[Optional[Path], typer.Option(
@@ -531,8 +537,10 @@ def validate(
 ) -> None:
     """Compare a run's per-layer |w| and angle with the predicted equilibria and trajectories.
 
-    The trajectory follows the run's own learning-rate schedule, so every run gets a
-    verdict. Writes validation.csv (one row per layer), validation_steps.csv and
+    The prediction (white noise: nothing of the run but |w0|, G² and the schedule) gets
+    the verdicts; the closure, fed the run's own gradient statistics, is shown beside it
+    as a check of the log. The trajectory follows the run's own learning-rate schedule,
+    so every run gets a verdict. Writes validation.csv (one row per layer), validation_steps.csv and
     figures, and prints the per-layer table; docs/theory.md (section "Validation on a
     real run") explains the smoothing, the equilibrium phase and the trajectory.
 
@@ -541,7 +549,8 @@ def validate(
     from dynamics.validate import ValidateConfig, validate as run_validation
 
     run_validation(ValidateConfig(run_dir=str(run_dir), out=_str(out), adiabatic=adiabatic,
-                                  settle=settle, tolerance=tolerance, all_layers=all_layers,
+                                  settle=settle, tolerance=tolerance, closure_tolerance=closure_tolerance,
+                                  all_layers=all_layers,
                                   statistics_from=_str(statistics_from), forecast=_str(forecast),
                                   mapping=map_by))
 

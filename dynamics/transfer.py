@@ -60,7 +60,7 @@ from dynamics.util.errors import RidgelineError
 #: what ``--from`` fills in when a name is left out: Page's setting (lr and wd on the mean loss)
 PAGE = {"lr": 0.4, "wd": 5e-4, "momentum": 0.9, "batch_size": 512}
 TARGETS = ("batch_size", "momentum", "wd")  # what --to may change; λ follows
-RULES = ("nesterov", "heavy-ball", "sgd")  # coupled weight decay: the invariants above
+RULES = ("nesterov", "heavy-ball", "sgd", "muon")  # coupled weight decay: the invariants above; muon: λα only
 LARGEST_CHECKED_BATCH = 512  # Page's lr × N slice spans N up to 512
 MEMORY_FRACTION = 0.25  # 1/(1−ρ) steps must stay under this fraction of an epoch (Page's: 0.1)
 RELAXATION_FRACTION = 0.2  # relaxation under this fraction of the run
@@ -155,6 +155,10 @@ def _check(config: TransferConfig) -> tuple[dict, dict]:
     if all(target[k] == source[k] for k in config.target):
         raise RidgelineError(f"--to {','.join(f'{k}={v:g}' for k, v in config.target.items())} "
                              "changes nothing; give a new batch_size, momentum or wd")
+    moved = [k for k in ("batch_size", "momentum") if target[k] != source[k]]
+    if config.rule == "muon" and moved:  # dynamics.muon: (w, λ, α) → (rw, rλ, α/r) is its one exact symmetry
+        raise RidgelineError(f"--rule muon: only lr*wd is derived invariant (NS(u) fixes the update's size, so "
+                             f"neither lr/N nor lr/(1-momentum) carries over); --to may change wd, not {moved[0]}")
     if config.rule == "sgd" and (source["momentum"] or target["momentum"]):
         raise RidgelineError("--rule sgd has no momentum; give momentum=0 or use nesterov or heavy-ball")
     if not (config.train_size >= 1 and config.epochs > 0):
@@ -173,6 +177,9 @@ def _relaxation(rule: str, p: dict) -> tuple[float, float]:
     """(exact, leading-order) relaxation time in steps; exact is NaN without equilibrium."""
     from dynamics.symbolic import predict
 
+    if rule == "muon":  # |w|² ∝ q^(2t), q = 1 − λα, whatever the matrix (dynamics.muon)
+        q = 1 - p["lr"] * p["wd"]
+        return (-1 / (2 * math.log(q)) if 0 < q < 1 else math.nan), 1 / (2 * p["lr"] * p["wd"])
     try:
         exact = predict(rule, p["lr"], p["wd"], p["momentum"]).relaxation_steps
     except RidgelineError:
@@ -207,7 +214,8 @@ def transfer(config: TransferConfig) -> Transfer:
         elif abs(t / leading - 1) > LEADING_ORDER_TOLERANCE:
             u = p["lr"] * p["wd"] / (1 - p["momentum"])
             warnings.append(f"{label}: leading order fails: the exact relaxation time ({t:.4g} steps) is "
-                            f"{t / leading - 1:+.0%} off (1-momentum)/(4 lr wd) = {leading:.4g}; "
+                            f"{t / leading - 1:+.0%} off "
+                            f"{'1/(2 lr wd)' if config.rule == 'muon' else '(1-momentum)/(4 lr wd)'} = {leading:.4g}; "
                             f"u = lr*wd/(1-momentum) = {u:.3g} is not small next to 1-momentum = "
                             f"{1 - p['momentum']:.3g}, so the invariants hold only approximately")
     warnings += _regime_warnings(config, before, after, epochs[1])
@@ -220,12 +228,15 @@ def transfer(config: TransferConfig) -> Transfer:
 def _regime_warnings(config: TransferConfig, before: dict, after: dict, relax_epochs: float) -> list[str]:
     out = []
     n = after["batch_size"]
+    if config.rule == "muon":  # no linear-scaling claim to warn about: only an α move (λα kept)
+        n = per_epoch = memory = 0
     if n > before["batch_size"] and n > LARGEST_CHECKED_BATCH:
         out.append(f"linear scaling: batch {n} is above {LARGEST_CHECKED_BATCH}, the largest in Page's "
                    "lr x N slice; at large N curvature limits lr and lr/N stops being flat")
-    per_epoch = config.train_size / n
-    memory = 1 / (1 - after["momentum"])
-    if memory > MEMORY_FRACTION * per_epoch:
+    if config.rule != "muon":
+        per_epoch = config.train_size / n
+        memory = 1 / (1 - after["momentum"])
+    if memory > MEMORY_FRACTION * per_epoch > 0:
         out.append(f"linear scaling: momentum averages over 1/(1-momentum) = {memory:.3g} steps, more than "
                    f"{MEMORY_FRACTION:g} of an epoch ({per_epoch:.3g} steps at batch {n}); the derivation "
                    "assumes the gradient changes little over that memory")

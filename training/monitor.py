@@ -33,7 +33,8 @@ model on ``batch`` (training.probe) or, without one, from its structure
 
 Supported optimisers are the rows of :data:`OPTIMIZERS`: torch.optim.SGD (any momentum,
 Nesterov, dampening 0), torch.optim.AdamW, torch.optim.Adam (L2 decay: rule adam-l2) and
-training.optim.Lion (ρ = β₁, v = ``exp_avg``; no amsgrad, no maximize). For AdamW and Adam it also logs
+training.optim.Lion (ρ = β₁, v = ``exp_avg``; no amsgrad, no maximize), torch.optim.Muon and
+training.optim.Muon (rule muon, v = ``momentum_buffer``). For AdamW and Adam it also logs
 ``update_power_ratio``, ``normalised_grad_power`` and ``normalised_grad_radial``: the
 statistics of Adam's normalised update that validate takes (training.updatestats). Each row maps a
 param group onto a rule of dynamics.rules, its (λ, α, ρ) and the state key of the rule's
@@ -107,6 +108,11 @@ OPTIMIZERS: dict[str, Rules] = {
     "torch.optim.adamw.AdamW": Rules(_adaptive_rule("adamw"), _betas, lambda g: "exp_avg"),
     "torch.optim.adam.Adam": Rules(_adaptive_rule("adam-l2"), _betas, lambda g: "exp_avg"),
     "training.optim.Lion": Rules(_adaptive_rule("lion"), _betas, lambda g: "exp_avg"),
+    # Muon (2-D: torch's; any matrix or conv weight: ridgeline's, whose "sgd" groups take that SGD rule)
+    "torch.optim.Muon": Rules(lambda g: "muon", lambda g: (g["lr"], g["weight_decay"], g["momentum"]),
+                              lambda g: "momentum_buffer"),
+    "training.optim.Muon": Rules(lambda g: g.get("sgd") or "muon",
+                                 lambda g: (g["lr"], g["weight_decay"], g["momentum"]), lambda g: "momentum_buffer"),
 }
 
 
@@ -118,7 +124,8 @@ def rules_for(optimizer: torch.optim.Optimizer) -> Rules:
             return found
     raise RidgelineError(f"{type(optimizer).__name__} is not supported by ridgeline's monitor; "
                          "supported: torch.optim.SGD (any momentum, Nesterov, dampening 0), "
-                         "torch.optim.AdamW, torch.optim.Adam and training.optim.Lion")
+                         "torch.optim.AdamW, torch.optim.Adam, training.optim.Lion, torch.optim.Muon "
+                         "and training.optim.Muon")
 
 
 def _group_rule(rules: Rules, group: dict) -> str:
@@ -307,12 +314,16 @@ class Monitor:
 
     def _update_stats(self, grads: list[torch.Tensor]) -> dict:
         """κ_t, ν_t, ξ_t of training.updatestats for every tensor (NaN for a group without them)."""
-        from training.updatestats import NAMES, update_stats
+        from training.updatestats import NAMES, muon_stats, update_stats
 
         groups = self.optimizer.param_groups
         values = []
         for p, g, gi in zip(self.params, grads, self.groups):
             group = groups[gi]
+            if self.group_rules[gi] == "muon":  # Muon's |O|² and radial share
+                values.append(muon_stats(p, g, self.optimizer.state.get(p, {}), group["momentum"],
+                                         group["nesterov"], group.get("adjust_lr_fn") or "original"))
+                continue
             values.append(update_stats(self.group_rules[gi], p, g, self.optimizer.state.get(p, {}),
                                        group.get("weight_decay", 0.0), group["betas"][0] if "betas" in group
                                        else 0.0, group["betas"][1] if "betas" in group else 0.0,
@@ -465,6 +476,8 @@ class Monitor:
         for i, g in enumerate(self.optimizer.param_groups):
             lr, wd, momentum = (float(h) for h in self.rules.hyper(g))
             adaptive = {"beta2": float(g["betas"][1]), "eps": float(g.get("eps", 0.0))} if "betas" in g else {}
+            if self.group_rules[i] == "muon":  # torch's None is its "original"
+                adaptive = {"adjust_lr": g.get("adjust_lr_fn") or "original"}
             groups.append({"group": i, "rule": self.group_rules[i], "lr": lr, "wd": wd, "momentum": momentum,
                            "nesterov": bool(g.get("nesterov", False)), **adaptive, "tensors": self.groups.count(i),
                            "scale_invariant_tensors": sum(inv for k, inv in zip(self.groups, self.invariant)
@@ -474,7 +487,7 @@ class Monitor:
                        "wd": groups[k]["wd"], "momentum": groups[k]["momentum"]}
                    for n, k, s, inv in zip(self.names, self.groups, self.shapes, self.invariant)}
         return {"rule": main["rule"], "lr": main["lr"], "wd": main["wd"], "momentum": main["momentum"],
-                "nesterov": main["nesterov"], **{k: main[k] for k in ("beta2", "eps") if k in main},
+                "nesterov": main["nesterov"], **{k: main[k] for k in ("beta2", "eps", "adjust_lr") if k in main},
                 "optimizer": type(self.optimizer).__name__,
                 "log_every": self.every, "per_channel": self.per_channel,
                 "scale_invariance": "probe" if self.probe is not None else "structure",
