@@ -431,3 +431,13 @@ def test_a_closed_monitor_run_is_finished(tmp_path):
     result = runner.invoke(app, ["validate", str(tmp_path / "run"), "--out", str(tmp_path / "v")])
     assert result.exit_code == 0, result.output
     assert "not finished" not in result.output and "unfinished" not in result.output
+
+
+def test_a_note_several_layers_share_is_said_once_naming_them():
+    from dynamics.validate import _split_notes
+
+    layers = pd.DataFrame({"layer": ["a", "b", "c", "d"], "scale_invariant": [True, True, True, False],
+                           "notes": ["x; y", "x; y; z", "y", "not scale-invariant: the noise model does not apply"]})
+    shared, own = _split_notes(layers)
+    assert shared == ["2 layers (a, b): x", "all 3 layers: y"]
+    assert own == {"b": ["z"]}
