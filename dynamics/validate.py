@@ -724,7 +724,8 @@ def unmonitored_rows(layers, names: list[str], why: str):
 
 
 def _with_trajectories(run: Run, steps_table: "pandas.DataFrame") -> "pandas.DataFrame":  # noqa: F821
-    """Add the predicted trajectory (white and with the measured power) to every row.
+    """Add the predicted trajectories to every row: white noise (a prediction) and the
+    closure (the run's own k), as ``trajectory_norm_<kind>``, ``trajectory_angle_<kind>``.
 
     :func:`dynamics.trajectory.trajectory` over all layers at once; inputs G² and
     (k − 1) G² interpolated between logged steps; start: the step-0 |w| (else the first
