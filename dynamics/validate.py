@@ -530,7 +530,7 @@ def timescale_line(run: Run) -> str:
         t = timescale(run.rule, float(c["lr"]), run.wd, run.momentum, per_epoch, epochs, warmup=warmup,
                       schedule=str(c.get("schedule", "piecewise")), beta2=c.get("beta2"))
     except (OSError, KeyError, ValueError, IndexError, pd.errors.ParserError) as e:
-        return f"unknown ({_why_no_schedule(e)})"
+        return f"unknown: {_why_no_schedule(e)}"
     except RidgelineError as e:  # adam-l2: it needs the gradient
         return str(e)
     return t.line()
@@ -724,7 +724,8 @@ def unmonitored_rows(layers, names: list[str], why: str):
 
 
 def _with_trajectories(run: Run, steps_table: "pandas.DataFrame") -> "pandas.DataFrame":  # noqa: F821
-    """Add the predicted trajectory (white and with the measured power) to every row.
+    """Add the predicted trajectories to every row: white noise (a prediction) and the
+    closure (the run's own k), as ``trajectory_norm_<kind>``, ``trajectory_angle_<kind>``.
 
     :func:`dynamics.trajectory.trajectory` over all layers at once; inputs G² and
     (k − 1) G² interpolated between logged steps; start: the step-0 |w| (else the first
@@ -831,8 +832,8 @@ def _notes(row: dict, cfg: ValidateConfig) -> list[str]:
         if lost:
             notes.append(f"{lost} {kind} prediction(s) inside the phase not finite: left out of the medians")
     if row["closure_status"] == "fails":
-        notes.append(f"the closure fails ({row['closure_cause']}): the log does not account for "
-                     "this layer's |w|, so no prediction can be trusted on it")
+        notes.append(f"the closure fails ({row['closure_cause']}): the log does not account for this "
+                     f"|w| and the angle within {cfg.closure_tolerance:.0%}")
     b = row["buffer_ratio_median"]
     if np.isfinite(b) and abs(b - 1) > cfg.tolerance / 2:
         kind = "positively correlated" if b > 1 else "anti-correlated"
@@ -1086,15 +1087,19 @@ def _run_notes(run: Run, steps) -> list[str]:
 
 
 def _split_notes(layers) -> tuple[list[str], dict[str, list[str]]]:
-    """The notes every scale-invariant layer shares (said once), and each layer's own."""
+    """A note that several scale-invariant layers share, said once ("all N layers: …" or
+    "N layers (a, b, …): …"), and each layer's own notes."""
     si = layers[layers["scale_invariant"]]
-    per_layer = {r["layer"]: [n for n in r["notes"].split("; ") if n] for r in si.to_dict("records")}
-    shared = [n for n in dict.fromkeys(sum(per_layer.values(), []))
-              if len(per_layer) > 1 and all(n in notes for notes in per_layer.values())]
-    if shared:
-        shared = [f"all {len(per_layer)} layers: {n}" for n in shared]
-    own = {layer: [n for n in notes if f"all {len(per_layer)} layers: {n}" not in shared]
-           for layer, notes in per_layer.items()}
+    per_layer = {r["layer"]: [n for n in str(r["notes"]).split("; ") if n] for r in si.to_dict("records")}
+    shared, said = [], set()
+    for note in dict.fromkeys(sum(per_layer.values(), [])):
+        having = [layer for layer, notes in per_layer.items() if note in notes]
+        if len(having) > 1:
+            who = (f"all {len(having)} layers" if len(having) == len(per_layer)
+                   else f"{len(having)} layers ({', '.join(having)})")
+            shared.append(f"{who}: {note}")
+            said.add(note)
+    own = {layer: [n for n in notes if n not in said] for layer, notes in per_layer.items()}
     return shared, {layer: notes for layer, notes in own.items() if notes}
 
 

@@ -457,3 +457,13 @@ def test_validation_figure_draws_distinct_things_in_distinct_colours(tmp_path, m
                for t, h in zip(legend.get_texts(), legend.legend_handles)}
     assert any(k.startswith("instantaneous equilibrium") for k in colours) and "equilibrium phase" in colours
     assert len(set(colours.values())) == len(colours), colours
+
+
+def test_a_note_several_layers_share_is_said_once_naming_them():
+    from dynamics.validate import _split_notes
+
+    layers = pd.DataFrame({"layer": ["a", "b", "c", "d"], "scale_invariant": [True, True, True, False],
+                           "notes": ["x; y", "x; y; z", "y", "not scale-invariant: the noise model does not apply"]})
+    shared, own = _split_notes(layers)
+    assert shared == ["2 layers (a, b): x", "all 3 layers: y"]
+    assert own == {"b": ["z"]}
