@@ -407,6 +407,51 @@ def late_start(config: SimConfig) -> float:
     return config.steps * (0.75 if config.schedule == "step" else 0.5)
 
 
+#: relaxation times of |w| a run needs before its late-time window for the late-time
+#: means to be the equilibrium's (a gap e^-3 = 5% of the start's is left)
+MIN_RELAXATION_TIMES = 3.0
+
+
+def relaxation_times(trajectories, before: float):
+    """Relaxation times of |w| each setting ran before step ``before``: Σ Δt/τ(λ_t) over
+    the records, τ the derived relaxation time at each record's λ (``predict``)."""
+    import pandas as pd
+
+    def one(part):
+        part = part[part.step <= before].sort_values("step")
+        tau = part.predicted_relaxation_steps.to_numpy(float)[1:]
+        dt = np.diff(part.step.to_numpy(float))
+        ok = np.isfinite(tau) & (tau > 0)
+        return float(np.sum(dt[ok] / tau[ok])) if ok.any() else float("nan")
+
+    return pd.Series({s: one(part) for s, part in trajectories.groupby("setting")})
+
+
+def short_run_warnings(result: "SimResult") -> list[str]:
+    """One line per setting whose run is shorter than :data:`MIN_RELAXATION_TIMES`
+    relaxation times before its late-time window (none when every run starts at its
+    equilibrium under a constant λ: there is nothing to relax)."""
+    config = result.config
+    if config.init_norm == 0 and config.schedule == "constant":
+        return []
+    start = late_start(config)
+    times, total = relaxation_times(result.trajectories, start), relaxation_times(result.trajectories, math.inf)
+    lines = []
+    for _, row in result.settings.iterrows():
+        n = times.get(row.setting, float("nan"))
+        if not (np.isfinite(n) and n < MIN_RELAXATION_TIMES):
+            continue
+        tau = result.trajectories.loc[result.trajectories.setting == row.setting, "predicted_relaxation_steps"].median()
+        need = int(math.ceil(config.steps * MIN_RELAXATION_TIMES / max(n, 1e-12) / 100) * 100)
+        lines.append(f"lr={row.lr:g} wd={row.wd:g} momentum={row.momentum:g} ran {total[row.setting]:.2g} "
+                     f"relaxation times of |w| (τ ≈ {tau:,.0f} steps; {n:.2g} before the late-time means start "
+                     f"at step {start:,.0f}, where {MIN_RELAXATION_TIMES:g} are needed): |w| is still on its way "
+                     "to its equilibrium, so the ratios above do not test it; "
+                     f"use --steps {need:,} or more" + ("" if config.init_norm == 0 else
+                                                        ", or --init-norm 0 to start at the equilibrium"))
+    return lines
+
+
 def summarize(trajectories, settings, config: SimConfig):
     """Late-time means of measured and predicted |w| and θ per setting (see
     :func:`late_start`); for the ``step`` schedule also the measured and predicted
@@ -423,6 +468,8 @@ def summarize(trajectories, settings, config: SimConfig):
         summary["relaxation_measured"] = [r[0] for r in rel]
         summary["relaxation_predicted"] = [r[1] for r in rel]
         summary["relaxation_ratio"] = summary.relaxation_measured / summary.relaxation_predicted
+        summary["relaxation_expected"] = [relaxation_expected(trajectories[trajectories.setting == s], config.rule,
+                                                              config.steps) for s in settings.setting]
     return summary.reset_index()
 
 
@@ -473,6 +520,36 @@ def relaxation_time(traj, steps: int, drop_at: float = 0.5, start: float = 0.02)
     # of its start (7 e-foldings): a slower "oscillation" is the moment map's curvature
     tau = ring[0] if ring is not None and ring[2] < plain[2] and ring[3] < 7 * ring[0] else plain[0]
     return (tau if tau < span / 3 else float("nan")), predicted  # 3 e-foldings seen, or not settled
+
+
+def relaxation_expected(traj, rule: str, steps: int, drop_at: float = 0.5) -> float:
+    """What :func:`relaxation_time` gives on the exact moment map of (|w|², w·v, |v|²)
+    iterated without noise through the same drop (the fixed point before it, G² the run's
+    late-time E|g|²|w|², the records at the run's own steps): the derived dynamics seen
+    through the same fit and window. Where the measured τ is far from this, the
+    difference is the fit's on noisy data, not the derivation's; where this is far from
+    −1/ln|μ|, it is the fit's too (the same map, linearised, gives −1/ln|μ|)."""
+    from dynamics.validate import _moment_map
+
+    M_f, h_f = _moment_map(rule)
+    t = traj.step.to_numpy(float)
+    lrs, wd, rho = traj.lr.to_numpy(float), float(traj.wd.iloc[0]), float(traj.momentum.iloc[0])
+    G2 = float(np.mean((traj.grad_norm * traj.weight_norm).to_numpy(float)[t > 0.8 * steps] ** 2))
+    maps = {lr: (np.array(M_f(lr, wd, rho), float), np.array(h_f(lr, wd, rho), float).ravel())
+            for lr in (lrs[0], lrs[-1])}
+    M, h = maps[lrs[0]]
+    m = np.array([1.0, 0.0, 0.0])
+    for _ in range(200_000):  # the fixed point before the drop
+        m_next = M @ m + h * G2 / m[0]
+        if np.allclose(m_next, m, rtol=1e-13, atol=0):
+            break
+        m = m_next
+    x = np.empty(int(t.max()) + 1)
+    for step in range(len(x)):
+        x[step] = m[0]
+        M, h = maps[lrs[-1] if step >= drop_at * steps else lrs[0]]
+        m = M @ m + h * G2 / m[0]
+    return relaxation_time(traj.assign(weight_norm_sq=x[t.astype(int)]), steps, drop_at)[0]
 
 
 def _zoom(t, x, taus, omegas, w_min, d_omega):
@@ -530,6 +607,7 @@ def summary_json(result: SimResult) -> dict:
         if "relaxation_measured" in r:
             item["measured"]["relaxation_steps"] = clean(float(r["relaxation_measured"]))
             item["predicted"]["relaxation_steps"] = clean(float(r["relaxation_predicted"]))
+            item["predicted"]["relaxation_steps_fitted"] = clean(float(r["relaxation_expected"]))
         out.append(item)
     return {"loss": result.config.loss, "rule": result.config.rule, "steps": result.config.steps,
             "runs": result.config.runs,
@@ -621,6 +699,8 @@ def _write(config: SimConfig, result: SimResult, out, as_json: bool) -> SimResul
     else:
         print_table(console, summary_table(result))
         console.print(f"wrote {out}/summary.json, trajectories.csv, trajectories.png")
+    for line in short_run_warnings(result):  # on stderr with --format json: stdout holds the JSON
+        console.print(f"[yellow bold]warning[/]: too short: {line}", highlight=False, soft_wrap=True)
     return result
 
 

@@ -219,6 +219,8 @@ def transfer(config: TransferConfig) -> Transfer:
     """The setting equivalent to ``config.source`` with ``config.target``'s changes."""
     if set(config.target) & set(SCALES):
         return scale_transfer(config)
+    if config.rule in RESCALING_RULES:
+        return rescaling_transfer(config)
     source, target = _check(config)
     lr = equivalent_lr(source, target)
     after = target | {"lr": _float(lr, "the equivalent lr"), "batch_size": int(target["batch_size"])}
@@ -292,7 +294,8 @@ def render(result: Transfer, fmt: str, rule: str) -> str:
         kept = "yes" if i.kept else f"no (x{i.after / i.before:.4g})"
         lines.append(f"{i.name:<24}{i.before:>12.5g}{i.after:>12.5g}  {kept}")
     (s0, s1), (e0, e1) = result.relaxation_steps, result.relaxation_epochs
-    lines += ["", f"relaxation time: {s0:.4g} steps ({e0:.3g} epochs) -> {s1:.4g} steps ({e1:.3g} epochs)"]
+    lines += ["", f"relaxation time: {s0:.4g} steps ({e0:.3g} epochs) -> {s1:.4g} steps ({e1:.3g} epochs)"
+              if math.isfinite(s0) or math.isfinite(s1) else "relaxation time: not known before the run (see below)"]
     if result.scale is not None:
         lines += _render_scale(result)
     if result.others is not None:
@@ -452,7 +455,11 @@ def timescale(rule: str, lr: float, wd: float, momentum: float, steps_per_epoch:
 # ------------------------------------------------ moves of the run's scale, keeping τ
 #: rules the scale moves cover: their τ is a function of λα (and ρ, β₁, β₂), derived
 TIMESCALE_RULES = ("nesterov", "heavy-ball", "sgd", "adamw", "lion")
-CHOICES = tuple(dict.fromkeys(RULES + TIMESCALE_RULES))  # every --rule transfer takes
+#: the Adam family and Lion: their one derived flat direction is the rescaling invariant
+#: λ^(−c) α^b of :func:`dynamics.adaptive.rescaling_symmetry` (λα for AdamW and Lion, λ²α for
+#: Adam with L2), which carries a wd move (:func:`rescaling_transfer`)
+RESCALING_RULES = ("adamw", "adam-l2", "lion")
+CHOICES = tuple(dict.fromkeys(RULES + TIMESCALE_RULES + RESCALING_RULES))  # every --rule transfer takes
 #: AdamW's and Lion's exact rescaling invariant is λα (dynamics.adaptive), and λ/N, λα/N per epoch;
 #: ρ's λ/(1−ρ) and u are the SGD rules' (shown for those)
 ADAPTIVE_INVARIANTS = ("lr/N", "lr*wd", "lr*wd/N")
@@ -602,3 +609,62 @@ def scale_transfer(config: TransferConfig) -> Transfer:
              "moved": factors, "moved_leading_order": {moved: leading / old[moved]}, "relaxation_form": str(form), "run_relaxation_times": {"before": runs[0], "after": runs[1]},
              "notes": notes}
     return Transfer(old, new, invariants, taus, epochs, warnings, None, scale)
+
+
+def rescaling_exponent(rule: str):
+    """(e, invariant) for an adaptive rule: the rescaling w → r w, λ → r^b λ, α → r^c α
+    derived from its update (:func:`dynamics.adaptive.rescaling_symmetry`) keeps
+    λ^(−c) α^b, so a move α → α' is carried by λ' = λ (α/α')^e with e = b/(−c)
+    (1 for AdamW and Lion, ½ for Adam with L2). ``invariant``: that product in lr, wd."""
+    import sympy as sp
+
+    from dynamics.adaptive import rescaling_symmetry
+    from dynamics.symbolic import alpha, lam
+
+    sym = rescaling_symmetry(rule)
+    name = str(sym["invariant"].subs({lam: sp.Symbol("lr"), alpha: sp.Symbol("wd")}))
+    return sp.Rational(sym["b"]) / -sp.Rational(sym["c"]), name
+
+
+def rescaling_transfer(config: TransferConfig) -> Transfer:
+    """A wd move of AdamW, Adam with L2 or Lion along its derived rescaling invariant.
+    β₁ and N have no derived flat direction in these rules, so only wd may move; λ
+    follows, the tensors without the symmetry are kept by their old (λ, α)."""
+    _check_names(config)
+    moved = sorted(set(config.target) - {"wd"})
+    if moved:
+        raise RidgelineError(f"--rule {config.rule} --to {moved[0]}: the {config.rule} rule's one derived flat "
+                             "direction is its rescaling invariant, which carries a wd move (lr follows); "
+                             "it has none for batch_size or momentum (beta1)")
+    source = PAGE | {k: v for k, v in config.source.items() if k in PAGE}
+    target = source | config.target
+    for name, p in (("--from", source), ("--to", target)):
+        _check_setting(name, p)
+    if target["wd"] == source["wd"]:
+        raise RidgelineError(f"--to wd={target['wd']:g} changes nothing; give a new wd")
+    exponent, name = rescaling_exponent(config.rule)
+    ratio = Fraction(source["wd"]) / Fraction(target["wd"])
+    lr = Fraction(source["lr"]) * ratio if exponent == 1 else Fraction(source["lr"] * float(ratio) ** float(exponent))
+    before = source | {"batch_size": int(source["batch_size"])}
+    after = target | {"lr": float(lr), "batch_size": int(target["batch_size"])}
+    b, c = float(1 / exponent), 1.0  # the invariant λ^(1/e) α, up to a power: compared exactly where e = 1
+    value = lambda lr_, wd: Fraction(lr_) * Fraction(wd) if exponent == 1 else float(lr_) ** b * float(wd) ** c  # noqa: E731
+    kept = value(lr, after["wd"]), value(source["lr"], source["wd"])
+    invariants = [Invariant(name, float(kept[1]), float(kept[0]), kept[0] == kept[1] if exponent == 1
+                            else math.isclose(kept[0], kept[1], rel_tol=1e-12))]
+    if name != "lr*wd":
+        invariants.append(Invariant("lr*wd", source["lr"] * source["wd"], float(lr) * after["wd"], False))
+    warnings, steps = [], []
+    for p in (before, after):
+        try:
+            steps.append(relaxation_steps(config.rule, p["lr"], p["wd"], p["momentum"]))
+        except RidgelineError as e:
+            steps.append(math.nan)
+            if p is before:
+                warnings.append(f"relaxation time not shown: {e}")
+    epochs = [t * p["batch_size"] / config.train_size for t, p in zip(steps, (before, after))]
+    if math.isfinite(epochs[1]) and epochs[1] > RELAXATION_FRACTION * config.epochs:
+        warnings.append(f"relaxation: {epochs[1]:.3g} epochs is more than {RELAXATION_FRACTION:g} of the "
+                        f"{config.epochs:g}-epoch run; |w| is away from its equilibrium for much of it")
+    return Transfer(before, after, invariants, tuple(steps), tuple(epochs), warnings,
+                    others={"lr": before["lr"], "wd": before["wd"]})

@@ -309,7 +309,7 @@ def test_a_param_group_added_mid_run_is_named_in_validate(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "1 param group(s) added to the optimizer at step 13" in text
     layers = pd.read_csv(out / "validation" / "validation.csv")
-    assert layers.loc[layers.layer == "an unnamed 4 tensor", "status"].tolist() == ["not monitored"]
+    assert layers.loc[layers.layer == "an unnamed 4 tensor", "status_white"].tolist() == ["not monitored"]
 
 
 def test_a_run_without_every_step_recorded_falls_back_with_a_note(tmp_path):

@@ -261,7 +261,7 @@ def check(config: TrainConfig) -> None:
     if not isinstance(config.batch_size, int) or config.batch_size < 1:
         bad("batch_size", config.batch_size, "an integer >= 1")
     if not (isinstance(config.width, (int, float)) and math.isfinite(config.width) and config.width > 0):
-        bad("width", config.width, "a number > 0 (1 = Page's ResNet-9, 0.25 for a quick CPU run)")
+        bad("width", config.width, "a number > 0 (1 = Page's ResNet-9, 0.125 for a quick CPU run)")
     if not (math.isfinite(config.lr) and config.lr >= 0):
         bad("lr", config.lr, "a finite number >= 0")
     if not (math.isfinite(config.wd) and config.wd >= 0):
@@ -317,3 +317,35 @@ def check(config: TrainConfig) -> None:
         bad("seed", config.seed, f"an integer in [0, {2**63 - 1}] (torch's seed range)")
     if config.out is not None and not str(config.out).strip():
         bad("out", config.out, "a directory path (--out \"\" would save nothing)")
+
+
+#: the from_options arguments that set the first-moment family's fields (the rest are fields)
+_FAMILY = ("optimizer", "momentum", "nesterov", "beta1", "beta2", "eps")
+
+
+def saved_options(saved: dict) -> dict:
+    """The :func:`from_options` arguments that rebuild the run saved as ``saved`` (its
+    config.json): ``from_options(**saved_options(c.to_dict())) == c``. A field missing
+    from an older run's file keeps its default (the value that run used)."""
+    names = {f.name for f in dataclasses.fields(TrainConfig)} - set(_FAMILY)
+    options = {k: v for k, v in saved.items() if k in names}
+    optimizer = saved.get("optimizer", TrainConfig.optimizer)
+    momentum = saved.get("momentum", TrainConfig.momentum)
+    if optimizer == "sgd":
+        return {**options, "optimizer": optimizer, "momentum": momentum,
+                "nesterov": saved.get("nesterov", TrainConfig.nesterov)}
+    eps = None if optimizer == "lion" else saved.get("eps", TrainConfig.eps)
+    return {**options, "optimizer": optimizer, "beta1": momentum, "beta2": saved.get("beta2"), "eps": eps}
+
+
+def resume_options(saved: dict, given: dict, where: str) -> dict:
+    """``from_options`` arguments for ``--resume``: the saved run's, then the options
+    ``given`` on the command line on top (a differing one is then refused by the run
+    directory's check, naming it). A different ``--optimizer`` is refused here: the
+    other family's options would not even parse."""
+    options = saved_options(saved)
+    if "optimizer" in given and given["optimizer"] != options["optimizer"]:
+        raise RidgelineError(f"cannot resume {where} with a different configuration (optimizer: "
+                             f"{options['optimizer']!r} then, {given['optimizer']!r} now); use the same "
+                             "options or another --out")
+    return {**options, **given}
