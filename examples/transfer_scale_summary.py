@@ -98,7 +98,7 @@ def main(out: str) -> None:
         print(f"  best wd {2 ** b['log2']:.4g} (x/÷ {2 ** b['se']:.3g}, {b['seeds']} seeds"
               + (f", {b['edge']} at the grid's edge" if b["edge"] else "") + "): "
               + " ".join(f"s{s}={v:.3g}" for s, v in sorted(b["per_seed"].items())))
-    print(f"\nCPU time of the finished runs: {cpu / 3600:.2f} h (their own 'seconds')")
+    print(f"\ntime of the finished runs: {cpu / 3600:.2f} h (the sum of their 'seconds': wall time on one niced core)")
     print(f"\n{'move':<22}{'best wd ratio':>14}{'x/÷':>7}{'predicted':>10}{'log2 off':>10}{'± SE':>7}")
     for small, large, move, predicted in PAIRS:
         bs, bl = (results.get(p, (None, None))[1] for p in (small, large))
