@@ -33,9 +33,11 @@ PAIRS = [("size2500", "size10000", "train_size x4", 0.25),
 
 
 def load(part_dir: Path) -> dict:
-    """{wd: {seed: (val_acc, seconds)}} of the finished runs of one sweep."""
+    """{wd: {seed: (val_acc, seconds)}} of the finished runs of one sweep (with its
+    one-point extension ``<part>low`` below the grid, where it was run)."""
     out: dict = {}
-    for f in sorted(part_dir.glob("records/*.json")):
+    files = [*part_dir.glob("records/*.json"), *part_dir.with_name(part_dir.name + "low").glob("records/*.json")]
+    for f in sorted(files):
         r = json.loads(f.read_text())
         s = r.get("summary") or {}
         if s.get("val_acc") is None or r.get("diverged"):
