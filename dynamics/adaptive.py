@@ -74,9 +74,9 @@ def _degree(expr, r, equations: set):
         if r in exp.free_symbols:  # r**(symbolic exponent)
             return exp if base == r else sp.Integer(0)
         return sp.expand(_degree(base, r, equations) * exp)
-    if isinstance(expr, sp.sign):
+    if isinstance(expr, sp.sign) or getattr(expr, "scale_free", False):
         _degree(expr.args[0], r, equations)
-        return sp.Integer(0)  # sign(r^q c) = sign(c)
+        return sp.Integer(0)  # sign(r^q c) = sign(c); Muon's NS(r^q u) = NS(u)
     raise AssertionError(f"no degree rule for {expr.func}")
 
 

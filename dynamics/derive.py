@@ -23,8 +23,26 @@ def _rules(rule: str) -> list[str]:
 
 #: the names ``--at`` takes: λ, α, ρ (β₁ of the adaptive rules, also as beta1), G, and for
 #: the adaptive rules β₂, C (elements of the tensor), C_row and G_row (one output row)
-NAMES = ("lr", "wd", "momentum", "beta1", "grad_norm", "beta2", "C", "C_row", "G_row")
+#: and for muon its matrix, A rows (fan-out) × B columns (a conv's in·k·k), and nesterov (1 or 0)
+NAMES = ("lr", "wd", "momentum", "beta1", "grad_norm", "beta2", "C", "C_row", "G_row", "A", "B", "nesterov")
 SUM_TERMS = 100_000  # terms of an infinite sum (Lion's), ample for β₂ up to 0.999
+
+
+def ignored_keys(point: dict[str, float], rules: list[str]) -> list[str]:
+    """The names in ``point`` that none of ``rules`` takes: momentum/beta1 for plain sgd,
+    beta1, beta2, C, C_row, G_row for the SGD rules (they belong to the adaptive ones), A, B,
+    nesterov for all but muon."""
+    from dynamics.rules import ADAPTIVE
+
+    used = {"lr", "wd", "grad_norm"}
+    for rule in rules:
+        if rule in ADAPTIVE:
+            used |= {"momentum", "beta1", "beta2", "C", "C_row", "G_row"}
+        elif rule == "muon":  # its matrix and Nesterov flag; G plays no part (NS(u) ignores |g|)
+            used |= {"momentum", "A", "B", "nesterov"}
+        elif rule != "sgd":
+            used |= {"momentum"}
+    return [k for k in point if k not in used]
 
 
 def point_of(point: dict[str, float], rules: list[str]) -> dict[str, float]:
@@ -46,6 +64,14 @@ def point_of(point: dict[str, float], rules: list[str]) -> dict[str, float]:
     for name in ("C", "C_row", "G_row", "grad_norm"):
         if name in full and not (math.isfinite(full[name]) and full[name] > 0):
             raise RidgelineError(f"--at: {name} must be a number > 0, got {full[name]:g}")
+    for name in ("A", "B"):
+        if name in full and not (full[name] >= 2 and float(full[name]).is_integer()):
+            raise RidgelineError(f"--at: {name} must be a whole number >= 2 (matrix side), got {full[name]:g}")
+    if "nesterov" in full and full["nesterov"] not in (0, 1):
+        raise RidgelineError(f"--at: nesterov must be 1 or 0, got {full['nesterov']:g}")
+    if rules == ["muon"] and not {"A", "B"} <= set(full):
+        raise RidgelineError("--at: muon needs the matrix shape A (rows, fan-out) and B (columns, in·k·k), "
+                             "e.g. A=64,B=576 for a 64x64x3x3 conv")
     adaptive = [r for r in rules if r in ADAPTIVE]
     if adaptive and len(rules) == 1 and "C" not in full:
         raise RidgelineError(f"--at: {adaptive[0]} needs C, the number of elements of the tensor "
@@ -78,6 +104,13 @@ def evaluate(rule: str, point: dict[str, float]) -> dict[str, float | None]:
     full = point_of(point, [])  # render() has checked that one adaptive rule has its C
     values = {S.lam: full["lr"], S.alpha: full["wd"], S.rho: full["momentum"], S.G: full["grad_norm"]}
     values[S.u] = float(S.to_rotated(full["lr"], full["momentum"], full["wd"]))
+    if rule == "muon":
+        if not {"A", "B"} <= set(full):
+            return {f.key: None for f in S.derive(rule)} | {"relaxation_steps": None}
+        from dynamics import muon
+
+        return muon.values(full["lr"], full["wd"], full["momentum"], (int(full["A"]), int(full["B"])),
+                           bool(full.get("nesterov", 1)))
     exact = {}
     if rule in ADAPTIVE:
         from dynamics import adaptive as A
@@ -120,6 +153,11 @@ def render(rule: str, fmt: str, point: dict[str, float] | None = None) -> str:
         raise RidgelineError(f"unknown format {fmt!r}: choose {', '.join(FORMATS)}")
     rules = _rules(rule)
     if point is not None:  # validate before any sympy work
+        unused = ignored_keys(point, rules)
+        if unused:
+            raise RidgelineError(f"--at: {', '.join(unused)} {'is' if len(unused) == 1 else 'are'} not used by "
+                                 f"{' or '.join(rules)}: drop {'it' if len(unused) == 1 else 'them'} or choose "
+                                 "another --rule")
         point_of(point, rules)
     return {"table": _table, "latex": _latex, "json": _json}[fmt](rules, point)
 

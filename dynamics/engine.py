@@ -103,7 +103,7 @@ def _keep(active, new, old):
     return torch.where(active, new, old) if torch.is_tensor(new) else new
 
 
-def _step_function(rule: str, gradient, compiled: bool, beta2=None, eps=None):
+def _step_function(rule: str, gradient, compiled: bool, beta2=None, eps=None, options=None):
     """(w, v, z, λ_t, α, ρ, active) → (w', v', g): one step of every row, frozen rows kept.
 
     Eager, for the linear rules: :func:`dynamics.fused.fused_step`, the same rule as
@@ -112,7 +112,7 @@ def _step_function(rule: str, gradient, compiled: bool, beta2=None, eps=None):
 
     if not compiled and rule in LINEAR:
         return fused_step(rule, gradient)
-    step = stepper(rule, beta2, eps)
+    step = stepper(rule, beta2, eps, **(options or {}))
 
     def one_step(w, v, z, lr_t, wd, momentum, active):
         g = gradient.apply(w, z)
@@ -132,7 +132,7 @@ def integrate(gradient: Gradient, rule: str, w: torch.Tensor, v, *,
               lr: torch.Tensor, wd: torch.Tensor, momentum: torch.Tensor, steps: torch.Tensor,
               schedule: str, every: int = 0, observe: Observer | None = None,
               progress: Callable[[int], None] | None = None, compile: bool = False,
-              beta2=None, eps=None) -> tuple[torch.Tensor, object]:
+              beta2=None, eps=None, options=None) -> tuple[torch.Tensor, object]:
     """Advance every row from step 0 to its own ``steps`` (columns (R, 1)).
 
     ``gradient(w, t)`` gives the (R, D) loss gradient at step t. Every ``every`` steps
@@ -146,14 +146,15 @@ def integrate(gradient: Gradient, rule: str, w: torch.Tensor, v, *,
     Eager steps run on at most the idle cores' threads (:func:`dynamics.fused.idle_threads`),
     torch's count restored on return.
     ``v`` is the rule's initial state (:func:`dynamics.rules.initial_state`); ``beta2``
-    and ``eps`` go to the adaptive rules (:func:`dynamics.rules.stepper`).
+    and ``eps`` go to the adaptive rules, ``options`` (matrix shape, …) to muon
+    (:func:`dynamics.rules.stepper`).
     """
     get_rule(rule)
     check_schedule(schedule)
     if compile and not isinstance(gradient, SplitGradient):
         raise RidgelineError("compile needs a SplitGradient (random draw apart from the arithmetic)")
     split = gradient if isinstance(gradient, SplitGradient) else SplitGradient(lambda t: t, gradient)
-    one_step = _step_function(rule, split, compile, beta2, eps)
+    one_step = _step_function(rule, split, compile, beta2, eps, options)
     with _threads(torch.get_num_threads() if compile else idle_threads()):
         return _advance(one_step, split, w, v, lr, wd, momentum, steps, schedule, every, observe, progress)
 

@@ -257,8 +257,8 @@ def flat_null(frame, x: str, y: str, score: str, maximize: bool, slope: float, r
 # ------------------------------------------------- statistics that need no ridge fit
 # Page's claim is that the score is flat along a diagonal; a ridge slope summarises a
 # flat top by its noisiest feature. These read the flatness off the grid directly, each
-# with its error across seeds (standard error of the mean, sd/√n, ddof 1: the seeds are
-# the independent replicates; a seed's grid is one draw of the landscape's noise).
+# with its error across seeds (standard error of the mean, sd/√n, ddof 1: every seed is
+# an independent replicate; the grid of one seed is one draw of the landscape's noise).
 
 def _mean_se(values) -> tuple[float, float]:
     """(mean, standard error sd/√n with ddof 1) of the finite ``values``; SE NaN below two."""
@@ -283,9 +283,9 @@ class DiagonalProfile:
     ``cells_along`` and ``cells_across`` are the grid points (x, y) of the two diagonals in
     increasing y; ``along`` and ``across`` the mean score over seeds there with its
     standard error across seeds. ``range_along`` and ``range_across`` are the score range
-    (max − min) over each diagonal, as the mean over seeds of each seed's own range with
+    (max − min) over each diagonal, as the mean over seeds of the range within each seed, with
     its standard error: a flat direction has range_along at the noise level and far
-    below range_across. (A seed's range includes its noise, so even an exactly flat
+    below range_across. (The range within one seed includes its noise, so even an exactly flat
     diagonal reads above 0: compare with a control, or with ``noise_sd``.)"""
 
     cells_along: list

@@ -22,6 +22,11 @@ the Adam rules and ``(m,)`` for Lion, made by :func:`initial_state`; ``momentum`
 their β₁, and β₂ (``beta2``) and ε (``eps``) are keywords with torch's defaults, bound
 once by :func:`stepper`. They add ``**``, ``/`` and a sign to the arithmetic, which
 numpy, torch and sympy all have.
+
+``muon`` (torch.optim.Muon) keeps ``(m,)`` like Lion and orthogonalises its update on a
+matrix: :func:`newton_schulz`, torch's quintic iteration, with matrix products (``@``,
+``addmm``) that numpy and torch have; the sympy derivation (:mod:`dynamics.muon`) passes an
+``orthogonalise`` that returns the symbol O, whose moments it states.
 """
 
 from __future__ import annotations
@@ -139,6 +144,106 @@ def lion(w: T, v: tuple, g: T, lr, wd, momentum, beta2=0.99, eps=None) -> tuple[
     return (1 - lr * wd) * w - lr * _sign(c), (beta2 * m + (1 - beta2) * g,)
 
 
+#: torch.optim.Muon's Newton–Schulz quintic (a, b, c), its step count and the norm floor ε
+#: (Keller Jordan's values, torch/optim/_muon.py)
+NS_COEFFICIENTS = (3.4445, -4.7750, 2.0315)
+NS_STEPS = 5
+NS_EPS = 1e-7
+#: torch.optim.Muon's ``adjust_lr_fn`` choices that ridgeline derives (s(A, B) of :func:`muon_lr_scale`)
+ADJUST_LR = ("original", "match_rms_adamw")
+
+
+def muon_lr_scale(shape, adjust_lr: str = "original"):
+    """s(A, B), the factor torch.optim.Muon puts on λ for an A × B matrix (A = rows = fan-out):
+
+        original:         s = √max(1, A/B)
+        match_rms_adamw:  s = 0.2 √max(A, B)
+
+    Numbers give a float, sympy symbols an expression."""
+    from dynamics.util.errors import RidgelineError
+
+    A, B = shape[-2:]
+    if isinstance(A, int) and isinstance(B, int):
+        import math
+
+        sqrt, top = math.sqrt, max
+    else:
+        import sympy as sp
+
+        sqrt, top = sp.sqrt, sp.Max
+    if adjust_lr == "original":
+        return sqrt(top(1, A / B))
+    if adjust_lr == "match_rms_adamw":
+        return 0.2 * sqrt(top(A, B))
+    raise RidgelineError(f"unknown adjust_lr {adjust_lr!r}: choose one of {', '.join(ADJUST_LR)}")
+
+
+def newton_schulz(u, shape=None, steps: int = NS_STEPS, coefficients=NS_COEFFICIENTS, eps: float = NS_EPS,
+                  dtype="bfloat16"):
+    """torch.optim.Muon's orthogonalisation of the matrix u (A × B; the last axis viewed as
+    ``shape`` when given, the leading axes a batch):
+
+        X₀ = u/max(|u|_F, ε)        (of uᵀ when A > B: the Gram matrix is the smaller one)
+        X_{k+1} = a X_k + (b X_kX_kᵀ + c (X_kX_kᵀ)²) X_k,   k < ``steps``
+
+    O = X_steps ≈ U S' Vᵀ for u = U S Vᵀ, each singular value sent through the quintic
+    p(σ) = aσ + bσ³ + cσ⁵ five times: S' is spread around 1, not 1 (dynamics.muon measures
+    it). torch runs it in bfloat16 (``dtype``; for torch tensors only, as torch does,
+    and cast back to u's dtype); ``dtype=None`` keeps u's precision (the simulator).
+    """
+    a, b, c = coefficients
+    torch_ = type(u).__module__.startswith("torch")
+    x = u if shape is None else u.reshape(*u.shape[:-1], *shape)
+    work = x.bfloat16() if torch_ and dtype == "bfloat16" else x
+    tall = x.shape[-2] > x.shape[-1]
+    if tall:
+        work = work.mT if torch_ else work.swapaxes(-1, -2)
+    if torch_:
+        import torch
+
+        batched = work.ndim > 2
+        norm = torch.linalg.vector_norm(work, dim=(-2, -1), keepdim=True) if batched else work.norm()
+        work = work / norm.clamp(min=eps)
+        addmm = torch.baddbmm if batched else torch.addmm
+        for _ in range(steps):
+            gram = work @ work.mT
+            work = addmm(work, addmm(gram, gram, gram, beta=b, alpha=c), work, beta=a)
+        out = (work.mT if tall else work).to(u.dtype)
+    else:
+        import numpy as np
+
+        work = work / np.maximum(np.linalg.norm(work, axis=(-2, -1), keepdims=True), eps)
+        for _ in range(steps):
+            gram = work @ work.swapaxes(-1, -2)
+            work = a * work + (b * gram + c * gram @ gram) @ work
+        out = work.swapaxes(-1, -2) if tall else work
+    return out if shape is None else out.reshape(u.shape)
+
+
+def muon(w: T, v: tuple, g: T, lr, wd, momentum, nesterov=True, adjust_lr="original", shape=None,
+         ns_dtype="bfloat16", orthogonalise=None) -> tuple[T, tuple]:
+    """Muon as torch.optim.Muon implements it (torch 2.9+), on an A × B matrix:
+
+        m' = ρ m + (1 − ρ) g
+        u  = (1 − ρ) g + ρ m'       (nesterov, torch's default)   or   u = m'
+        O  = NS(u)                  (:func:`newton_schulz`, 5 quintic steps)
+        w' = (1 − λα) w − λ s(A, B) O,   s(A, B) of :func:`muon_lr_scale`
+
+    with ρ = ``momentum`` (torch's ``buf.lerp_(grad, 1 − ρ)``: the buffer is a mean, not a
+    sum) and state ``v = (m,)``. The decay is decoupled and scaled by λ, not by λ s.
+    ``shape`` = (A, B) views the last axis of (w, g) as the matrix (the simulator's rows;
+    a conv weight is its (out, in·k·k) matrix); without it w is the matrix.
+    ``orthogonalise(u, shape)`` replaces NS (the derivation's symbol O). Reference:
+    Jordan et al. (2024), "Muon: An optimizer for hidden layers in neural networks".
+    """
+    (m,) = v
+    m = momentum * m + (1 - momentum) * g
+    u = (1 - momentum) * g + momentum * m if nesterov else m
+    O = orthogonalise(u, shape) if orthogonalise is not None else newton_schulz(u, shape, dtype=ns_dtype)
+    scale = muon_lr_scale(shape if shape is not None else tuple(w.shape), adjust_lr)
+    return (1 - lr * wd) * w - lr * scale * O, (m,)
+
+
 def _sign(x):
     """sign(x) for torch tensors, sympy expressions and numpy arrays or numbers."""
     module = type(x).__module__
@@ -161,6 +266,7 @@ RULES: dict[str, Callable] = {
     "adamw": adamw,
     "adam-l2": adam_l2,
     "lion": lion,
+    "muon": muon,
 }
 
 #: the rules whose update is normalised per coordinate (state tuple, β₂, ε)
@@ -168,6 +274,8 @@ ADAPTIVE = ("adamw", "adam-l2", "lion")
 #: β₂ (and ε) when not given: torch.optim.Adam/AdamW's and the Lion paper's defaults
 DEFAULT_BETA2 = {"adamw": 0.999, "adam-l2": 0.999, "lion": 0.99}
 DEFAULT_EPS = 1e-8
+#: the rules whose update is orthogonalised on a matrix (state (m,), a matrix shape, no β₂, ε)
+ORTHOGONAL = ("muon",)
 
 
 def initial_state(rule: str, w):
@@ -177,15 +285,20 @@ def initial_state(rule: str, w):
     zero = w * 0
     if rule in ("adamw", "adam-l2"):
         return (zero, w * 0, 0)
-    if rule == "lion":
+    if rule in ("lion", "muon"):
         return (zero,)
     return zero
 
 
-def stepper(rule: str, beta2=None, eps=None) -> Callable:
+def stepper(rule: str, beta2=None, eps=None, **options) -> Callable:
     """``step(w, v, g, λ, α, ρ) -> (w', v')`` for ``rule``, with β₂ and ε bound for the
-    adaptive rules (None: :data:`DEFAULT_BETA2`, :data:`DEFAULT_EPS`)."""
+    adaptive rules (None: :data:`DEFAULT_BETA2`, :data:`DEFAULT_EPS`), and Muon's
+    ``options`` (nesterov, adjust_lr, shape, ns_dtype) bound for ``muon``."""
     step = get_rule(rule)
+    if rule in ORTHOGONAL:
+        import functools
+
+        return functools.partial(step, **options)
     if rule not in ADAPTIVE:
         return step
     import functools

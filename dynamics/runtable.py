@@ -11,7 +11,8 @@ which file, what is wrong and what to do. ``norms.csv`` is read in one of two mo
   lines and rows with text in a number column are dropped, duplicated (step, layer)
   rows are kept once, and rows whose |w|, gradient norm, angular update or lr is not
   finite are dropped from that layer only (a NaN would otherwise poison a running average;
-  step 0, the initial weights, needs only |w|);
+  step 0, the initial weights, needs only |w|), and their steps kept in ``non_finite`` so
+  that validation can count them;
   a layer left with no rows is dropped. Each repair is listed in ``notes``. Only a
   table with no usable layer at all is an error.
 
@@ -45,6 +46,8 @@ class NormTable:
     frame: "pandas.DataFrame"  # noqa: F821
     notes: list[str] = field(default_factory=list)  # what was wrong and what was done, one line each
     dropped_layers: dict[str, str] = field(default_factory=dict)  # layer -> why it was dropped
+    #: lenient mode: layer -> the steps of its rows dropped as not finite (validate counts them)
+    non_finite: dict[str, list[int]] = field(default_factory=dict)
 
 
 def _first_line(e: BaseException) -> str:
@@ -204,6 +207,7 @@ def _drop_non_finite(table: NormTable, path: Path, hint: str) -> None:
         if lost == mine.sum():
             table.dropped_layers[layer] = "no row with finite values"
         elif lost:
+            table.non_finite[layer] = frame["step"].to_numpy()[mine & ~finite].astype(int).tolist()
             table.notes.append(f"layer {layer}: {lost} of {int(mine.sum())} row(s) with a non-finite "
                                f"{FINITE_TEXT} dropped")
     if table.dropped_layers:

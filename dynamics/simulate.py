@@ -58,7 +58,7 @@ class SimConfig:
 
     loss: str = "noise"  # noise | correlated | quadratic | bn-net
     correlation: float = 0.0  # b, correlated loss: weight of the filtered past noise (0 white, <0 anti, >0 persistent)
-    rule: str = "heavy-ball"  # sgd | heavy-ball | nesterov | decoupled | adamw | adam-l2 | lion (dynamics.rules)
+    rule: str = "heavy-ball"  # sgd | heavy-ball | nesterov | decoupled | adamw | adam-l2 | lion | muon (dynamics.rules)
     lr: Number = 0.1  # λ, peak learning rate, per step
     wd: Number = 5e-3  # α, weight decay, per step (per unit λ)
     momentum: Number = 0.9  # ρ, fraction of the buffer kept per step (β₁ of adamw, adam-l2, lion)
@@ -76,6 +76,9 @@ class SimConfig:
     dtype: str = "float32"  # float32 | float64
     beta2: float | None = None  # β₂ of adamw, adam-l2, lion; None = the rule's default (0.999, 0.99)
     compile: bool = False  # torch.compile the step (toys): ~3x fewer memory passes, tens of seconds to compile
+    shape: str | None = None  # muon: each run's w as this matrix, "AxB" or a conv's "out x in x k x k" (dim = A·B)
+    nesterov: bool = True  # muon: Nesterov momentum (torch.optim.Muon's default)
+    adjust_lr: str = "original"  # muon: torch's adjust_lr_fn, original | match_rms_adamw
 
 
 def default_batch_size(loss: str) -> int:
@@ -134,6 +137,9 @@ def check_config(config: SimConfig):
     check_hyperparameters(table.lr.to_numpy(), table.wd.to_numpy(), table.momentum.to_numpy())
     if (table.batch_size < 1).any():
         raise RidgelineError(f"batch_size must be >= 1, got {config.batch_size}")
+    if config.loss == "bn-net" and config.compile:
+        raise RidgelineError("--compile applies to the toy losses (noise, correlated, quadratic); bn-net is "
+                             "trained by torch.optim.SGD, uncompiled: drop --compile")
     if config.loss == "bn-net" and (table.batch_size < 2).any():
         raise RidgelineError("bn-net needs batch_size >= 2 (batch norm normalises over the batch)")
     if config.loss == "bn-net" and config.rule == "decoupled":
@@ -142,6 +148,7 @@ def check_config(config: SimConfig):
     if config.loss == "bn-net" and config.rule not in ("sgd", "heavy-ball", "nesterov"):
         raise RidgelineError(f"bn-net is trained by torch.optim.SGD, which cannot apply {config.rule}; "
                              "use sgd, heavy-ball or nesterov, or the noise or quadratic loss")
+    muon_checks(config)
     if config.beta2 is not None and not 0 <= config.beta2 < 1:
         raise RidgelineError(f"beta2 must be in [0, 1), got {config.beta2}")
     from dynamics.rules import ADAPTIVE
@@ -153,6 +160,48 @@ def check_config(config: SimConfig):
     check_device(config.device)
     check_size(config, len(table))
     return table
+
+
+def matrix_shape(config: SimConfig) -> tuple[int, int] | None:
+    """Muon's (A, B) for each run's w, or None for the other rules."""
+    from dynamics.muon import parse_shape
+
+    return parse_shape(config.shape) if config.rule == "muon" else None
+
+
+def with_matrix(config: SimConfig) -> SimConfig:
+    """``config`` with dim = A·B for muon's --shape (unchanged for the other rules)."""
+    shape = matrix_shape(config) if config.shape is not None else None
+    return dataclasses.replace(config, dim=shape[0] * shape[1]) if shape else config
+
+
+def muon_checks(config: SimConfig) -> None:
+    """Muon needs --shape (dim = A·B); the Muon options belong to muon only."""
+    from dynamics.rules import ADJUST_LR
+
+    if config.rule != "muon":
+        if config.shape is not None or config.adjust_lr != "original" or not config.nesterov:
+            raise RidgelineError(f"--shape, --adjust-lr and --no-nesterov apply to --rule muon, not {config.rule!r}")
+        return
+    if config.shape is None:
+        raise RidgelineError("--rule muon needs --shape, the matrix each run's w is (e.g. 64x64, 32x128, "
+                             "128x32, or a conv's 16x8x3x3)")
+    A, B = matrix_shape(config)
+    if config.dim != A * B:
+        raise RidgelineError(f"--dim {config.dim} is not the {A}x{B} matrix's {A * B} elements; leave --dim out "
+                             "with --shape")
+    if config.adjust_lr not in ADJUST_LR:
+        raise RidgelineError(f"unknown --adjust-lr {config.adjust_lr!r}: choose one of {', '.join(ADJUST_LR)}")
+    if config.loss not in ("noise", "quadratic"):
+        raise RidgelineError(f"--rule muon runs on the noise and quadratic losses, not {config.loss!r}")
+
+
+def rule_options(config: SimConfig) -> dict:
+    """Muon's options for :func:`dynamics.rules.stepper`: its matrix, Nesterov, adjust_lr, and
+    Newton–Schulz in the working precision (torch's bfloat16 only adds rounding noise)."""
+    if config.rule != "muon":
+        return {}
+    return dict(shape=matrix_shape(config), nesterov=config.nesterov, adjust_lr=config.adjust_lr, ns_dtype=None)
 
 
 #: bytes the Recorder keeps per record besides its arrays: one dict and 7 numpy array headers
@@ -282,9 +331,12 @@ def toy_gradient(config: SimConfig, settings, dtype, dev, gen):
 
 
 def rule_arguments(config: SimConfig) -> dict:
-    """The extra arguments of ``predict`` for the adaptive rules: C = dim elements, β₂."""
+    """The extra arguments of ``predict`` for the adaptive rules: C = dim elements, β₂; for
+    muon its matrix shape, Nesterov and adjust_lr."""
     from dynamics.rules import ADAPTIVE
 
+    if config.rule == "muon":
+        return dict(shape=matrix_shape(config), nesterov=config.nesterov, adjust_lr=config.adjust_lr)
     return dict(elements=config.dim, beta2=config.beta2) if config.rule in ADAPTIVE else {}
 
 
@@ -335,7 +387,8 @@ def simulate(config: SimConfig, progress: Callable[[int], None] | None = None) -
             integrate(gradient, config.rule, w, initial_state(config.rule, w), lr=col("lr"), wd=col("wd"),
                       momentum=col("momentum"), steps=torch.full_like(col("lr"), config.steps),
                       schedule=config.schedule, every=config.record_every, observe=observe,
-                      progress=progress, compile=config.compile, beta2=config.beta2)
+                      progress=progress, compile=config.compile, beta2=config.beta2,
+                      options=rule_options(config))
         exact = (config.noise / np.sqrt(settings.batch_size.to_numpy(float))
                  if config.loss in ("noise", "correlated") else None)
     power = None
@@ -354,6 +407,51 @@ def late_start(config: SimConfig) -> float:
     return config.steps * (0.75 if config.schedule == "step" else 0.5)
 
 
+#: relaxation times of |w| a run needs before its late-time window for the late-time
+#: means to be the equilibrium's (a gap e^-3 = 5% of the start's is left)
+MIN_RELAXATION_TIMES = 3.0
+
+
+def relaxation_times(trajectories, before: float):
+    """Relaxation times of |w| each setting ran before step ``before``: Σ Δt/τ(λ_t) over
+    the records, τ the derived relaxation time at each record's λ (``predict``)."""
+    import pandas as pd
+
+    def one(part):
+        part = part[part.step <= before].sort_values("step")
+        tau = part.predicted_relaxation_steps.to_numpy(float)[1:]
+        dt = np.diff(part.step.to_numpy(float))
+        ok = np.isfinite(tau) & (tau > 0)
+        return float(np.sum(dt[ok] / tau[ok])) if ok.any() else float("nan")
+
+    return pd.Series({s: one(part) for s, part in trajectories.groupby("setting")})
+
+
+def short_run_warnings(result: "SimResult") -> list[str]:
+    """One line per setting whose run is shorter than :data:`MIN_RELAXATION_TIMES`
+    relaxation times before its late-time window (none when every run starts at its
+    equilibrium under a constant λ: there is nothing to relax)."""
+    config = result.config
+    if config.init_norm == 0 and config.schedule == "constant":
+        return []
+    start = late_start(config)
+    times, total = relaxation_times(result.trajectories, start), relaxation_times(result.trajectories, math.inf)
+    lines = []
+    for _, row in result.settings.iterrows():
+        n = times.get(row.setting, float("nan"))
+        if not (np.isfinite(n) and n < MIN_RELAXATION_TIMES):
+            continue
+        tau = result.trajectories.loc[result.trajectories.setting == row.setting, "predicted_relaxation_steps"].median()
+        need = int(math.ceil(config.steps * MIN_RELAXATION_TIMES / max(n, 1e-12) / 100) * 100)
+        lines.append(f"lr={row.lr:g} wd={row.wd:g} momentum={row.momentum:g} ran {total[row.setting]:.2g} "
+                     f"relaxation times of |w| (τ ≈ {tau:,.0f} steps; {n:.2g} before the late-time means start "
+                     f"at step {start:,.0f}, where {MIN_RELAXATION_TIMES:g} are needed): |w| is still on its way "
+                     "to its equilibrium, so the ratios above do not test it; "
+                     f"use --steps {need:,} or more" + ("" if config.init_norm == 0 else
+                                                        ", or --init-norm 0 to start at the equilibrium"))
+    return lines
+
+
 def summarize(trajectories, settings, config: SimConfig):
     """Late-time means of measured and predicted |w| and θ per setting (see
     :func:`late_start`); for the ``step`` schedule also the measured and predicted
@@ -370,6 +468,8 @@ def summarize(trajectories, settings, config: SimConfig):
         summary["relaxation_measured"] = [r[0] for r in rel]
         summary["relaxation_predicted"] = [r[1] for r in rel]
         summary["relaxation_ratio"] = summary.relaxation_measured / summary.relaxation_predicted
+        summary["relaxation_expected"] = [relaxation_expected(trajectories[trajectories.setting == s], config.rule,
+                                                              config.steps) for s in settings.setting]
     return summary.reset_index()
 
 
@@ -420,6 +520,36 @@ def relaxation_time(traj, steps: int, drop_at: float = 0.5, start: float = 0.02)
     # of its start (7 e-foldings): a slower "oscillation" is the moment map's curvature
     tau = ring[0] if ring is not None and ring[2] < plain[2] and ring[3] < 7 * ring[0] else plain[0]
     return (tau if tau < span / 3 else float("nan")), predicted  # 3 e-foldings seen, or not settled
+
+
+def relaxation_expected(traj, rule: str, steps: int, drop_at: float = 0.5) -> float:
+    """What :func:`relaxation_time` gives on the exact moment map of (|w|², w·v, |v|²)
+    iterated without noise through the same drop (the fixed point before it, G² the run's
+    late-time E|g|²|w|², the records at the run's own steps): the derived dynamics seen
+    through the same fit and window. Where the measured τ is far from this, the
+    difference is the fit's on noisy data, not the derivation's; where this is far from
+    −1/ln|μ|, it is the fit's too (the same map, linearised, gives −1/ln|μ|)."""
+    from dynamics.validate import _moment_map
+
+    M_f, h_f = _moment_map(rule)
+    t = traj.step.to_numpy(float)
+    lrs, wd, rho = traj.lr.to_numpy(float), float(traj.wd.iloc[0]), float(traj.momentum.iloc[0])
+    G2 = float(np.mean((traj.grad_norm * traj.weight_norm).to_numpy(float)[t > 0.8 * steps] ** 2))
+    maps = {lr: (np.array(M_f(lr, wd, rho), float), np.array(h_f(lr, wd, rho), float).ravel())
+            for lr in (lrs[0], lrs[-1])}
+    M, h = maps[lrs[0]]
+    m = np.array([1.0, 0.0, 0.0])
+    for _ in range(200_000):  # the fixed point before the drop
+        m_next = M @ m + h * G2 / m[0]
+        if np.allclose(m_next, m, rtol=1e-13, atol=0):
+            break
+        m = m_next
+    x = np.empty(int(t.max()) + 1)
+    for step in range(len(x)):
+        x[step] = m[0]
+        M, h = maps[lrs[-1] if step >= drop_at * steps else lrs[0]]
+        m = M @ m + h * G2 / m[0]
+    return relaxation_time(traj.assign(weight_norm_sq=x[t.astype(int)]), steps, drop_at)[0]
 
 
 def _zoom(t, x, taus, omegas, w_min, d_omega):
@@ -477,6 +607,7 @@ def summary_json(result: SimResult) -> dict:
         if "relaxation_measured" in r:
             item["measured"]["relaxation_steps"] = clean(float(r["relaxation_measured"]))
             item["predicted"]["relaxation_steps"] = clean(float(r["relaxation_predicted"]))
+            item["predicted"]["relaxation_steps_fitted"] = clean(float(r["relaxation_expected"]))
         out.append(item)
     return {"loss": result.config.loss, "rule": result.config.rule, "steps": result.config.steps,
             "runs": result.config.runs,
@@ -564,6 +695,8 @@ def _write(config: SimConfig, result: SimResult, out, as_json: bool) -> SimResul
     else:
         print_table(console, summary_table(result))
         console.print(f"wrote {out}/summary.json, trajectories.csv, trajectories.png")
+    for line in short_run_warnings(result):  # on stderr with --format json: stdout holds the JSON
+        console.print(f"[yellow bold]warning[/]: too short: {line}", highlight=False, soft_wrap=True)
     return result
 
 

@@ -127,9 +127,11 @@ def quadratic_final_loss(lr, batch_size, momentum, wd, seed: int = 0, steps: int
     draw = lambda t: torch.randn(1, dim + head, generator=gen, dtype=dtype, device=dev)  # noqa: E731, common to all rows
     w = col(w0) * torch.full((len(lr_), dim), 1 / math.sqrt(dim), dtype=dtype, device=dev)
     w = torch.cat([w, torch.zeros(len(lr_), head, dtype=dtype, device=dev)], -1)  # b₀ = 0
+    options = dict(shape=toy_matrix(dim), ns_dtype=None) if rule == "muon" else None
     with torch.no_grad():
         w, _ = integrate(SplitGradient(draw, apply), rule, w, initial_state(rule, w), lr=col(lr_), wd=col(wd_),
-                         momentum=col(rho_), steps=col(steps_for_batch(steps, n_)), schedule=schedule)
+                         momentum=col(rho_), steps=col(steps_for_batch(steps, n_)), schedule=schedule,
+                         options=options)
         loss = quadratic_loss(w[:, :dim], h)
         if head:
             loss = loss + head_loss(w[:, dim:], kappa, head_target)
@@ -138,10 +140,18 @@ def quadratic_final_loss(lr, batch_size, momentum, wd, seed: int = 0, steps: int
 
 
 def _rule_arguments(rule: str, dim: int) -> dict:
-    """C = D elements for the adaptive rules' predictions, nothing for the SGD rules."""
+    """C = D elements for the adaptive rules' predictions, muon's matrix, nothing for the SGD rules."""
     from dynamics.rules import ADAPTIVE
 
+    if rule == "muon":
+        return {"shape": toy_matrix(dim)}
     return {"elements": dim} if rule in ADAPTIVE else {}
+
+
+def toy_matrix(dim: int) -> tuple[int, int]:
+    """Muon's view of the toy's D weights: the most nearly square A × B = D, A ≤ B (16 × 16 for 256)."""
+    A = max(a for a in range(1, math.isqrt(dim) + 1) if dim % a == 0)
+    return A, dim // A
 
 
 def toy_options() -> dict:
@@ -175,6 +185,9 @@ def check_toy(**options) -> None:
                              f"got {o['head_curvature_min']}, {o['head_curvature_max']}")
     if not 0 <= o["init_norm"] < math.inf:
         raise RidgelineError(f"init_norm must be >= 0 (0: each setting's equilibrium norm), got {o['init_norm']}")
+    if o["rule"] == "muon" and (o["head"] or min(toy_matrix(o["dim"])) < 2):
+        raise RidgelineError(f"muon's toy is the D = {o['dim']} weights as a matrix with both sides >= 2, without "
+                             "the head (no matrix: Muon does not take it); use head=0 and a D like 256")
     check_device(o["device"])
 
 
@@ -216,15 +229,15 @@ CLAIM_SYMBOLS = {"lr/N": "λ/N", "lr/(1-momentum)": "λ/(1−ρ)", "lr*wd": "λ�
 #: the rules the slices take: Page's SGD rules at TOY_DEFAULTS, the adaptive ones at
 #: ADAPTIVE_DEFAULTS (their best lr on the toy is near 0.03 at α = 0.05; the other
 #: slices' y ranges are the same)
-SLICE_RULES = ("nesterov", "heavy-ball", "adamw", "adam-l2", "lion")
+SLICE_RULES = ("nesterov", "heavy-ball", "adamw", "adam-l2", "lion", "muon")
 ADAPTIVE_DEFAULTS = {"lr": 0.03, "batch_size": 512, "momentum": 0.9, "wd": 0.05}
 
 
 def slice_defaults(rule: str) -> dict:
     """The toy's centre (lr, N, ρ or β₁, α) for ``rule``."""
-    from dynamics.rules import ADAPTIVE
+    from dynamics.rules import ADAPTIVE, ORTHOGONAL
 
-    return ADAPTIVE_DEFAULTS if rule in ADAPTIVE else TOY_DEFAULTS
+    return ADAPTIVE_DEFAULTS if rule in ADAPTIVE + ORTHOGONAL else TOY_DEFAULTS
 
 
 def slice_claims(rule: str) -> dict[str, tuple[str | None, float | None]]:
@@ -233,13 +246,18 @@ def slice_claims(rule: str) -> dict[str, tuple[str | None, float | None]]:
     rules: only λ × α, from the exact rescaling symmetry (w, λ, α) → (rw, r^b λ, r^c α),
     whose invariant λ^(−c) α^b gives slope c/b; their normalised update's size does not
     scale with N or with 1 − β₁, so those slices have no derived flat direction."""
-    from dynamics.rules import ADAPTIVE
+    from dynamics.rules import ADAPTIVE, ORTHOGONAL
 
-    if rule not in ADAPTIVE:
+    if rule not in ADAPTIVE + ORTHOGONAL:
         return {name: (claim, expected) for name, (_, _, claim, expected, _) in SLICES.items()}
-    from dynamics.adaptive import rescaling_symmetry
+    if rule == "muon":  # (w, λ, α) → (rw, rλ, α/r): λα, like AdamW's; Muon's NS(u) ignores N's noise size
+        from dynamics.muon import rescaling_symmetry
 
-    sym = rescaling_symmetry(rule)
+        sym = rescaling_symmetry()
+    else:
+        from dynamics.adaptive import rescaling_symmetry
+
+        sym = rescaling_symmetry(rule)
     claim = {-1: "lr*wd", -2: "lr**2*wd"}.get(int(sym["c"] / sym["b"]) if sym["b"] else 0, str(sym["invariant"]))
     return {name: ((claim, float(sym["c"] / sym["b"])) if name == "lr_x_wd" else (None, None)) for name in SLICES}
 
@@ -275,7 +293,8 @@ def slice_frame(name: str, config: SlicesConfig, seed: int):
     params = {k: centre[k] for k in ("batch_size", "momentum", "wd")}
     params |= {k: np.asarray(v) for k, v in to_params(Y).items()}
     loss = quadratic_final_loss(LR, params["batch_size"], params["momentum"], params["wd"], seed=seed,
-                                steps=config.steps, dim=config.dim, device=config.device, rule=config.rule)
+                                steps=config.steps, dim=config.dim, device=config.device, rule=config.rule,
+                                **({"head": 0} if config.rule == "muon" else {}))  # Muon takes no head
     full = {k: np.broadcast_to(np.asarray(v, dtype=float), LR.shape).ravel() for k, v in params.items()}
     return pd.DataFrame({"slice": name, "lr": LR.ravel(), "batch_size": full["batch_size"],
                          "momentum": full["momentum"], "one_minus_momentum": 1 - full["momentum"],
@@ -300,7 +319,8 @@ def run_slices(config: SlicesConfig) -> dict:
         raise RidgelineError("slices need points >= 3, rows >= 3, repeats >= 1 and steps >= 1")
     if config.rule not in SLICE_RULES:
         raise RidgelineError(f"slices take rule {', '.join(SLICE_RULES)}; got {config.rule!r}")
-    check_toy(steps=config.steps, dim=config.dim, device=config.device, rule=config.rule)
+    check_toy(steps=config.steps, dim=config.dim, device=config.device, rule=config.rule,
+              **({"head": 0} if config.rule == "muon" else {}))
     with DirectoryLock(ensure_dir(config.out)):
         return _run_slices(config)
 
@@ -373,7 +393,7 @@ def _run_slices(config: SlicesConfig) -> dict:
     from dynamics.rules import ADAPTIVE
 
     table = Table(title="ridge slopes d log y / d log lr vs " + (
-        f"the flat directions derived for {config.rule}" if config.rule in ADAPTIVE else "Page's flat directions"))
+        f"the flat directions derived for {config.rule}" if config.rule in ADAPTIVE + ("muon",) else "Page's flat directions"))
     for col in ("y", "flat", "expect", "fitted ± fit err", "± seed err", "z (seed err)"):
         table.add_column(col, justify="right")
     for name, f in fits.items():

@@ -35,7 +35,7 @@ import numpy as np
 import sympy as sp
 
 from dynamics.util.errors import RidgelineError
-from dynamics.rules import ADAPTIVE, RULES, get_rule
+from dynamics.rules import ADAPTIVE, ORTHOGONAL, RULES, get_rule
 
 lam, alpha, G, N, M_ex = sp.symbols("lambda alpha G N M", positive=True)
 rho = sp.Symbol("rho", nonnegative=True)
@@ -220,7 +220,11 @@ class Equilibrium:
 @lru_cache(maxsize=None)
 def equilibrium(rule: str) -> Equilibrium:
     """Derive the equilibrium of ``rule`` under the noise model (see module docstring);
-    the adaptive rules' is :func:`dynamics.adaptive.equilibrium`."""
+    the adaptive rules' is :func:`dynamics.adaptive.equilibrium`, Muon's :func:`dynamics.muon.equilibrium`."""
+    if rule in ORTHOGONAL:
+        from dynamics import muon
+
+        return muon.equilibrium()
     if rule in ADAPTIVE:
         from dynamics import adaptive
 
@@ -298,7 +302,11 @@ def from_rotated(rotated, momentum, wd):
 @lru_cache(maxsize=None)
 def derive(rule: str) -> tuple[Formula, ...]:
     """Every derived result for ``rule``, in reading order (keys documented in README);
-    the adaptive rules' are :func:`dynamics.adaptive.derive`."""
+    the adaptive rules' are :func:`dynamics.adaptive.derive`, Muon's :func:`dynamics.muon.derive`."""
+    if rule in ORTHOGONAL:
+        from dynamics import muon
+
+        return muon.derive()
     if rule in ADAPTIVE:
         from dynamics import adaptive
 
@@ -369,7 +377,7 @@ def check_hyperparameters(lr, wd, momentum) -> None:
 
 
 def predict(rule: str, lr, wd, momentum=0.0, grad_norm=1.0, power=None, *, elements=None,
-            beta2=None, radial=None) -> Prediction:
+            beta2=None, radial=None, shape=None, nesterov=True, adjust_lr="original") -> Prediction:
     """Equilibrium |w|, angular update, effective lr and relaxation time.
 
     ``lr`` λ, ``wd`` α, ``momentum`` ρ (ignored by "sgd"; β₁ of the adaptive rules),
@@ -380,10 +388,14 @@ def predict(rule: str, lr, wd, momentum=0.0, grad_norm=1.0, power=None, *, eleme
     training.updatestats; None: 0). Scalars or broadcastable numpy arrays. The adaptive rules
     (:mod:`dynamics.adaptive`) also need ``elements``, the number C of elements of the
     tensor, and take β₂ (``beta2``, None: the rule's default); their effective lr is
-    λ/|w| (per normalised coordinate), not λ/|w|².
+    λ/|w| (per normalised coordinate), not λ/|w|². ``muon`` needs the matrix ``shape``
+    (A, B) or "AxB" and takes ``nesterov`` and ``adjust_lr`` (:func:`dynamics.muon.predict`;
+    G plays no part: NS(u) does not see the gradient's size); its effective lr is λs/|w|.
     """
     get_rule(rule)
     check_hyperparameters(lr, wd, momentum)
+    if rule in ORTHOGONAL:
+        return _predict_muon(lr, wd, momentum, shape, nesterov, adjust_lr, power, radial)
     if rule in ADAPTIVE:
         return _predict_adaptive(rule, lr, wd, momentum, grad_norm, elements, beta2, power, radial)
     if rule == "sgd":
@@ -421,6 +433,24 @@ def predict(rule: str, lr, wd, momentum=0.0, grad_norm=1.0, power=None, *, eleme
         return Prediction(*(float(x) for x in (out.weight_norm, out.angular_update,
                                                out.effective_lr, out.relaxation_steps)))
     return out
+
+
+def _predict_muon(lr, wd, momentum, shape, nesterov, adjust_lr, power, radial) -> Prediction:
+    from dynamics import muon
+
+    if shape is None:
+        raise RidgelineError("predicting muon needs the matrix shape, rows x columns (e.g. 64x576 for a "
+                             "64x64x3x3 conv)")
+    if power is not None or radial is not None:
+        raise RidgelineError("a measured update power or radial share applies to adamw only, not muon")
+    scalar = all(np.ndim(a) == 0 for a in (lr, wd, momentum))
+    norm, theta, eff, tau, ok = muon.predict(lr, wd, momentum, shape, nesterov, adjust_lr)
+    if scalar:
+        if not ok:
+            raise RidgelineError(f"no stable equilibrium for muon at lr={lr}, wd={wd}, momentum={momentum}: "
+                                 "it needs lr > 0, wd > 0 and lr*wd < 1")
+        return Prediction(*(float(x) for x in (norm, theta, eff, tau)))
+    return Prediction(norm, theta, eff, tau)
 
 
 def _predict_adaptive(rule, lr, wd, momentum, grad_norm, elements, beta2, power=None, radial=None) -> Prediction:

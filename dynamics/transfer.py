@@ -60,7 +60,7 @@ from dynamics.util.errors import RidgelineError
 #: what ``--from`` fills in when a name is left out: Page's setting (lr and wd on the mean loss)
 PAGE = {"lr": 0.4, "wd": 5e-4, "momentum": 0.9, "batch_size": 512}
 TARGETS = ("batch_size", "momentum", "wd")  # what --to may change; λ follows
-RULES = ("nesterov", "heavy-ball", "sgd")  # coupled weight decay: the invariants above
+RULES = ("nesterov", "heavy-ball", "sgd", "muon")  # coupled weight decay: the invariants above; muon: λα only
 LARGEST_CHECKED_BATCH = 512  # Page's lr × N slice spans N up to 512
 MEMORY_FRACTION = 0.25  # 1/(1−ρ) steps must stay under this fraction of an epoch (Page's: 0.1)
 RELAXATION_FRACTION = 0.2  # relaxation under this fraction of the run
@@ -155,6 +155,10 @@ def _check(config: TransferConfig) -> tuple[dict, dict]:
     if all(target[k] == source[k] for k in config.target):
         raise RidgelineError(f"--to {','.join(f'{k}={v:g}' for k, v in config.target.items())} "
                              "changes nothing; give a new batch_size, momentum or wd")
+    moved = [k for k in ("batch_size", "momentum") if target[k] != source[k]]
+    if config.rule == "muon" and moved:  # dynamics.muon: (w, λ, α) → (rw, rλ, α/r) is its one exact symmetry
+        raise RidgelineError(f"--rule muon: only lr*wd is derived invariant (NS(u) fixes the update's size, so "
+                             f"neither lr/N nor lr/(1-momentum) carries over); --to may change wd, not {moved[0]}")
     if config.rule == "sgd" and (source["momentum"] or target["momentum"]):
         raise RidgelineError("--rule sgd has no momentum; give momentum=0 or use nesterov or heavy-ball")
     if not (config.train_size >= 1 and config.epochs > 0):
@@ -173,6 +177,9 @@ def _relaxation(rule: str, p: dict) -> tuple[float, float]:
     """(exact, leading-order) relaxation time in steps; exact is NaN without equilibrium."""
     from dynamics.symbolic import predict
 
+    if rule == "muon":  # |w|² ∝ q^(2t), q = 1 − λα, whatever the matrix (dynamics.muon)
+        q = 1 - p["lr"] * p["wd"]
+        return (-1 / (2 * math.log(q)) if 0 < q < 1 else math.nan), 1 / (2 * p["lr"] * p["wd"])
     try:
         exact = predict(rule, p["lr"], p["wd"], p["momentum"]).relaxation_steps
     except RidgelineError:
@@ -184,6 +191,8 @@ def transfer(config: TransferConfig) -> Transfer:
     """The setting equivalent to ``config.source`` with ``config.target``'s changes."""
     if set(config.target) & set(SCALES):
         return scale_transfer(config)
+    if config.rule in RESCALING_RULES:
+        return rescaling_transfer(config)
     source, target = _check(config)
     lr = equivalent_lr(source, target)
     after = target | {"lr": float(lr), "batch_size": int(target["batch_size"])}
@@ -205,7 +214,8 @@ def transfer(config: TransferConfig) -> Transfer:
         elif abs(t / leading - 1) > LEADING_ORDER_TOLERANCE:
             u = p["lr"] * p["wd"] / (1 - p["momentum"])
             warnings.append(f"{label}: leading order fails: the exact relaxation time ({t:.4g} steps) is "
-                            f"{t / leading - 1:+.0%} off (1-momentum)/(4 lr wd) = {leading:.4g}; "
+                            f"{t / leading - 1:+.0%} off "
+                            f"{'1/(2 lr wd)' if config.rule == 'muon' else '(1-momentum)/(4 lr wd)'} = {leading:.4g}; "
                             f"u = lr*wd/(1-momentum) = {u:.3g} is not small next to 1-momentum = "
                             f"{1 - p['momentum']:.3g}, so the invariants hold only approximately")
     warnings += _regime_warnings(config, before, after, epochs[1])
@@ -218,12 +228,15 @@ def transfer(config: TransferConfig) -> Transfer:
 def _regime_warnings(config: TransferConfig, before: dict, after: dict, relax_epochs: float) -> list[str]:
     out = []
     n = after["batch_size"]
+    if config.rule == "muon":  # no linear-scaling claim to warn about: only an α move (λα kept)
+        n = per_epoch = memory = 0
     if n > before["batch_size"] and n > LARGEST_CHECKED_BATCH:
         out.append(f"linear scaling: batch {n} is above {LARGEST_CHECKED_BATCH}, the largest in Page's "
                    "lr x N slice; at large N curvature limits lr and lr/N stops being flat")
-    per_epoch = config.train_size / n
-    memory = 1 / (1 - after["momentum"])
-    if memory > MEMORY_FRACTION * per_epoch:
+    if config.rule != "muon":
+        per_epoch = config.train_size / n
+        memory = 1 / (1 - after["momentum"])
+    if memory > MEMORY_FRACTION * per_epoch > 0:
         out.append(f"linear scaling: momentum averages over 1/(1-momentum) = {memory:.3g} steps, more than "
                    f"{MEMORY_FRACTION:g} of an epoch ({per_epoch:.3g} steps at batch {n}); the derivation "
                    "assumes the gradient changes little over that memory")
@@ -252,7 +265,8 @@ def render(result: Transfer, fmt: str, rule: str) -> str:
         kept = "yes" if i.kept else f"no (x{i.after / i.before:.4g})"
         lines.append(f"{i.name:<24}{i.before:>12.5g}{i.after:>12.5g}  {kept}")
     (s0, s1), (e0, e1) = result.relaxation_steps, result.relaxation_epochs
-    lines += ["", f"relaxation time: {s0:.4g} steps ({e0:.3g} epochs) -> {s1:.4g} steps ({e1:.3g} epochs)"]
+    lines += ["", f"relaxation time: {s0:.4g} steps ({e0:.3g} epochs) -> {s1:.4g} steps ({e1:.3g} epochs)"
+              if math.isfinite(s0) or math.isfinite(s1) else "relaxation time: not known before the run (see below)"]
     if result.scale is not None:
         lines += _render_scale(result)
     if result.others is not None:
@@ -412,7 +426,11 @@ def timescale(rule: str, lr: float, wd: float, momentum: float, steps_per_epoch:
 # ------------------------------------------------ moves of the run's scale, keeping τ
 #: rules the scale moves cover: their τ is a function of λα (and ρ, β₁, β₂), derived
 TIMESCALE_RULES = ("nesterov", "heavy-ball", "sgd", "adamw", "lion")
-CHOICES = tuple(dict.fromkeys(RULES + TIMESCALE_RULES))  # every --rule transfer takes
+#: the Adam family and Lion: their one derived flat direction is the rescaling invariant
+#: λ^(−c) α^b of :func:`dynamics.adaptive.rescaling_symmetry` (λα for AdamW and Lion, λ²α for
+#: Adam with L2), which carries a wd move (:func:`rescaling_transfer`)
+RESCALING_RULES = ("adamw", "adam-l2", "lion")
+CHOICES = tuple(dict.fromkeys(RULES + TIMESCALE_RULES + RESCALING_RULES))  # every --rule transfer takes
 #: AdamW's and Lion's exact rescaling invariant is λα (dynamics.adaptive), and λ/N, λα/N per epoch;
 #: ρ's λ/(1−ρ) and u are the SGD rules' (shown for those)
 ADAPTIVE_INVARIANTS = ("lr/N", "lr*wd", "lr*wd/N")
@@ -559,3 +577,62 @@ def scale_transfer(config: TransferConfig) -> Transfer:
              "moved": factors, "moved_leading_order": {moved: leading / old[moved]}, "relaxation_form": str(form), "run_relaxation_times": {"before": runs[0], "after": runs[1]},
              "notes": notes}
     return Transfer(old, new, invariants, taus, epochs, warnings, None, scale)
+
+
+def rescaling_exponent(rule: str):
+    """(e, invariant) for an adaptive rule: the rescaling w → r w, λ → r^b λ, α → r^c α
+    derived from its update (:func:`dynamics.adaptive.rescaling_symmetry`) keeps
+    λ^(−c) α^b, so a move α → α' is carried by λ' = λ (α/α')^e with e = b/(−c)
+    (1 for AdamW and Lion, ½ for Adam with L2). ``invariant``: that product in lr, wd."""
+    import sympy as sp
+
+    from dynamics.adaptive import rescaling_symmetry
+    from dynamics.symbolic import alpha, lam
+
+    sym = rescaling_symmetry(rule)
+    name = str(sym["invariant"].subs({lam: sp.Symbol("lr"), alpha: sp.Symbol("wd")}))
+    return sp.Rational(sym["b"]) / -sp.Rational(sym["c"]), name
+
+
+def rescaling_transfer(config: TransferConfig) -> Transfer:
+    """A wd move of AdamW, Adam with L2 or Lion along its derived rescaling invariant.
+    β₁ and N have no derived flat direction in these rules, so only wd may move; λ
+    follows, the tensors without the symmetry are kept by their old (λ, α)."""
+    _check_names(config)
+    moved = sorted(set(config.target) - {"wd"})
+    if moved:
+        raise RidgelineError(f"--rule {config.rule} --to {moved[0]}: the {config.rule} rule's one derived flat "
+                             "direction is its rescaling invariant, which carries a wd move (lr follows); "
+                             "it has none for batch_size or momentum (beta1)")
+    source = PAGE | {k: v for k, v in config.source.items() if k in PAGE}
+    target = source | config.target
+    for name, p in (("--from", source), ("--to", target)):
+        _check_setting(name, p)
+    if target["wd"] == source["wd"]:
+        raise RidgelineError(f"--to wd={target['wd']:g} changes nothing; give a new wd")
+    exponent, name = rescaling_exponent(config.rule)
+    ratio = Fraction(source["wd"]) / Fraction(target["wd"])
+    lr = Fraction(source["lr"]) * ratio if exponent == 1 else Fraction(source["lr"] * float(ratio) ** float(exponent))
+    before = source | {"batch_size": int(source["batch_size"])}
+    after = target | {"lr": float(lr), "batch_size": int(target["batch_size"])}
+    b, c = float(1 / exponent), 1.0  # the invariant λ^(1/e) α, up to a power: compared exactly where e = 1
+    value = lambda lr_, wd: Fraction(lr_) * Fraction(wd) if exponent == 1 else float(lr_) ** b * float(wd) ** c  # noqa: E731
+    kept = value(lr, after["wd"]), value(source["lr"], source["wd"])
+    invariants = [Invariant(name, float(kept[1]), float(kept[0]), kept[0] == kept[1] if exponent == 1
+                            else math.isclose(kept[0], kept[1], rel_tol=1e-12))]
+    if name != "lr*wd":
+        invariants.append(Invariant("lr*wd", source["lr"] * source["wd"], float(lr) * after["wd"], False))
+    warnings, steps = [], []
+    for p in (before, after):
+        try:
+            steps.append(relaxation_steps(config.rule, p["lr"], p["wd"], p["momentum"]))
+        except RidgelineError as e:
+            steps.append(math.nan)
+            if p is before:
+                warnings.append(f"relaxation time not shown: {e}")
+    epochs = [t * p["batch_size"] / config.train_size for t, p in zip(steps, (before, after))]
+    if math.isfinite(epochs[1]) and epochs[1] > RELAXATION_FRACTION * config.epochs:
+        warnings.append(f"relaxation: {epochs[1]:.3g} epochs is more than {RELAXATION_FRACTION:g} of the "
+                        f"{config.epochs:g}-epoch run; |w| is away from its equilibrium for much of it")
+    return Transfer(before, after, invariants, tuple(steps), tuple(epochs), warnings,
+                    others={"lr": before["lr"], "wd": before["wd"]})

@@ -6,13 +6,17 @@
 A plain PyTorch loop (nothing from ridgeline's trainer): torchvision.models' ResNet-18
 (BasicBlock, [2, 2, 2, 2]) adapted to 32x32 images (3x3 stem with stride 1, no max-pool)
 at a CPU-sized width, a class-balanced subset of CIFAR-10 with random flips,
-torch.optim.SGD with Nesterov momentum and weight decay, torch's OneCycleLR. ridgeline
+torch.optim.SGD with Nesterov momentum and weight decay, torch's OneCycleLR with its
+default arguments (so the momentum cycles 0.95 → 0.85 → 0.95 against λ). ridgeline
 enters in one line, ``Monitor(model, optimizer, out=..., batch=...)``, which probes the
-network for its scale-invariant tensors and logs every 10th step; afterwards
-``ridgeline validate`` compares every layer with the equilibrium Page's analysis
-predicts (David Page, "How to Train Your ResNet 5: Hyperparameters", Myrtle AI blog).
+network for its scale-invariant tensors, logs every 10th step and records λ, α and ρ
+of every step; afterwards ``ridgeline validate`` compares every layer with the
+equilibrium and the trajectory Page's analysis predicts along those per-step values
+(David Page, "How to Train Your ResNet 5: Hyperparameters", Myrtle AI blog).
 
-OneCycleLR's momentum cycling is off: the predictions are for a fixed ρ.
+``--wd2 A`` puts the second half of the conv weights (in the order of
+``model.named_parameters()``) in a second param group with weight decay A: validate
+predicts each tensor with its own group's α.
 """
 
 from __future__ import annotations
@@ -75,7 +79,10 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=0.2, help="OneCycleLR's peak λ")
     p.add_argument("--wd", type=float, default=5e-3, help="α, coupled weight decay")
-    p.add_argument("--momentum", type=float, default=0.9)
+    p.add_argument("--momentum", type=float, default=0.9,
+                   help="ρ before the first step (OneCycleLR then cycles it 0.95 → 0.85 → 0.95)")
+    p.add_argument("--wd2", type=float, default=None,
+                   help="α of a second param group holding the second half of the conv weights")
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args()
     if not args.data:
@@ -83,10 +90,16 @@ def main() -> None:
     torch.manual_seed(args.seed)
     x, y, x_test, y_test = load(args.data, args.train_size, 1000)
     model = ResNet18Cifar(args.width)
-    optimizer = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum, nesterov=True,
+    params = list(model.parameters())
+    if args.wd2 is not None:
+        convs = [q for name, q in model.named_parameters() if q.dim() == 4]
+        second = {id(q) for q in convs[len(convs) // 2:]}
+        params = [{"params": [q for q in params if id(q) not in second]},
+                  {"params": [q for q in params if id(q) in second], "weight_decay": args.wd2}]
+    optimizer = torch.optim.SGD(params, lr=args.lr, momentum=args.momentum, nesterov=True,
                                 weight_decay=args.wd)
     steps = args.epochs * (len(x) // args.batch_size)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=steps, cycle_momentum=False)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, args.lr, total_steps=steps)  # defaults
 
     monitor = Monitor(model, optimizer, out=args.out, every=10, batch=x[:256], overwrite=True)  # ridgeline
 

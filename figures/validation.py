@@ -1,8 +1,11 @@
 """Figures for ``ridgeline validate``: measured against predicted, per layer and overall.
 
 Input is the per-step table of :func:`dynamics.validate.compare` (columns step, layer,
-scale_invariant, weight_norm, predicted_norm, angular_update, measured_angle,
-predicted_angle, equilibrium) and its per-layer summary.
+scale_invariant, weight_norm, angular_update, measured_angle, equilibrium, and per
+prediction kind K predicted_norm_K, predicted_angle_K, trajectory_norm_K,
+trajectory_angle_smoothed_K, with the closure's trajectory_*_closure beside them).
+What is drawn is what the verdicts compare: the measured |w| and the measured angle of
+the mean cosine against each prediction's trajectory averaged by the same window.
 """
 
 from __future__ import annotations
@@ -12,13 +15,33 @@ from pathlib import Path
 
 
 
-def _predictions(ax, df, equilibrium: str, white: str, correlated: str) -> None:
-    """The instantaneous equilibrium (faint) and the two predicted trajectories."""
-    ax.plot(df["step"], df[equilibrium], color="tab:green", lw=3, alpha=0.3,
-            label="instantaneous equilibrium")
-    ax.plot(df["step"], df[white], color="grey", ls=":", lw=1.4, label="trajectory, white noise")
-    ax.plot(df["step"], df[correlated], color="black", ls="--", lw=1.2,
-            label="trajectory, measured correlation")
+#: line style per prediction kind (dynamics.validate.PREDICTIONS); the closure is drawn apart.
+#: Distinct things, distinct colours: the instantaneous equilibrium is purple, the
+#: equilibrium phase green, the measured values blue (|w|) and red (angle)
+KIND_STYLE = {"white": dict(color="black", ls="--", lw=1.3), "transferred": dict(color="tab:olive", ls="-.", lw=1.3),
+              "forecast": dict(color="tab:brown", ls="-.", lw=1.3)}
+CLOSURE_STYLE = dict(color="grey", ls=":", lw=1.3)
+
+
+def _kinds(df) -> list[str]:
+    from dynamics.validate import kinds_in
+
+    return kinds_in(df)
+
+
+def _predictions(ax, df, equilibrium: str, trajectory: str) -> None:
+    """The instantaneous white equilibrium (faint), each prediction's trajectory, and the closure's."""
+    from dynamics.validate import PREDICTION_TITLES
+
+    ax.plot(df["step"], df[equilibrium], color="tab:purple", lw=2.5, alpha=0.25,
+            label="instantaneous equilibrium (white)")
+    for kind in _kinds(df):
+        ax.plot(df["step"], df[trajectory.format(kind)], **KIND_STYLE.get(kind, {}),
+                label=f"prediction: {PREDICTION_TITLES.get(kind, kind)} trajectory")
+    if df[trajectory.format("closure")].notna().any():
+        ax.plot(df["step"], df[trajectory.format("closure")], **CLOSURE_STYLE,
+                label="closure: the run's own k (a check)")
+
 
 def _setup():
     import matplotlib
@@ -46,12 +69,11 @@ def _shade_equilibrium(ax, df) -> None:
 def plot_layers(steps, path: str | Path, quantity: str = "norm", cols: int = 4) -> Path:
     """One panel per layer: measured |w| or angle against the predicted trajectory.
 
-    ``quantity`` "norm": measured |w| (blue), the predicted trajectory with the measured
-    gradient correlation (black dashed) and white (grey dotted), and the instantaneous
-    equilibrium (faint). "angle": the per-step angle (faint dots), its mean-cosine
-    average (red), the trajectory's angle averaged the same way (black dashed, grey
-    dotted white), the instantaneous equilibrium angle (faint). Layers that are not
-    scale-invariant get no prediction. Green: equilibrium phase.
+    ``quantity`` "norm": measured |w| (blue), each prediction's trajectory (black dashed:
+    white noise), the closure's (grey dotted) and the instantaneous white equilibrium
+    (faint purple). "angle": the per-step angle (faint dots), its mean-cosine average
+    (red) and the trajectories' angles averaged by the same window (what the verdict
+    compares). Layers that are not scale-invariant get no prediction. Green: equilibrium phase.
     """
     plt, _ = _setup()
     import numpy as np
@@ -67,16 +89,15 @@ def plot_layers(steps, path: str | Path, quantity: str = "norm", cols: int = 4) 
         if quantity == "norm":
             ax.plot(df["step"], df["weight_norm"], color="tab:blue", lw=1.6, label="measured")
             if si:
-                _predictions(ax, df, "predicted_norm", "trajectory_norm_white", "trajectory_norm")
+                _predictions(ax, df, "predicted_norm_white", "trajectory_norm_{}")
         else:
             ax.plot(df["step"], df["angular_update"], ".", color="tab:orange", ms=2,
                     alpha=0.3, label="per-step angle")
             ax.plot(df["step"], df["measured_angle"], color="tab:red", lw=1.6,
                     label="measured (mean cosine)")
             if si:
-                _predictions(ax, df, "predicted_angle", "trajectory_angle_smoothed_white",
-                             "trajectory_angle_smoothed")
-            smooth = df[["measured_angle", "trajectory_angle_smoothed"]].to_numpy(float).ravel()
+                _predictions(ax, df, "predicted_angle_white", "trajectory_angle_smoothed_{}")
+            smooth = df[["measured_angle", "trajectory_angle_smoothed_white"]].to_numpy(float).ravel()
             smooth = smooth[np.isfinite(smooth) & (smooth > 0)]
             if len(smooth):  # per-step dots of the first steps may be far above: clip them
                 ax.set_ylim(0, 1.3 * np.percentile(smooth, 99))
@@ -100,9 +121,9 @@ def plot_layers(steps, path: str | Path, quantity: str = "norm", cols: int = 4) 
     return Path(path)
 
 
-def plot_ratios(steps, path: str | Path, tolerance: float = 0.05, cols: int = 4) -> Path:
+def plot_ratios(steps, path: str | Path, tolerance: float = 0.10, cols: int = 4) -> Path:
     """One panel per scale-invariant layer: measured / predicted trajectory against step,
-    |w| (blue) and angle (red), with the measured correlation (solid) and white
+    |w| (blue) and angle (red), each prediction (solid: white noise) and the closure
     (dotted); grey band ±``tolerance``; the first relaxation time is left blank."""
     plt, _ = _setup()
 
@@ -118,12 +139,15 @@ def plot_ratios(steps, path: str | Path, tolerance: float = 0.05, cols: int = 4)
         df = si[(si["layer"] == layer) & si["trajectory_phase"]].sort_values("step")
         ax.axhspan(1 - tolerance, 1 + tolerance, color="grey", alpha=0.15, lw=0)
         ax.axhline(1, color="black", lw=0.8)
-        ax.plot(df["step"], df["trajectory_norm_ratio"], color="tab:blue", lw=1.4, label="|w|, correlated")
-        ax.plot(df["step"], df["trajectory_norm_ratio_white"], color="tab:blue", ls=":", lw=1.2,
-                label="|w|, white")
-        ax.plot(df["step"], df["trajectory_angle_ratio"], color="tab:red", lw=1.4, label="angle, correlated")
-        ax.plot(df["step"], df["trajectory_angle_ratio_white"], color="tab:red", ls=":", lw=1.2,
-                label="angle, white")
+        for kind in _kinds(df):
+            for q, color in (("norm", "tab:blue"), ("angle", "tab:red")):
+                ax.plot(df["step"], df[f"trajectory_{q}_ratio_{kind}"], color=color, lw=1.4,
+                        ls=KIND_STYLE.get(kind, {}).get("ls", "-") if kind != "white" else "-",
+                        label=f"{'|w|' if q == 'norm' else 'angle'}, {kind} prediction")
+        for q, color in (("norm", "tab:blue"), ("angle", "tab:red")):
+            if df[f"trajectory_{q}_ratio_closure"].notna().any():
+                ax.plot(df["step"], df[f"trajectory_{q}_ratio_closure"], color=color, ls=":", lw=1.2,
+                        label=f"{'|w|' if q == 'norm' else 'angle'}, closure (check)")
         ax.set_title(str(layer), fontsize=11)
         ax.tick_params(labelsize=9)
         ax.set_ylim(0.6, 1.4)

@@ -1,5 +1,6 @@
 """`ridgeline derive` and the CLI's contract: instant help, one-line errors, exit 2."""
 
+import math
 import json
 import subprocess
 import sys
@@ -23,8 +24,10 @@ def test_derive_json_has_every_rule_and_values_at_a_point():
                                  "--at", "lr=0.4,wd=5e-4,momentum=0.9"])
     assert result.exit_code == 0, result.output
     doc = json.loads(result.stdout)
-    assert set(doc) == {"sgd", "heavy-ball", "nesterov", "decoupled", "adamw", "adam-l2", "lion"}
+    assert set(doc) == {"sgd", "heavy-ball", "nesterov", "decoupled", "adamw", "adam-l2", "lion", "muon"}
     assert doc["adamw"]["formulas"]["rescaling_invariant"]["expr"] == "alpha*lambda"
+    assert doc["muon"]["formulas"]["rescaling_exponents"]["expr"] == "(1, 1, -1)"
+    assert doc["muon"]["formulas"]["weight_norm_sq"]["value"] is None  # no A, B: no matrix to measure
     assert doc["adam-l2"]["formulas"]["rescaling_invariant"]["expr"] == "alpha*lambda**2"
     hb = doc["heavy-ball"]
     assert hb["formulas"]["rescaling_exponents"]["expr"] == "(1, 2, -2, -1)"
@@ -117,3 +120,13 @@ def test_derive_at_bad_adaptive_points_are_one_line_and_exit_2(args, message):
     proc = subprocess.run([sys.executable, "-m", "cli", "derive", *args], capture_output=True, text=True)
     assert proc.returncode == 2, proc.stderr
     assert message in proc.stderr and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+
+
+def test_derive_muon_takes_the_matrix_shape():
+    result = runner.invoke(app, ["derive", "--rule", "muon", "--format", "json",
+                                 "--at", "lr=0.05,wd=0.1,momentum=0.95,A=16,B=72"])
+    assert result.exit_code == 0, result.output
+    f = json.loads(result.stdout)["muon"]["formulas"]
+    assert f["rescaling_invariant"]["value"] == pytest.approx(0.005)
+    assert f["relaxation_steps"]["value"] == pytest.approx(-1 / (2 * math.log(0.995)))
+    assert f["weight_norm_sq"]["value"] > 0 and -0.3 < f["update_radial_share"]["value"] < -0.2

@@ -23,6 +23,9 @@ LIGHT = ("--init-norm", "1", "--steps", "100")  # a fixed |w0| spares each Ray w
 
 @pytest.fixture(scope="module")
 def local_ray():
+    from conftest import require_ray_headroom
+
+    require_ray_headroom()
     start_local_ray(ray, num_cpus=2)
     yield
     stop_ray(ray)

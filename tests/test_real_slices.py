@@ -180,7 +180,7 @@ def test_quick_report_shows_given_slices_without_rerunning_them(tiny_slice, tmp_
     assert summary["steps"]["real-slices"] == "done"
     assert sorted(p.stat().st_mtime_ns for p in (tiny_slice / "records").glob("*.json")) == before
     md = (out / "report.md").read_text()
-    assert "## 3b. Page's three slices on the real ResNet-9" in md and "| lr_x_wd | λα (-1) |" in md
+    assert "## 4. Page's three slices on the real ResNet-9" in md and "| lr_x_wd | λα (-1) |" in md
     assert "](real-slices/slices.png)" in md and (out / "real-slices" / "slices.png").stat().st_size > 0
     assert "ridgeline sweep --objective train --repeats 2" in md  # how the sweep was made
     assert "lr_x_wd: the ridge row by row" in md and "lr_x_wd: had |w| settled at the ridge?" in md

@@ -146,3 +146,74 @@ def test_full_profile_on_a_cpu_needs_an_explicit_device(monkeypatch):
     estimate.check_cpu_time(runs, "cpu", "full", console)
     assert f"about {hours:.1f} h for 2 run(s)" in console.export_text()
     estimate.check_cpu_time(runs, "auto", "quick", console)  # quick: no estimate, no refusal
+
+
+def _headings(md: str) -> list[str]:
+    import re
+
+    return re.findall(r"(?m)^## (\d+)\. ", md)
+
+
+def test_sections_are_numbered_once_and_the_time_is_kept_across_reruns(no_cifar, tmp_path, monkeypatch):
+    """Sections 1, 2, 3, … each once (were 4, 5, 4, 5 with two runs); the header's time
+    is the steps' own, kept on a rerun that recomputes nothing (was "in 0 s"); the
+    reproduce commands carry the data path of $RIDGELINE_DATA and a --download given
+    to an earlier run of the same report."""
+    import re
+
+    out = tmp_path / "report"
+    _report(out)
+    md = (out / "report.md").read_text()
+    numbers = _headings(md)
+    assert numbers == [str(i) for i in range(1, len(numbers) + 1)] and len(numbers) >= 8, numbers
+    took = re.search(r"its steps took (.+?) in all", md).group(1)
+    saved = json.loads((out / "report_config.json").read_text())
+    (out / "report_config.json").write_text(json.dumps({**saved, "download": True}))  # as after --download
+    monkeypatch.setenv("RIDGELINE_DATA", str(tmp_path / "elsewhere.npz"))  # not there: skipped again
+    summary, _ = _report(out)
+    assert set(summary["steps"].values()) == {"done earlier", "skipped"}
+    md = (out / "report.md").read_text()
+    assert re.search(r"its steps took (.+?) in all", md).group(1) == took
+    assert "in this run: steps done earlier were not recomputed" in md
+    everything = re.search(r"Everything here:\n\n```\n(.+)\n```", md).group(1)
+    assert "--download" in everything and f"--data {tmp_path / 'elsewhere.npz'}" in everything
+    trains = [line for line in md.splitlines() if line.startswith("ridgeline train --out")]
+    assert trains and all(f"--data {tmp_path / 'elsewhere.npz'}" in t and "--download" in t for t in trains)
+
+
+def test_derivation_tables_are_folded_below_the_first_figure(no_cifar, tmp_path):
+    from training.report.text import to_html
+
+    out = tmp_path / "report"
+    _report(out)
+    html = to_html((out / "report.md").read_text(), "t")
+    start = html.index("Derivations</h2>")
+    before_figures = html[start:html.index("<h2>2. ")]  # section 1, before the first figure
+    unfolded = before_figures[:before_figures.index("<details>")] + before_figures[before_figures.index("</details>"):]
+    assert "<table>" in before_figures and "<table>" not in unfolded  # every formula table folded
+
+
+def test_report_inside_the_repository_is_ignored_by_git(no_cifar, tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from training.report import steps
+
+    assert steps.in_repository(Path(steps.__file__).parent) and not steps.in_repository(tmp_path)
+    monkeypatch.setattr(steps, "in_repository", lambda out: True)
+    _report(tmp_path / "inside")
+    assert (tmp_path / "inside" / ".gitignore").read_text().splitlines()[-1] == "*"
+    monkeypatch.setattr(steps, "in_repository", lambda out: False)
+    _report(tmp_path / "outside")
+    assert not (tmp_path / "outside" / ".gitignore").exists()
+
+
+def test_report_resume_alone_takes_the_report_s_own_settings(tiny_cli, tmp_path):
+    out = tmp_path / "r"
+    first = tiny_cli("--out", out, "--device", "cpu")
+    assert first.exit_code == 0, first.output
+    again = tiny_cli("--out", out, "--resume")
+    assert again.exit_code == 0, again.output
+    assert json.loads((out / "report_config.json").read_text())["device"] == "cpu"  # kept, not auto
+    assert "done earlier, not recomputed" in again.output
+    nothing = tiny_cli("--out", tmp_path / "none", "--resume")
+    assert nothing.exit_code == 2 and "holds no report_config.json, nothing to resume" in nothing.output

@@ -250,7 +250,7 @@ def test_one_nan_poisons_only_its_own_row_not_the_layer(clean_run, tmp_path):
     clean = clean_run[1].set_index("layer")
     got = table.set_index("layer")
     numbers = clean.select_dtypes("number").columns
-    assert np.isfinite(got.loc["conv1.weight", "norm_ratio_median"])
+    assert np.isfinite(got.loc["conv1.weight", "norm_ratio_white_median"])
     pd.testing.assert_series_equal(got.loc["conv2.weight", numbers], clean.loc["conv2.weight", numbers])
 
 

@@ -5,7 +5,7 @@ import pytest
 import sympy as sp
 import torch
 
-from dynamics.rules import ADAPTIVE, RULES, decoupled, initial_state, stepper, torch_sgd_kwargs
+from dynamics.rules import ADAPTIVE, ORTHOGONAL, RULES, decoupled, initial_state, stepper, torch_sgd_kwargs
 from training.optim import Lion, make_optimizer
 
 STEPS = 6
@@ -40,7 +40,7 @@ def test_decoupled_rule_matches_its_equations():
         np.testing.assert_allclose(w, w_ref, rtol=0, atol=1e-12)
 
 
-@pytest.mark.parametrize("rule", [r for r in RULES if r not in ADAPTIVE])
+@pytest.mark.parametrize("rule", [r for r in RULES if r not in ADAPTIVE + ORTHOGONAL])
 def test_rules_accept_sympy_numpy_and_torch(rule):
     sym = RULES[rule](*sp.symbols("w v g lambda alpha rho"))
     assert all(isinstance(e, sp.Expr) for e in sym)

@@ -94,7 +94,7 @@ LOOPBACK_HEX = {"0100007F", "0000000000000000FFFF00000100007F", "000000000000000
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/net"), reason="reads listening sockets from Linux /proc")
-def test_a_local_ray_instance_listens_on_loopback_only():
+def test_a_local_ray_instance_listens_on_loopback_only(ray_headroom):
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'ridgeline[ray]')")
     from training.search.executors import start_local_ray, stop_ray, visible_gpus
 
@@ -122,7 +122,7 @@ time.sleep(600)
 
 
 @pytest.mark.skipif(not os.path.isdir("/proc/net"), reason="reads processes from Linux /proc")
-def test_kill_9_of_a_driver_takes_its_local_ray_instance_with_it(tmp_path):
+def test_kill_9_of_a_driver_takes_its_local_ray_instance_with_it(tmp_path, ray_headroom):
     pytest.importorskip("ray", reason="Ray is not installed (pip install 'ridgeline[ray]')")
     import subprocess
     import sys
@@ -159,3 +159,15 @@ def test_kill_9_of_a_driver_takes_its_local_ray_instance_with_it(tmp_path):
     finally:
         if driver.poll() is None:
             driver.kill()
+
+
+def test_ray_tests_skip_with_the_numbers_when_memory_is_short():
+    """The headroom check of tests/conftest.py: the case that failed (22.1 of 23.5 GB in
+    use) is skipped with its numbers; a quiet machine is not."""
+    from conftest import ray_headroom_reason
+
+    total = int(23.5e9)
+    reason = ray_headroom_reason(total, total - int(22.1e9), 0.95)
+    assert reason.startswith("not enough memory for a local Ray instance: 22.1 of 23.5 GB in use")
+    assert ray_headroom_reason(total, total - int(4e9), 0.95) is None
+    assert ray_headroom_reason(None, None, 0.95) is None

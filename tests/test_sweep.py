@@ -244,3 +244,36 @@ def test_a_ridge_outside_the_grid_is_reported_not_fitted(tmp_path):
     ridge = json.loads((out / "ridge.json").read_text())["lr_x_wd"]
     assert ridge["slope"] is None and ridge["interior"] == [False, False, False]
     assert (out / "heatmap.png").exists()
+
+
+def test_grid_points_shorter_than_a_few_relaxation_times_are_warned(tmp_path):
+    """τ = (1−ρ)/(4λα) at λ = 0.01, α = 1e-5 is 250,000 steps: far beyond a 100-step toy."""
+    from training.search.objectives import make_objective
+    from training.search.sweep import grid_trials, short_runs_note
+
+    short = toy(tmp_path / "a", x="lr=0.01:1:3", y="wd=1e-5:1e-3:3", options=("--steps", "100"))
+    note = short_runs_note(short, objective := make_objective("quadratic", ["--steps", "100"]),
+                           grid_trials(short, objective))
+    assert note.startswith("9 of 9 grid points run fewer than 3 relaxation times of |w| (the fewest: 0.0002, "
+                           "at lr=0.01 batch_size=512 momentum=0.9 wd=1e-05)"), note
+    long = toy(tmp_path / "b", x="lr=0.2:0.8:3", y="wd=5e-3:2e-2:3", options=("--steps", "2000"))
+    objective = make_objective("quadratic", ["--steps", "2000"])
+    assert short_runs_note(long, objective, grid_trials(long, objective)) is None
+    result = runner.invoke(app, ["sweep", "--objective", "quadratic", "--x", "lr=0.01:1:3", "--y", "wd=1e-5:1e-3:3",
+                                 "--steps", "100", "--out", str(tmp_path / "c")], env={"COLUMNS": "400"})
+    assert result.exit_code == 0 and "warning: too short: 9 of 9 grid points" in result.output
+
+
+def test_cli_resume_alone_continues_a_sweep_with_its_own_settings(tmp_path):
+    """`sweep --out DIR --resume` needs no other option (the objective, axes and pass-through
+    options come from sweep_config.json); a given axis that differs is still refused."""
+    out = tmp_path / "s"
+    first = runner.invoke(app, ARGS + ["--out", str(out), "--steps", "100", "--max-runs", "4"])
+    assert first.exit_code == 0, first.output
+    assert len(records(out)) == 4
+    refused = runner.invoke(app, ["sweep", "--out", str(out), "--resume", "--x", "lr=0.01:1:4"])
+    assert refused.exit_code == 2 and "holds a different sweep" in refused.output
+    rest = runner.invoke(app, ["sweep", "--out", str(out), "--resume", "--max-runs", "100"])
+    assert rest.exit_code == 0, rest.output
+    assert "9/9 runs finished (5 new)" in rest.output
+    assert json.loads((out / "sweep_config.json").read_text())["options"] == ["--steps", "100"]

@@ -57,7 +57,12 @@ def test_tiny_run_writes_every_file_and_a_complete_norm_table(tmp_path):
     assert all((run / name).is_file() for name in FILES)
     assert json.loads((run / "summary.json").read_text()) == summary
     assert {"test_acc", "diverged", "steps", "seconds"} <= set(summary)
-    assert summary["steps"] == 6 and summary["diverged"] is False and 0 <= summary["test_acc"] <= 1
+    assert summary["steps"] == 6 and summary["diverged"] is False
+    # the accuracy is a count over the test images, the last epoch's, with its binomial error
+    n, acc = summary["test_images"], summary["test_acc"]
+    assert acc * n == pytest.approx(round(acc * n), abs=1e-6)
+    assert acc == pd.read_csv(run / "metrics.csv")["test_acc"].iloc[-1]
+    assert summary["test_acc_se"] == pytest.approx((acc * (1 - acc) / n) ** 0.5)
     saved = json.loads((run / "config.json").read_text())
     assert saved["rule"] == "nesterov" and saved["width"] == 0.0625
     assert {"torch", "device_name", "git_commit", "start_time"} <= set(json.loads((run / "env.json").read_text()))

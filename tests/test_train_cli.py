@@ -63,3 +63,33 @@ def test_bad_data_files_give_one_line_and_exit_2(tmp_path, content):
     lines = result.output.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ") and str(path) in lines[0]
     assert "--download" in lines[0]
+
+
+def test_sigterm_is_handled_like_ctrl_c_exit_143_and_resumable(tmp_path, monkeypatch):
+    """SIGTERM ended a run with exit 143 and no word; now it says what was kept, like
+    Ctrl-C, and `--resume` finishes the run."""
+    import os
+    import signal
+
+    from training.monitor import Monitor
+
+    fetch, calls = Monitor.fetch, []
+
+    def fetch_then_terminate(self):  # in epoch 2, after epoch 1's checkpoint
+        calls.append(1)
+        if len(calls) == 2:
+            os.kill(os.getpid(), signal.SIGTERM)
+        return fetch(self)
+
+    monkeypatch.setattr(Monitor, "fetch", fetch_then_terminate)
+    out = tmp_path / "run"
+    result = _run("--out", out, "--data", tiny_npz(tmp_path / "tiny.npz"), "--width", 0.0625,
+                  "--batch-size", 32, "--epochs", 3, "--log-every", 1, "--device", "cpu")
+    assert result.exit_code == 143, result.output
+    assert f"terminated: finished epochs are saved; continue with `ridgeline train --out {out} --resume`" in result.output
+    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored afterwards
+    monkeypatch.undo()
+    again = _run("--out", out, "--resume")
+    assert again.exit_code == 0, again.output
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["steps"] == summary["planned_steps"] == 9

@@ -62,32 +62,36 @@ def test_adaptive_run_saves_its_rule_and_logs_the_first_moment(tmp_path, one_thr
 @pytest.mark.parametrize("optimizer", ["adamw", "adam", "lion"])
 def test_validate_predicts_adaptive_runs_with_the_runs_rule(tmp_path, one_thread, optimizer):
     """validate on a tiny adaptive run: no trajectory (derived for SGD), and for adamw the
-    prediction is the white one scaled by √κ̄ in |w|, unchanged in angle (power_equilibrium)."""
+    closure is the white prediction scaled by √κ̄ in |w|, unchanged in angle (power_equilibrium)."""
     from dynamics.validate import ValidateConfig, validate
 
     train(tiny_config(tmp_path, optimizer=optimizer, nesterov=False, lr=1e-3, wd=0.1, epochs=2), verbose=False)
     steps = validate(ValidateConfig(run_dir=str(tmp_path / "run"), figures=False)).steps
-    assert steps.trajectory_norm.isna().all() and not steps.trajectory_phase.any()
+    assert steps.trajectory_norm_white.isna().all() and not steps.trajectory_phase.any()
     logged = steps[steps.step > 0]
-    assert logged.predicted_norm_white.notna().all() and logged.predicted_angle_white.notna().all()
+    from dynamics.symbolic import predict
+
+    C = logged["shape"].map(lambda s: float(np.prod([int(n) for n in s.split("x")]))).to_numpy()
+    white = predict({"adamw": "adamw", "adam": "adam-l2", "lion": "lion"}[optimizer], logged.lr.to_numpy(), 0.1,
+                    0.9, logged.G_smoothed.to_numpy(), elements=C)  # β₂: the rule's default, as trained
+    assert logged.predicted_norm_white.to_numpy() == pytest.approx(white.weight_norm, rel=1e-12)
+    assert logged.predicted_angle_white.to_numpy() == pytest.approx(white.angular_update, rel=1e-12)
     if optimizer == "adamw":
         kappa = logged.power_smoothed.to_numpy()
         assert ((kappa > 0) & (kappa < 5)).all() and abs(kappa - 1).max() > 1e-3
-        assert logged.predicted_norm_tangent.to_numpy() == pytest.approx(
+        assert logged.closure_norm_tangent.to_numpy() == pytest.approx(
             logged.predicted_norm_white.to_numpy() * kappa**0.5, rel=1e-9)  # ξ = 0: √κ times white
         radial = logged.radial_smoothed.to_numpy()
         assert np.isfinite(radial).all() and np.abs(radial).max() > 0
-        from dynamics.symbolic import predict
-
         shape = logged["shape"].map(lambda s: float(np.prod([int(n) for n in s.split("x")])))
         p = predict("adamw", logged.lr.to_numpy(), 0.1, 0.9, logged.G_smoothed.to_numpy(), kappa,
                     elements=shape.to_numpy(), beta2=0.999, radial=radial)
-        assert logged.predicted_norm.to_numpy() == pytest.approx(p.weight_norm, rel=1e-12, nan_ok=True)
-        assert logged.predicted_angle.to_numpy() == pytest.approx(p.angular_update, rel=1e-12, nan_ok=True)
-        assert logged[logged.scale_invariant].predicted_norm.notna().all()
+        assert logged.closure_norm.to_numpy() == pytest.approx(p.weight_norm, rel=1e-12, nan_ok=True)
+        assert logged.closure_angle.to_numpy() == pytest.approx(p.angular_update, rel=1e-12, nan_ok=True)
+        assert logged[logged.scale_invariant].closure_norm.notna().all()
     else:
         assert logged.power_smoothed.isna().all()
-        assert logged.predicted_norm.to_numpy() == pytest.approx(logged.predicted_norm_white.to_numpy(), rel=0)
+        assert logged.closure_norm.isna().all()  # no closure for adam-l2 and lion: white only
 
 
 @pytest.mark.parametrize("args,message", [

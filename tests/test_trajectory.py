@@ -84,3 +84,40 @@ def test_step_lrs_is_the_trainers_schedule():
     lrs = step_lrs(config.lr, config.warmup, config.epochs, config.schedule, 10, 60)
     assert lrs == pytest.approx([lr_at(config, (s - 0.5) / 10) for s in range(1, 61)], abs=0)
     assert schedule_lr(0.0, 1.0, 1.0, 5, "constant") == 0 and schedule_lr(3, 1.0, 1.0, 5, "constant") == 1
+
+
+def _simulate_per_step(rule, lr, wd, rho, w0, runs=32, dim=512):
+    """Mean |w|² after every step under per-step (λ_t, α_t, ρ_t), white tangent noise."""
+    gen = torch.Generator().manual_seed(1)
+    w = torch.randn(runs, dim, generator=gen, dtype=torch.float64)
+    w = w / w.norm(dim=1, keepdim=True) * w0
+    v = torch.zeros_like(w)
+    step = get_rule(rule)
+    x = [w0**2]
+    for lr_t, wd_t, rho_t in zip(lr, wd, rho):
+        g = tangent_noise(w, G, torch.randn(runs, dim, generator=gen, dtype=torch.float64))
+        w, v = step(w, v, g, float(lr_t), float(wd_t), float(rho_t))
+        x.append((w * w).sum(1).mean().item())
+    return np.sqrt(x)
+
+
+@pytest.mark.parametrize("rule", ["heavy-ball", "nesterov"])
+def test_per_step_momentum_and_weight_decay_equal_direct_simulation(rule):
+    """OneCycleLR's momentum cycle (ρ 0.95 → 0.85 → 0.95 against λ) and a weight decay that
+    doubles half-way: the trajectory along (λ_t, α_t, ρ_t) follows the simulation, and one
+    fixed ρ (the first, as validate used before) or one fixed α does not."""
+    t = np.arange(STEPS)
+    phase = np.minimum(t / 300, 1.0) - np.clip((t - 300) / (STEPS - 300), 0, 1)  # 0 → 1 → 0
+    lr = 0.004 + 0.1 * phase
+    rho = 0.95 - 0.10 * phase
+    wd = np.where(t < STEPS // 2, WD, 2 * WD)
+    pred = trajectory(rule, lr, wd, rho, np.full((STEPS, 1), G**2), [2.0]).weight_norm[:, 0]
+    norm = _simulate_per_step(rule, lr, wd, rho, 2.0)
+    np.testing.assert_allclose(pred, norm, rtol=0.02)
+    fixed_rho = trajectory(rule, lr, wd, rho[0], np.full((STEPS, 1), G**2), [2.0]).weight_norm[:, 0]
+    fixed_wd = trajectory(rule, lr, WD, rho, np.full((STEPS, 1), G**2), [2.0]).weight_norm[:, 0]
+    assert np.max(np.abs(fixed_rho / norm - 1)) > 0.1 and np.max(np.abs(fixed_wd / norm - 1)) > 0.1
+    per_tensor = trajectory(rule, np.stack([lr, lr], 1), np.stack([wd, np.full(STEPS, WD)], 1),
+                            np.stack([rho, rho], 1), np.full((STEPS, 2), G**2), [2.0, 2.0]).weight_norm
+    np.testing.assert_allclose(per_tensor[:, 0], pred, rtol=1e-12)  # each tensor its own α_t
+    np.testing.assert_allclose(per_tensor[:, 1], fixed_wd, rtol=1e-12)

@@ -227,8 +227,8 @@ def test_width_moves_follow_the_stated_parametrisation():
     (["--to", "epochs=24"], "changes nothing"),
     (["--to", "train_size=2.5"], "whole number"),
     (["--to", "width=0"], "must be finite numbers > 0"),
-    (["--to", "train_size=1000", "--rule", "adam-l2"], "'adam-l2' is not one of"),
-    (["--to", "wd=1e-3", "--rule", "adamw"], "coupled weight decay"),
+    (["--to", "train_size=1000", "--rule", "adam-l2"], "depends on the gradient"),
+    (["--to", "momentum=0.95", "--rule", "adamw"], "it has none for batch_size or momentum"),
     (["--to", "train_size=1000", "--keep", "momentum"], "'momentum' is not one of"),
 ])
 def test_cli_bad_scale_moves(args, message):
@@ -251,3 +251,28 @@ def test_cli_size_move_json():
     assert out["after"]["wd"] == 0.0025 and set(out["scale"]["moved"]) == {"lr"}
     assert out["relaxation_epochs"]["after"] == pytest.approx(out["relaxation_epochs"]["before"], rel=1e-9)
     assert "lr/N" in out["not_kept"] and "lr/(1-momentum)" in out["not_kept"]
+
+
+def test_the_adam_family_and_lion_move_wd_along_their_derived_invariant():
+    """λα for AdamW and Lion, λ²α for Adam with L2: the exponent comes from the rescaling
+    symmetry derived from each rule (transfer --rule adamw was refused)."""
+    from fractions import Fraction
+
+    from dynamics.transfer import TransferConfig, rescaling_exponent, transfer
+
+    assert {r: rescaling_exponent(r) for r in ("adamw", "lion", "adam-l2")} == {
+        "adamw": (1, "lr*wd"), "lion": (1, "lr*wd"), "adam-l2": (Fraction(1, 2), "lr**2*wd")}
+    for rule, lr in (("adamw", 0.00025), ("lion", 0.00025), ("adam-l2", 0.0005)):
+        result = transfer(TransferConfig(source={"lr": 1e-3, "wd": 0.1}, target={"wd": 0.4}, rule=rule))
+        assert result.after["lr"] == pytest.approx(lr, rel=1e-15) and result.invariants[0].kept, rule
+        assert result.others == {"lr": 1e-3, "wd": 0.1}
+    with pytest.raises(RidgelineError, match="it has none for batch_size or momentum"):
+        transfer(TransferConfig(source={}, target={"momentum": 0.95}, rule="adamw"))
+
+
+def test_cli_transfer_rule_adamw_and_adam_l2():
+    for rule, invariant in (("adamw", "lr*wd"), ("adam-l2", "lr**2*wd")):
+        result = runner.invoke(app, ["transfer", "--rule", rule, "--from", "lr=1e-3,wd=0.1", "--to", "wd=0.4"])
+        assert result.exit_code == 0, result.output
+        assert any(line.startswith(invariant + " ") and line.endswith("yes") for line in result.output.splitlines())
+        assert "nan" not in result.output

@@ -203,3 +203,15 @@ def test_tpe_without_optuna_names_the_extra(tmp_path, monkeypatch):
     result = runner.invoke(app, ["tune", "--objective", "quadratic", "--method", "tpe", "--out", str(out)])
     assert result.exit_code == 2 and "pip install 'ridgeline[optuna]'" in result.output, result.output
     assert not out.exists()
+
+
+def test_cli_resume_alone_continues_a_tune_with_its_own_settings(tmp_path):
+    out = tmp_path / "t"
+    args = ["tune", "--objective", "quadratic", "--start", "lr=0.001,momentum=0.5,wd=0.01",
+            "--out", str(out), "--max-runs", "3", "--steps", "100"]
+    assert runner.invoke(app, args).exit_code == 0
+    more = runner.invoke(app, ["tune", "--out", str(out), "--resume", "--max-runs", "5"])
+    assert more.exit_code == 0, more.output
+    assert "5 runs (2 new)" in more.output
+    other = runner.invoke(app, ["tune", "--out", str(out), "--resume", "--coordinates", "naive"])
+    assert other.exit_code == 2 and "coordinates: 'rotated' -> 'naive'" in other.output

@@ -50,9 +50,10 @@ class TrainConfig:
     #: "follow": (λ/λ₀)^e with λ₀ from symmetry_ref, e derived from the rule (initial_scale)
     init_scale: Union[float, Literal["follow"]] = 1.0
     symmetry_ref: Optional[str] = None  # "lr=λ₀,wd=α₀": the reference point of init_scale "follow"
-    momentum: float = 0.9  # ρ (SGD) or β₁ (adamw, adam, lion): the first-moment coefficient, dimensionless
-    nesterov: bool = True  # Nesterov momentum (torch.optim.SGD nesterov=True); SGD only
-    optimizer: str = "sgd"  # sgd | adamw | adam (Adam with L2 decay) | lion (training.optim)
+    momentum: float = 0.9  # ρ (SGD, Muon) or β₁ (adamw, adam, lion): the first-moment coefficient, dimensionless
+    nesterov: bool = True  # Nesterov momentum (torch.optim.SGD / torch.optim.Muon nesterov=True); SGD and Muon
+    optimizer: str = "sgd"  # sgd | adamw | adam (Adam with L2 decay) | lion | muon (training.optim)
+    adjust_lr: str = "original"  # Muon's lr factor s(A, B): original √max(1, A/B) | match_rms_adamw 0.2√max(A, B)
     beta2: Optional[float] = None  # β₂ of adamw/adam/lion; None = 0.999 (Adam), 0.99 (Lion)
     eps: float = 1e-8  # ε of adamw/adam, added to √s
     schedule: str = "piecewise"  # "piecewise": 0 -> lr over warm-up, then linear -> 0; "constant": warm-up then lr
@@ -89,22 +90,25 @@ class TrainConfig:
 
     def optimizer_arguments(self) -> dict:
         """(rule, lr, wd, momentum, beta2, eps) for :func:`training.optim.make_optimizer`."""
+        extra = dict(nesterov=self.nesterov, adjust_lr=self.adjust_lr) if self.optimizer == "muon" else {}
         return dict(rule=self.rule, lr=self.lr, wd=self.wd, momentum=self.momentum,
-                    beta2=self.beta2, eps=self.eps)
+                    beta2=self.beta2, eps=self.eps, **extra)
 
 
 #: ``--optimizer`` names and the rules of :mod:`dynamics.rules` they apply (sgd: by ρ, nesterov)
-OPTIMIZERS = {"sgd": None, "adamw": "adamw", "adam": "adam-l2", "lion": "lion"}
+OPTIMIZERS = {"sgd": None, "adamw": "adamw", "adam": "adam-l2", "lion": "lion", "muon": "muon"}
+MUON_MOMENTUM = 0.95  # torch.optim.Muon's default ρ
 
 
 def from_options(optimizer: str = "sgd", momentum: Optional[float] = None, nesterov: Optional[bool] = None,
                  beta1: Optional[float] = None, beta2: Optional[float] = None, eps: Optional[float] = None,
-                 exact_symmetry: bool = False, **fields) -> "TrainConfig":
+                 adjust_lr: Optional[str] = None, exact_symmetry: bool = False, **fields) -> "TrainConfig":
     """The TrainConfig of ``ridgeline train`` options, None meaning "not given".
 
     SGD takes ``--momentum``/``--nesterov``; adamw, adam and lion take ``--beta1`` (stored
-    as ``momentum``, the first-moment coefficient), ``--beta2`` and ``--eps``. A flag of
-    the other family is refused with a one-line error, then :func:`check` runs.
+    as ``momentum``, the first-moment coefficient), ``--beta2`` and ``--eps``; muon takes
+    ``--momentum`` (default 0.95, torch's), ``--nesterov`` and ``--adjust-lr``. A flag of
+    another family is refused with a one-line error, then :func:`check` runs.
     ``exact_symmetry`` sets the fields of :func:`exact_symmetry_fields` about ``symmetry_ref``.
     """
     if exact_symmetry:
@@ -118,11 +122,27 @@ def from_options(optimizer: str = "sgd", momentum: Optional[float] = None, neste
         fields |= exact_symmetry_fields(*parse_symmetry_ref(fields["symmetry_ref"]))
     if optimizer not in OPTIMIZERS:
         raise RidgelineError(f"unknown optimizer {optimizer!r}: choose one of {', '.join(OPTIMIZERS)}")
-    if optimizer == "sgd":
+    if adjust_lr is not None and optimizer != "muon":
+        raise RidgelineError("--adjust-lr applies to --optimizer muon only")
+    if optimizer == "muon":
+        if eps is not None:
+            raise RidgelineError("--eps has no meaning for --optimizer muon: its update NS(u) divides by no "
+                                 "second moment (torch's fixed 1e-7 only guards a zero buffer); leave --eps out")
+        given = [f"--{n}" for n, v in (("beta1", beta1), ("beta2", beta2)) if v is not None]
+        if given:
+            raise RidgelineError(f"{', '.join(given)} appl{'ies' if len(given) == 1 else 'y'} to adamw, adam or "
+                                 "lion; Muon takes --momentum and --nesterov")
+        config = TrainConfig(optimizer="muon", momentum=MUON_MOMENTUM if momentum is None else momentum,
+                             nesterov=True if nesterov is None else nesterov,
+                             adjust_lr=adjust_lr or "original", **fields)
+    elif optimizer == "sgd":
         given = [f"--{n}" for n, v in (("beta1", beta1), ("beta2", beta2), ("eps", eps)) if v is not None]
         if given:
             raise RidgelineError(f"{', '.join(given)} apply to --optimizer adamw, adam or lion; "
                                  "SGD takes --momentum and --nesterov")
+        if nesterov and momentum == 0:
+            raise RidgelineError("--nesterov needs --momentum > 0: with --momentum 0 the rule is plain sgd, "
+                                 "which has no Nesterov term; drop --nesterov or give a momentum")
         config = TrainConfig(momentum=TrainConfig.momentum if momentum is None else momentum,
                              nesterov=TrainConfig.nesterov if nesterov is None else nesterov, **fields)
     else:
@@ -241,7 +261,7 @@ def check(config: TrainConfig) -> None:
     if not isinstance(config.batch_size, int) or config.batch_size < 1:
         bad("batch_size", config.batch_size, "an integer >= 1")
     if not (isinstance(config.width, (int, float)) and math.isfinite(config.width) and config.width > 0):
-        bad("width", config.width, "a number > 0 (1 = Page's ResNet-9, 0.25 for a quick CPU run)")
+        bad("width", config.width, "a number > 0 (1 = Page's ResNet-9, 0.125 for a quick CPU run)")
     if not (math.isfinite(config.lr) and config.lr >= 0):
         bad("lr", config.lr, "a finite number >= 0")
     if not (math.isfinite(config.wd) and config.wd >= 0):
@@ -271,9 +291,13 @@ def check(config: TrainConfig) -> None:
     sgd = config.optimizer == "sgd"
     if not 0 <= config.momentum < 1:
         bad("momentum" if sgd else "beta1", config.momentum, "in [0, 1)")
-    if not sgd and config.nesterov:
+    if not sgd and config.nesterov and config.optimizer != "muon":
         bad("nesterov", config.nesterov, f"False with optimizer {config.optimizer!r} (an SGD flag)")
-    if config.beta2 is not None and not (sgd is False and 0 <= config.beta2 < 1):
+    from dynamics.rules import ADJUST_LR
+
+    if config.adjust_lr not in ADJUST_LR or (config.adjust_lr != "original" and config.optimizer != "muon"):
+        bad("adjust_lr", config.adjust_lr, f"one of {', '.join(ADJUST_LR)}, with optimizer muon")
+    if config.beta2 is not None and not (sgd is False and config.optimizer != "muon" and 0 <= config.beta2 < 1):
         bad("beta2", config.beta2, "in [0, 1), with optimizer adamw, adam or lion")
     if not (isinstance(config.eps, (int, float)) and math.isfinite(config.eps) and config.eps > 0):
         bad("eps", config.eps, "a finite number > 0 (e.g. 1e-8)")
@@ -293,3 +317,35 @@ def check(config: TrainConfig) -> None:
         bad("seed", config.seed, f"an integer in [0, {2**63 - 1}] (torch's seed range)")
     if config.out is not None and not str(config.out).strip():
         bad("out", config.out, "a directory path (--out \"\" would save nothing)")
+
+
+#: the from_options arguments that set the first-moment family's fields (the rest are fields)
+_FAMILY = ("optimizer", "momentum", "nesterov", "beta1", "beta2", "eps")
+
+
+def saved_options(saved: dict) -> dict:
+    """The :func:`from_options` arguments that rebuild the run saved as ``saved`` (its
+    config.json): ``from_options(**saved_options(c.to_dict())) == c``. A field missing
+    from an older run's file keeps its default (the value that run used)."""
+    names = {f.name for f in dataclasses.fields(TrainConfig)} - set(_FAMILY)
+    options = {k: v for k, v in saved.items() if k in names}
+    optimizer = saved.get("optimizer", TrainConfig.optimizer)
+    momentum = saved.get("momentum", TrainConfig.momentum)
+    if optimizer == "sgd":
+        return {**options, "optimizer": optimizer, "momentum": momentum,
+                "nesterov": saved.get("nesterov", TrainConfig.nesterov)}
+    eps = None if optimizer == "lion" else saved.get("eps", TrainConfig.eps)
+    return {**options, "optimizer": optimizer, "beta1": momentum, "beta2": saved.get("beta2"), "eps": eps}
+
+
+def resume_options(saved: dict, given: dict, where: str) -> dict:
+    """``from_options`` arguments for ``--resume``: the saved run's, then the options
+    ``given`` on the command line on top (a differing one is then refused by the run
+    directory's check, naming it). A different ``--optimizer`` is refused here: the
+    other family's options would not even parse."""
+    options = saved_options(saved)
+    if "optimizer" in given and given["optimizer"] != options["optimizer"]:
+        raise RidgelineError(f"cannot resume {where} with a different configuration (optimizer: "
+                             f"{options['optimizer']!r} then, {given['optimizer']!r} now); use the same "
+                             "options or another --out")
+    return {**options, **given}

@@ -56,7 +56,7 @@ class Setup:
 
 def build(config: TrainConfig, device: torch.device) -> Setup:
     """Seeded ResNet9(width) and the config's optimiser on the mean loss
-    (:func:`training.optim.make_optimizer`: torch.optim.SGD, AdamW, Adam or Lion), with
+    (:func:`training.optim.make_optimizer`: torch.optim.SGD, AdamW, Adam, Lion or Muon), with
     α on the tensors ``config.wd_on`` names and ``config.other_lr``/``other_wd`` on the
     tensors without the symmetry (:func:`training.optim.param_groups`); the
     scale-invariant conv weights start at :func:`training.config.initial_scale` times their
@@ -75,7 +75,8 @@ def build(config: TrainConfig, device: torch.device) -> Setup:
                 if flags[name]:
                     p.mul_(init_scale)
     scale = 1.0 if config.other_lr is None else config.other_lr / config.lr
-    optimizer = make_optimizer(params=param_groups(model, config.wd_on, scale, config.other_wd),
+    groups = param_groups(model, config.wd_on, scale, config.other_wd, split=config.optimizer == "muon")
+    optimizer = make_optimizer(params=groups,
                                **config.optimizer_arguments())
     forward = torch.compile(model) if config.compile else model
     if cuda:

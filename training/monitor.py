@@ -7,17 +7,24 @@ attaches to torch's optimizer step hooks (``register_step_pre_hook`` /
 every parameter tensor around the step (training.norms: |w_t|, |g_t|, ∠(w_t, w_{t+1}),
 |v_{t+1}|, and the gradient power ratio k_t of training.gradstats, whose filter it
 updates on EVERY step). Before the first step it logs step 0: the initial |w| of every
-tensor, the other columns empty (not when continuing from ``step`` > 0). It reads
-λ (lr), α (weight_decay) and ρ (momentum) from each tensor's param group at that step,
-so any ``torch.optim.lr_scheduler`` and several param groups just work. With ``out`` it
+tensor, the other columns empty (not when continuing from ``step`` > 0). On EVERY step it
+reads λ (lr), α (weight_decay), ρ (momentum, β₁) and β₂ of every param group, as that
+step uses them, so any ``torch.optim.lr_scheduler`` (a cycled momentum, a changing weight
+decay) and several param groups are followed step by step. With ``step(closure)`` torch
+runs the pre-hook before the closure computes the gradient: the monitor wraps the
+closure and measures when it returns. A step GradScaler skips never calls
+``optimizer.step()``, so it is not counted. What it cannot follow (a param group added
+after it was made) it names once: a warning and ``monitor_notes.json``. With ``out`` it
 writes the run-directory contract of ``ridgeline train``:
 
-    config.json   optimiser, each param group's rule and hyperparameters, each tensor's
-                  group, rule, shape and scale invariance; at the top level the rule, wd and
-                  momentum of the group holding the scale-invariant tensors
-    norms.csv     one row per (logged step, tensor); norms_per_channel.csv with per_channel
-    probe.csv     the scale-invariance probe, when given a batch (training.probe)
-    summary.json  written when the monitor is closed, or at a normal interpreter exit
+    config.json          optimiser, each param group's rule and hyperparameters, each tensor's
+                         group, rule, shape and scale invariance; at the top level the rule, wd
+                         and momentum of the group holding most scale-invariant tensors
+    norms.csv            one row per (logged step, tensor); norms_per_channel.csv with per_channel
+    hyperparameters.csv  one row per (step, group): lr, wd, momentum (β₁), beta2 (Adam types)
+    probe.csv            the scale-invariance probe, when given a batch (training.probe)
+    monitor_notes.json   what it could not follow, and the tensors it does not monitor
+    summary.json         written when the monitor is closed, or at a normal interpreter exit
 
 so ``ridgeline validate OUT`` works on it unchanged. Tables are rewritten atomically at
 most every ``flush_seconds`` and at the end. Scale invariance comes from probing the
@@ -26,7 +33,8 @@ model on ``batch`` (training.probe) or, without one, from its structure
 
 Supported optimisers are the rows of :data:`OPTIMIZERS`: torch.optim.SGD (any momentum,
 Nesterov, dampening 0), torch.optim.AdamW, torch.optim.Adam (L2 decay: rule adam-l2) and
-training.optim.Lion (ρ = β₁, v = ``exp_avg``; no amsgrad, no maximize). For AdamW and Adam it also logs
+training.optim.Lion (ρ = β₁, v = ``exp_avg``; no amsgrad, no maximize), torch.optim.Muon and
+training.optim.Muon (rule muon, v = ``momentum_buffer``). For AdamW and Adam it also logs
 ``update_power_ratio``, ``normalised_grad_power`` and ``normalised_grad_radial``: the
 statistics of Adam's normalised update that validate takes (training.updatestats). Each row maps a
 param group onto a rule of dynamics.rules, its (λ, α, ρ) and the state key of the rule's
@@ -100,6 +108,11 @@ OPTIMIZERS: dict[str, Rules] = {
     "torch.optim.adamw.AdamW": Rules(_adaptive_rule("adamw"), _betas, lambda g: "exp_avg"),
     "torch.optim.adam.Adam": Rules(_adaptive_rule("adam-l2"), _betas, lambda g: "exp_avg"),
     "training.optim.Lion": Rules(_adaptive_rule("lion"), _betas, lambda g: "exp_avg"),
+    # Muon (2-D: torch's; any matrix or conv weight: ridgeline's, whose "sgd" groups take that SGD rule)
+    "torch.optim.Muon": Rules(lambda g: "muon", lambda g: (g["lr"], g["weight_decay"], g["momentum"]),
+                              lambda g: "momentum_buffer"),
+    "training.optim.Muon": Rules(lambda g: g.get("sgd") or "muon",
+                                 lambda g: (g["lr"], g["weight_decay"], g["momentum"]), lambda g: "momentum_buffer"),
 }
 
 
@@ -111,7 +124,8 @@ def rules_for(optimizer: torch.optim.Optimizer) -> Rules:
             return found
     raise RidgelineError(f"{type(optimizer).__name__} is not supported by ridgeline's monitor; "
                          "supported: torch.optim.SGD (any momentum, Nesterov, dampening 0), "
-                         "torch.optim.AdamW, torch.optim.Adam and training.optim.Lion")
+                         "torch.optim.AdamW, torch.optim.Adam, training.optim.Lion, torch.optim.Muon "
+                         "and training.optim.Muon")
 
 
 def _group_rule(rules: Rules, group: dict) -> str:
@@ -175,6 +189,11 @@ class Monitor:
         self._rows: list[tuple] = []  # (step, epoch, [(λ, α, ρ) per group]) per logged step
         self._records: list[dict] = []  # {column: (P,) device tensor} per logged step
         self._channel_records: list[dict] = []
+        self._n_groups = len(optimizer.param_groups)
+        self._model_params = list(model.named_parameters())  # names for a group added later
+        self.notes: dict[str, str] = {}  # changes not followed (monitor_notes.json)
+        self.unmonitored: list[str] = []  # tensors of a param group added later
+        self._per_step: list[tuple] = []  # (step, [(λ, α, ρ, β₂) per group]) on every step
         self._handles = [optimizer.register_step_pre_hook(self._pre),
                          optimizer.register_step_post_hook(self._post)]
         self.out = Path(out).expanduser() if out is not None else None
@@ -208,13 +227,62 @@ class Monitor:
                 {"weight_norm": torch.cat([weights[i].flatten(1).norm(dim=1) for i in self.channelled])})
         self._rows.append((0, 0, hyper))
 
+    def _pre(self, optimizer, args, kwargs):
+        """Before a step: with ``step(closure)`` measure once the closure has computed
+        this step's gradient (torch runs this hook before it); otherwise now."""
+        closure = kwargs.get("closure", args[1] if len(args) > 1 else None)  # args[0]: the optimizer
+        if closure is None:
+            self._measure(optimizer)
+            return None
+        seen = []
+
+        def measured_closure():
+            loss = closure()
+            if not seen:  # the gradient of this step is in .grad now (LBFGS calls it again)
+                seen.append(True)
+                self._measure(optimizer)
+            return loss
+
+        if "closure" in kwargs:
+            return args, {**kwargs, "closure": measured_closure}
+        return (args[0], measured_closure, *args[2:]), kwargs
+
+    def _hyperparameters(self, groups: list[dict]) -> list[tuple]:
+        """(λ, α, ρ, β₂) of every param group monitored (β₂ NaN without one); a group added
+        after the monitor was made is named once in :attr:`notes`, not followed."""
+        if len(groups) != self._n_groups and "added_group" not in self.notes:
+            names = {id(p): n for n, p in self._model_params}
+            added = [names.get(id(p), f"an unnamed {'x'.join(map(str, p.shape))} tensor")
+                     for g in groups[self._n_groups:] for p in g["params"]]
+            self.unmonitored = added
+            self._note("added_group", f"{len(groups) - self._n_groups} param group(s) added to the optimizer "
+                       f"at step {self.step + 1} ({', '.join(added)}): not monitored; make the Monitor "
+                       "after the last add_param_group")
+        nan = float("nan")
+        return [tuple(map(float, self.rules.hyper(g))) + (float(g["betas"][1]) if "betas" in g else nan,)
+                for g in groups[:self._n_groups]]
+
+    def _note(self, key: str, text: str) -> None:
+        """Record a change the monitor cannot follow: a warning now, monitor_notes.json in ``out``."""
+        import warnings
+
+        self.notes[key] = text
+        warnings.warn(f"ridgeline monitor: {text}", stacklevel=4)
+        if self.out is not None:
+            from dynamics.util.io import write_json
+
+            write_json(self.out / "monitor_notes.json", {"notes": self.notes, "unmonitored": self.unmonitored})
+
     @torch.no_grad()
-    def _pre(self, optimizer, args, kwargs) -> None:
+    def _measure(self, optimizer) -> None:
         groups = optimizer.param_groups
-        hyper = [tuple(map(float, self.rules.hyper(g))) for g in groups]  # once per step
+        every = self._hyperparameters(groups)  # once per step, kept for every step
+        hyper = [h[:3] for h in every]
         if self.step == 0:
             self._initial(hyper)
         self.step += 1
+        if self.out is not None:
+            self._per_step.append((self.step, every))
         logged = self.wants(self.step)
         grads = M.grads_of(self.params)
         rho = [h[2] for h in hyper]
@@ -234,7 +302,7 @@ class Monitor:
         for hook in self.hooks:
             extra.update(hook(self.step, self.params, grads, True) or {})
         plain = {}  # tensors whose rule keeps no buffer: v' = g + α w, per group
-        for gi, g in enumerate(groups):
+        for gi, g in enumerate(groups[:self._n_groups]):
             idx = self._members[gi]
             if idx and self.rules.buffer(g) is None:
                 plain.update(zip(idx, M.plain_sgd_buffers([grads[i] for i in idx],
@@ -246,12 +314,16 @@ class Monitor:
 
     def _update_stats(self, grads: list[torch.Tensor]) -> dict:
         """κ_t, ν_t, ξ_t of training.updatestats for every tensor (NaN for a group without them)."""
-        from training.updatestats import NAMES, update_stats
+        from training.updatestats import NAMES, muon_stats, update_stats
 
         groups = self.optimizer.param_groups
         values = []
         for p, g, gi in zip(self.params, grads, self.groups):
             group = groups[gi]
+            if self.group_rules[gi] == "muon":  # Muon's |O|² and radial share
+                values.append(muon_stats(p, g, self.optimizer.state.get(p, {}), group["momentum"],
+                                         group["nesterov"], group.get("adjust_lr_fn") or "original"))
+                continue
             values.append(update_stats(self.group_rules[gi], p, g, self.optimizer.state.get(p, {}),
                                        group.get("weight_decay", 0.0), group["betas"][0] if "betas" in group
                                        else 0.0, group["betas"][1] if "betas" in group else 0.0,
@@ -266,7 +338,7 @@ class Monitor:
         step, measured, rows, extra, plain, hyper = self._pending
         self._pending = None
         before, groups, state = self._before, optimizer.param_groups, optimizer.state
-        keys = [self.rules.buffer(g) for g in groups]
+        keys = [self.rules.buffer(g) for g in groups[:self._n_groups]]
         buffers = []
         for i, p in enumerate(self.params):
             v = plain.get(i)
@@ -307,6 +379,22 @@ class Monitor:
         self._rows, self._records, self._channel_records = [], [], []
         return norms, channels
 
+    def hyperparameters(self):
+        """hyperparameters.csv: λ, α, ρ (and β₂ for the Adam types) of every param group on
+        every step the monitor saw, one row per (step, group), as the step used them."""
+        import numpy as np
+        import pandas as pd
+
+        betas = any("betas" in g for g in self.optimizer.param_groups[:self._n_groups])
+        columns = ["step", "group", *M.HYPERPARAMETERS] + (["beta2"] if betas else [])
+        if not self._per_step:
+            return pd.DataFrame(columns=columns)
+        steps = np.repeat([s for s, _ in self._per_step], self._n_groups)
+        values = np.array([h for _, every in self._per_step for h in every], dtype=float)
+        frame = {"step": steps, "group": np.tile(np.arange(self._n_groups), len(self._per_step))}
+        frame.update({k: values[:, j] for j, k in enumerate(columns[2:])})
+        return pd.DataFrame(frame)
+
     def flush(self) -> None:
         """Append the new measurements to the tables in ``out`` (atomic rewrites)."""
         import pandas as pd
@@ -321,6 +409,7 @@ class Monitor:
         write_csv(self.out / "norms.csv", self._tables[0])
         if self._tables[1] is not None:
             write_csv(self.out / "norms_per_channel.csv", self._tables[1])
+        write_csv(self.out / "hyperparameters.csv", self.hyperparameters())
         if self.board is not None and len(norms):
             self.board.add(self._tables[0])
         self._last_flush = time.monotonic()
@@ -342,6 +431,7 @@ class Monitor:
             steps = self._tables[0]["step"]
             write_json(self.out / "summary.json", {"steps": self.step, "diverged": self._diverged,
                                                    "logged_steps": int(steps[steps > 0].nunique()),
+                                                   "notes": list(self.notes.values()),
                                                    "source": "training.monitor.Monitor"})
 
     def __enter__(self) -> "Monitor":
@@ -365,7 +455,8 @@ class Monitor:
         if not overwrite and any((self.out / f).exists() for f in ("norms.csv", "summary.json")):
             raise RidgelineError(f"{self.out} already holds a run; choose another out or pass overwrite=True")
         ensure_dir(self.out)
-        for stale in ("norms.csv", "norms_per_channel.csv", "summary.json", "probe.csv"):
+        for stale in ("norms.csv", "norms_per_channel.csv", "summary.json", "probe.csv",
+                      "hyperparameters.csv", "monitor_notes.json"):
             (self.out / stale).unlink(missing_ok=True)
         config = self.config()
         if tensorboard:
@@ -378,29 +469,25 @@ class Monitor:
         atexit.register(self._at_exit)
 
     def config(self) -> dict:
-        """config.json: per-group and per-tensor rules and hyperparameters; at the top level
-        those of the group holding most scale-invariant tensors (what validate reads)."""
-        import warnings
-
+        """config.json: per-group and per-tensor rules and hyperparameters (validate applies
+        each tensor's own group's); at the top level those of the group holding most
+        scale-invariant tensors."""
         groups = []
         for i, g in enumerate(self.optimizer.param_groups):
             lr, wd, momentum = (float(h) for h in self.rules.hyper(g))
             adaptive = {"beta2": float(g["betas"][1]), "eps": float(g.get("eps", 0.0))} if "betas" in g else {}
+            if self.group_rules[i] == "muon":  # torch's None is its "original"
+                adaptive = {"adjust_lr": g.get("adjust_lr_fn") or "original"}
             groups.append({"group": i, "rule": self.group_rules[i], "lr": lr, "wd": wd, "momentum": momentum,
                            "nesterov": bool(g.get("nesterov", False)), **adaptive, "tensors": self.groups.count(i),
                            "scale_invariant_tensors": sum(inv for k, inv in zip(self.groups, self.invariant)
                                                           if k == i)})
         main = max(groups, key=lambda g: g["scale_invariant_tensors"])
-        used = {(g["rule"], g["wd"], g["momentum"]) for g in groups if g["scale_invariant_tensors"]}
-        if len(used) > 1:
-            warnings.warn(f"scale-invariant tensors sit in param groups with different rule/wd/momentum "
-                          f"{sorted(used)}; config.json names group {main['group']}'s, which "
-                          "`ridgeline validate` applies to every tensor", stacklevel=3)
         tensors = {n: {"group": k, "rule": self.group_rules[k], "shape": s, "scale_invariant": inv,
                        "wd": groups[k]["wd"], "momentum": groups[k]["momentum"]}
                    for n, k, s, inv in zip(self.names, self.groups, self.shapes, self.invariant)}
         return {"rule": main["rule"], "lr": main["lr"], "wd": main["wd"], "momentum": main["momentum"],
-                "nesterov": main["nesterov"], **{k: main[k] for k in ("beta2", "eps") if k in main},
+                "nesterov": main["nesterov"], **{k: main[k] for k in ("beta2", "eps", "adjust_lr") if k in main},
                 "optimizer": type(self.optimizer).__name__,
                 "log_every": self.every, "per_channel": self.per_channel,
                 "scale_invariance": "probe" if self.probe is not None else "structure",

@@ -4,15 +4,17 @@
 torch optimiser on the MEAN loss: torch.optim.SGD for the SGD rules
 (:func:`dynamics.rules.torch_sgd_kwargs`), torch.optim.AdamW and torch.optim.Adam
 (``weight_decay`` = α) for ``adamw`` and ``adam-l2``, and :class:`Lion` (torch has
-none) for ``lion``. Every optimiser keeps its first-moment buffer where
-:func:`first_moment` finds it (``momentum_buffer`` or ``exp_avg``).
+none) for ``lion``, and :class:`Muon` for ``muon``: Muon on the scale-invariant conv weights
+(each orthogonalised as its (out, in·k·k) matrix), Nesterov SGD on every other tensor. Every
+optimiser keeps its first-moment buffer where :func:`first_moment` finds it
+(``momentum_buffer`` or ``exp_avg``).
 """
 
 from __future__ import annotations
 
 import torch
 
-from dynamics.rules import DEFAULT_BETA2, DEFAULT_EPS, lion, torch_sgd_kwargs
+from dynamics.rules import ADJUST_LR, DEFAULT_BETA2, DEFAULT_EPS, RULES, lion, muon, torch_sgd_kwargs
 from dynamics.util.errors import RidgelineError
 
 
@@ -54,8 +56,68 @@ class Lion(torch.optim.Optimizer):
         return loss
 
 
+class Muon(torch.optim.Optimizer):
+    """torch.optim.Muon for any tensor of two or more dimensions, one step of
+    :func:`dynamics.rules.muon` per tensor on its matrix W = w.reshape(out, in·k·k):
+
+        m ← ρ m + (1 − ρ) g,   u = (1 − ρ) g + ρ m (nesterov) or m,
+        W ← (1 − λα) W − λ s(out, in·k·k) NS(u)
+
+    (Newton–Schulz in bfloat16, as torch). On a 2-D tensor it is torch.optim.Muon's step;
+    on a conv weight it is torch.optim.Muon's step on the reshaped matrix (tests/test_muon.py).
+    A param group with ``"sgd": rule`` (``"nesterov"``, ``"heavy-ball"`` or ``"sgd"`` of
+    dynamics.rules) gets that SGD rule instead, with coupled decay α: the tensors Muon
+    does not take (vectors; here the BN scales and shifts and the classifier). The buffer
+    m is ``state[p]["momentum_buffer"]`` in both, as in torch.
+    """
+
+    def __init__(self, params, lr: float = 1e-3, weight_decay: float = 0.1, momentum: float = 0.95,
+                 nesterov: bool = True, adjust_lr_fn: str = "original"):
+        if not lr >= 0 or not weight_decay >= 0 or not 0 <= momentum < 1:
+            raise ValueError(f"invalid Muon settings lr={lr}, weight_decay={weight_decay}, momentum={momentum}")
+        if adjust_lr_fn not in ADJUST_LR:
+            raise RidgelineError(f"unknown adjust_lr {adjust_lr_fn!r}: choose one of {', '.join(ADJUST_LR)}")
+        super().__init__(params, dict(lr=lr, weight_decay=weight_decay, momentum=momentum, nesterov=nesterov,
+                                      adjust_lr_fn=adjust_lr_fn, sgd=None))
+        for group in self.param_groups:
+            if group["sgd"] is not None and group["sgd"] not in ("sgd", "heavy-ball", "nesterov"):
+                raise RidgelineError(f"a Muon param group's sgd rule must be sgd, heavy-ball or nesterov, "
+                                     f"not {group['sgd']!r}")
+            for p in group["params"]:
+                if group["sgd"] is None and p.ndim < 2:
+                    raise RidgelineError(f"Muon orthogonalises matrices, not a {p.ndim}-D tensor of shape "
+                                         f"{tuple(p.shape)}; put it in a group with \"sgd\": \"nesterov\"")
+
+    @torch.no_grad()
+    def step(self, closure=None):
+        loss = None
+        if closure is not None:
+            with torch.enable_grad():
+                loss = closure()
+        for group in self.param_groups:
+            lr, wd, rho, sgd = group["lr"], group["weight_decay"], group["momentum"], group["sgd"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                state = self.state[p]
+                if "momentum_buffer" not in state:
+                    state["momentum_buffer"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                buf = state["momentum_buffer"]
+                if sgd is not None:
+                    w, v = RULES[sgd](p, buf, p.grad, lr, wd, rho)
+                    p.copy_(w)
+                    buf.copy_(v)
+                    continue
+                matrix = (p.shape[0], p[0].numel())
+                w, (m,) = muon(p.reshape(matrix), (buf.reshape(matrix),), p.grad.reshape(matrix), lr, wd, rho,
+                               nesterov=group["nesterov"], adjust_lr=group["adjust_lr_fn"])
+                p.copy_(w.reshape(p.shape))
+                buf.copy_(m.reshape(p.shape))
+        return loss
+
+
 def param_groups(model: torch.nn.Module, wd_on: str = "all", other_lr_scale: float = 1.0,
-                 other_wd: float | None = None):
+                 other_wd: float | None = None, split: bool = False):
     """The parameters to optimise, grouped by their (λ, α).
 
     By default ``model.parameters()``: one group, α on every tensor (torch's default).
@@ -64,11 +126,12 @@ def param_groups(model: torch.nn.Module, wd_on: str = "all", other_lr_scale: flo
     (BN scales and shifts, the classifier), the tensors without the symmetry w → c·w, with
     weight decay ``other_wd`` (0 for ``wd_on="scale-invariant"``, which decays only the
     symmetric tensors) and ``lr_scale`` = λ_other/λ, the factor training.loop applies to
-    the scheduled λ of that group at every step.
+    the scheduled λ of that group at every step. ``split``: the two groups even where
+    they would be alike (Muon needs them).
     """
     if wd_on not in ("all", "scale-invariant"):
         raise RidgelineError(f"wd_on must be 'all' or 'scale-invariant', got {wd_on!r}")
-    if wd_on == "all" and other_lr_scale == 1.0 and other_wd is None:
+    if wd_on == "all" and other_lr_scale == 1.0 and other_wd is None and not split:
         return model.parameters()
     from training.model import scale_invariant
 
@@ -83,10 +146,20 @@ def param_groups(model: torch.nn.Module, wd_on: str = "all", other_lr_scale: flo
 
 
 def make_optimizer(rule: str, params, lr: float, wd: float, momentum: float,
-                   beta2: float | None = None, eps: float | None = None) -> torch.optim.Optimizer:
+                   beta2: float | None = None, eps: float | None = None, nesterov: bool = True,
+                   adjust_lr: str = "original") -> torch.optim.Optimizer:
     """The torch optimiser applying ``rule`` with λ = ``lr``, α = ``wd`` and ρ (SGD rules)
     or β₁ (adaptive rules) = ``momentum``; β₂ and ε default to
-    :data:`dynamics.rules.DEFAULT_BETA2` and :data:`dynamics.rules.DEFAULT_EPS`."""
+    :data:`dynamics.rules.DEFAULT_BETA2` and :data:`dynamics.rules.DEFAULT_EPS`. For
+    ``muon``, ``params`` are :func:`param_groups`' two groups: Muon (``nesterov``,
+    ``adjust_lr``) on the first, the scale-invariant conv weights, and Nesterov SGD with
+    the same ρ on the second."""
+    if rule == "muon":
+        groups = list(params)
+        if len(groups) != 2 or not all(isinstance(g, dict) for g in groups):
+            raise RidgelineError("muon needs two param groups: the scale-invariant tensors, then the others")
+        groups[1] = {**groups[1], "sgd": "nesterov"}
+        return Muon(groups, lr=lr, weight_decay=wd, momentum=momentum, nesterov=nesterov, adjust_lr_fn=adjust_lr)
     if rule in ("adamw", "adam-l2", "lion"):
         betas = (momentum, DEFAULT_BETA2[rule] if beta2 is None else beta2)
         if rule == "lion":

@@ -82,7 +82,7 @@ class RunDir:
         self._check_same(config, ckpt["config"], "checkpoint.pt")  # the source of truth
         if saved is None:  # deleted: put it back from the checkpoint
             write_json(self.file("config.json"), ckpt["config"])
-        self.tables = self.read_tables(ckpt["epoch"], config.per_channel)
+        self.tables = self.read_tables(ckpt["epoch"], config.per_channel, ckpt["step"], config.log_every)
         return None, ckpt
 
     def load_checkpoint(self) -> dict:
@@ -143,17 +143,20 @@ class RunDir:
         if checkpoint is not None:
             atomic_write(self.file("checkpoint.pt"), lambda tmp: torch.save(checkpoint, tmp))
 
-    def read_tables(self, epoch: int, per_channel: bool):
+    def read_tables(self, epoch: int, per_channel: bool, step: Optional[int] = None, every: Optional[int] = None):
         """The norm tables as saved, up to and including ``epoch`` (for resume), checked:
-        a missing, damaged or short table is refused before anything trains."""
+        a missing, damaged or short table is refused before anything trains. With the
+        checkpoint's ``step`` and the log interval ``every``, a table is short when it
+        lacks the last logged step, step − step mod every (an epoch may log no step)."""
         hint = "delete checkpoint.pt to restart the run from scratch, or choose another --out"
 
         def read(name, kinds):
             path = self.file(name)
             frame = read_norms(path, strict=True, required=kinds, hint=hint).frame
-            if frame["epoch"].max() < epoch:
-                raise RidgelineError(f"{path} ends at epoch {frame['epoch'].max()} but the checkpoint "
-                                     f"is at epoch {epoch}; {hint}")
+            if (frame["step"].max() < step - step % every) if step is not None and every else \
+                    frame["epoch"].max() < epoch:
+                raise RidgelineError(f"{path} ends at epoch {frame['epoch'].max()} (step {frame['step'].max()}) "
+                                     f"but the checkpoint is at epoch {epoch}; {hint}")
             # measured in float32 (training.monitor); read back as such so the rewritten file
             # carries the same digits as an uninterrupted run's; λ, α, ρ stay float64
             measured = [c for c in frame.select_dtypes("float").columns if c not in HYPERPARAMETERS]

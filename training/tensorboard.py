@@ -7,7 +7,7 @@ source of truth. Per layer, at every logged step:
     weight_norm/LAYER   |w_t|
     angle/LAYER         ∠(w_t, w_{t+1}), radians
     norm_ratio/LAYER    |w_t| / |w|*_t          (scale-invariant layers; dynamics.validate.compare:
-    angle_ratio/LAYER   θ̄_t / θ*_t               the prediction from the smoothed G, as validate)
+    angle_ratio/LAYER   θ̄_t / θ*_t               the white-noise prediction from the smoothed G)
 
 and ``lr/groupK``, λ_t of each param group.
 """
@@ -55,7 +55,7 @@ class Board:
             step, layer = int(row.step), row.layer
             scalars = {"weight_norm": row.weight_norm, "angle": row.angular_update}
             if row.scale_invariant:
-                scalars.update(norm_ratio=row.norm_ratio, angle_ratio=row.angle_ratio)
+                scalars.update(norm_ratio=row.norm_ratio_white, angle_ratio=row.angle_ratio_white)
             for tag, value in scalars.items():
                 if np.isfinite(value):
                     self.writer.add_scalar(f"{tag}/{layer}", float(value), step)

@@ -37,6 +37,19 @@ from training.rundir import METRIC_COLUMNS, RunDir, environment, rng_state, set_
 MIN_LOGGED_STEPS = 20
 
 
+def saved_config(out: str) -> Optional[dict]:
+    """The configuration of the run in ``out`` (config.json, else the checkpoint's), or
+    None when ``out`` holds no run: what ``ridgeline train --resume`` starts from."""
+    from dynamics.runtable import read_config
+
+    run = RunDir(out)
+    if run.file("config.json").is_file():
+        return read_config(run.file("config.json"), hint="restore it, or choose another --out")
+    if run.file("checkpoint.pt").is_file():
+        return run.load_checkpoint()["config"]
+    return None
+
+
 def epoch_seed(seed: int, epoch: int) -> int:
     """Seed of the generator for shuffling and augmentation in ``epoch`` (from 1)."""
     return (seed * 1_000_003 + epoch) % (2**63)
@@ -145,7 +158,7 @@ def _train(config: TrainConfig, run: Optional[RunDir], resume: bool, device, con
                 row["val_loss"], row["val_acc"] = evaluate(setup, val_set)
             row["seconds"] = time.perf_counter() - t0
             metrics.append(row)
-            new_norms, new_channels = monitor.fetch()
+            new_norms, new_channels = (_complete(t) for t in monitor.fetch())
             norms = pd.concat([norms, new_norms], ignore_index=True) if len(norms) else new_norms
             if config.per_channel:
                 channels = pd.concat([channels, new_channels], ignore_index=True) if len(channels) else new_channels
@@ -173,6 +186,20 @@ def _train(config: TrainConfig, run: Optional[RunDir], resume: bool, device, con
         run.write_summary(summary)
     _print_summary(console, summary)
     return summary
+
+
+def _complete(frame):
+    """A norm table of the measured columns: an epoch that logged step 0 alone (the
+    initial weights, no step taken) has no gradient or angle yet, which are NaN there,
+    so the file it leaves reads back (a resume) like any other."""
+    if frame is None or not len(frame):
+        return frame
+    import numpy as np
+
+    from dynamics.runtable import NORM_KINDS
+
+    missing = [c for c, kind in NORM_KINDS.items() if kind == "float" and c not in frame]
+    return frame.assign(**{c: np.float32(np.nan) for c in missing}) if missing else frame
 
 
 def _status(row: Optional[dict]) -> str:

@@ -38,7 +38,7 @@ import torch
 
 from dynamics.rules import get_rule
 
-RULES = ("adamw", "adam-l2")  # Lion's update sign(c) has |u|² = C: nothing to measure
+RULES = ("adamw", "adam-l2", "muon")  # Lion's update sign(c) has |u|² = C: nothing to measure
 
 
 def white_power(beta1: float, step: int) -> float:
@@ -66,7 +66,7 @@ def update_stats(rule: str, param: torch.Tensor, grad: torch.Tensor, state: dict
     first step), float64; NaN for a rule without them. ν_t = |n_t|²/C and
     ξ_t = ŵ_t·n_t/√C are those of the normalised gradient n_t = g_t/(√ŝ_t + ε), the
     same rule with β₁ = 0 (the same ŝ_t)."""
-    if rule not in RULES:
+    if rule not in RULES or rule == "muon":  # muon: muon_stats
         return torch.full((3,), float("nan"), dtype=torch.float64, device=param.device)
     w, g = param.detach().double(), grad.double()
     if "exp_avg" in state:
@@ -80,3 +80,29 @@ def update_stats(rule: str, param: torch.Tensor, grad: torch.Tensor, state: dict
     C = u.numel()
     return torch.stack([torch.vdot(u, u) / (C * white_power(beta1, k + 1)), torch.vdot(n, n) / C,
                         torch.vdot(wf, n) / (wf.norm() * C**0.5)])
+
+
+@torch.no_grad()
+def muon_stats(param: torch.Tensor, grad: torch.Tensor, state: dict, momentum: float, nesterov: bool,
+               adjust_lr: str = "original") -> torch.Tensor:
+    """Muon's update O = NS(u) for the step about to be taken (the rule at λ = 1, α = 0 and
+    w = 0 on the (out, in·k·k) matrix, so w' = −s O), and the two moments of
+    :mod:`dynamics.muon`'s model:
+
+        update_power_ratio      κ_t = |O_t|²/P, P the white model's E|O|² for the shape
+        normalised_grad_radial  cos(w_t, O_t), the share of the update along w (the model:
+                                −S√(1 − q²)/(q√(1 + 2S)) at equilibrium, before the step's sign)
+
+    (the second column, ν, is Adam's and NaN here); float64."""
+    from dynamics.muon import ns_statistics
+    from dynamics.rules import muon, muon_lr_scale
+
+    matrix = (param.shape[0], param[0].numel())
+    w, g = param.detach().reshape(matrix), grad.reshape(matrix)
+    m = state["momentum_buffer"].reshape(matrix) if "momentum_buffer" in state else torch.zeros_like(w)
+    w1, _ = muon(torch.zeros_like(w), (m,), g, 1.0, 0.0, momentum, nesterov=nesterov, adjust_lr=adjust_lr)
+    O = (-w1 / muon_lr_scale(matrix, adjust_lr)).double().flatten()
+    wf = w.double().flatten()
+    power = ns_statistics(*matrix).power
+    return torch.stack([torch.vdot(O, O) / power, torch.tensor(float("nan"), dtype=torch.float64, device=O.device),
+                        torch.vdot(wf, O) / (wf.norm() * O.norm())])

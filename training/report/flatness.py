@@ -2,7 +2,7 @@
 the λ × α departure to the things that break its exact symmetry.
 
 A ridge slope summarises a flat top by its noisiest feature, and two honest estimators of
-it differ: the slope of the seed-averaged landscape (``SliceSummary.slope``) and the mean
+it differ: the slope of the landscape averaged over seeds (``SliceSummary.slope``) and the mean
 of the per-seed slopes (``SliceSummary.seed_mean``). :func:`estimators_markdown` prints
 both with their p-values and says where they disagree, beside what Page's claim is about:
 the score along the claimed diagonal through the ridge and its range against the range
@@ -83,12 +83,12 @@ def _per_seed(s) -> dict:
 
 
 def _paired(a: dict, b: dict) -> tuple:
-    """Mean ± SE over the seeds both have of a[seed] − b[seed]."""
+    """Mean ± SE, over every seed both have, of a[seed] − b[seed]."""
     return _mean_se([a[k] - b[k] for k in a if k in b and math.isfinite(a[k]) and math.isfinite(b[k])])
 
 
 def _seed_ranges(s, cells) -> dict:
-    """Each complete seed's score range over ``cells`` (the same diagonal for every sweep)."""
+    """The score range within each complete seed over ``cells`` (the same diagonal for every sweep)."""
     out = {}
     for seed, part in s.frame.groupby("seed"):
         values = part.groupby([s.x, s.y])["score"].mean()

@@ -124,7 +124,7 @@ class SliceSummary:
     p_t: float = float("nan")  # two-sided p of z as Student's t with (seeds with a slope − 1) degrees of freedom
     p_null: float = float("nan")  # share of slopes as far from the claim on the exactly flat null landscape
     noise_sd: float = float("nan")  # run-to-run sd of the score about its grid point's mean
-    seeds: list = None  # the seed numbers of the complete seeds, in the order of per_seed
+    seeds: list = None  # the numbers of every complete seed, in the order of per_seed
     seed_mean: tuple = (float("nan"), float("nan"))  # the mean of per_seed and its standard error
     p_t_seed_mean: float = float("nan")  # two-sided p of the mean of per_seed against the claim (t, n − 1 dof)
     profile: object = None  # dynamics.ridge.DiagonalProfile through the ridge, or None

@@ -298,8 +298,35 @@ def find_data(cfg: ReportConfig) -> tuple[bool, str]:
     return True, arrays.source
 
 
-def plan(cfg: ReportConfig, out: Path) -> list[Step]:
-    """Every step of the report, with its command and parameters."""
+def shown_config(cfg: ReportConfig, previous: Optional[dict] = None) -> ReportConfig:
+    """The configuration the reproduce commands show: the data path the report used
+    (``--data`` or ``$RIDGELINE_DATA``, so a command works without the variable) and
+    ``--download`` if this run or an earlier one of the same report was given it (a
+    rerun without it found the downloaded copy; a fresh start still needs it)."""
+    import os
+
+    download = cfg.download or bool((previous or {}).get("download"))
+    return dataclasses.replace(cfg, data=cfg.data or os.environ.get("RIDGELINE_DATA") or None,
+                               download=download)
+
+
+def in_repository(out: Path) -> bool:
+    """True when ``out`` lies inside the git checkout this package runs from."""
+    root = Path(__file__).resolve().parents[2]
+    if not (root / ".git").exists():
+        return False
+    try:
+        out.resolve().relative_to(root)
+    except ValueError:
+        return False
+    return True
+
+
+def plan(cfg: ReportConfig, out: Path, shown: Optional[ReportConfig] = None) -> list[Step]:
+    """Every step of the report, with its command and parameters. ``shown``: the
+    configuration the commands are written for (default ``cfg``, see :func:`shown_config`);
+    the parameters and the work always follow ``cfg``."""
+    shown = shown or cfg
     base = f"ridgeline derive --format json --at {','.join(f'{k}={v}' for k, v in SEED_POINT.items())}"
     steps = [Step("derive", "Derivations", base + "; ridgeline derive --format latex",
                   {"rules": list(cfg.derive_rules), "point": SEED_POINT},
@@ -318,7 +345,7 @@ def plan(cfg: ReportConfig, out: Path) -> list[Step]:
                       lambda: _slices_step(cfg, out)))
     for spec in cfg.real_slices:
         steps.append(Step(f"sweep-{spec.name}", f"Real slice {spec.name} at Page's scale",
-                          spec.command(_q(out / "real-slices" / spec.name), _sweep_extra(cfg)),
+                          spec.command(_q(out / "real-slices" / spec.name), _sweep_extra(shown)),
                           dataclasses.asdict(spec) | {"extra": list(_sweep_extra(cfg))},
                           lambda spec=spec: _sweep_step(cfg, spec, out)))
     dirs = _slice_dirs(cfg, out)
@@ -331,7 +358,7 @@ def plan(cfg: ReportConfig, out: Path) -> list[Step]:
                       needs=tuple(f"sweep-{spec.name}" for spec in cfg.real_slices),
                       skip="" if dirs else "no sweep directories given (--slices DIR)"))
     for name, fields in cfg.runs:
-        steps.append(Step(f"train-{name}", f"Training run '{name}'", _train_command(cfg, name, fields, out),
+        steps.append(Step(f"train-{name}", f"Training run '{name}'", _train_command(shown, name, fields, out),
                           {"fields": fields}, lambda name=name, fields=fields: _train_step(cfg, name, fields, out)))
         steps.append(Step(f"validate-{name}", f"Validation of run '{name}'",
                           f"ridgeline validate {_q(out / 'runs' / name)} --out {_q(out / 'runs' / name / 'validation')}",
@@ -411,17 +438,29 @@ def report(cfg: ReportConfig, console=None) -> dict:
         return _report(cfg, out, console, found, data_message)
 
 
+def _previous_config(out: Path) -> dict:
+    """report_config.json of an earlier run of this report ({} if none or unreadable)."""
+    try:
+        saved = json.loads((out / "report_config.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return saved if isinstance(saved, dict) else {}
+
+
 def _report(cfg: ReportConfig, out: Path, console, found: bool, data_message: str) -> dict:
     from rich.rule import Rule
     from rich.table import Table
 
-    from dynamics.util.io import ensure_dir, write_json
+    from dynamics.util.io import ensure_dir, write_json, write_text
     from training.report.text import write_report
 
     ensure_dir(out / ".steps")
-    write_json(out / "report_config.json", cfg.to_dict())
+    shown = shown_config(cfg, _previous_config(out))
+    write_json(out / "report_config.json", {**cfg.to_dict(), "download": shown.download})
+    if in_repository(out) and not (out / ".gitignore").exists():  # outputs, not sources
+        write_text(out / ".gitignore", "# written by ridgeline report: its outputs are not sources\n*\n")
     console.print(f"[bold]ridgeline report[/] profile={cfg.profile} out={out}")
-    steps = plan(cfg, out)
+    steps = plan(cfg, out, shown)
     if cfg.runs or cfg.real_slices:
         console.print(f"CIFAR-10: {data_message}" if found else
                       f"[yellow bold]real-run part skipped[/]: {data_message}", highlight=False)
@@ -446,7 +485,7 @@ def _report(cfg: ReportConfig, out: Path, console, found: bool, data_message: st
             continue
         _run_step(step, out, console, fresh)
     seconds = time.perf_counter() - total
-    paths = write_report(cfg, out, steps, found, data_message, seconds)
+    paths = write_report(shown, out, steps, found, data_message, seconds)
     table = Table(title=f"ridgeline report ({cfg.profile}): {out}")
     for col in ("step", "status", "seconds"):
         table.add_column(col, justify="right" if col == "seconds" else "left")

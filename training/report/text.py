@@ -43,7 +43,7 @@ def _reproduce(step) -> str:
 
 # ----------------------------------------------------------------------- sections
 def _derive_section(step, out: Path) -> str:
-    text = ["## 1. Derivations\n",
+    text = ["## § Derivations\n",
             "Every formula is derived by sympy from the update rule's own code "
             "(`dynamics/rules.py`): nothing is typed in. λ learning rate, α weight decay, "
             "ρ momentum, N batch size, G = |g||w| the scale-free gradient norm, "
@@ -59,19 +59,27 @@ def _derive_section(step, out: Path) -> str:
                         "θ ≈ √(2λα/(1+ρ)):\n\n"
                         f"$$|w|^4 = {hb['weight_norm4']['latex']}, \\qquad "
                         f"\\theta \\approx {hb['angular_update_leading']['latex']}$$\n")
+        # folded: four long tables would otherwise stand before every figure
+        text.append(f"\n<details><summary>The derived formulas of each rule ({', '.join(data)}): "
+                    "click to unfold</summary>\n")
         for rule, body in data.items():
             rows = [[f"`{key}`", f"${f['latex'].replace('|', chr(92) + 'vert ')}$",
                      _f(f.get("value")), f["meaning"]] for key, f in body["formulas"].items()]
             rows.append(["relaxation time (exact, from the Jacobian)", "", _f(body.get("relaxation_steps")),
                          "steps for |w|² to close 1/e of a small gap"])
-            text.append(f"\n### {rule}\n\n" + _table(["result", "formula", "value", "meaning"], rows))
+            text.append(f"\n**{rule}**\n\n" + _table(["result", "formula", "value", "meaning"], rows))
+        text.append("\n</details>\n")
         text.append("\nThe same in LaTeX: [derive/derivations.tex](derive/derivations.tex); "
                     "as JSON: [derive/derivations.json](derive/derivations.json).\n")
     return "\n".join(text) + _reproduce(step)
 
 
+#: |measured/expected − 1| above which the report flags a relaxation time it cannot explain
+RELAX_TOLERANCE = 0.10
+
+
 def _simulate_section(steps, relax) -> str:
-    text = ["## 2. The simulator on the noise loss\n",
+    text = ["## § The simulator on the noise loss\n",
             "The derivation's own noise model (g ⟂ w, |g| = G/|w|, independent across steps) "
             "advanced by the update rules themselves, many settings at once, every run started "
             "at |w| = 1 (off equilibrium). Late time is the last half of the run; the "
@@ -95,26 +103,35 @@ def _simulate_section(steps, relax) -> str:
     text.append(f"### {relax.title}\n" + _status(relax))
     text.append("λ drops 10x half-way (Nesterov, ρ = 0.9), every run starting at its predicted "
                 "equilibrium; the measured e-folding time of |w|²'s deviation against the derived "
-                "relaxation time −1/ln μ. τ is the time constant of *small* deviations. Right "
-                "after a 10x drop |w|² is about 3x too large, and a gap that large closes about "
-                "10% more slowly (iterating the exact moment map shows the same: "
-                "`dynamics/simulate.py`). The measured time is therefore fitted only once the "
-                "gap is within 5% of the plateau, where the small-deviation τ applies.\n")
+                "relaxation time −1/ln μ, and against the same fit applied to the exact moment map "
+                "iterated without noise through the same drop (`dynamics.simulate.relaxation_expected`): "
+                "the derivation seen through the fit. The fit starts once the gap is within 2% of the "
+                "plateau and runs to the end of the run.\n")
     if relax.status in ("done", "done earlier"):
-        rows = []
+        rows, unexplained = [], []
         for s in relax.result["summary"]["settings"]:
             m, p = s["measured"], s["predicted"]
-            tm, tp = m.get("relaxation_steps"), p.get("relaxation_steps")
-            rows.append([_f(s["lr"]), _f(s["wd"]), _f(tm, "{:.1f}"), _f(tp, "{:.1f}"),
-                         _f(tm / tp if tm and tp else None, "{:.3f}")])
-        text.append(_table(["λ before the drop", "α", "τ measured", "τ predicted", "ratio"], rows))
+            tm, tp, tf = m.get("relaxation_steps"), p.get("relaxation_steps"), p.get("relaxation_steps_fitted")
+            ratio = tm / tf if tm and tf else None
+            flag = "" if ratio is None or abs(ratio - 1) <= RELAX_TOLERANCE else " **not explained**"
+            if flag:
+                unexplained.append((s["lr"], tm, tf, tp))
+            rows.append([_f(s["lr"]), _f(s["wd"]), _f(tm, "{:.1f}"), _f(tp, "{:.1f}"), _f(tf, "{:.1f}"),
+                         _f(tm / tp if tm and tp else None, "{:.3f}"), _f(ratio, "{:.3f}") + flag])
+        text.append(_table(["λ before the drop", "α", "τ measured", "τ derived", "τ, noise-free map fitted alike",
+                            "measured / derived", "measured / map"], rows))
+        for lr, tm, tf, tp in unexplained:
+            text.append(f"\n> **λ {lr:g}: the measured τ ({tm:.1f} steps) is not explained by the derivation**: "
+                        f"the same fit on the noise-free moment map gives {tf:.1f} (derived {tp:.1f}), so the "
+                        "difference is the fit's on this run's noise (its window runs into the plateau's slow "
+                        "wander of a few 0.1%), not the theory's.\n")
         text.append(f"\n![relaxation]({relax.result['folder']}/trajectories.png)\n")
     text.append(_reproduce(relax))
     return "\n".join(text)
 
 
 def _slices_section(step) -> str:
-    text = ["## 3. Page's three slices, in toy form\n",
+    text = ["## § Page's three slices, in toy form\n",
             "Final loss of the quadratic toy (scale-invariant weights with minibatch noise σ/√N, "
             "plus a small head of parameters without the symmetry) over "
             "Page's three 2-D slices around its defaults. The fitted ridge of best loss is a "
@@ -142,7 +159,7 @@ def _real_slices_section(step, sweeps) -> str:
     """Page's slices on the real network: the summary table, the figure, the commands."""
     from training.report.slices import CPU_SLICES
 
-    text = ["## 3b. Page's three slices on the real ResNet-9\n"]
+    text = ["## § Page's three slices on the real ResNet-9\n"]
     if step.status == "skipped" and not sweeps and step.message.startswith("no sweep directories"):
         commands = "\n".join(spec.command(spec.name) for spec in CPU_SLICES)
         return "\n".join(text + [
@@ -166,7 +183,7 @@ def _real_slices_section(step, sweeps) -> str:
             text.append("\nThe same slices by statistics that do not hang on one estimator: the slope of the "
                         "mean landscape and the mean of the per-seed slopes, each with its p (Student t, "
                         "seeds − 1 dof), and the score along the claimed diagonal through the ridge with its "
-                        "range against the range across it (each seed's range, mean ± SE over seeds):\n\n"
+                        "range against the range across it (the range within each seed, mean ± SE over seeds):\n\n"
                         + step.result["estimators"])
         text.append(f"\n![Page's slices, real and toy]({step.result['figure']})\n")
         if step.result.get("rows"):  # absent from results cached by an older version
@@ -181,7 +198,7 @@ def _real_slices_section(step, sweeps) -> str:
 
 
 def _train_section(step, found: bool, message: str) -> str:
-    text = [f"## 4. {step.title}\n", _status(step)]
+    text = [f"## § {step.title}\n", _status(step)]
     if step.status in ("done", "done earlier"):
         s = step.result["summary"]
         rows = [["test accuracy", f"{_f(s.get('test_acc'), '{:.2%}')} ± {_f(s.get('test_acc_se'), '{:.2%}')} "
@@ -199,68 +216,76 @@ def _train_section(step, found: bool, message: str) -> str:
     return "\n".join(text) + _reproduce(step)
 
 
+def _pair(r, prediction: str, closure: str) -> str:
+    """The prediction's ratio, the closure's in brackets."""
+    return f"{_f(r.get(prediction), '{:.3f}')} ({_f(r.get(closure), '{:.3f}')})"
+
+
 def _trajectory_block(layers) -> str:
     """The trajectory verdict: measured over predicted along the run's own λ schedule."""
     rows = []
     for r in layers:
         if not r["scale_invariant"]:
             continue
-        pair = lambda a, b: f"{_f(r.get(a), '{:.3f}')} ({_f(r.get(b), '{:.3f}')})"  # noqa: E731
-        rows.append([f"`{r['layer']}`", _f(r.get("power_median"), "{:.2f}"), r.get("trajectory_steps", 0),
-                     pair("trajectory_norm_ratio_median", "trajectory_norm_ratio_white_median"),
-                     pair("trajectory_angle_ratio_median", "trajectory_angle_ratio_white_median"),
-                     f"**{r.get('trajectory_status', '–')}**"])
-    ok = sum(1 for r in layers if r["scale_invariant"] and r.get("trajectory_status") == "ok")
+        rows.append([f"`{r['layer']}`", r.get("trajectory_steps", 0),
+                     _pair(r, "trajectory_norm_ratio_white_median", "trajectory_norm_ratio_closure_median"),
+                     _pair(r, "trajectory_angle_ratio_white_median", "trajectory_angle_ratio_closure_median"),
+                     f"**{r.get('trajectory_status_white', '–')}**", _f(r.get("power_median"), "{:.2f}"),
+                     r.get("closure_status", "–")])
+    ok = sum(1 for r in layers if r["scale_invariant"] and r.get("trajectory_status_white") == "ok")
     return ("\n**Trajectory.** The moment map iterated along the run's own per-step λ from its initial "
-            "|w|, fed the measured G² and gradient power ratio k (`dynamics.trajectory`); medians over "
-            "every logged step after the first relaxation time, with the measured correlation "
-            "(white noise in brackets). k: the gradient power through the momentum filter relative "
-            "to white noise (1 = uncorrelated).\n\n"
-            + _table(["layer", "k", "steps", "|w| ratio (white)", "angle ratio (white)", "trajectory"], rows)
-            + f"\n\n{ok} of {len(rows)} scale-invariant layers within 10% of the trajectory on both ratios.\n")
+            "|w|, fed the measured G² (`dynamics.trajectory`); medians over every logged step after the "
+            "first relaxation time. The prediction is white noise; in brackets the closure, the same "
+            "algebra fed the run's own gradient power ratio k (1 = uncorrelated gradients), which checks "
+            "scale invariance, the log and the algebra and predicts nothing.\n\n"
+            + _table(["layer", "steps", "|w| ratio, white (closure)", "angle ratio, white (closure)",
+                      "prediction", "k", "closure"], rows)
+            + f"\n\n{ok} of {len(rows)} scale-invariant layers within 10% of the white-noise trajectory "
+            "on both ratios.\n")
 
 
 def _validate_section(step, train_step) -> str:
-    text = [f"## 5. {step.title}: the theory layer by layer\n",
+    text = [f"## § {step.title}: the theory layer by layer\n",
             "For each parameter tensor and logged step: the equilibrium |w|* and angle θ* from "
             "`predict` at the step's λ and the layer's scale-free gradient norm G = |g||w| "
             "(G² averaged causally over one relaxation time, the norm's own response time), "
             "against the measured |w| and the angle of the mean cosine over the same window. "
             "Equilibrium phase: τ|d ln λ/dt| < 0.1 and 3 relaxation times since the last fast "
-            "change. Medians over that phase (IQR in brackets). √k: the |w| ratio that the "
-            "measured momentum buffer implies (k = |v| / the noise model's |v|; k < 1: gradients "
-            "anti-correlated between steps). 'angle, drifting': measured angle against the "
-            "equilibrium of a norm growing at its measured rate (`dynamics.validate.drifting_angle`). "
-            "Status 'ok' = both plain ratios within 10% of 1.\n", _status(step)]
+            "change. Medians over that phase (IQR in brackets). **Prediction**: white noise, which "
+            "uses nothing of the run but |w₀|, G² and the schedule; its verdict 'ok' = both ratios "
+            "within 10% of 1. **Closure**: the same algebra fed the run's own gradient power ratio k; "
+            "it reproduces |w| whatever the gradient process is, so it checks the accounting (scale "
+            "invariance, the log, the moment algebra) and is no prediction; 'fails' names the likely "
+            "cause. b: the measured momentum buffer over the noise model's (b < 1: gradients "
+            "anti-correlated between steps; |w| then sits near √b of the white prediction). "
+            "'angle, drifting': measured angle against the equilibrium of a norm growing at its "
+            "measured rate (`dynamics.validate.drifting_angle`).\n", _status(step)]
     if step.status in ("done", "done earlier"):
         layers = step.result["layers"]
         rows, notes = [], []
         for r in layers:
             if not r["scale_invariant"]:
                 continue
-            k = r.get("momentum_ratio_median")
+            b = r.get("buffer_ratio_median")
             rows.append([f"`{r['layer']}`", _f(r.get("fan_in"), "{:.0f}"), r["equilibrium_steps"],
-                         f"{_f(r['norm_ratio_median'], '{:.3f}')} ({_f(r['norm_ratio_iqr'], '{:.3f}')})",
-                         _f(math.sqrt(k) if k is not None and k > 0 else None, "{:.3f}"),
-                         f"{_f(r['angle_ratio_median'], '{:.3f}')} ({_f(r['angle_ratio_iqr'], '{:.3f}')})",
-                         _f(r.get("angle_ratio_drift_median"), "{:.3f}"), f"**{r['status']}**"])
+                         f"{_f(r['norm_ratio_white_median'], '{:.3f}')} ({_f(r['norm_ratio_white_iqr'], '{:.3f}')})",
+                         f"{_f(r['angle_ratio_white_median'], '{:.3f}')} ({_f(r['angle_ratio_white_iqr'], '{:.3f}')})",
+                         f"**{r['status_white']}**", _f(r.get("norm_ratio_closure_median"), "{:.3f}"),
+                         _f(r.get("angle_ratio_closure_median"), "{:.3f}"),
+                         _f(math.sqrt(b) if b is not None and b > 0 else None, "{:.3f}"),
+                         _f(r.get("angle_ratio_drift_median"), "{:.3f}")])
             if r["notes"]:
                 notes.append(f"- `{r['layer']}`: {r['notes']}")
-        text.append(_table(["layer (conv → BN)", "weights per filter", "eq. steps", "|w| ratio",
-                            "√k", "angle ratio", "angle, drifting", "status"], rows))
+        text.append(_table(["layer (conv → BN)", "weights per filter", "eq. steps", "|w| ratio, white",
+                            "angle ratio, white", "prediction", "closure |w|", "closure angle", "√b",
+                            "angle, drifting"], rows))
         si = [r for r in layers if r["scale_invariant"] and r["equilibrium_steps"] > 0]
-        ok = sum(1 for r in si if r["status"] == "ok")
-        text.append(f"\n{ok} of {len(rows)} scale-invariant layers within 10% of the prediction on both "
-                    "ratios.\n")
-        buffer = [abs(r["norm_ratio_median"] / math.sqrt(r["momentum_ratio_median"]) - 1) for r in si
-                  if r.get("momentum_ratio_median") and r["momentum_ratio_median"] > 0]
-        drift = [r for r in si if r.get("angle_ratio_drift_median") is not None
-                 and abs(r["angle_ratio_drift_median"] - 1) <= 0.1]
-        if buffer:
-            text.append(f"\nAccounting for the measured departures from the noise model: the |w| ratio "
-                        f"equals √k, the value the measured momentum buffer implies, to within "
-                        f"{max(buffer):.1%} in every layer; against the drifting equilibrium the angle "
-                        f"is within 10% in {len(drift)} of {len(si)} layers.\n")
+        ok = sum(1 for r in si if r["status_white"] == "ok")
+        closes = sum(1 for r in layers if r["scale_invariant"] and r.get("closure_status") == "closes")
+        judged = sum(1 for r in layers if r["scale_invariant"] and r.get("closure_status") in ("closes", "fails"))
+        text.append(f"\n{ok} of {len(rows)} scale-invariant layers within 10% of the white-noise prediction on "
+                    f"both ratios in their equilibrium phase; the closure (an accounting check, not a "
+                    f"prediction) holds within 3% in {closes} of {judged}.\n")
         if notes:
             text.append("\nWhat the data say about the departures:\n\n" + "\n".join(notes) + "\n")
         other = [r for r in layers if not r["scale_invariant"]]
@@ -285,8 +310,10 @@ def compose(cfg, out: Path, steps, found: bool, data_message: str, seconds: floa
             "momentum and weight decay on batch-norm networks? Derivations, the simulator, "
             "Page's three hyperparameter slices, and a real ResNet-9 on CIFAR-10 checked layer "
             "by layer.\n",
-            f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC in {seconds:.0f} s "
-            "(steps done earlier are not recomputed). Everything here:\n",
+            f"Generated {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC; its steps took "
+            f"{_duration(sum(s.seconds for s in steps))} in all"
+            + (f" ({_duration(seconds)} in this run: steps done earlier were not recomputed)"
+               if any(s.status == "done earlier" for s in steps) else "") + ". Everything here:\n",
             f"```\n{command}\n```\n"]
     if (cfg.runs or cfg.real_slices) and not found:
         head.append(f"> **The real-run part was skipped**: no CIFAR-10 was found ({data_message}). "
@@ -301,12 +328,28 @@ def compose(cfg, out: Path, steps, found: bool, data_message: str, seconds: floa
     for name, _ in cfg.runs:
         t, v = by[f"train-{name}"], by[f"validate-{name}"]
         if t.status == "skipped" and not found:
-            parts.append(f"## 4. {t.title}\n\n> **Skipped**: no CIFAR-10 was found. {SKIP_HELP}\n"
+            parts.append(f"## § {t.title}\n\n> **Skipped**: no CIFAR-10 was found. {SKIP_HELP}\n"
                          + _reproduce(t))
-            parts.append(f"## 5. {v.title}\n\n> **Skipped**: it validates the training run above.\n")
+            parts.append(f"## § {v.title}\n\n> **Skipped**: it validates the training run above.\n")
             continue
         parts += [_train_section(t, found, data_message), _validate_section(v, t)]
-    return "\n".join(parts)
+    return number_sections("\n".join(parts))
+
+
+def number_sections(markdown: str) -> str:
+    """Number the ``## § Title`` headings 1, 2, 3, … in order (each number once)."""
+    count = iter(range(1, markdown.count("\n## § ") + 2))
+    return re.sub(r"(?m)^## § ", lambda m: f"## {next(count)}. ", markdown)
+
+
+def _duration(seconds: float) -> str:
+    """``42 s``, ``9 min 53 s`` or ``2 h 05 min``."""
+    seconds = round(seconds)
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
 
 
 def to_html(markdown: str, title: str, base: Path | None = None) -> str:

@@ -72,6 +72,13 @@ class QuadraticObjective:
         base |= {k: v for k, v in values.items() if k in HYPERPARAMETERS}
         check_params(base)
         options = {k: v for k, v in values.items() if k not in HYPERPARAMETERS}
+        if options.get("rule") == "sgd" and "momentum" in values:
+            raise RidgelineError("--momentum: the rule sgd has no momentum; drop --momentum or choose "
+                                 "--rule heavy-ball or nesterov")
+        unused = [k for k in options if k.startswith("head_")] if options.get("head", 1) == 0 else []
+        if unused:
+            raise RidgelineError(f"{', '.join('--' + k.replace('_', '-') for k in unused)}: the toy has no head "
+                                 f"with --head 0; drop {'it' if len(unused) == 1 else 'them'} or give --head > 0")
         check_toy(**options)
         return cls(base=base, options=options)
 

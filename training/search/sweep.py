@@ -22,6 +22,7 @@ The sweep directory ``--out`` holds
 
 from __future__ import annotations
 
+import functools
 import math
 import time
 from dataclasses import asdict, dataclass, replace
@@ -84,6 +85,9 @@ def parse_axis(text: str, option: str) -> Axis:
         raise RidgelineError(f"{usage}; got {text!r}") from None
     if not (lo > 0 and hi > 0 and math.isfinite(lo) and math.isfinite(hi)):
         raise RidgelineError(f"{option}: {name} needs LO and HI > 0 (log-spaced), got {lo:g}:{hi:g}")
+    if lo > hi:
+        raise RidgelineError(f"{option}: {name}={lo:g}:{hi:g}:{points} runs from high to low; "
+                             f"give LO first: {name}={hi:g}:{lo:g}:{points}")
     one_row = option == "--y" and points == 1 and lo == hi  # one row: the best λ at one value, no slope
     if not one_row and (points < 2 or lo == hi):
         raise RidgelineError(f"{option}: a slice needs at least 2 distinct points (or, on --y, one row "
@@ -189,6 +193,60 @@ def grid_trials(config: SweepConfig, objective) -> list:
             for r in range(config.repeats) for yv in config.y.values() for xv in config.x.values()]
 
 
+#: grid points whose runs are shorter than this many relaxation times of |w| are noted
+MIN_RELAXATION_TIMES = 3.0
+
+
+@functools.lru_cache(maxsize=None)
+def _relaxation_rate(rule: str):
+    """1/τ(λ, α, ρ) of ``rule``, lambdified once per rule."""
+    from training.report.slices import _relaxation_rate as derived
+
+    return derived(rule)
+
+
+def relaxation_times(objective, trial) -> float | None:
+    """Relaxation times of |w| one trial's run spans, Σ_t 1/τ(λ_t) with τ derived from its
+    update rule (leading order, :func:`training.report.slices.equilibrium_numeric`); None
+    where no τ is derived (the adaptive rules)."""
+    import numpy as np
+
+    from training.report.slices import run_lengths
+
+    if objective.name == "train":
+        from training.config import TrainConfig
+
+        config = TrainConfig(**trial.config)
+        return None if config.optimizer != "sgd" else run_lengths(config, _relaxation_rate(config.rule))[2]
+    import torch
+
+    from dynamics.engine import schedule_factor
+    from dynamics.slices import steps_for_batch, toy_options
+
+    options = toy_options() | dict(objective.options)
+    if options["rule"] not in ("sgd", "heavy-ball", "nesterov"):
+        return None
+    p = trial.params
+    steps = int(steps_for_batch(options["steps"], p["batch_size"]))
+    factor = schedule_factor(options["schedule"], torch.arange(steps), torch.tensor(float(steps))).numpy()
+    return float(np.sum(_relaxation_rate(options["rule"])(p["lr"] * factor, p["wd"], p["momentum"])))
+
+
+def short_runs_note(config: SweepConfig, objective, trials) -> str | None:
+    """One line when grid points run fewer than :data:`MIN_RELAXATION_TIMES` relaxation
+    times of |w|: how many, and the shortest with its length."""
+    points = {(t.params["lr"], t.params["batch_size"], t.params["momentum"], t.params["wd"]): t for t in trials}
+    lengths = {k: relaxation_times(objective, t) for k, t in points.items()}
+    short = {k: n for k, n in lengths.items() if n is not None and n < MIN_RELAXATION_TIMES}
+    if not short:
+        return None
+    (lr, n_, rho, wd), fewest = min(short.items(), key=lambda kv: kv[1])
+    return (f"{len(short)} of {len(points)} grid points run fewer than {MIN_RELAXATION_TIMES:g} relaxation "
+            f"times of |w| (the fewest: {fewest:.2g}, at lr={lr:g} batch_size={n_} momentum={rho:g} wd={wd:g}); "
+            "there |w| cannot follow its equilibrium, and the score tells of the start as much as of the "
+            "hyperparameters: train longer or move the grid")
+
+
 def describe(config: SweepConfig, objective) -> dict:
     """The identity of a sweep, saved as ``sweep.json``: a rerun must match it."""
     return {"kind": "sweep", "objective": objective.name, "score": objective.score_name,
@@ -236,6 +294,9 @@ def run_sweep(config: SweepConfig, *, console=None) -> SweepResult:
                       f"{len(trials)} runs -> {out}")
         console.print(f"settings: {changed_settings(config, skip=('objective', 'x', 'y', 'out'))}",
                       highlight=False, soft_wrap=True)
+        note = short_runs_note(config, objective, trials)
+        if note:
+            console.print(f"[yellow bold]warning[/]: too short: {note}", highlight=False, soft_wrap=True)
         store = RecordStore(out)
         pending = list({t.key: t for t in trials if not store.has(t.key)}.values())
         before = f"runs ({len(trials) - len(pending)} done before)"
@@ -339,7 +400,9 @@ def _print_summary(console, config: SweepConfig, objective, result: SweepResult)
         return
     inside = sum(fit.interior) if fit.interior else len(fit.points)
     if inside >= 2:
-        console.print(f"ridge: log {y} = {fit.slope:.3f} (± {fit.slope_err:.3f}) log {x} "
+        error = (f"± {fit.slope_err:.3f}" if math.isfinite(fit.slope_err) else
+                 "no error: a line through 2 rows fits them exactly" if inside == 2 else "no error")
+        console.print(f"ridge: log {y} = {fit.slope:.3f} ({error}) log {x} "
                       f"+ {fit.intercept:.3f}, from {inside} of {len(fit.points)} rows")
     elif len(fit.points) == 1:  # one row (--y LO:LO:1): its best x, and no slope
         (best, _), ok = fit.points[0], fit.interior[0]
