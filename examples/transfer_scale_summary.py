@@ -33,9 +33,11 @@ PAIRS = [("size2500", "size10000", "train_size x4", 0.25),
 
 
 def load(part_dir: Path) -> dict:
-    """{wd: {seed: (val_acc, seconds)}} of the finished runs of one sweep."""
+    """{wd: {seed: (val_acc, seconds)}} of the finished runs of one sweep (with its
+    one-point extension ``<part>low`` below the grid, where it was run)."""
     out: dict = {}
-    for f in sorted(part_dir.glob("records/*.json")):
+    files = [*part_dir.glob("records/*.json"), *part_dir.with_name(part_dir.name + "low").glob("records/*.json")]
+    for f in sorted(files):
         r = json.loads(f.read_text())
         s = r.get("summary") or {}
         if s.get("val_acc") is None or r.get("diverged"):
@@ -98,7 +100,7 @@ def main(out: str) -> None:
         print(f"  best wd {2 ** b['log2']:.4g} (x/÷ {2 ** b['se']:.3g}, {b['seeds']} seeds"
               + (f", {b['edge']} at the grid's edge" if b["edge"] else "") + "): "
               + " ".join(f"s{s}={v:.3g}" for s, v in sorted(b["per_seed"].items())))
-    print(f"\nCPU time of the finished runs: {cpu / 3600:.2f} h (their own 'seconds')")
+    print(f"\ntime of the finished runs: {cpu / 3600:.2f} h (the sum of their 'seconds': wall time on one niced core)")
     print(f"\n{'move':<22}{'best wd ratio':>14}{'x/÷':>7}{'predicted':>10}{'log2 off':>10}{'± SE':>7}")
     for small, large, move, predicted in PAIRS:
         bs, bl = (results.get(p, (None, None))[1] for p in (small, large))
