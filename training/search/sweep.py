@@ -242,7 +242,8 @@ def estimate_memory(config: SweepConfig, objective) -> dict[str, float]:
       working set for that task (:meth:`QuadraticObjective.working_set`: the
       simulator's buffers for one chunk);
     - ``table``: records.csv's frame built from the records and averaged per grid
-      point, per run as measured (``tracemalloc``'s peak) at :data:`TABLE_SAMPLES` runs.
+      point, per run as measured (``tracemalloc``'s peak) at :data:`TABLE_SAMPLES` runs,
+      and the CSV writer's buffer of one chunk (:data:`CSV_CELLS`).
     """
     import sys
 
@@ -263,6 +264,8 @@ def estimate_memory(config: SweepConfig, objective) -> dict[str, float]:
 #: a bound on the table phase per run for :func:`check_size`'s quick pass (about ten
 #: times what :func:`table_bytes_per_run` measures on the toy, 1.1 kB)
 TABLE_CEILING = 16_000
+#: cells pandas formats at once when it writes a CSV (pandas.io.formats.csvs)
+CSV_CELLS = 100_000
 #: runs on which :func:`table_bytes_per_run` measures the table phase: the slope
 #: between the two sizes (a fixed cost, such as pandas' buffers, cancels)
 TABLE_SAMPLES = (400, 1200)
@@ -285,12 +288,13 @@ def table_bytes_per_run(config: SweepConfig, objective) -> float:
             {"score": 0.1 * i, "diverged": False, "summary": {objective.score_name: 0.1 * i}}))
             for i in range(n)]
 
-    def peak(lines, tmp):
+    def peak(lines, tmp, csv=False):
         tracemalloc.reset_peak()
         base = tracemalloc.get_traced_memory()[0]
         frame = records_frame(json.loads(t) for t in lines)
-        mean_frame(frame, "lr", "wd")  # (writing records.csv is left out: pandas writes it in
-        # chunks of 100,000 cells, a bounded cost that a small sample would count per run)
+        if csv:
+            write_csv(os.path.join(tmp, "records.csv"), frame)
+        mean_frame(frame, "lr", "wd")
         return tracemalloc.get_traced_memory()[1] - base
 
     small, large = (texts(n) for n in TABLE_SAMPLES)
@@ -302,10 +306,15 @@ def table_bytes_per_run(config: SweepConfig, objective) -> float:
             tracemalloc.start()
         try:
             low, high = peak(small, tmp), peak(large, tmp)
+            written = peak(large, tmp, csv=True)
         finally:
             if not tracing:
                 tracemalloc.stop()
-    return max(0.0, (high - low) / (TABLE_SAMPLES[1] - TABLE_SAMPLES[0]))
+    per_run = max(0.0, (high - low) / (TABLE_SAMPLES[1] - TABLE_SAMPLES[0]))
+    # pandas writes records.csv in chunks of CSV_CELLS cells: a bounded buffer, not per run
+    per_written_row = max(0.0, written - high) / TABLE_SAMPLES[1]
+    chunk_rows = CSV_CELLS // (len(COLUMNS) + 3)
+    return per_run + per_written_row * min(chunk_rows, runs_of(config)) / max(1, runs_of(config))
 
 
 def check_size(config: SweepConfig, objective) -> None:
