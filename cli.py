@@ -19,6 +19,7 @@ import typer
 from typer.core import TyperGroup
 
 from dynamics.util.errors import RidgelineError
+from dynamics.util.parse import number
 
 #: ``ridgeline --help`` lists the commands in the order of the work, the main job first.
 WORKFLOW = ("report", "derive", "simulate", "train", "validate", "forecast", "sweep", "tune", "transfer")
@@ -82,7 +83,7 @@ from training.report.steps import PROFILES as _PROFILES  # noqa: E402
 from training.search.executors import EXECUTORS as _EXECUTORS  # noqa: E402
 from training.search.objectives import OBJECTIVES as _OBJECTIVES  # noqa: E402
 from training.search.samplers import METHODS as _METHODS  # noqa: E402
-from training.search.tune import COORDINATES as _COORDINATES  # noqa: E402
+from training.search.tune import COORDINATES as _COORDINATES, SAMPLER_RUNS as _SAMPLER_RUNS  # noqa: E402
 from dynamics.transfer import CHOICES as _TRANSFER_RULES, KEEPS as _KEEPS, PARAMETRISATIONS as _PARAMETRISATIONS  # noqa: E402
 
 Rule = _choices("Rule", _RULES)
@@ -257,9 +258,9 @@ def parse_assignments(text: str, option: str, allowed: tuple[str, ...]) -> dict[
         if name not in allowed:
             raise RidgelineError(f"{option}: unknown name {name!r}; use {', '.join(allowed)}")
         try:
-            values[name] = float(value)
-        except ValueError:
-            raise RidgelineError(f"{option}: {name}={value.strip()!r} is not a number") from None
+            values[name] = number(value)
+        except ValueError as why:
+            raise RidgelineError(f"{option}: {name}={value.strip()!r} {why}") from None
     if not values:
         raise RidgelineError(f"{option}: give NAME=VALUE pairs, e.g. {allowed[0]}=0.1")
     return values
@@ -350,9 +351,11 @@ app.add_typer(simulate_app, name="simulate")
 def _floats(text: str, option: str) -> list[float] | float:
     """``0.1`` → 0.1, ``0.1,0.2`` → [0.1, 0.2], naming the option on failure."""
     try:
-        values = [float(v) for v in text.split(",") if v.strip()]
-    except ValueError:
-        raise RidgelineError(f"{option}: {text!r} is not a number or a comma-separated list of numbers") from None
+        values = [number(v) for v in text.split(",") if v.strip()]
+    except ValueError as why:
+        detail = "" if str(why) == "is not a number" else f" (a value {why})"
+        raise RidgelineError(f"{option}: {text!r} is not a number or a comma-separated list of numbers"
+                             f"{detail}") from None
     if not values:
         raise RidgelineError(f"{option}: give a number or a comma-separated list")
     return values[0] if len(values) == 1 else values
@@ -697,7 +700,9 @@ def tune(
         help="After convergence, refine the step (factor -> sqrt(factor)) this many times.")] = 0,
     tolerance: Annotated[float, typer.Option(
         help="Relative improvement a move must make to count as better.")] = 1e-6,
-    max_runs: _MaxRunsOpt = None,
+    max_runs: Annotated[Optional[int], typer.Option(
+        help=f"Stop after this many distinct runs (default: coordinate, no limit: it stops when it "
+             f"converges; tpe and random, {_SAMPLER_RUNS}: a sampler never converges); rerun with more to continue.")] = None,
     executor: _ExecutorOpt = Executor["local"],
     ray_address: _RayAddressOpt = None,
     cpus_per_trial: _CpusOpt = 1.0,
@@ -740,10 +745,11 @@ def parse_bounds(text: str) -> tuple[tuple[str, float, float], ...]:
         lo, sep, hi = rng.partition(":")
         try:
             if not sep:
-                raise ValueError
-            out.append((name.strip(), float(lo), float(hi)))
-        except ValueError:
-            raise RidgelineError(f"--bounds: {item!r} is not NAME=LO:HI (e.g. wd=1e-5:1e-2)") from None
+                raise ValueError("is not NAME=LO:HI")
+            out.append((name.strip(), number(lo), number(hi)))
+        except ValueError as why:
+            detail = f": a value {why}" if sep else ""
+            raise RidgelineError(f"--bounds: {item!r} is not NAME=LO:HI{detail} (e.g. wd=1e-5:1e-2)") from None
         if out[-1][1] > out[-1][2]:
             raise RidgelineError(f"--bounds: {item!r} runs from high to low; give LO first: "
                                  f"{name.strip()}={hi.strip()}:{lo.strip()}")

@@ -633,13 +633,17 @@ def run(config: SimConfig, out, as_json: bool = False) -> SimResult:
     from pathlib import Path
 
     from dynamics.engine import resolve_device
-    from dynamics.util.io import DirectoryLock, ensure_dir, remove_empty_dir
+    from dynamics.util.io import DirectoryLock, claim_kind, ensure_dir, remove_empty_dir
 
     config = dataclasses.replace(config, device=resolve_device(config.device))
     check_config(config)
+    claim_kind(out, "simulate")  # a train run or a sweep is never written over
     created = not Path(out).exists()
     out = ensure_dir(out)
     with DirectoryLock(out):
+        # the old "finished" marker goes first: a kill from here on leaves no summary.json
+        # beside a config.json it does not belong to
+        (out / "summary.json").unlink(missing_ok=True)
         try:
             result = _simulate_with_progress(config, as_json)
         except BaseException:

@@ -312,8 +312,9 @@ def run_slices(config: SlicesConfig) -> dict:
     import dataclasses
 
     from dynamics.engine import resolve_device
-    from dynamics.util.io import DirectoryLock, ensure_dir
+    from dynamics.util.io import DirectoryLock, claim_kind, ensure_dir
 
+    claim_kind(config.out, "simulate slices")
     config = dataclasses.replace(config, device=resolve_device(config.device))
     if min(config.points, config.rows) < 3 or config.repeats < 1 or config.steps < 1:
         raise RidgelineError("slices need points >= 3, rows >= 3, repeats >= 1 and steps >= 1")
@@ -355,6 +356,7 @@ def _run_slices(config: SlicesConfig) -> dict:
     if not same:  # slices from other settings must not survive an interrupted rerun
         for name in SLICES:
             (out / f"{name}.csv").unlink(missing_ok=True)
+        (out / "ridge.json").unlink(missing_ok=True)  # fitted on them
     write_json(previous, {"settings": settings})
     fits = {}
     with Progress(console=console) as bar:

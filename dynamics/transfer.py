@@ -51,6 +51,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache
@@ -136,8 +137,11 @@ def _check_names(config: TransferConfig) -> None:
 
 
 def _check_setting(name: str, p: dict) -> None:
-    if not (p["lr"] > 0 and p["wd"] > 0 and math.isfinite(p["lr"]) and math.isfinite(p["wd"])):
-        raise RidgelineError(f"{name}: lr and wd must be finite numbers > 0")
+    if not all(sys.float_info.min <= p[k] < math.inf for k in ("lr", "wd")):
+        raise RidgelineError(f"{name}: lr and wd must be finite numbers > 0 (normal floats, "
+                             f">= {sys.float_info.min:.3g}), got lr={p['lr']:g}, wd={p['wd']:g}")
+    if not math.isfinite(p["batch_size"]):
+        raise RidgelineError(f"{name}: batch_size must be a whole number >= 1, got {p['batch_size']}")
     if not 0 <= p["momentum"] < 1:
         raise RidgelineError(f"{name}: momentum must be in [0, 1), got {p['momentum']}")
     if p["batch_size"] < 1 or p["batch_size"] != int(p["batch_size"]):
@@ -161,9 +165,30 @@ def _check(config: TransferConfig) -> tuple[dict, dict]:
                              f"neither lr/N nor lr/(1-momentum) carries over); --to may change wd, not {moved[0]}")
     if config.rule == "sgd" and (source["momentum"] or target["momentum"]):
         raise RidgelineError("--rule sgd has no momentum; give momentum=0 or use nesterov or heavy-ball")
-    if not (config.train_size >= 1 and config.epochs > 0):
-        raise RidgelineError("--train-size must be >= 1 and --epochs > 0")
+    if not (config.train_size >= 1 and config.epochs > 0 and math.isfinite(config.epochs)):
+        raise RidgelineError("--train-size must be >= 1 and --epochs a finite number > 0")
+    for name, p in (("--from", source), ("--to", target)):
+        if p["batch_size"] > config.train_size:
+            raise RidgelineError(f"{name}: batch_size={p['batch_size']:g} is larger than the training set "
+                                 f"(--train-size {config.train_size}); give a batch that fits in it")
     return source, target
+
+
+def _float(value: Fraction, what: str) -> float:
+    """``value`` as a normal float, or a one-line error: values this far from Page's
+    overflow (past 1.8e308) or lose their digits (below 2.2e-308)."""
+    try:
+        out = float(value)
+    except OverflowError:
+        out = math.inf
+    if value and not sys.float_info.min <= abs(out) < math.inf:
+        raise RidgelineError(f"{what} = {'%.3g' % out if out else 'about 1e' + str(_log10(value))} is out of "
+                             "the range of floats (2.2e-308 to 1.8e308); give values nearer Page's")
+    return out
+
+
+def _log10(value: Fraction) -> int:
+    return round(math.log10(abs(value.numerator)) - math.log10(value.denominator))
 
 
 def equivalent_lr(source: dict, target: dict) -> Fraction:
@@ -174,14 +199,17 @@ def equivalent_lr(source: dict, target: dict) -> Fraction:
 
 
 def _relaxation(rule: str, p: dict) -> tuple[float, float]:
-    """(exact, leading-order) relaxation time in steps; exact is NaN without equilibrium."""
+    """(exact, leading-order) relaxation time in steps; exact is NaN without equilibrium.
+    It depends on λα and ρ alone (the rescaling symmetry λ → cλ, α → α/c), so it is
+    evaluated at λ = α = √(λα): a λ and α far apart (1e-304, 1e300) evaluate as well."""
     from dynamics.symbolic import predict
 
     if rule == "muon":  # |w|² ∝ q^(2t), q = 1 − λα, whatever the matrix (dynamics.muon)
         q = 1 - p["lr"] * p["wd"]
         return (-1 / (2 * math.log(q)) if 0 < q < 1 else math.nan), 1 / (2 * p["lr"] * p["wd"])
+    root = math.sqrt(p["lr"] * p["wd"])
     try:
-        exact = predict(rule, p["lr"], p["wd"], p["momentum"]).relaxation_steps
+        exact = predict(rule, root, root, p["momentum"]).relaxation_steps
     except RidgelineError:
         exact = math.nan
     return exact, (1 - p["momentum"]) / (4 * p["lr"] * p["wd"])
@@ -195,14 +223,14 @@ def transfer(config: TransferConfig) -> Transfer:
         return rescaling_transfer(config)
     source, target = _check(config)
     lr = equivalent_lr(source, target)
-    after = target | {"lr": float(lr), "batch_size": int(target["batch_size"])}
+    after = target | {"lr": _float(lr, "the equivalent lr"), "batch_size": int(target["batch_size"])}
     before = source | {"batch_size": int(source["batch_size"])}
     exact = [(Fraction(p["lr"]) if p is source else lr, Fraction(p["batch_size"]),
               1 - Fraction(p["momentum"]), Fraction(p["wd"])) for p in (source, target)]
     invariants = []
     for name, f in INVARIANTS.items():
         a, b = f(*exact[0]), f(*exact[1])
-        invariants.append(Invariant(name, float(a), float(b), a == b))
+        invariants.append(Invariant(name, _float(a, name), _float(b, name), a == b))
     steps, epochs, warnings = [], [], []
     for label, p in (("before", before), ("after", after)):
         t, leading = _relaxation(config.rule, p)
@@ -210,7 +238,8 @@ def transfer(config: TransferConfig) -> Transfer:
         epochs.append(t * p["batch_size"] / config.train_size)
         if not math.isfinite(t):
             warnings.append(f"{label}: no stable equilibrium for {config.rule} at lr={p['lr']:.4g}, "
-                            f"wd={p['wd']:.4g}, momentum={p['momentum']:.4g}: lr*wd is too large")
+                            f"wd={p['wd']:.4g}, momentum={p['momentum']:.4g}: lr*wd = {p['lr'] * p['wd']:.3g} "
+                            "is outside the range where the rule has one (or too extreme to evaluate)")
         elif abs(t / leading - 1) > LEADING_ORDER_TOLERANCE:
             u = p["lr"] * p["wd"] / (1 - p["momentum"])
             warnings.append(f"{label}: leading order fails: the exact relaxation time ({t:.4g} steps) is "
@@ -477,6 +506,9 @@ def _solve(tau, target: float, guess: float) -> float:
         t = tau(x)
         return math.log(t / target) if math.isfinite(t) and t > 0 else math.nan
 
+    if not sys.float_info.min <= guess < math.inf:  # e.g. --to train_size=1e308
+        raise RidgelineError(f"the move needs lr or wd near {guess:.3g}, outside the range of floats "
+                             "(2.2e-308 to 1.8e308); choose a smaller move")
     a, b = math.log(guess), math.log(guess) + 0.01
     fa, fb = f(guess), f(math.exp(b))
     for _ in range(30):

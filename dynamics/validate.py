@@ -219,6 +219,10 @@ def load_run(run_dir: str | Path) -> Run:
         raise RidgelineError(
             f"run {path} diverged (loss became non-finite after {summary.get('steps', '?')} "
             "steps): there is no equilibrium to validate; rerun with a smaller lr")
+    if not (path / "norms.csv").is_file() and config.get("source") == "training.monitor.Monitor":
+        raise RidgelineError(f"run {path} has no norm table (norms.csv) yet: training.monitor.Monitor "
+                             "writes it at its first logged step; let the loop take a logged step "
+                             "(every `every` steps) or call monitor.flush()")
     if not (path / "norms.csv").is_file():
         raise RidgelineError(f"run {path} has no norm table (norms.csv): rerun "
                              "`ridgeline train` with norm logging on (--log-every K)")
@@ -1000,12 +1004,15 @@ def summarise(steps: "pandas.DataFrame", cfg: ValidateConfig,  # noqa: F821
 # ------------------------------------------------------------------------ entry point
 def validate(cfg: ValidateConfig, console=None) -> Validation:
     """Compare a run's logged norms with the predictions; write CSVs, figures, table."""
-    from dynamics.util.io import ensure_dir, write_csv, write_json
-    from dynamics.util.output import changed_settings
+    from dynamics.util.io import claim_kind, ensure_dir, inside, write_csv, write_json
+    from dynamics.util.output import changed_settings, thin_steps
 
     console = console or _console()
     cfg.check()
     run = load_run(cfg.run_dir)
+    if not cfg.out:  # RUN/validation: never a symlink that leads out of the run
+        inside(cfg.run_dir, cfg.out_dir())
+    claim_kind(cfg.out_dir(), "validate")  # --out never writes over another run's files
     out = ensure_dir(cfg.out_dir())
     console.print(f"[bold]validate[/bold] {run.path}  {hyperparameter_ranges(run)}  "
                   f"settings: {changed_settings(cfg, skip=('run_dir',))}", highlight=False, soft_wrap=True)
@@ -1027,7 +1034,11 @@ def validate(cfg: ValidateConfig, console=None) -> Validation:
                                               cfg.mapping, console)
     write_json(out / "config.json", asdict(cfg) | {"rule": run.rule, "wd": run.wd,
                                                      "momentum": run.momentum})
-    write_csv(out / "validation_steps.csv", steps)
+    written, every = thin_steps(steps, run.path / "norms.csv")  # no larger than norms.csv
+    if every > 1:
+        console.print(f"[yellow]note[/]: validation_steps.csv keeps every {every}th logged step, so it is "
+                      "no larger than norms.csv; validation.csv and the figures use every step", highlight=False)
+    write_csv(out / "validation_steps.csv", written)
     write_csv(out / "validation.csv", layers)
     result = Validation(run, steps, layers, cfg)
     if cfg.figures:

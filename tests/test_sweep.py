@@ -211,7 +211,7 @@ def test_cli_refuses_a_directory_holding_a_different_sweep(tmp_path):
         assert result.exit_code == 2, args
         assert "holds a different sweep" in result.output
     tune = runner.invoke(app, ["tune", "--objective", "quadratic", "--out", str(out)])
-    assert tune.exit_code == 2 and "does not hold a ridgeline tune" in tune.output
+    assert tune.exit_code == 2 and "holds the output of `ridgeline sweep` (sweep.json)" in tune.output
     assert snapshot(out) == before
 
 

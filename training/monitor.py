@@ -27,7 +27,7 @@ writes the run-directory contract of ``ridgeline train``:
     summary.json         written when the monitor is closed, or at a normal interpreter exit
 
 so ``ridgeline validate OUT`` works on it unchanged. Tables are rewritten atomically at
-most every ``flush_seconds`` and at the end. Scale invariance comes from probing the
+step 0 and the first logged step, then at most every ``flush_seconds`` and at the end. Scale invariance comes from probing the
 model on ``batch`` (training.probe) or, without one, from its structure
 (training.model.scale_invariant).
 
@@ -226,6 +226,8 @@ class Monitor:
             self._channel_records.append(
                 {"weight_norm": torch.cat([weights[i].flatten(1).norm(dim=1) for i in self.channelled])})
         self._rows.append((0, 0, hyper))
+        if self.out is not None:  # at once: a run killed before its first interval still has norms.csv
+            self.flush()
 
     def _pre(self, optimizer, args, kwargs):
         """Before a step: with ``step(closure)`` measure once the closure has computed
@@ -355,7 +357,8 @@ class Monitor:
                                           [buffers[i] for i in self.channelled]))
             self._channel_records.append(rows)
         self._rows.append((step, self.epoch, hyper))
-        if self.out is not None and time.monotonic() - self._last_flush > self._flush_seconds:
+        early = self._tables is None or len(self._tables[0]) <= len(self.params)  # step 0 alone so far
+        if self.out is not None and (early or time.monotonic() - self._last_flush > self._flush_seconds):
             self.flush()
 
     # ------------------------------------------------------------------------ tables

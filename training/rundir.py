@@ -30,7 +30,8 @@ import torch
 
 from dynamics.util.errors import RidgelineError
 from dynamics.runtable import NORM_KINDS, read_config, read_norms, read_summary
-from dynamics.util.io import DirectoryLock, atomic_write, ensure_dir, write_csv, write_json
+from dynamics.util.io import (DirectoryLock, atomic_write, claim_kind, ensure_dir, inside, write_csv,
+                              write_failure, write_json)
 from training.config import TrainConfig
 from training.norms import HYPERPARAMETERS
 
@@ -51,7 +52,11 @@ class RunDir:
         return self.path / name
 
     def lock(self) -> DirectoryLock:
-        """Create the directory and lock it for this process (one writer at a time)."""
+        """Create the directory and lock it for this process (one writer at a time);
+        a folder another command wrote is refused first, and so is a tensorboard/ link
+        that leads out of it."""
+        claim_kind(self.path, "train")
+        inside(self.path, self.file("tensorboard"))
         ensure_dir(self.path)
         return DirectoryLock(self.path)
 
@@ -141,7 +146,7 @@ class RunDir:
             write_csv(self.file("norms_per_channel.csv"), channels)
         write_csv(self.file("metrics.csv"), metrics)
         if checkpoint is not None:
-            atomic_write(self.file("checkpoint.pt"), lambda tmp: torch.save(checkpoint, tmp))
+            atomic_write(self.file("checkpoint.pt"), lambda tmp: _save(checkpoint, tmp, self.file("checkpoint.pt")))
 
     def read_tables(self, epoch: int, per_channel: bool, step: Optional[int] = None, every: Optional[int] = None):
         """The norm tables as saved, up to and including ``epoch`` (for resume), checked:
@@ -169,6 +174,17 @@ class RunDir:
 
     def write_summary(self, summary: dict) -> None:
         write_json(self.file("summary.json"), summary)
+
+
+def _save(checkpoint: dict, tmp: str, path: Path) -> None:
+    """torch.save, whose failed write (a full disk) is a RuntimeError from its C++ writer:
+    one line naming the file instead (the previous checkpoint stays in place)."""
+    try:
+        torch.save(checkpoint, tmp)
+    except RuntimeError as e:
+        why = str(e).strip().splitlines()[-1][:200] if str(e).strip() else "write failed"
+        raise RidgelineError(write_failure(path, f"{why} (is the disk full?)", rerun=(
+            "rerun the same command with --resume (the epochs saved before are kept)"))) from None
 
 
 def environment(device: torch.device, data_source: str) -> dict:

@@ -41,8 +41,10 @@ def saved_config(out: str) -> Optional[dict]:
     """The configuration of the run in ``out`` (config.json, else the checkpoint's), or
     None when ``out`` holds no run: what ``ridgeline train --resume`` starts from."""
     from dynamics.runtable import read_config
+    from dynamics.util.io import claim_kind
 
     run = RunDir(out)
+    claim_kind(run.path, "train")  # another command's config.json is not a run's settings
     if run.file("config.json").is_file():
         return read_config(run.file("config.json"), hint="restore it, or choose another --out")
     if run.file("checkpoint.pt").is_file():

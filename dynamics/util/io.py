@@ -41,17 +41,30 @@ def ensure_dir(path: str | os.PathLike) -> Path:
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> Path:
     """Call ``write(tmp_path)`` then rename ``tmp_path`` onto ``path``."""
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
+    tmp = None
     try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        os.close(fd)
         write(tmp)
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; give the usual mode
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
+        os.replace(tmp, path)  # replaces a symlink at ``path`` itself: never writes through it
+    except BaseException as e:
+        if tmp is not None and os.path.exists(tmp):
             os.unlink(tmp)
+        if isinstance(e, OSError):  # a full disk (errno 28), a quota, a read-only folder
+            raise RidgelineError(write_failure(path, e.strerror or str(e), e.errno)) from None
         raise
     return path
+
+
+def write_failure(path: str | os.PathLike, why: str, errno_: int | None = None,
+                  rerun: str = "rerun the same command") -> str:
+    """The one-line message for a result file that could not be written (the files
+    written before it are whole: every write is atomic)."""
+    import errno
+
+    full = errno_ in (errno.ENOSPC, errno.EDQUOT) or "space" in why.lower()
+    return f"cannot write {path}: {why}; " + ("free some disk space, then " if full else "") + rerun
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
@@ -109,7 +122,7 @@ class DirectoryLock:
     def acquire(self) -> "DirectoryLock":
         import fcntl
 
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        fd = _open_lock(self.path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except OSError:
@@ -117,7 +130,7 @@ class DirectoryLock:
             raise RidgelineError(
                 f"another ridgeline process is working in {self.path.parent}; "
                 "wait for it to finish or choose another --out") from None
-        workers = os.open(self.path.parent / ".lock.workers", os.O_RDWR | os.O_CREAT, 0o644)
+        workers = _open_lock(self.path.parent / ".lock.workers")
         try:
             fcntl.flock(workers, fcntl.LOCK_EX | fcntl.LOCK_NB)  # only probing: closed below
         except OSError:
@@ -143,6 +156,20 @@ class DirectoryLock:
         self.release()
 
 
+def _open_lock(path: Path) -> int:
+    """Open (create) a lock file, never through a symlink: one planted there would make
+    the lock create or truncate a file outside the directory."""
+    try:
+        return os.open(path, os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0), 0o644)
+    except OSError as e:
+        import errno
+
+        if e.errno == errno.ELOOP or path.is_symlink():
+            raise RidgelineError(f"{path} is a symbolic link; ridgeline does not follow it: "
+                                 "delete the link and rerun") from None
+        raise RidgelineError(f"cannot lock {path.parent}: {e.strerror or e}; choose another --out") from None
+
+
 _WORKER_LOCKS: list[int] = []  # descriptors held until the worker process ends
 
 
@@ -150,7 +177,7 @@ def hold_worker_lock(directory: str | os.PathLike) -> None:
     """In a worker process: hold a shared flock on ``<directory>/.lock.workers`` until exit."""
     import fcntl
 
-    fd = os.open(Path(directory) / ".lock.workers", os.O_RDWR | os.O_CREAT, 0o644)
+    fd = _open_lock(Path(directory) / ".lock.workers")
     fcntl.flock(fd, fcntl.LOCK_SH)
     _WORKER_LOCKS.append(fd)
 
@@ -217,3 +244,75 @@ def remove_empty_dir(path: str | os.PathLike) -> None:
             path.rmdir()
     except OSError:
         pass
+
+
+# ------------------------------------------------------------- the run-directory contract
+#: what each command writes that no other command does: how a folder's maker is told
+#: (docs/run-directory.md); checked in this order
+KIND_FILES = {
+    "sweep": ("sweep.json",),
+    "tune": ("tune.json",),
+    "report": ("report_config.json", "report.md"),
+    "train": ("checkpoint.pt", "metrics.csv", "env.json"),
+    "simulate": ("trajectories.csv", "trajectories.png"),
+    "validate": ("validation.csv", "validation_steps.csv"),
+}
+#: a folder holding only config.json: keys that only one command's config.json has
+CONFIG_KEYS = {
+    "monitor": ("source", "param_groups"),  # training.monitor.Monitor
+    "train": ("epochs", "log_every", "width"),
+    "simulate": ("record_every", "loss"),
+    "simulate slices": ("settings",),
+    "validate": ("run_dir", "adiabatic"),
+}
+
+
+def folder_kind(path: str | os.PathLike) -> tuple[str, str] | None:
+    """(command, the file that shows it) of the ridgeline command that wrote ``path``;
+    None for a missing or empty folder, or one that holds no ridgeline output."""
+    path = Path(path)
+    if not path.is_dir():
+        return None
+    for kind, names in KIND_FILES.items():
+        for name in names:
+            if (path / name).exists():
+                return kind, name
+    config = path / "config.json"
+    if config.is_file():
+        try:
+            data = json.loads(config.read_text())
+        except (OSError, ValueError):
+            return "an unknown command", "config.json"
+        for kind, keys in CONFIG_KEYS.items():
+            if isinstance(data, dict) and set(keys) <= set(data):
+                return kind, "config.json"
+        return "an unknown command", "config.json"
+    if (path / "ridge.json").exists():
+        return "simulate slices", "ridge.json"
+    return None
+
+
+def claim_kind(path: str | os.PathLike, kind: str, option: str = "--out",
+               accept: tuple[str, ...] = ()) -> None:
+    """Refuse, writing nothing, a folder that another kind of command wrote, naming it.
+    ``accept``: other kinds this command may write into too (none so far)."""
+    found = folder_kind(path)
+    if found is not None and found[0] != kind and found[0] not in accept:
+        maker = {"monitor": "training.monitor.Monitor"}.get(
+            found[0], found[0] if found[0].startswith("an ") else f"`ridgeline {found[0]}`")
+        raise RidgelineError(f"{option} {path} holds the output of {maker} ({found[1]}); "
+                             f"`ridgeline {kind}` does not write over it: choose another {option}")
+
+
+def inside(root: str | os.PathLike, path: str | os.PathLike) -> Path:
+    """``path`` (a folder or file a command makes under its output folder ``root``),
+    refused when it is a symbolic link that leads out of ``root``: writing through it
+    would change files elsewhere."""
+    path = Path(path)
+    if path.is_symlink():
+        base, target = Path(root).resolve(), path.resolve()
+        if target != base and base not in target.parents:
+            raise RidgelineError(f"{path} is a symbolic link to {target}, outside {root}; ridgeline "
+                                 "writes only inside its output folder: delete the link, or choose "
+                                 "another --out")
+    return path

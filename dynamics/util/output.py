@@ -3,7 +3,9 @@
 - :func:`changed_settings`: one line of a run's settings, only the fields that differ
   from the defaults (the full configuration still goes to the run directory);
 - :func:`print_table`: a rich table that fits the terminal, and at its full width,
-  with every digit, when the output is piped or redirected.
+  with every digit, when the output is piped or redirected;
+- :func:`thin_steps`: a per-step table cut to every k-th step, so that a derived CSV is
+  no larger than the table it was derived from.
 """
 
 from __future__ import annotations
@@ -51,3 +53,40 @@ def print_table(console, table) -> None:
             console.print(table)
         finally:
             console.width = before
+
+
+#: a derived per-step table up to this size is written whole, whatever its source's size
+#: (a small run keeps every step; a large log is thinned to its source's size)
+SMALL_BYTES = 20_000_000
+
+
+def thin_steps(frame, source, sample: int = 1000):
+    """(``frame`` with every k-th logged ``step`` kept, k) for the smallest k that makes
+    its CSV no larger than the file ``source`` (e.g. validation_steps.csv against
+    norms.csv); k = 1 keeps every row, as it does while the CSV stays under
+    :data:`SMALL_BYTES`. The first and last steps always stay. The CSV's bytes per row
+    are measured on up to ``sample`` rows, spread over the frame."""
+    import math
+    import os
+
+    import numpy as np
+
+    if not len(frame):
+        return frame, 1
+    try:
+        budget = os.path.getsize(source)
+    except OSError:
+        return frame, 1
+    picks = frame.iloc[np.linspace(0, len(frame) - 1, min(sample, len(frame))).astype(int)]
+    per_row = len(picks.to_csv(index=False).encode()) / len(picks)
+    every = max(1, math.ceil(per_row * len(frame) / max(budget, 1)))
+    if every == 1 or per_row * len(frame) <= SMALL_BYTES:
+        return frame, 1
+    steps = np.unique(frame["step"].to_numpy())
+    keep = steps[::every]
+    keep = np.union1d(keep, steps[[0, -1]])
+    # the first/last steps can add two steps' rows: thin once more if that tips it over
+    while every < len(steps) and per_row * frame["step"].isin(keep).sum() > budget:
+        every += 1
+        keep = np.union1d(steps[::every], steps[[0, -1]])
+    return frame[frame["step"].isin(keep)].reset_index(drop=True), every

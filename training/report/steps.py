@@ -225,7 +225,16 @@ def _train_step(cfg: ReportConfig, name: str, fields: dict, out: Path) -> dict:
     from training import train
     from figures.report import training_curves
 
-    summary = train(_train_config(cfg, name, fields, out), resume=True)
+    config = _train_config(cfg, name, fields, out)
+    try:
+        summary = train(config, resume=True)
+    except RidgelineError as e:  # the trainer's hint names train's options, which report lacks
+        if "--train-size" not in str(e) and "--batch-size" not in str(e):
+            raise
+        raise RidgelineError(str(e).split("; ")[0] + f"; the {cfg.profile} profile's real run takes "
+                             f"{config.train_size} training images in batches of {config.batch_size}: "
+                             "give report a --data file with more images (the full CIFAR-10 has "
+                             "50,000)") from None
     run_dir = out / "runs" / name
     training_curves(run_dir, run_dir / "training_curves.png")
     return {"run_dir": str(run_dir.relative_to(out)), "summary": summary}

@@ -303,6 +303,24 @@ class RayExecutor:
             raise
 
 
+#: Ray counts resources in steps of 1e-4 (a smaller request is refused or rounded to 0)
+RAY_RESOLUTION = 1e-4
+
+
+def check_resources(cpus_per_trial: float, gpus_per_trial: float) -> None:
+    """One-line errors for resource requests Ray cannot take, before Ray starts: finite,
+    CPUs >= 1e-4, GPUs 0 or >= 1e-4, and (Ray's rule) whole numbers above 1."""
+    import math
+
+    for option, value, least in (("--cpus-per-trial", cpus_per_trial, RAY_RESOLUTION),
+                                 ("--gpus-per-trial", gpus_per_trial, 0.0)):
+        if not (math.isfinite(value) and (value >= least or value == least == 0.0)) or 0 < value < RAY_RESOLUTION:
+            raise RidgelineError(f"{option} must be a finite number {'> 0' if least else '>= 0'} (at least "
+                                 f"{RAY_RESOLUTION:g}, Ray's resolution), got {value:g}")
+        if value > 1 and value != int(value):
+            raise RidgelineError(f"{option} above 1 must be a whole number (Ray's rule), got {value:g}")
+
+
 def make_executor(name: str, *, workers: int | None = None, ray_address: str | None = None,
                   cpus_per_trial: float = 1.0, gpus_per_trial: float = 0.0):
     """The executor called ``name`` (local or ray) with its options checked."""
@@ -310,8 +328,7 @@ def make_executor(name: str, *, workers: int | None = None, ray_address: str | N
         raise RidgelineError(f"unknown executor {name!r}; use local or ray")
     if workers is not None and workers < 1:
         raise RidgelineError(f"--workers must be >= 1, got {workers}")
-    if cpus_per_trial <= 0 or gpus_per_trial < 0:
-        raise RidgelineError("--cpus-per-trial must be > 0 and --gpus-per-trial >= 0")
+    check_resources(cpus_per_trial, gpus_per_trial)
     if name == "local":
         if ray_address or gpus_per_trial:
             raise RidgelineError("--ray-address and --gpus-per-trial need --executor ray")

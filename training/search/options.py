@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal, Union
 
 from dynamics.util.errors import RidgelineError
+from dynamics.util.parse import number, whole
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
@@ -63,15 +64,16 @@ def convert(name: str, text: str, tp) -> Any:
                     f"{option}: {text!r} is not one of {', '.join(map(str, choices))}")
             return next(c for c in choices if str(c) == text)
         if inner is int:
-            return int(text)
+            return whole(text)
         if inner is float:
-            return float(text)
+            return number(text)
         if inner in (str, Path) or inner is Any:
             return text if inner is not Path else str(Path(text))
         return inner(text)
-    except (ValueError, TypeError):
+    except (ValueError, TypeError) as why:
         kind = getattr(inner, "__name__", str(inner))
-        raise RidgelineError(f"{option}: {text!r} is not a valid {kind}") from None
+        reason = f" ({why})" if inner in (int, float) and str(why) else ""
+        raise RidgelineError(f"{option}: {text!r} is not a valid {kind}{reason}") from None
 
 
 def _describe(tp) -> str:

@@ -24,7 +24,8 @@ from typing import Any
 
 from dynamics.runtable import read_json_object
 from dynamics.util.errors import RidgelineError
-from dynamics.util.io import LOCK_FILES, DirectoryLock, ensure_dir, write_json  # noqa: F401  (re-exported)
+from dynamics.util.io import (LOCK_FILES, DirectoryLock, claim_kind, ensure_dir, inside,  # noqa: F401  (re-exported)
+                              remove_empty_dir, write_json)
 
 #: significant digits kept for every float in a trial (so 2 × 0.128 and a log-spaced
 #: grid's 0.256 are the same trial)
@@ -93,7 +94,8 @@ class RecordStore:
         return self.path(key).is_file()
 
     def load(self, key: str) -> dict:
-        """The record of ``key``, checked: a damaged or foreign file is a one-line error."""
+        """The record of ``key``, checked against its key and its own config: a damaged,
+        foreign or hand-edited file is a one-line error naming it."""
         path = self.path(key)
         hint = "delete it and rerun to recompute it"
         record = read_json_object(path, "record", hint)
@@ -116,6 +118,19 @@ def check_record(record: dict, key: str) -> str | None:
         return f"holds the key {record['key']!r}, not {key!r}"
     if not isinstance(record["params"], dict) or not set(HYPERPARAMETERS) <= set(record["params"]):
         return f"has no params {', '.join(HYPERPARAMETERS)}"
+    for name in HYPERPARAMETERS:
+        value = record["params"][name]
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
+            return f"has params.{name} = {value!r}, not a number"
+    config = record.get("config")
+    if not isinstance(config, dict) or not isinstance(record.get("objective"), str):
+        return "lacks its objective or its config"
+    if trial_key(record["objective"], config) != key:
+        return f"holds a config whose key is not {key!r} (edited, or copied from another trial)"
+    changed = [n for n in HYPERPARAMETERS if n in config and config[n] != record["params"][n]]
+    if changed:
+        pairs = ", ".join(f"{n}: {record['params'][n]!r} vs {config[n]!r}" for n in changed)
+        return f"has params that disagree with its own config ({pairs})"
     score = record["score"]
     if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))):
         return f"has the score {score!r}, not a number"
@@ -150,6 +165,10 @@ def claim_directory(out: str | os.PathLike, kind: str, description: dict, grows:
     description = canonical(description)
     if out.exists() and not out.is_dir():
         raise RidgelineError(f"--out {out} is a file, not a directory; choose another --out")
+    claim_kind(out, kind)  # a train run, a simulation, the other search...: named and refused
+    for name in ("records", "runs", f"{kind}.json", f"{kind}_config.json"):
+        inside(out, out / name)
+    created = not out.exists() or not any(out.iterdir())
     if meta.is_file():
         try:
             old = json.loads(meta.read_text())
@@ -174,4 +193,22 @@ def claim_directory(out: str | os.PathLike, kind: str, description: dict, grows:
     except BaseException:
         lock.release()
         raise
+    lock.created = created  # type: ignore[attr-defined]  (see abandon)
     return lock
+
+
+def abandon(out: str | os.PathLike, kind: str, lock: DirectoryLock) -> None:
+    """After a refusal or failure before the first record: remove what
+    :func:`claim_directory` and the command wrote into a folder it created (``<kind>.json``,
+    ``<kind>_config.json``), so no half-made search is left behind."""
+    out = Path(out)
+    started = any((out / "records").glob("*.json")) or (out / "runs").is_dir()  # a trial's run resumes
+    if not getattr(lock, "created", False) or started:
+        return
+    for name in (f"{kind}.json", f"{kind}_config.json"):
+        (out / name).unlink(missing_ok=True)
+    try:
+        (out / "records").rmdir()
+    except OSError:
+        pass
+    remove_empty_dir(out)

@@ -14,10 +14,16 @@ The sweep directory ``--out`` holds
 - ``records/<key>.json``: one per finished run (:mod:`training.search.records`); a rerun
   recomputes nothing finished, and a run killed mid-way is simply run again;
 - ``records.csv``: one row per finished run (hyperparameters, seed, score, diverged);
-- ``ridge.json`` and ``heatmap.png`` once every run has finished: the ridge of best
-  mean score, fitted as a line in log-log axes by :func:`dynamics.ridge.fit_ridge`,
+- ``heatmap.png`` and then, last, ``ridge.json`` once every run has finished: the ridge
+  of best mean score, fitted as a line in log-log axes by :func:`dynamics.ridge.fit_ridge`,
   drawn by :func:`figures.heatmap.slice_heatmap` (the functions ``ridgeline simulate
-  slices`` uses).
+  slices`` uses). ``ridge.json`` names the records it was fitted on (their number,
+  repeats and a hash of their keys) and is the sweep's "finished" marker; both files
+  are removed when a rerun starts, so a grown or unfinished sweep never shows the ridge
+  of fewer records.
+
+Its size is checked before anything is built (:func:`check_size`): the runs are counted
+from the axes' specs, and the estimate adds every buffer held at the peak.
 """
 
 from __future__ import annotations
@@ -30,15 +36,21 @@ from pathlib import Path
 
 from dynamics.util.errors import RidgelineError
 from dynamics.util.io import write_csv, write_json
+from dynamics.util.parse import number, whole
 from dynamics.util.output import changed_settings
 from training.search.executors import make_executor
 from training.search.objectives import make_objective
-from training.search.records import RecordStore, canonical, claim_directory, make_record
+from training.search.records import RecordStore, abandon, canonical, claim_directory, make_record
 
 #: names an axis may take, and the hyperparameter each one sets
 AXES = ("lr", "batch_size", "one_minus_momentum", "wd")
 #: records.csv columns before score and diverged
 COLUMNS = ("lr", "batch_size", "momentum", "one_minus_momentum", "wd", "seed")
+#: the largest batch size an axis may reach: a whole number the toy's and torch's int64 hold
+LARGEST_BATCH = 2**62
+#: the final table is printed up to this many grid columns and rows (a terminal's width);
+#: a larger grid is in records.csv and the heatmap
+PRINTED_POINTS = 40
 
 
 @dataclass(frozen=True)
@@ -60,6 +72,17 @@ class Axis:
             return [float(round(v)) for v in raw]
         return [canonical(v) for v in raw]
 
+    def refuse_repeats(self, option: str) -> None:
+        raise RidgelineError(
+            f"{option}: batch sizes {self.lo:g}:{self.hi:g} in {self.points} points repeat after rounding "
+            "to whole examples; use fewer points or a wider range")
+
+    def check_values(self, option: str) -> None:
+        """Refuse a batch-size axis whose rounded values repeat (after :func:`check_size`:
+        this builds the values)."""
+        if self.name == "batch_size" and len(set(self.values())) < self.points:
+            self.refuse_repeats(option)
+
     def params(self, value: float) -> dict:
         """The hyperparameters one grid value sets."""
         if self.name == "one_minus_momentum":
@@ -80,9 +103,9 @@ def parse_axis(text: str, option: str) -> Axis:
     if name not in AXES:
         raise RidgelineError(f"{option}: unknown parameter {name!r}; use one of {', '.join(AXES)}")
     try:
-        lo, hi, points = float(parts[0]), float(parts[1]), int(parts[2])
-    except ValueError:
-        raise RidgelineError(f"{usage}; got {text!r}") from None
+        lo, hi, points = number(parts[0]), number(parts[1]), whole(parts[2])
+    except ValueError as e:
+        raise RidgelineError(f"{usage}; got {text!r}, whose {'LO' if _bad(parts[0]) else 'HI' if _bad(parts[1]) else 'POINTS'} {e}") from None
     if not (lo > 0 and hi > 0 and math.isfinite(lo) and math.isfinite(hi)):
         raise RidgelineError(f"{option}: {name} needs LO and HI > 0 (log-spaced), got {lo:g}:{hi:g}")
     if lo > hi:
@@ -94,13 +117,21 @@ def parse_axis(text: str, option: str) -> Axis:
                              f"as LO:LO:1), got {text!r}")
     if name == "one_minus_momentum" and max(lo, hi) > 1:
         raise RidgelineError(f"{option}: one_minus_momentum must be in (0, 1], got {lo:g}:{hi:g}")
+    if name == "batch_size" and not (0.5 <= min(lo, hi) and max(lo, hi) <= LARGEST_BATCH):
+        raise RidgelineError(f"{option}: batch sizes must be whole numbers from 1 to {LARGEST_BATCH:.3g}, "
+                             f"got {lo:g}:{hi:g}")
     axis = Axis(name, lo, hi, points)
-    values = axis.values()
-    if name == "batch_size" and (len(set(values)) < len(values) or min(values) < 1):
-        raise RidgelineError(
-            f"{option}: batch sizes {lo:g}:{hi:g} in {points} points repeat after rounding "
-            "to whole examples; use fewer points or a wider range")
+    if name == "batch_size" and points > round(max(lo, hi)) - round(min(lo, hi)) + 1:
+        axis.refuse_repeats(option)  # more points than whole numbers in the range: counted, not built
     return axis
+
+
+def _bad(text: str) -> bool:
+    try:
+        number(text)
+    except ValueError:
+        return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -143,6 +174,8 @@ def _check(config: SweepConfig) -> None:
         raise RidgelineError(f"--format must be table or csv, got {config.format!r}")
     if config.max_runs is not None and config.max_runs < 1:
         raise RidgelineError(f"--max-runs must be >= 1, got {config.max_runs}")
+    if isinstance(config.repeats, bool) or not isinstance(config.repeats, int):
+        raise RidgelineError(f"--repeats must be a whole number, got {config.repeats!r}")
     swept = {p for a in (config.x, config.y) for p in a.params(a.lo)}
     given = {o[2:].split("=")[0].replace("-", "_") for o in config.options if o.startswith("--")}
     given |= {"momentum"} if "beta1" in given else set()  # β₁ is stored as momentum
@@ -164,14 +197,130 @@ def _deep_size(obj) -> int:
     return size
 
 
-def check_size(config: SweepConfig, objective) -> None:
-    """Refuse, with the numbers, a sweep whose trials cannot be held in memory: every
-    trial is built up front (and its record and table row later), measured on the first."""
-    from dynamics.util.io import check_memory
+def _objects(obj, seen: dict) -> dict:
+    """id -> object for ``obj`` and everything it holds (dicts, lists, dataclass fields)."""
+    if id(obj) in seen:
+        return seen
+    seen[id(obj)] = obj
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            _objects(k, seen), _objects(v, seen)
+    elif isinstance(obj, (list, tuple)):
+        for v in obj:
+            _objects(v, seen)
+    elif hasattr(obj, "__dataclass_fields__"):
+        for f in obj.__dataclass_fields__:
+            _objects(getattr(obj, f), seen)
+    return seen
 
-    runs = config.x.points * config.y.points * config.repeats
-    per_run = 3 * _deep_size(objective.trial({}))  # the trial, its record, its row
-    check_memory(runs * per_run, f"a sweep of {config.x.points} × {config.y.points} points × "
+
+def unique_size(obj, other) -> int:
+    """Bytes that one more object like ``obj`` adds: what it holds, each object once, less
+    what it shares with ``other`` (a second one of its kind), such as interned dict keys,
+    small integers and the option values every trial refers to."""
+    import sys
+
+    shared = _objects(other, {})
+    return sum(sys.getsizeof(o) for i, o in _objects(obj, {}).items() if i not in shared)
+
+
+def runs_of(config: SweepConfig) -> int:
+    """Runs in the sweep, counted from the axes' specs (nothing built)."""
+    return config.x.points * config.y.points * config.repeats
+
+
+def estimate_memory(config: SweepConfig, objective) -> dict[str, float]:
+    """Bytes the sweep holds at its peak, by buffer. Held throughout:
+
+    - ``trials``: every Trial (key, params, config), :func:`unique_size` of one;
+    - ``index``: the lists of trials and pending trials (a reference each), and the
+      key → trial map that drops repeats while the pending list is made;
+
+    and then the larger of its two phases:
+
+    - ``run``: one task's results (one seed's runs), the task lists, and the objective's
+      working set for that task (:meth:`QuadraticObjective.working_set`: the
+      simulator's buffers for one chunk);
+    - ``table``: records.csv's frame built from the records and averaged per grid
+      point, per run as measured (``tracemalloc``'s peak) at :data:`TABLE_SAMPLES` runs.
+    """
+    import sys
+
+    runs = runs_of(config)
+    trial = objective.trial({})
+    other = objective.trial({"lr": 0.7 * trial.params["lr"], "seed": trial.params["seed"] + 1})
+    index = {str(i): trial for i in range(1024)}
+    per_entry = (sys.getsizeof(index) + sum(sys.getsizeof(k) for k in index)) / len(index)
+    per_seed = config.x.points * config.y.points
+    working = objective.working_set(per_seed) if hasattr(objective, "working_set") else 0
+    result = lambda v: {"score": v, "diverged": False, "summary": {objective.score_name: v}}  # noqa: E731
+    run = per_seed * (unique_size(result(0.5), result(0.25)) + 2 * 8) + working
+    table = runs * table_bytes_per_run(config, objective)
+    return {"trials": runs * unique_size(trial, other), "index": runs * (2 * 8 + per_entry),
+            "run" if run >= table else "table": float(max(run, table))}
+
+
+#: a bound on the table phase per run for :func:`check_size`'s quick pass (about ten
+#: times what :func:`table_bytes_per_run` measures on the toy, 1.1 kB)
+TABLE_CEILING = 16_000
+#: runs on which :func:`table_bytes_per_run` measures the table phase: the slope
+#: between the two sizes (a fixed cost, such as pandas' buffers, cancels)
+TABLE_SAMPLES = (400, 1200)
+
+
+def table_bytes_per_run(config: SweepConfig, objective) -> float:
+    """Peak bytes per run of the table phase of :func:`run_sweep` (records read back
+    from JSON one at a time, records.csv's frame, the mean per grid point),
+    measured with ``tracemalloc`` at :data:`TABLE_SAMPLES` runs of this objective."""
+    import json
+    import os
+    import tempfile
+    import tracemalloc
+
+    import pandas  # noqa: F401  (imported before tracing: not a per-run cost)
+
+    def texts(n):
+        return [json.dumps(make_record(objective.name, objective.trial(
+            {"lr": canonical(0.01 * (1 + i)), "seed": i % 7}),
+            {"score": 0.1 * i, "diverged": False, "summary": {objective.score_name: 0.1 * i}}))
+            for i in range(n)]
+
+    def peak(lines, tmp):
+        tracemalloc.reset_peak()
+        base = tracemalloc.get_traced_memory()[0]
+        frame = records_frame(json.loads(t) for t in lines)
+        mean_frame(frame, "lr", "wd")  # (writing records.csv is left out: pandas writes it in
+        # chunks of 100,000 cells, a bounded cost that a small sample would count per run)
+        return tracemalloc.get_traced_memory()[1] - base
+
+    small, large = (texts(n) for n in TABLE_SAMPLES)
+    tracing = tracemalloc.is_tracing()
+    with tempfile.TemporaryDirectory() as tmp:
+        peak(small[:50], tmp) if tracing else None
+        if not tracing:
+            records_frame(json.loads(t) for t in small[:50])  # lazy imports, outside the measure
+            tracemalloc.start()
+        try:
+            low, high = peak(small, tmp), peak(large, tmp)
+        finally:
+            if not tracing:
+                tracemalloc.stop()
+    return max(0.0, (high - low) / (TABLE_SAMPLES[1] - TABLE_SAMPLES[0]))
+
+
+def check_size(config: SweepConfig, objective) -> None:
+    """Refuse, with the numbers, a sweep that cannot be held in memory, before any of
+    it is built: the runs are counted from the axes, the estimate is
+    :func:`estimate_memory` (benchmarks/sweep_memory.py measures it against the peak)."""
+    from dynamics.util.io import available_memory, check_memory
+
+    runs = runs_of(config)
+    available = available_memory()
+    trial = objective.trial({})
+    if available is not None and runs * (_deep_size(trial) + TABLE_CEILING) < 0.4 * available:
+        return  # far inside the limit by a cheap bound: not worth measuring the table phase
+    check_memory(sum(estimate_memory(config, objective).values()),
+                 f"a sweep of {config.x.points} × {config.y.points} points × "
                  f"{config.repeats} repeats = {runs:,} runs", "use fewer --x/--y points or --repeats")
 
 
@@ -254,16 +403,21 @@ def describe(config: SweepConfig, objective) -> dict:
             "repeats": config.repeats, **objective.describe()}
 
 
-def records_frame(records: list[dict]):
-    """records.csv as a DataFrame: the hyperparameters, seed, score, diverged, key."""
+def records_frame(records):
+    """records.csv as a DataFrame: the hyperparameters, seed, score, diverged, key.
+    ``records``: any iterable (a generator keeps one record in memory at a time)."""
     import pandas as pd
 
-    rows = [{**{c: r["params"].get(c) for c in COLUMNS if c != "one_minus_momentum"},
-             "score": r["score"], "diverged": r["diverged"], "key": r["key"]} for r in records]
-    frame = pd.DataFrame(rows, columns=[c for c in COLUMNS if c != "one_minus_momentum"]
-                         + ["score", "diverged", "key"])
-    frame.insert(3, "one_minus_momentum", [canonical(1.0 - m) for m in frame["momentum"]])
-    return frame
+    names = [c for c in COLUMNS if c != "one_minus_momentum"]
+    columns: dict[str, list] = {c: [] for c in [*names, "one_minus_momentum", "score", "diverged", "key"]}
+    for r in records:
+        for c in names:
+            columns[c].append(r["params"].get(c))
+        columns["one_minus_momentum"].append(canonical(1.0 - r["params"]["momentum"]))
+        for c in ("score", "diverged", "key"):
+            columns[c].append(r[c])
+    order = [*names[:3], "one_minus_momentum", *names[3:], "score", "diverged", "key"]
+    return pd.DataFrame({c: columns.pop(c) for c in order}, columns=order)
 
 
 def mean_frame(frame, x: str, y: str):
@@ -284,11 +438,16 @@ def run_sweep(config: SweepConfig, *, console=None) -> SweepResult:
     executor = make_executor(config.executor, workers=config.workers,
                              ray_address=config.ray_address, cpus_per_trial=config.cpus_per_trial,
                              gpus_per_trial=config.gpus_per_trial)
-    check_size(config, objective)
+    check_size(config, objective)  # counted from the specs: before any list is built
+    config.x.check_values("--x")
+    config.y.check_values("--y")
     trials = grid_trials(config, objective)
     out = Path(config.out)
     lock = claim_directory(out, "sweep", describe(config, objective), grows="repeats")  # more seeds: allowed
+    frame, pending = None, []
     try:
+        for derived in ("ridge.json", "heatmap.png"):  # rebuilt below once every run is done
+            (out / derived).unlink(missing_ok=True)
         write_json(out / "sweep_config.json", asdict(config))
         console.print(f"[bold]sweep[/] {config.objective}: {config.x.name} x {config.y.name}, "
                       f"{len(trials)} runs -> {out}")
@@ -323,10 +482,12 @@ def run_sweep(config: SweepConfig, *, console=None) -> SweepResult:
 
             if pending:
                 executor.run(objective, pending, str(out.resolve()), finished, report)
-        done = [store.load(t.key) for t in trials if store.has(t.key)]
-        frame = records_frame(done)
+        frame = records_frame(store.load(t.key) for t in trials if store.has(t.key))
         write_csv(out / "records.csv", frame)
-        fit = _ridge(config, objective, frame, out, console) if len(done) == len(trials) else None
+        fit = _ridge(config, objective, frame, out, console) if len(frame) == len(trials) else None
+    except BaseException:
+        abandon(out, "sweep", lock)  # refused before its first record: no sweep.json left behind
+        raise
     finally:
         lock.release()
     result = SweepResult(out, frame, len(trials), len(pending), fit)
@@ -342,7 +503,6 @@ def _ridge(config: SweepConfig, objective, frame, out: Path, console):
     x, y, score = config.x.name, config.y.name, objective.score_name
     means = mean_frame(frame, x, y).rename(columns={"score": score})
     fit = interior_only(fit_ridge(means, x, y, score, objective.maximize))
-    write_json(out / "ridge.json", {f"{x}_x_{y}": {"score": score, **fit.to_dict()}})
     floor = config.floor if config.floor is not None else objective.floor
     finite = means[score].dropna()
     if floor is not None and len(finite) and not (
@@ -353,7 +513,18 @@ def _ridge(config: SweepConfig, objective, frame, out: Path, console):
     title = f"{objective.name}: mean {score} of {config.repeats} seed(s)"
     slice_heatmap(means, x, y, score, out / "heatmap.png", maximize=objective.maximize,
                   floor=floor, fit=fit, title=title)
+    write_json(out / "ridge.json", {f"{x}_x_{y}": {"score": score, **fit.to_dict()},
+                                    "records": records_identity(frame, config.repeats)})  # last: finished
     return fit
+
+
+def records_identity(frame, repeats: int) -> dict:
+    """Which records a derived file (ridge.json, heatmap.png) was made from: their
+    number, the repeats, and sha256 of their sorted keys."""
+    import hashlib
+
+    keys = "\n".join(sorted(frame["key"]))
+    return {"count": len(frame), "repeats": repeats, "keys_sha256": hashlib.sha256(keys.encode()).hexdigest()}
 
 
 def _print_summary(console, config: SweepConfig, objective, result: SweepResult) -> None:
@@ -374,7 +545,10 @@ def _print_summary(console, config: SweepConfig, objective, result: SweepResult)
     better = "higher" if objective.maximize else "lower"
     table = Table(title=f"mean {objective.score_name} ({better} is better)", box=box.SIMPLE_HEAD,
                   padding=(0, 1))
-    if len(frame):
+    if len(frame) and config.format == "table" and max(config.x.points, config.y.points) > PRINTED_POINTS:
+        console.print(f"(a {config.x.points:,} × {config.y.points:,} grid is too wide to print; its "
+                      f"scores are in {result.out / 'records.csv'} and the heatmap)")
+    elif len(frame):
         grid = mean_frame(frame, x, y).pivot(index=y, columns=x, values="score")
         grid = grid.sort_index(ascending=False)  # rows top to bottom as in the heatmap
         finite = grid.to_numpy(float)[np.isfinite(grid.to_numpy(float))]

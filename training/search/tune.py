@@ -27,6 +27,7 @@ them) and ``tune_summary.json``.
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -35,11 +36,14 @@ from dynamics.util.output import changed_settings
 from dynamics.util.io import write_csv, write_json
 from training.search.executors import make_executor
 from training.search.objectives import make_objective
-from training.search.records import RecordStore, canonical, claim_directory, make_record
+from training.search.records import RecordStore, abandon, canonical, claim_directory, make_record
 from training.search.samplers import METHODS, check_bounds, make_sampler, search
 
 COORDINATES = ("rotated", "naive")
 ORDER = ("lr", "momentum", "wd")  # Page's cycle
+#: distinct runs of --method tpe|random without --max-runs (a sampler never converges):
+#: Page's coordinate descent took 22 runs from his bad start, about as many again refine
+SAMPLER_RUNS = 50
 
 
 @dataclass(frozen=True)
@@ -58,7 +62,7 @@ class TuneConfig:
     factor: float = 2.0  # line-search step: multiply or divide λ, 1 − ρ or α by this
     refine: int = 0  # after convergence, halve the step in log space this many times (0: Page's)
     tolerance: float = 1e-6  # relative improvement a move must make to count (1e-6: rounding)
-    max_runs: int | None = None  # stop after this many distinct trials (a rerun with more continues); None: no limit
+    max_runs: int | None = None  # stop after this many distinct trials (a rerun with more continues); None: no limit for coordinate (it converges), SAMPLER_RUNS for tpe/random
     options: tuple[str, ...] = ()  # the objective's own options, e.g. ("--width", "0.25")
     executor: str = "local"  # "local" or "ray"
     workers: int | None = None  # unused by tune's one-at-a-time trials; kept for the executor
@@ -94,7 +98,7 @@ def move(point: dict, coordinate: str, direction: int, factor: float, rotated: b
     new = dict(point)
     if coordinate == "lr":
         new["lr"] = canonical(point["lr"] * step)
-        return new
+        return new if _representable(new) else None
     if coordinate == "momentum":
         new["momentum"] = canonical(1.0 - (1.0 - point["momentum"]) * step)
         if abs(new["momentum"]) < 1e-9:  # 1 − ρ doubled onto 1 up to rounding: plain SGD
@@ -106,7 +110,13 @@ def move(point: dict, coordinate: str, direction: int, factor: float, rotated: b
     if rotated:
         u = to_rotated(point["lr"], point["momentum"], point["wd"])
         new["lr"] = canonical(float(from_rotated(u, new["momentum"], new["wd"])))
-    return new
+    return new if _representable(new) else None
+
+
+def _representable(point: dict) -> bool:
+    """λ and α finite normal floats: a move past the range of floats (from a start like
+    lr=1e308) is out of range, as ρ >= 1 is, not an error."""
+    return all(sys.float_info.min <= point[k] < math.inf for k in ("lr", "wd"))
 
 
 class _Evaluator:
@@ -256,6 +266,7 @@ def run_tune(config: TuneConfig, *, console=None) -> TuneResult:
     out = Path(config.out)
     lock = claim_directory(out, "tune", describe(config, objective))
     table: list[dict] = []
+    budget = config.max_runs if config.max_runs is not None or config.method == "coordinate" else SAMPLER_RUNS
     try:
         write_json(out / "tune_config.json", asdict(config))
         console.print(f"[bold]tune[/] {config.objective}, {config.method}, in {config.coordinates} coordinates "
@@ -266,7 +277,7 @@ def run_tune(config: TuneConfig, *, console=None) -> TuneResult:
         with Progress(*columns, console=console) as progress:
             bar = progress.add_task("runs: 0")
             evaluator = _Evaluator(
-                objective, executor, RecordStore(out), str(out.resolve()), config.max_runs,
+                objective, executor, RecordStore(out), str(out.resolve()), budget,
                 tick=lambda: progress.update(bar, description=f"runs: {len(evaluator.runs)}"),
                 report=lambda text: progress.update(
                     bar, description=f"runs: {len(evaluator.runs)}, next: {text}"))
@@ -278,7 +289,7 @@ def run_tune(config: TuneConfig, *, console=None) -> TuneResult:
                 else:
                     search(evaluator, start, objective.maximize, config.method, rotated,
                            seed=config.sampler_seed, bounds=dict((n, lh) for n, *lh in config.bounds),
-                           max_asks=20 * config.max_runs, log=table.append)
+                           max_asks=20 * budget, log=table.append)
             except _Budget:
                 converged = False
         trials = pd.DataFrame(evaluator.rows)
@@ -292,6 +303,9 @@ def run_tune(config: TuneConfig, *, console=None) -> TuneResult:
             "runs": len(evaluator.runs), "converged": converged, "coordinates": config.coordinates,
             "method": config.method,
             "best": best, "score": objective.score_name, "maximize": objective.maximize})
+    except BaseException:
+        abandon(out, "tune", lock)  # refused before its first record: no tune.json left behind
+        raise
     finally:
         lock.release()
     result = TuneResult(out, seed_table, trials, best, len(evaluator.runs), evaluator.new, converged)
@@ -329,6 +343,8 @@ def _print_summary(console, objective, result: TuneResult, fmt: str = "table") -
     diverged = int(result.trials["diverged"].sum()) if "diverged" in result.trials else 0
     if diverged:
         console.print(f"{diverged} of {result.runs} runs diverged (scored as the worst: never a move)")
-    state = "converged" if result.converged else "stopped at --max-runs (rerun with more to continue)"
+    state = "converged" if result.converged else (
+        "stopped at --max-runs (rerun with more to continue)" if result.runs != SAMPLER_RUNS else
+        f"stopped at {SAMPLER_RUNS} runs (--max-runs; its default for tpe and random; rerun with more to continue)")
     console.print(f"{result.runs} runs ({result.new} new), {state}; "
                   f"tables in {result.out / 'tune.csv'} and {result.out / 'trials.csv'}")
