@@ -173,9 +173,11 @@ def init_follow_exponent(rule: str) -> sp.Rational:
     the orbit keeps λα; the adaptive rules take their own exponents
     (:func:`dynamics.adaptive.rescaling_symmetry`).
     """
-    from dynamics.rules import ADAPTIVE
+    if rule in ORTHOGONAL:
+        from dynamics.muon import rescaling_symmetry as muon_symmetry
 
-    if rule in ADAPTIVE:
+        exps = muon_symmetry()
+    elif rule in ADAPTIVE:
         from dynamics.adaptive import rescaling_symmetry as adaptive_symmetry
 
         exps = adaptive_symmetry(rule)

@@ -6,8 +6,9 @@
 #   size10000 10,000 training images, 10 epochs, width 1/8  (wd 0.00015625 ... 0.0025)
 #   epochs20   2,500 training images, 20 epochs, width 1/8  (as size2500)
 #   width4     2,500 training images, 10 epochs, width 1/4  (as size2500)
-#   naive10000 10,000 images at one WD (the naive transfer when off size10000's grid)
-#   size2500low, epochs20low, width4low: wd 0.0003125, one point below those grids
+#   naive10000 10,000 images at WD and 2 WD (the naive transfer when off size10000's grid;
+#              a sweep axis needs 2 points)
+#   size2500low, epochs20low, width4low: wd 0.00015625 and 0.0003125, below those grids
 #              (added when the 2,500-image optimum came out near the grid's low end)
 # Each grid is centred on the prediction of keeping the relaxation time in epochs
 # (wd x 1/4 for 4x the images; unchanged for 2x the epochs or 2x the width) and spans
@@ -26,11 +27,11 @@ case $PART in
   size10000)  args="--x wd=0.00015625:0.0025:5 --train-size 10000 --epochs 10 --width 0.125" ;;
   epochs20)   args="--x wd=0.000625:0.01:5 --train-size 2500 --epochs 20 --width 0.125" ;;
   width4)     args="--x wd=0.000625:0.01:5 --train-size 2500 --epochs 10 --width 0.25" ;;
-  size2500low)  args="--x wd=0.0003125:0.0003125:1 --train-size 2500 --epochs 10 --width 0.125" ;;
-  epochs20low)  args="--x wd=0.0003125:0.0003125:1 --train-size 2500 --epochs 20 --width 0.125" ;;
-  width4low)    args="--x wd=0.0003125:0.0003125:1 --train-size 2500 --epochs 10 --width 0.25" ;;
+  size2500low)  args="--x wd=0.00015625:0.0003125:2 --train-size 2500 --epochs 10 --width 0.125" ;;
+  epochs20low)  args="--x wd=0.00015625:0.0003125:2 --train-size 2500 --epochs 20 --width 0.125" ;;
+  width4low)    args="--x wd=0.00015625:0.0003125:2 --train-size 2500 --epochs 10 --width 0.25" ;;
   naive10000) WD=${4:?naive10000 needs WD}; PART=naive10000_$WD
-              args="--x wd=$WD:$WD:1 --train-size 10000 --epochs 10 --width 0.125" ;;
+              args="--x wd=$WD:$(awk "BEGIN{print 2*$WD}"):2 --train-size 10000 --epochs 10 --width 0.125" ;;
   *) echo "unknown PART $PART: size2500, size10000, epochs20, width4 or naive10000" >&2; exit 2 ;;
 esac
 ridgeline sweep --objective train --out "$OUT/$PART" $args $COMMON $MAX

@@ -111,7 +111,8 @@ def test_saved_options_rebuild_the_config_of_every_optimizer():
 
     for config in (TrainConfig(momentum=0.5, nesterov=False, lr=0.1), TrainConfig(optimizer="adamw", nesterov=False,
                    beta2=0.99, eps=1e-6), TrainConfig(optimizer="lion", nesterov=False, momentum=0.8),
-                   TrainConfig(optimizer="adam", nesterov=False)):
+                   TrainConfig(optimizer="adam", nesterov=False),
+                   TrainConfig(optimizer="muon", momentum=0.95, adjust_lr="match_rms_adamw")):
         assert from_options(**saved_options(config.to_dict())) == config
 
 

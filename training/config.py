@@ -320,7 +320,7 @@ def check(config: TrainConfig) -> None:
 
 
 #: the from_options arguments that set the first-moment family's fields (the rest are fields)
-_FAMILY = ("optimizer", "momentum", "nesterov", "beta1", "beta2", "eps")
+_FAMILY = ("optimizer", "momentum", "nesterov", "beta1", "beta2", "eps", "adjust_lr")
 
 
 def saved_options(saved: dict) -> dict:
@@ -331,9 +331,10 @@ def saved_options(saved: dict) -> dict:
     options = {k: v for k, v in saved.items() if k in names}
     optimizer = saved.get("optimizer", TrainConfig.optimizer)
     momentum = saved.get("momentum", TrainConfig.momentum)
-    if optimizer == "sgd":
+    if optimizer in ("sgd", "muon"):
+        muon = {"adjust_lr": saved.get("adjust_lr", TrainConfig.adjust_lr)} if optimizer == "muon" else {}
         return {**options, "optimizer": optimizer, "momentum": momentum,
-                "nesterov": saved.get("nesterov", TrainConfig.nesterov)}
+                "nesterov": saved.get("nesterov", TrainConfig.nesterov), **muon}
     eps = None if optimizer == "lion" else saved.get("eps", TrainConfig.eps)
     return {**options, "optimizer": optimizer, "beta1": momentum, "beta2": saved.get("beta2"), "eps": eps}
 

@@ -30,7 +30,8 @@ def _pm(value: tuple, fmt: str = "{:+.2f}") -> str:
     mean, se = value
     if not math.isfinite(mean):
         return "–"
-    return fmt.format(mean) + (f" ± {se:.2f}" if math.isfinite(se) else " (one seed: no error)")
+    digits = 3 if ".3f" in fmt else 2
+    return fmt.format(mean) + (f" ± {se:.{digits}f}" if math.isfinite(se) else " (one seed: no error)")
 
 
 def _p(p: float) -> str:
@@ -118,7 +119,7 @@ def attribution_markdown(real, control, halves: dict | None = None) -> str:
         prof = diagonal_profile(s.frame, s.x, s.y, "score", s.expected, s.maximize, through=through)
         ranges = _seed_ranges(s, cells)
         diff = paired_difference(s.frame, control.frame, s.x, s.y, "score").set_index([s.x, s.y])
-        along = ", ".join(f"{diff.loc[c, 'diff']:+.3f} ± {diff.loc[c, 'se']:.3f}" for c in cells if c in diff.index)
+        along = ", ".join(_pm((diff.loc[c, "diff"], diff.loc[c, "se"]), "{:+.3f}") for c in cells if c in diff.index)
         own = s is control
         lines.append("| " + " | ".join([
             label, _pm((s.slope, s.seed_err)), _pm(s.seed_mean), _profile_text(prof),
