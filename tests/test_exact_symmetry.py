@@ -35,8 +35,12 @@ def first_steps(tmp_path, name: str, **fields) -> list[dict[str, torch.Tensor]]:
         if step <= STEPS:
             seen.append({n: p.detach().clone() for n, p in model.named_parameters()})
 
-    torch.set_num_threads(1)
-    train(config, verbose=False, on_step=snapshot)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # small tensors; restored so later tests keep their reduction order
+    try:
+        train(config, verbose=False, on_step=snapshot)
+    finally:
+        torch.set_num_threads(threads)
     return seen, config
 
 

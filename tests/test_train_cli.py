@@ -74,6 +74,7 @@ def test_sigterm_is_handled_like_ctrl_c_exit_143_and_resumable(tmp_path, monkeyp
     from training.monitor import Monitor
 
     fetch, calls = Monitor.fetch, []
+    before = signal.getsignal(signal.SIGTERM)  # SIG_DFL, or Ray's when an earlier test started Ray here
 
     def fetch_then_terminate(self):  # in epoch 2, after epoch 1's checkpoint
         calls.append(1)
@@ -87,7 +88,7 @@ def test_sigterm_is_handled_like_ctrl_c_exit_143_and_resumable(tmp_path, monkeyp
                   "--batch-size", 32, "--epochs", 3, "--log-every", 1, "--device", "cpu")
     assert result.exit_code == 143, result.output
     assert f"terminated: finished epochs are saved; continue with `ridgeline train --out {out} --resume`" in result.output
-    assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL  # restored afterwards
+    assert signal.getsignal(signal.SIGTERM) is before  # restored afterwards
     monkeypatch.undo()
     again = _run("--out", out, "--resume")
     assert again.exit_code == 0, again.output

@@ -49,6 +49,8 @@ class Board:
 
         if norms.empty or norms["step"].max() <= self.last_step:
             return
+        if not {"grad_norm", "angular_update"} <= set(norms.columns):  # step 0 alone (the monitor's
+            return  # first flush): no gradient yet to predict from; written with the next flush
         steps = self._compare(norms)
         new = steps[steps["step"] > self.last_step]
         for row in new.itertuples(index=False):
