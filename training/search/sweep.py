@@ -238,7 +238,7 @@ def estimate_memory(config: SweepConfig, objective) -> dict[str, float]:
 
     and then the larger of its two phases:
 
-    - ``run``: one task's results (one seed's runs), the task lists, and the objective's
+    - ``run``: one task's results (the runs of one seed), the task lists, and the objective's
       working set for that task (:meth:`QuadraticObjective.working_set`: the
       simulator's buffers for one chunk);
     - ``table``: records.csv's frame built from the records and averaged per grid
