@@ -15,21 +15,13 @@ from cli import app
 from dynamics.util.errors import RidgelineError
 from dynamics.util.io import DirectoryLock
 from synthetic_run import make_run
+from test_one_line_errors import one_line_error
 
 runner = CliRunner()
 SWEEP = ["sweep", "--objective", "quadratic", "--x", "lr=0.1:1:3", "--y", "wd=1e-4:1e-3:3",
          "--steps", "5", "--dim", "8", "--head", "0"]
 SIMULATE = ["simulate", "--steps", "20", "--repeats", "2", "--dim", "8", "--device", "cpu",
             "--record-every", "5"]
-
-
-def one_line_error(result, *words):
-    assert result.exit_code == 2, result.output
-    lines = result.output.strip().splitlines()  # progress may come first; the error is one line
-    assert "Traceback" not in result.output and lines[-1].startswith("error: "), result.output
-    assert sum("error" in line for line in lines) == 1, result.output
-    for word in words:
-        assert word in result.output, result.output
 
 
 def files(path):

@@ -18,6 +18,14 @@ from dynamics.rules import ADJUST_LR, DEFAULT_BETA2, DEFAULT_EPS, RULES, lion, m
 from dynamics.util.errors import RidgelineError
 
 
+
+def _closure_loss(closure):
+    """torch's step(closure) contract: the closure's loss, evaluated with gradients on (None without one)."""
+    if closure is None:
+        return None
+    with torch.enable_grad():
+        return closure()
+
 class Lion(torch.optim.Optimizer):
     """Lion (Chen et al. 2023, "Symbolic Discovery of Optimization Algorithms"),
     one step of :func:`dynamics.rules.lion` per parameter:
@@ -37,10 +45,7 @@ class Lion(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = _closure_loss(closure)
         for group in self.param_groups:
             beta1, beta2 = group["betas"]
             for p in group["params"]:
@@ -90,10 +95,7 @@ class Muon(torch.optim.Optimizer):
 
     @torch.no_grad()
     def step(self, closure=None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
+        loss = _closure_loss(closure)
         for group in self.param_groups:
             lr, wd, rho, sgd = group["lr"], group["weight_decay"], group["momentum"], group["sgd"]
             for p in group["params"]:
