@@ -1,7 +1,7 @@
 """A matrix of small real training loops under training.monitor.Monitor: for every loop
 feature, either validate's inputs are the values torch used (λ_t, α_t, ρ_t of every step,
 the gradient each step applied, the steps that happened), or the feature is refused in
-one line (README, "Your own training loop": the table of loop features).
+one line (docs/monitor.md: the table of loop features).
 
 Each loop: a tiny conv net with BatchNorm on random 8x8 images, a few dozen steps. The
 reference values are read in the loop itself, from ``optimizer.param_groups`` and

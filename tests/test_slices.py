@@ -114,7 +114,7 @@ def test_ridge_slopes_follow_the_seeds_flat_directions(slice_fits, name):
     """lr/N, lr/(1 − ρ) and lr·wd constant: slopes +1, +1, −1 in d log y / d log lr, each
     within 3 fit errors of what the toy gives (the ridge must also lie inside the grid on
     every row). Seeds 0-1 give +1.089 ± 0.033, +0.946 ± 0.008 and −1.066 ± 0.008; the head
-    bends λ·wd to −1.06 (README), which the test must see: |slope + 1| > 3 errors."""
+    bends λ·wd to −1.06 (docs/simulate.md), which the test must see: |slope + 1| > 3 errors."""
     from dynamics.slices import SLICES
 
     fit = slice_fits[name]
@@ -128,7 +128,7 @@ def test_ridge_slopes_follow_the_seeds_flat_directions(slice_fits, name):
         assert abs(fit.slope - expected) < 0.1, (fit.slope, fit.slope_err)
 
 
-#: the toy's ridge slopes (README: ``ridgeline simulate slices``; λ·wd bent by the head) and
+#: the toy's ridge slopes (docs/simulate.md: ``ridgeline simulate slices``; λ·wd bent by the head) and
 #: the seed-0-1 fit errors, 0.033, 0.008, 0.008, with 1.5x margin
 TOY_SLOPE = {"lr_x_batch_size": 1.0, "lr_x_one_minus_momentum": 0.96, "lr_x_wd": -1.06}
 SLOPE_ERROR = {"lr_x_batch_size": 0.05, "lr_x_one_minus_momentum": 0.012, "lr_x_wd": 0.012}
