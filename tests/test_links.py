@@ -113,3 +113,25 @@ def test_every_backticked_repository_path_exists(page):
 def test_the_readme_is_read_in_five_minutes():
     lines = (ROOT / "README.md").read_text().count("\n")
     assert lines <= README_MAX_LINES, f"README.md has {lines} lines, at most {README_MAX_LINES}"
+
+
+def test_every_regenerated_example_has_its_block_and_every_block_its_example():
+    """docs/regenerate_readme.py replaces marked blocks: each entry's markers are in its page,
+    and no page has markers the script would never refresh."""
+    import importlib.util
+    import sys
+
+    spec = importlib.util.spec_from_file_location("regenerate_readme", ROOT / "docs" / "regenerate_readme.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules["regenerate_readme"] = module  # dataclasses look their module up
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules["regenerate_readme"]
+    for name, example in module.EXAMPLES.items():
+        page = (ROOT / example.page).read_text()
+        assert f"<!-- example: {name} -->\n```console\n$ " in page, (name, example.page)
+        assert "$ x\n```\n<!-- /example -->" in module.replace(page, name, "$ x"), name
+    marked = {(m, p.relative_to(ROOT).as_posix()) for p in PAGES
+              for m in re.findall(r"<!-- example: (\S+) -->", p.read_text())}
+    assert marked == {(name, example.page) for name, example in module.EXAMPLES.items()}
