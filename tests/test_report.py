@@ -93,6 +93,18 @@ def test_rerun_recomputes_nothing_finished(no_cifar, tmp_path):
     assert record["status"] == "done" and record["params"]["rules"] == ["heavy-ball"]
 
 
+def test_the_default_derive_step_takes_every_rule_at_page_s_point(tmp_path):
+    """The quick profile's own derive rules (plain sgd among them, which has no momentum)."""
+    from training.report.steps import _derive_step
+
+    cfg = ReportConfig.for_profile("quick", str(tmp_path))
+    _derive_step(cfg, tmp_path)
+    derived = json.loads((tmp_path / "derive" / "derivations.json").read_text())
+    assert sorted(derived) == sorted(cfg.derive_rules) and "sgd" in derived
+    for rule in cfg.derive_rules:  # evaluated at Page's lr 0.4, wd 5e-4
+        assert derived[rule]["formulas"]["rescaling_invariant"]["value"] == pytest.approx(0.4 * 5e-4), rule
+
+
 def test_cli_rejects_an_unknown_profile(tmp_path):
     result = CliRunner().invoke(app, ["report", "--out", str(tmp_path), "--profile", "huge"])
     assert result.exit_code == 2

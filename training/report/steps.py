@@ -145,14 +145,16 @@ def _q(text: str) -> str:
 
 
 def _derive_step(cfg: ReportConfig, out: Path) -> dict:
-    from dynamics.jobs.derive import render
+    from dynamics.jobs.derive import ignored_keys, render
     from dynamics.util.io import ensure_dir, write_text
 
     folder = ensure_dir(out / "derive")
     point = ",".join(f"{k}={v}" for k, v in SEED_POINT.items())
     payload = {}
-    for rule in cfg.derive_rules:
-        payload.update(json.loads(render(rule, "json", dict(SEED_POINT))))
+    for rule in cfg.derive_rules:  # each rule at the names it takes (plain sgd has no momentum)
+        unused = ignored_keys(SEED_POINT, [rule])
+        at = {k: v for k, v in SEED_POINT.items() if k not in unused}
+        payload.update(json.loads(render(rule, "json", at)))
     write_text(folder / "derivations.json", json.dumps(payload, indent=2) + "\n")
     write_text(folder / "derivations.tex", "".join(render(r, "latex") for r in cfg.derive_rules))
     return {"json": "derive/derivations.json", "tex": "derive/derivations.tex", "point": point}
