@@ -75,20 +75,20 @@ def _choices(name: str, values) -> type[Enum]:
 
 # The registries themselves (none imports torch, sympy, pandas or matplotlib): a rule,
 # loss or schedule added to the library appears here without touching this file.
-from dynamics.derive import FORMATS as _DERIVE_FORMATS  # noqa: E402
+from dynamics.jobs.derive import FORMATS as _DERIVE_FORMATS  # noqa: E402
 from dynamics.rules import RULES as _RULES  # noqa: E402
-from dynamics.simulate import LOSSES as _LOSSES, SCHEDULES as _SIM_SCHEDULES  # noqa: E402
+from dynamics.jobs.simulate import LOSSES as _LOSSES, SCHEDULES as _SIM_SCHEDULES  # noqa: E402
 from training.config import OPTIMIZERS as _OPTIMIZERS, SCHEDULES as _TRAIN_SCHEDULES, WD_ON as _WD_ON  # noqa: E402
 from training.report.steps import PROFILES as _PROFILES  # noqa: E402
 from training.search.executors import EXECUTORS as _EXECUTORS  # noqa: E402
 from training.search.objectives import OBJECTIVES as _OBJECTIVES  # noqa: E402
 from training.search.samplers import METHODS as _METHODS  # noqa: E402
 from training.search.tune import COORDINATES as _COORDINATES, SAMPLER_RUNS as _SAMPLER_RUNS  # noqa: E402
-from dynamics.transfer import CHOICES as _TRANSFER_RULES, KEEPS as _KEEPS, PARAMETRISATIONS as _PARAMETRISATIONS  # noqa: E402
+from dynamics.jobs.transfer import CHOICES as _TRANSFER_RULES, KEEPS as _KEEPS, PARAMETRISATIONS as _PARAMETRISATIONS  # noqa: E402
 
 Rule = _choices("Rule", _RULES)
 DeriveRule = _choices("DeriveRule", [*_RULES, "all"])
-SliceRule = _choices("SliceRule", ("nesterov", "heavy-ball", "adamw", "adam-l2", "lion", "muon"))  # dynamics.slices.SLICE_RULES
+SliceRule = _choices("SliceRule", ("nesterov", "heavy-ball", "adamw", "adam-l2", "lion", "muon"))  # dynamics.jobs.slices.SLICE_RULES
 DeriveFormat = _choices("DeriveFormat", _DERIVE_FORMATS)
 SimFormat = _choices("SimFormat", ("table", "json"))
 TableFormat = _choices("TableFormat", ("table", "csv"))
@@ -333,7 +333,7 @@ def derive(
 
     Example: ridgeline derive --rule heavy-ball --at lr=0.4,wd=5e-4,momentum=0.9
     """
-    from dynamics.derive import NAMES, render
+    from dynamics.jobs.derive import NAMES, render
 
     point = parse_assignments(at, "--at", NAMES) if at else None
     typer.echo(render(rule.value, format.value, point), nl=False)
@@ -396,7 +396,7 @@ def simulate(
         return
     if out is None:
         raise RidgelineError("--out DIR is required (where the trajectories and summary go)")
-    from dynamics.simulate import SimConfig, default_batch_size, run, with_matrix
+    from dynamics.jobs.simulate import SimConfig, default_batch_size, run, with_matrix
 
     if momentum is not None and rule.value == "sgd":
         raise RidgelineError("--momentum: the rule sgd has no momentum; drop --momentum or choose "
@@ -428,7 +428,7 @@ def simulate_slices(
 
     Example: ridgeline simulate slices --out slices --rule nesterov
     """
-    from dynamics.slices import SlicesConfig, run_slices
+    from dynamics.jobs.slices import SlicesConfig, run_slices
 
     run_slices(SlicesConfig(out=str(out), points=points, rows=rows, repeats=repeats, steps=steps, dim=dim,
                             seed=seed, device=device, rule=rule.value))
@@ -549,7 +549,7 @@ def validate(
 
     Example: ridgeline validate runs/quick
     """
-    from dynamics.validate import ValidateConfig, validate as run_validation
+    from dynamics.jobs.validate import ValidateConfig, validate as run_validation
 
     run_validation(ValidateConfig(run_dir=str(run_dir), out=_str(out), adiabatic=adiabatic,
                                   settle=settle, tolerance=tolerance, closure_tolerance=closure_tolerance,
@@ -588,7 +588,7 @@ def forecast(
     """
     from rich.console import Console
 
-    from dynamics.forecast import G2_FACTORS, ForecastConfig, forecast as run_forecast, parse_plan
+    from dynamics.jobs.forecast import G2_FACTORS, ForecastConfig, forecast as run_forecast, parse_plan
 
     names = tuple(G2_FACTORS)
 
@@ -605,7 +605,7 @@ _PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 def _pass_through_epilog() -> str:
     """The options sweep and tune hand to the objective, from the configs themselves."""
-    from dynamics.slices import toy_options
+    from dynamics.jobs.slices import toy_options
     from training.search.objectives import train_fields
 
     reserved = {"out", "resume"}
@@ -776,7 +776,7 @@ def transfer(
 
     Example: ridgeline transfer --from lr=0.4,batch_size=512 --to batch_size=128
     """
-    from dynamics.transfer import PAGE, SCALES, TARGETS, TransferConfig, render, transfer as run_transfer
+    from dynamics.jobs.transfer import PAGE, SCALES, TARGETS, TransferConfig, render, transfer as run_transfer
 
     source = parse_assignments(from_, "--from", (*PAGE, "width")) if from_.strip() else {}
     target = parse_assignments(to, "--to", (*TARGETS, *SCALES))

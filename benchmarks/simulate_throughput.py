@@ -10,13 +10,13 @@ coupled weight decay. Three ways:
 - ``vectorised``: the simulator's default path, one (R, D) state, heavy-ball with
   (R, 1) hyperparameter columns, as fused in-place ops built from the rule's derived
   coefficients, the noise gradient g = a w + k z folded in without being written
-  (:mod:`dynamics.fused`; :func:`dynamics.simulate.toy_gradient`,
-  :func:`dynamics.engine.integrate`);
+  (:mod:`dynamics.sim.fused`; :func:`dynamics.jobs.simulate.toy_gradient`,
+  :func:`dynamics.sim.engine.integrate`);
 - ``unfused``: the same with ``RULES["heavy-ball"]`` called as written (new tensors
-  every step), the default before :mod:`dynamics.fused`;
+  every step), the default before :mod:`dynamics.sim.fused`;
 - ``vectorised, rule only``: the same update with a fixed gradient tensor (what the
   update itself costs, without drawing the noise);
-- the same two with ``compile=True`` (:func:`dynamics.engine.integrate` fuses the
+- the same two with ``compile=True`` (:func:`dynamics.sim.engine.integrate` fuses the
   gradient's arithmetic and the rule with torch.compile; compilation time excluded,
   printed);
 - ``loop of torch.optim.SGD``: the plain way, R separate D-vectors with R optimisers,
@@ -33,7 +33,7 @@ Timings are wall-clock medians of repeats; on a shared machine they are noisy, s
 rerun when the machine is quiet.
 
 Threads: ``integrate`` runs its eager steps on at most the idle cores
-(:func:`dynamics.fused.idle_threads`: cores − 1-minute load + 1), so on a busy machine
+(:func:`dynamics.sim.fused.idle_threads`: cores − 1-minute load + 1), so on a busy machine
 ``--threads 2`` runs the eager rows on one thread (printed), and ``--compile`` lowers
 torch's threads to the idle cores for the rest of the process (the rows after it
 included); ``--pin-threads`` turns both off, to measure at exactly ``--threads``
@@ -66,8 +66,8 @@ def vectorised(R: int, D: int, steps: int, device, rule_only: bool = False, comp
     """The simulator's path: R settings × 1 run, its noise-loss gradient, integrate()."""
     import numpy as np
 
-    from dynamics.engine import integrate
-    from dynamics.simulate import SimConfig, settings_table, toy_gradient
+    from dynamics.sim.engine import integrate
+    from dynamics.jobs.simulate import SimConfig, settings_table, toy_gradient
 
     lr, wd, mom = np.linspace(0.05, 0.5, R), np.linspace(1e-3, 1e-2, R), np.linspace(0.0, 0.9, R)
     config = SimConfig(lr=list(lr), wd=list(wd), momentum=list(mom), runs=1, dim=D, steps=steps)
@@ -78,19 +78,19 @@ def vectorised(R: int, D: int, steps: int, device, rule_only: bool = False, comp
     fixed = gradient(w, 0)
     grad = (lambda w, t: fixed) if rule_only else gradient
     if rule_only and compile:
-        from dynamics.engine import SplitGradient
+        from dynamics.sim.engine import SplitGradient
 
         grad = SplitGradient(lambda t: fixed, lambda w, z: z)
 
     def run():
-        import dynamics.fused
+        import dynamics.sim.fused
 
-        linear, dynamics.fused.LINEAR = dynamics.fused.LINEAR, dynamics.fused.LINEAR if fused else ()
+        linear, dynamics.sim.fused.LINEAR = dynamics.sim.fused.LINEAR, dynamics.sim.fused.LINEAR if fused else ()
         with torch.no_grad():
             integrate(grad, "heavy-ball", w, torch.zeros_like(w), lr=col(lr), wd=col(wd), momentum=col(mom),
                       steps=torch.full((R, 1), float(steps), device=device), schedule="constant",
                       compile=compile)
-        dynamics.fused.LINEAR = linear
+        dynamics.sim.fused.LINEAR = linear
         if device.type == "cuda":
             torch.cuda.synchronize()
 
@@ -102,7 +102,7 @@ def optimiser_loop(R: int, D: int, steps: int, device):
     per step, shared by all settings as in the simulator) and, row by row, the same
     noise-model gradient (tangent_noise), then step()."""
     from dynamics.rules import torch_sgd_kwargs
-    from dynamics.toys import tangent_noise
+    from dynamics.sim.toys import tangent_noise
 
     gen = torch.Generator(device=device).manual_seed(0)
     params = [torch.nn.Parameter(torch.randn(D, generator=gen, device=device)) for _ in range(R)]
@@ -147,20 +147,20 @@ def main() -> None:
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--no-compile", action="store_true", help="skip the torch.compile rows")
     parser.add_argument("--allocator", choices=("tuned", "default"), default="tuned",
-                        help="tuned: dynamics.engine.tune_allocator() (as ridgeline simulate does)")
+                        help="tuned: dynamics.sim.engine.tune_allocator() (as ridgeline simulate does)")
     parser.add_argument("--pin-threads", action="store_true",
                         help="every row on exactly --threads, not lowered to the idle cores")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    import dynamics.engine
+    import dynamics.sim.engine
 
-    import dynamics.fused
+    import dynamics.sim.fused
 
     if args.pin_threads:
-        dynamics.engine.idle_threads = dynamics.fused.choose_compile_threads = torch.get_num_threads
+        dynamics.sim.engine.idle_threads = dynamics.sim.fused.choose_compile_threads = torch.get_num_threads
     if args.allocator == "tuned":
-        from dynamics.engine import tune_allocator
+        from dynamics.sim.engine import tune_allocator
 
         tune_allocator()
     device = torch.device(args.device)
@@ -172,7 +172,7 @@ def main() -> None:
     console = Console()
     console.print(f"R={R} × D={D}, float32, device={device}, torch {torch.__version__}, "
                   f"{torch.get_num_threads()} thread(s), {args.allocator} allocator; eager rows on "
-                  f"{dynamics.engine.idle_threads()} thread(s)"
+                  f"{dynamics.sim.engine.idle_threads()} thread(s)"
                   f"{' (pinned)' if args.pin_threads else f' (idle cores at load {os.getloadavg()[0]:.1f})'}")
     bandwidth = copy_bandwidth(device)
     state_copy = copy_bandwidth(device, R * D * 4 / 2**20)  # one (R, D) tensor: the simulator's working set

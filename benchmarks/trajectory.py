@@ -1,7 +1,7 @@
 """Benchmark: the trajectory prediction on a full-size log, against a plain per-layer loop.
 
 A 24-epoch run of Page's ResNet-9 at batch 512 on 50,000 images: 97 steps per epoch,
-2,328 steps, every step logged, 25 tensors. ``dynamics.trajectory.trajectory``
+2,328 steps, every step logged, 25 tensors. ``dynamics.theory.trajectory.trajectory``
 iterates the moment map for all tensors at once; the baseline is the same recursion
 written plainly, one tensor at a time, with Python floats. Both give the same numbers.
 
@@ -17,7 +17,7 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
-from dynamics.trajectory import _coefficients, step_lrs, trajectory
+from dynamics.theory.trajectory import _coefficients, step_lrs, trajectory
 
 RULE, WD, MOMENTUM, LAYERS = "nesterov", 5e-4, 0.9, 25
 STEPS = 24 * (50_000 // 512)

@@ -63,7 +63,7 @@ class Lockstep:
     def _maybe_flush(self) -> None:
         if not self.pending or len(self.pending) < self.live:
             return
-        from dynamics.slices import quadratic_final_loss
+        from dynamics.jobs.slices import quadratic_final_loss
 
         ids = list(self.pending)
         arrays = {k: np.array([self.pending[i][k] for i in ids]) for k in ("lr", "momentum", "wd")}
@@ -105,7 +105,7 @@ def run_tuner(tid: int, method: str, rotated: bool, lockstep: Lockstep, budget: 
 
 def grid_best(seed: int) -> float:
     """The toy's best loss on tests/test_tune.py's fine grid (u × (1 − ρ) × α)."""
-    from dynamics.slices import quadratic_final_loss
+    from dynamics.jobs.slices import quadratic_final_loss
 
     u = 2e-3 * 2.0 ** (np.arange(-12, 13)[:, None, None] / 4)
     omm = 2.0 ** -np.arange(7)[None, :, None]

@@ -28,7 +28,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHILD = r"""
 import json, os, resource, sys, time
 from rich.console import Console
-from dynamics.validate import ValidateConfig, validate
+from dynamics.jobs.validate import ValidateConfig, validate
 run = sys.argv[1]
 start = time.perf_counter()
 result = validate(ValidateConfig(run), console=Console(file=open(os.devnull, "w"), width=160))

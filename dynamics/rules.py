@@ -4,7 +4,7 @@ Every rule is a pure function ``rule(w, v, g, lr, wd, momentum) -> (w', v')`` of
 parameter ``w``, the momentum buffer ``v``, the loss gradient ``g`` (without weight
 decay) and the hyperparameters: learning rate ``lr`` (λ), weight decay ``wd`` (α),
 momentum ``momentum`` (ρ). They use nothing but ``+``, ``-`` and ``*``, so the same
-function advances sympy symbols (the derivations in :mod:`dynamics.symbolic`), numpy
+function advances sympy symbols (the derivations in :mod:`dynamics.theory.symbolic`), numpy
 arrays, and torch tensors (the simulator, the tests), and broadcasting lets one call
 advance many runs with different hyperparameters at once.
 
@@ -25,7 +25,7 @@ numpy, torch and sympy all have.
 
 ``muon`` (torch.optim.Muon) keeps ``(m,)`` like Lion and orthogonalises its update on a
 matrix: :func:`newton_schulz`, torch's quintic iteration, with matrix products (``@``,
-``addmm``) that numpy and torch have; the sympy derivation (:mod:`dynamics.muon`) passes an
+``addmm``) that numpy and torch have; the sympy derivation (:mod:`dynamics.theory.muon`) passes an
 ``orthogonalise`` that returns the symbol O, whose moments it states.
 """
 
@@ -187,7 +187,7 @@ def newton_schulz(u, shape=None, steps: int = NS_STEPS, coefficients=NS_COEFFICI
         X_{k+1} = a X_k + (b X_kX_kᵀ + c (X_kX_kᵀ)²) X_k,   k < ``steps``
 
     O = X_steps ≈ U S' Vᵀ for u = U S Vᵀ, each singular value sent through the quintic
-    p(σ) = aσ + bσ³ + cσ⁵ five times: S' is spread around 1, not 1 (dynamics.muon measures
+    p(σ) = aσ + bσ³ + cσ⁵ five times: S' is spread around 1, not 1 (dynamics.theory.muon measures
     it). torch runs it in bfloat16 (``dtype``; for torch tensors only, as torch does,
     and cast back to u's dtype); ``dtype=None`` keeps u's precision (the simulator).
     """

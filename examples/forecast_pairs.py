@@ -5,8 +5,8 @@ Usage (after the runs of docs/forecast.md are trained):
     python examples/forecast_pairs.py RUNS_DIR --out DIR
 
 For every pair (PAIRS) it validates the target against (white) its own G² with k = 1,
-(a) its own G² with the pilot's k (:func:`dynamics.forecast.transferred`) and (b) the
-forecast from the pilot made without the target (:func:`dynamics.forecast.forecast`),
+(a) its own G² with the pilot's k (:func:`dynamics.jobs.forecast.transferred`) and (b) the
+forecast from the pilot made without the target (:func:`dynamics.jobs.forecast.forecast`),
 each along the trajectory after the first relaxation time, as ``ridgeline validate``
 judges it. Per pair and group (the inner convs; prep) it reports the median over the
 layers of each layer's median ratio measured/predicted, and the worst layer (furthest
@@ -77,7 +77,7 @@ def _plan(pilot: dict, target: dict) -> dict:
 def g2_ratio(P, T) -> dict:
     """Per scale-invariant layer of T: the median over the middle of the run (25–90%) of
     T's G² profile over P's, read at the same progress."""
-    from dynamics.forecast import profiles, run_clock
+    from dynamics.jobs.forecast import profiles, run_clock
 
     pp, tp = profiles(P), profiles(T)
     ratio = tp.G2 / pp.at("G2", run_clock(T), tp.steps, "progress")
@@ -91,7 +91,7 @@ def fit_g2_law(records: list[dict], leave_out: str) -> dict:
     """Exponents e of G² ∝ N^−1 Π x^e (x in G2_LAW), least squares on log(G² ratio · N_T/N_P) of
     the inner convs' median over every pair that does not involve the run ``leave_out`` (the run
     to be forecast has not been made)."""
-    from dynamics.forecast import G2_FACTORS
+    from dynamics.jobs.forecast import G2_FACTORS
 
     X, y = [], []
     for r in records:
@@ -104,8 +104,8 @@ def fit_g2_law(records: list[dict], leave_out: str) -> dict:
 
 
 def main() -> None:
-    from dynamics.forecast import ForecastConfig, compare_forecast, forecast, profiles, run_clock, transferred
-    from dynamics.validate import ValidateConfig, compare, load_run
+    from dynamics.jobs.forecast import ForecastConfig, compare_forecast, forecast, profiles, run_clock, transferred
+    from dynamics.jobs.validate import ValidateConfig, compare, load_run
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("runs", type=Path)

@@ -12,7 +12,7 @@ k̄ = 1 + Σ(k − 1)G²/ΣG² and the covariates u = λα/(1−ρ), ρ, N, the 
 
 **Laws**, each fitted on half of the runs (alternate runs in name order) and scored on
 the other half by the RMSE and the largest error of k̄ (and of |w| through
-|w| ∝ k^{1/4}, :func:`dynamics.correlated.norm_factor_leading` at leading order):
+|w| ∝ k^{1/4}, :func:`dynamics.theory.correlated.norm_factor_leading` at leading order):
 
 - ``global``: one k for everything;
 - ``layer``: one k per layer (k a property of the layer alone);
@@ -26,7 +26,7 @@ g_t = h x_t + ξ_t, m_t = ρ m_{t−1} + g_t and x_{t+1} = x_t − η m_t (heavy
 x_t − η (g_t + ρ m_t) (Nesterov). Its stationary covariance (a discrete Lyapunov
 equation) gives k = 1 + 2ρ h E[x_t m_{t−1}]/(h² E x² + σ²) = f(ηh, ρ) < 1: the iterate
 that a gradient pushed is pushed back, so the next gradient points against the last.
-:func:`toy_k` measures k on the simulator's quadratic toy (dynamics.toys.quadratic_gradient,
+:func:`toy_k` measures k on the simulator's quadratic toy (dynamics.sim.toys.quadratic_gradient,
 the rule of dynamics.rules, weight decay included) at a chosen ηh and compares.
 """
 
@@ -41,7 +41,7 @@ import pandas as pd
 BINS = 5  # parts of a run: k̄ is averaged over each (the first, the warm-up's transient, is skipped)
 
 
-from dynamics.kstudy import mixed_k as curvature_k, toy_k  # noqa: E402 - the mechanism
+from dynamics.analysis.kstudy import mixed_k as curvature_k, toy_k  # noqa: E402 - the mechanism
 
 
 # ------------------------------------------------------------------------ data
@@ -55,7 +55,7 @@ def find_runs(paths) -> list[Path]:
 def observations(run_dirs) -> pd.DataFrame:
     """One row per (run, scale-invariant layer, fifth of the run): k̄ and its covariates."""
     from dynamics.util.errors import RidgelineError
-    from dynamics.validate import _fan_in, load_run
+    from dynamics.jobs.validate import _fan_in, load_run
 
     rows = []
     for d in run_dirs:
@@ -90,15 +90,15 @@ def observations(run_dirs) -> pd.DataFrame:
 
 # ------------------------------------------------------------------------ laws
 def _fit_curvature(df: pd.DataFrame) -> dict:
-    """Per layer: the h minimising Σ (k − f(η h, ρ))² (dynamics.kstudy.fit_curvature)."""
-    from dynamics.kstudy import fit_curvature
+    """Per layer: the h minimising Σ (k − f(η h, ρ))² (dynamics.analysis.kstudy.fit_curvature)."""
+    from dynamics.analysis.kstudy import fit_curvature
 
     rule = df["rule"].iloc[0]
     return {l: fit_curvature(p["k"], p["eta"], p["rho"].to_numpy(), rule) for l, p in df.groupby("layer")}
 
 
 def _f(eta_h, rho, rule):
-    from dynamics.kstudy import curvature_k as f
+    from dynamics.analysis.kstudy import curvature_k as f
 
     return f(eta_h, rho, rule)
 

@@ -7,10 +7,10 @@ second half. Run: python examples/muon_table.py (a few CPU-minutes)."""
 import numpy as np
 import torch
 
-from dynamics import muon as M
+from dynamics.theory import muon as M
 from dynamics.rules import initial_state, stepper
-from dynamics.simulate import SimConfig, simulate, with_matrix
-from dynamics.toys import tangent_noise
+from dynamics.jobs.simulate import SimConfig, simulate, with_matrix
+from dynamics.sim.toys import tangent_noise
 
 SHAPES = ("64x64", "32x128", "128x32", "16x8x3x3")
 SETTINGS = ((0.05, 0.1, 0.95, True), (0.1, 0.2, 0.9, False))  # λ, α, ρ, nesterov

@@ -124,7 +124,7 @@ def main() -> None:
               f"{time.perf_counter() - start:.0f} s", flush=True)
     monitor.close()
 
-    from dynamics.validate import ValidateConfig, validate
+    from dynamics.jobs.validate import ValidateConfig, validate
 
     validate(ValidateConfig(args.out))
 

@@ -3,8 +3,8 @@ over ridgeline's exact equilibrium and over the leading-order form (Kosson et al
 Equilibrium", where they give one). One setting per rule, λα = 1e-2, ρ = β₁ = 0.9, 16 runs of
 C = 256, 4,000 steps started at the prediction. Run: python examples/rule_table.py (a few minutes)."""
 import numpy as np
-from dynamics.simulate import SimConfig, simulate
-from dynamics.derive import evaluate
+from dynamics.jobs.simulate import SimConfig, simulate
+from dynamics.jobs.derive import evaluate
 
 SET = {"sgd": (0.5, 0.02), "heavy-ball": (0.5, 0.02), "nesterov": (0.5, 0.02), "decoupled": (0.5, 0.02),
        "adamw": (1e-2, 1.0), "adam-l2": (1e-2, 1.0), "lion": (1e-2, 1.0)}

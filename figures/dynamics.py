@@ -18,7 +18,7 @@ def trajectory_figure(trajectories, summary, path, *, config=None) -> Path:
     import seaborn as sns
     from matplotlib import patheffects
 
-    from dynamics.engine import DROP_FACTOR
+    from dynamics.sim.engine import DROP_FACTOR
 
     from dynamics.util.io import atomic_write
 

@@ -1,6 +1,6 @@
 """Figure of ``ridgeline forecast``: the forecast |w| and angle per layer, beside the pilot's.
 
-Input: forecast.csv's rows (:func:`dynamics.forecast.forecast`) and the pilot's norms.csv
+Input: forecast.csv's rows (:func:`dynamics.jobs.forecast.forecast`) and the pilot's norms.csv
 rows of the same layers (step, layer, weight_norm, angular_update).
 """
 

@@ -5,7 +5,7 @@ Page ("How to Train Your ResNet 5") plots final test accuracy over (lr, batch si
 dynamic range, each point a mean of three runs. A loss is *capped* instead (its bad
 side is high). :func:`slice_heatmap` draws the same
 picture for any score (accuracy: ``maximize=True``; loss: ``maximize=False``), with
-the ridge fitted by :func:`dynamics.ridge.fit_ridge` drawn over it.
+the ridge fitted by :func:`dynamics.analysis.ridge.fit_ridge` drawn over it.
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def slice_heatmap(frame, x: str, y: str, score: str, path, *, maximize: bool,
     Cells are coloured by the score clipped at ``floor`` on its bad side (below for
     ``maximize``, above for a loss), so the ridge keeps the colour range; the best
     cells are bright. Positive losses spanning more than a decade get a log colour
-    scale. ``fit``, a :class:`dynamics.ridge.RidgeFit`, adds its ridge points (open
+    scale. ``fit``, a :class:`dynamics.analysis.ridge.RidgeFit`, adds its ridge points (open
     circles on the rows where the optimum is inside the grid, crosses on the edge)
     and its line, labelled with slope ± ``slope_err`` (default the fit's own error; the
     slices pass the error across seeds). Blank cells (no finite mean) are explained in

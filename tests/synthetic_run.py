@@ -1,7 +1,7 @@
 """A run directory whose truth is known: the noise model advanced by the rules themselves.
 
 Each "layer" is one vector of ``dim`` weights updated by ``dynamics.rules.RULES[rule]``
-with gradients from ``dynamics.toys.noise_gradient`` (g ⟂ w, |g| = G/|w|, independent
+with gradients from ``dynamics.sim.toys.noise_gradient`` (g ⟂ w, |g| = G/|w|, independent
 across steps), or, with ``correlation`` c > 0, the tangent part of an AR(1) noise
 ξ_t = c ξ_{t−1} + √(1−c²) n_t, so that successive gradients are correlated (the noise
 model's assumption broken on purpose), rescaled to the same |g| = G/|w|.
@@ -22,9 +22,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from dynamics.geometry import angle
+from dynamics.sim.geometry import angle
 from dynamics.rules import RULES
-from dynamics.toys import noise_gradient, tangent
+from dynamics.sim.toys import noise_gradient, tangent
 from training.updatestats import update_stats
 
 ADAM = ("adamw", "adam-l2")  # state (m, s, k); κ, ν, ξ logged as training.updatestats does

@@ -6,11 +6,11 @@ import pytest
 import sympy as sp
 import torch
 
-from dynamics import correlated as C
-from dynamics import symbolic as S
-from dynamics.simulate import SimConfig, simulate
-from dynamics.symbolic import predict
-from dynamics.toys import CorrelatedDraw, correlated_power
+from dynamics.theory import correlated as C
+from dynamics.theory import symbolic as S
+from dynamics.jobs.simulate import SimConfig, simulate
+from dynamics.theory.symbolic import predict
+from dynamics.sim.toys import CorrelatedDraw, correlated_power
 
 RULES = ("sgd", "heavy-ball", "nesterov", "decoupled")
 

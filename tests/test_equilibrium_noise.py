@@ -12,10 +12,10 @@ error of order λα (0.2%–2% here) fails. The leading-order forms in λα are 
 import pytest
 import torch
 
-from dynamics.geometry import angle
+from dynamics.sim.geometry import angle
 from dynamics.rules import ADAPTIVE, ORTHOGONAL, RULES
-from dynamics.symbolic import equilibrium, lam, alpha, rho, G, predict
-from dynamics.toys import noise_gradient
+from dynamics.theory.symbolic import equilibrium, lam, alpha, rho, G, predict
+from dynamics.sim.toys import noise_gradient
 
 SETTINGS = [  # (lr, wd, momentum): lr·wd from 2e-3 to 2e-2, momentum 0, 0.5, 0.9
     (0.1, 2e-2, 0.0),

@@ -1,4 +1,4 @@
-"""Predictions from another run (dynamics.forecast) on synthetic runs whose truth is known.
+"""Predictions from another run (dynamics.jobs.forecast) on synthetic runs whose truth is known.
 
 Each synthetic run is a trainer-like run directory (the trainer's schedule, metrics.csv,
 norms.csv with the gradient power ratio k) whose scale-invariant "layers" follow the
@@ -22,14 +22,14 @@ import torch
 from typer.testing import CliRunner
 
 from cli import app
-from dynamics.forecast import (ForecastConfig, forecast, initial_norms, parse_plan, planned_config,
+from dynamics.jobs.forecast import (ForecastConfig, forecast, initial_norms, parse_plan, planned_config,
                                planned_schedule, profiles)
-from dynamics.geometry import angle
+from dynamics.sim.geometry import angle
 from dynamics.rules import RULES
-from dynamics.toys import tangent
-from dynamics.trajectory import step_lrs
+from dynamics.sim.toys import tangent
+from dynamics.theory.trajectory import step_lrs
 from dynamics.util.errors import RidgelineError
-from dynamics.validate import ValidateConfig, load_run, validate
+from dynamics.jobs.validate import ValidateConfig, load_run, validate
 
 BASE = dict(lr=0.4, wd=5e-3, momentum=0.9, batch_size=64, train_size=3200, epochs=10, schedule="piecewise",
             warmup_epochs=2.0)
@@ -218,7 +218,7 @@ def test_validate_refuses_an_unknown_clock(runs, tmp_path):
 
 
 def test_empirical_G2_law_scales_the_pilots_G2(runs, tmp_path):
-    from dynamics.forecast import g2_scale
+    from dynamics.jobs.forecast import g2_scale
 
     pilot, plan = dict(BASE), dict(BASE, batch_size=128, wd=2e-2, train_size=6400)
     assert g2_scale(pilot, plan, 1.0, {"wd": -0.5, "train_size": 0.5}) == pytest.approx(0.5 * 4 ** -0.5 * 2 ** 0.5)
@@ -241,7 +241,7 @@ def make_adamw_run(path, lr, seed=0, correlation=-0.5, spread=2.0, steps=1500, w
     anti-correlated gradients make the update power κ < 1, a property of the gradient process
     that carries over between learning rates."""
     from dynamics.rules import DEFAULT_BETA2
-    from dynamics.symbolic import predict
+    from dynamics.theory.symbolic import predict
     from training.updatestats import update_stats
 
     beta1, beta2, dim = 0.9, DEFAULT_BETA2["adamw"], 512

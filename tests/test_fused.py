@@ -1,4 +1,4 @@
-"""The fused eager step (dynamics/fused.py) advances every linear rule exactly as
+"""The fused eager step (dynamics/sim/fused.py) advances every linear rule exactly as
 dynamics/rules.py does, ragged runs and observers included."""
 
 from __future__ import annotations
@@ -6,8 +6,8 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dynamics.engine import SplitGradient, integrate, schedule_factor
-from dynamics.fused import LINEAR, coefficients
+from dynamics.sim.engine import SplitGradient, integrate, schedule_factor
+from dynamics.sim.fused import LINEAR, coefficients
 from dynamics.rules import RULES
 
 
@@ -66,7 +66,7 @@ def test_heavy_ball_coefficients_are_the_textbook_ones():
 def test_compile_threads_follow_the_idle_cores(monkeypatch):
     import os
 
-    from dynamics.fused import choose_compile_threads
+    from dynamics.sim.fused import choose_compile_threads
 
     saved = torch.get_num_threads()
     monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1, 2, 3})
@@ -89,7 +89,7 @@ def test_compile_threads_follow_the_idle_cores(monkeypatch):
 def test_gradient_folded_in_from_its_terms_matches_the_written_gradient(rule, ragged):
     """The noise model's g = a w + k z folded into the update (never written) gives the
     same (w, v), and the observer the same g, as the gradient written out by apply."""
-    from dynamics.toys import tangent_noise, tangent_noise_terms
+    from dynamics.sim.toys import tangent_noise, tangent_noise_terms
 
     S, runs, D = 5, 3, 16
     gen = torch.Generator().manual_seed(2)
@@ -123,7 +123,7 @@ def test_gradient_folded_in_from_its_terms_matches_the_written_gradient(rule, ra
 
 def test_noise_terms_are_the_noise_model():
     """g = a w + k z from tangent_noise_terms: g ⟂ w and |g| |w| = G, row by row."""
-    from dynamics.toys import tangent_noise_terms
+    from dynamics.sim.toys import tangent_noise_terms
 
     gen = torch.Generator().manual_seed(3)
     scale = torch.tensor([0.1, 1.0, 10.0, 3.0], dtype=torch.float64).view(4, 1, 1)

@@ -17,7 +17,7 @@ from cli import app
 
 def test_fit_ridge_does_not_drop_a_diverged_repeat():
     """One diverged seed at the otherwise best λ makes that grid point NaN: never the best."""
-    from dynamics.ridge import fit_ridge
+    from dynamics.analysis.ridge import fit_ridge
 
     rows = []
     for seed in (0, 1):

@@ -1,9 +1,9 @@
-"""The quadratic-valley mechanism for k < 1 (dynamics.kstudy) against the simulator's toy."""
+"""The quadratic-valley mechanism for k < 1 (dynamics.analysis.kstudy) against the simulator's toy."""
 
 import numpy as np
 import pytest
 
-from dynamics.kstudy import curvature_k, fit_curvature, mixed_k, toy_k, valley
+from dynamics.analysis.kstudy import curvature_k, fit_curvature, mixed_k, toy_k, valley
 
 
 def test_valley_is_white_when_flat_and_anticorrelated_when_curved():

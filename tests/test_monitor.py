@@ -14,7 +14,7 @@ import pytest
 import torch
 from torch import nn
 
-from dynamics.geometry import angle, angles
+from dynamics.sim.geometry import angle, angles
 from dynamics.util.errors import RidgelineError
 from training import TrainConfig, train
 from training.config import sgd_arguments
@@ -116,7 +116,7 @@ def test_logged_values_match_direct_measurements(momentum):
 
 
 def test_batched_angles_are_the_per_tensor_angle():
-    """dynamics.geometry.angles (the monitor's) is angle over each flattened pair, to the bit,
+    """dynamics.sim.geometry.angles (the monitor's) is angle over each flattened pair, to the bit,
     from steps of 1e-6 rad (where acos would lose the angle) to a reversal."""
     torch.manual_seed(0)
     a = [torch.randn(16, 8, 3, 3), torch.randn(16), torch.randn(10, 16), torch.randn(5)]
@@ -257,7 +257,7 @@ def test_unsupported_optimizers_are_refused_in_one_line():
 
 
 def test_a_monitored_run_directory_is_what_validate_reads(tmp_path):
-    from dynamics.validate import ValidateConfig, validate
+    from dynamics.jobs.validate import ValidateConfig, validate
 
     model, _, _ = _two_group_model()
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=5e-3)

@@ -61,7 +61,7 @@ def test_working_precision_newton_schulz_is_torch_bfloat16_to_its_rounding():
 
 
 def test_newton_schulz_singular_values_are_spread_not_one():
-    from dynamics.muon import ns_statistics
+    from dynamics.theory.muon import ns_statistics
 
     stats = ns_statistics(16, 72)
     assert 0.6 < stats.singular_min < 0.75 and 1.05 < stats.singular_max < 1.25
@@ -72,8 +72,8 @@ def test_newton_schulz_singular_values_are_spread_not_one():
 def test_derivation_exponents_invariant_and_leading_order():
     import sympy as sp
 
-    from dynamics import muon as M
-    from dynamics.symbolic import alpha, lam, rho
+    from dynamics.theory import muon as M
+    from dynamics.theory.symbolic import alpha, lam, rho
 
     for nesterov in (True, False):
         sym = M.rescaling_symmetry(nesterov)
@@ -92,7 +92,7 @@ def test_simulator_lands_on_the_derived_equilibrium(shape):
     """Tall, square and conv-shaped matrices on the noise loss (16 runs, 1,500 steps from the
     prediction, float64, two settings): |w| within 0.4% and θ within 0.6% over 10 runs of
     5 shapes × 2 seeds behind these tolerances (the Monte Carlo P and F carry up to 0.5%)."""
-    from dynamics.simulate import SimConfig, simulate, with_matrix
+    from dynamics.jobs.simulate import SimConfig, simulate, with_matrix
 
     config = with_matrix(SimConfig(loss="noise", rule="muon", shape=shape, lr=[0.05, 0.1], wd=[0.1, 0.2],
                                    momentum=[0.95, 0.9], steps=1500, runs=16, init_norm=0, record_every=5,
@@ -103,8 +103,8 @@ def test_simulator_lands_on_the_derived_equilibrium(shape):
 
 
 def test_bad_input_is_one_line():
-    from dynamics.muon import parse_shape
-    from dynamics.simulate import SimConfig, check_config
+    from dynamics.theory.muon import parse_shape
+    from dynamics.jobs.simulate import SimConfig, check_config
     from training.config import from_options
 
     with pytest.raises(RidgelineError, match="1-D tensor"):
@@ -172,8 +172,8 @@ def test_monitor_follows_muon_in_any_loop(which, tmp_path):
 def test_validate_predicts_muon_layers_from_their_matrix(tmp_path):
     """A monitored run with ridgeline's Muon: validate predicts the conv with rule muon on its
     (out, in·k·k) matrix and the BN tensors with Nesterov SGD at their own α, ρ."""
-    from dynamics.symbolic import predict
-    from dynamics.validate import ValidateConfig, compare, load_run
+    from dynamics.theory.symbolic import predict
+    from dynamics.jobs.validate import ValidateConfig, compare, load_run
     from training.monitor import Monitor
 
     torch.manual_seed(1)
@@ -196,8 +196,8 @@ def test_validate_predicts_muon_layers_from_their_matrix(tmp_path):
 
 
 def test_transfer_and_slices_know_muons_invariant():
-    from dynamics.slices import slice_claims
-    from dynamics.transfer import TransferConfig, transfer
+    from dynamics.jobs.slices import slice_claims
+    from dynamics.jobs.transfer import TransferConfig, transfer
 
     result = transfer(TransferConfig(source={"lr": 0.05, "wd": 0.1, "momentum": 0.95, "batch_size": 64},
                                      target={"wd": 0.2}, rule="muon"))

@@ -1,9 +1,9 @@
-"""Page's ridges beyond leading order (dynamics.next_order), from the exact equilibrium."""
+"""Page's ridges beyond leading order (dynamics.theory.next_order), from the exact equilibrium."""
 
 import numpy as np
 import pytest
 
-from dynamics.next_order import epoch_diffusion, ridge_beyond_leading_order
+from dynamics.theory.next_order import epoch_diffusion, ridge_beyond_leading_order
 
 OMS = [0.025, 0.05, 0.1, 0.2]
 

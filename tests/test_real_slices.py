@@ -91,7 +91,7 @@ def test_the_slope_and_its_seed_error_on_a_known_ridge(parabola_slice):
     assert s.r2_seeds[0][0] == pytest.approx(1.0) and s.r2_seeds[1][0] < 1 and s.r2_seeds[0][1] < 0.5
     assert s.r2[0] < 1 and "; seeds alone" in markdown([s]) and s.to_dict()["r2"] == list(s.r2)
     # two seeds: z is a Student t with 1 degree of freedom; the null draws a p of its own
-    from dynamics.ridge import student_t_p
+    from dynamics.analysis.ridge import student_t_p
 
     assert s.p_t == pytest.approx(student_t_p(s.z, 1)) and 0 <= s.p_null <= 1 and s.noise_sd > 0
     assert f"| {s.p_t:.2f}; {s.p_null:.2f} |" in markdown([s])

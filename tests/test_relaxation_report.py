@@ -3,7 +3,7 @@ fit on the noise-free moment map, and a flag where the measurement is not explai
 
 import pytest
 
-from dynamics.simulate import SimConfig, simulate, summary_json
+from dynamics.jobs.simulate import SimConfig, simulate, summary_json
 from training.report.steps import Step
 from training.report.text import _simulate_section
 

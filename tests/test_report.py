@@ -60,12 +60,12 @@ def test_report_without_data_completes_the_rest_and_says_so(no_cifar, tmp_path):
 
 
 def test_a_failing_step_is_reported_and_the_rest_still_run(no_cifar, tmp_path, monkeypatch):
-    import dynamics.slices
+    import dynamics.jobs.slices
 
     def broken(config):
         raise RuntimeError("slices exploded")
 
-    monkeypatch.setattr(dynamics.slices, "run_slices", broken)
+    monkeypatch.setattr(dynamics.jobs.slices, "run_slices", broken)
     out = tmp_path / "report"
     summary, terminal = _report(out)
     assert summary["steps"]["slices"] == "failed"
@@ -131,9 +131,9 @@ def test_cli_exit_codes_skip_fail_and_require_data(tiny_cli, tmp_path, monkeypat
     refused = tiny_cli("--out", tmp_path / "b", "--require-data")
     assert refused.exit_code == 2 and "--require-data" in refused.output
     assert not (tmp_path / "b").exists()
-    import dynamics.slices
+    import dynamics.jobs.slices
 
-    monkeypatch.setattr(dynamics.slices, "run_slices", lambda config: 1 / 0)
+    monkeypatch.setattr(dynamics.jobs.slices, "run_slices", lambda config: 1 / 0)
     failed = tiny_cli("--out", tmp_path / "c")
     assert failed.exit_code == 3, failed.output
     assert _last_line(failed).startswith("FAILED: slices")

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from dynamics.util.errors import RidgelineError
-from dynamics.ridge import diagonal_r2, fit_ridge, flat_null, student_t_p
+from dynamics.analysis.ridge import diagonal_r2, fit_ridge, flat_null, student_t_p
 
 
 def grid(slope, intercept, noise=0.0, seed=0, maximize=True):
@@ -79,7 +79,7 @@ def test_same_best_x_in_every_row_gives_no_slope_rather_than_a_huge_one():
 
     import pandas as pd
 
-    from dynamics.ridge import diagonal_r2, fit_ridge, flat_null, student_t_p
+    from dynamics.analysis.ridge import diagonal_r2, fit_ridge, flat_null, student_t_p
 
     # the best lr is 0.2, the grid's edge, in every row: a vertical ridge
     rows = [(x, y, -abs(math.log10(x / 0.2))) for x in (0.2, 0.4, 0.8) for y in (1.0, 2.0, 4.0)]

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dynamics.ridge import diagonal_profile, paired_difference, seed_mean_slope
+from dynamics.analysis.ridge import diagonal_profile, paired_difference, seed_mean_slope
 
 LRS = [0.025 * 2**i for i in range(6)]
 WDS = [1e-3 * 2**i for i in range(4)]

@@ -302,12 +302,12 @@ def test_sweep_refuses_a_grid_that_cannot_fit(tmp_path, eight_gb, args, runs):
 
 
 def test_a_memory_error_while_simulating_is_one_line_and_leaves_no_out(tmp_path, monkeypatch):
-    import dynamics.simulate
+    import dynamics.jobs.simulate
 
     def out_of_memory(*a, **k):
         raise MemoryError("cannot allocate")
 
-    monkeypatch.setattr(dynamics.simulate, "simulate", out_of_memory)
+    monkeypatch.setattr(dynamics.jobs.simulate, "simulate", out_of_memory)
     out = tmp_path / "sim"
     result = runner.invoke(app, ["simulate", "--out", str(out), "--steps", "20"])
     assert result.exit_code == 2 and "out of memory while simulating" in result.output
@@ -329,12 +329,12 @@ def test_a_seed_beyond_torch_range_is_refused_before_the_data(tmp_path):
 
 
 def test_ctrl_c_during_simulate_says_nothing_can_resume(tmp_path, monkeypatch):
-    import dynamics.simulate
+    import dynamics.jobs.simulate
 
     def interrupt(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(dynamics.simulate, "simulate", interrupt)
+    monkeypatch.setattr(dynamics.jobs.simulate, "simulate", interrupt)
     result = runner.invoke(app, ["simulate", "--out", str(tmp_path / "sim"), "--steps", "20"])
     assert result.exit_code == 130
     assert "simulate cannot resume" in result.output and "saved" not in result.output

@@ -1,4 +1,4 @@
-"""Property tests of the checked loaders (dynamics/runtable.py, records): whatever the
+"""Property tests of the checked loaders (dynamics/analysis/runtable.py, records): whatever the
 bytes of norms.csv, config.json, summary.json or a record, the answer is a checked table
 or a one-line RidgelineError — never another exception."""
 
@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from dynamics.runtable import FINITE_KEYS, read_config, read_norms, read_summary
+from dynamics.analysis.runtable import FINITE_KEYS, read_config, read_norms, read_summary
 from dynamics.util.errors import RidgelineError
 from training.search.records import RecordStore
 

@@ -16,8 +16,8 @@ import pandas as pd
 import pytest
 
 from dynamics.util.errors import RidgelineError
-from dynamics.simulate import SimConfig, relaxation_time, settings_table, simulate, summary_json
-from dynamics.symbolic import predict
+from dynamics.jobs.simulate import SimConfig, relaxation_time, settings_table, simulate, summary_json
+from dynamics.theory.symbolic import predict
 
 SETTINGS = [  # (lr, wd, momentum): lr·wd = 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-3
     (0.1, 1e-2, 0.9), (0.2, 1.5e-2, 0.5), (0.25, 4e-2, 0.0),
@@ -138,7 +138,7 @@ def test_relaxation_steps_is_the_decay_of_the_exact_moment_map(rule):
     complex pair (heavy-ball at λ 0.1, α 0.01: 8.4 steps against 19.0)."""
     import sympy as sp
 
-    from dynamics import symbolic as S
+    from dynamics.theory import symbolic as S
 
     eq = S.equilibrium(rule)
     args = (S.lam, S.alpha, S.rho, S.G)

@@ -71,7 +71,7 @@ def test_a_value_outside_the_choices_is_refused_by_the_parser(tmp_path, option, 
 
 def test_bn_net_runs_with_its_defaults(tmp_path):
     """Every loss runs with the command's defaults (bn-net's batch norm needs N >= 2)."""
-    from dynamics.simulate import default_batch_size
+    from dynamics.jobs.simulate import default_batch_size
 
     assert default_batch_size("bn-net") >= 2
     result = runner.invoke(app, ["simulate", "--loss", "bn-net", "--out", str(tmp_path / "bn"),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from dynamics.engine import integrate, schedule_factor
+from dynamics.sim.engine import integrate, schedule_factor
 from dynamics.rules import RULES
 
 
@@ -46,7 +46,7 @@ def test_observer_sees_every_kth_step():
 
 def test_compiled_step_matches_eager():
     """integrate(compile=True) fuses gradient and rule; same trajectory up to rounding."""
-    from dynamics.simulate import SimConfig, settings_table, toy_gradient
+    from dynamics.jobs.simulate import SimConfig, settings_table, toy_gradient
 
     config = SimConfig(lr=[0.1, 0.4], wd=1e-2, momentum=[0.0, 0.9], runs=2, dim=16, steps=30)
     table = settings_table(config)

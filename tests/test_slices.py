@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from dynamics.util.errors import RidgelineError
-from dynamics.slices import TOY_DEFAULTS, quadratic_final_loss, steps_for_batch
+from dynamics.jobs.slices import TOY_DEFAULTS, quadratic_final_loss, steps_for_batch
 
 
 def test_broadcast_shape_and_determinism():
@@ -61,7 +61,7 @@ def test_weight_decay_pulls_the_head_off_its_optimum():
     import torch
 
     from dynamics.rules import get_rule
-    from dynamics.toys import head_gradient, head_loss
+    from dynamics.sim.toys import head_gradient, head_loss
 
     kappa, target, lr, wd = torch.tensor([0.03, 0.3], dtype=torch.float64), 0.03, 0.5, 0.01
     b = torch.zeros(1, 2, dtype=torch.float64, requires_grad=True)
@@ -95,8 +95,8 @@ def slice_fits():
     import pandas as pd
     import torch
 
-    from dynamics.ridge import fit_ridge
-    from dynamics.slices import SLICES, SlicesConfig, slice_frame
+    from dynamics.analysis.ridge import fit_ridge
+    from dynamics.jobs.slices import SLICES, SlicesConfig, slice_frame
 
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
@@ -115,7 +115,7 @@ def test_ridge_slopes_follow_the_seeds_flat_directions(slice_fits, name):
     within 3 fit errors of what the toy gives (the ridge must also lie inside the grid on
     every row). Seeds 0-1 give +1.089 ± 0.033, +0.946 ± 0.008 and −1.066 ± 0.008; the head
     bends λ·wd to −1.06 (docs/simulate.md), which the test must see: |slope + 1| > 3 errors."""
-    from dynamics.slices import SLICES
+    from dynamics.jobs.slices import SLICES
 
     fit = slice_fits[name]
     expected = SLICES[name][3]
@@ -140,7 +140,7 @@ def test_run_slices_writes_strict_json_and_drops_slices_from_other_settings(tmp_
     run cannot reuse them."""
     import json
 
-    import dynamics.slices as slices
+    import dynamics.jobs.slices as slices
 
     def strict(text):
         return json.loads(text, parse_constant=lambda c: pytest.fail(f"non-JSON constant {c}"))
@@ -162,7 +162,7 @@ def test_run_slices_writes_strict_json_and_drops_slices_from_other_settings(tmp_
 def test_adaptive_slices_claim_only_the_derived_invariant():
     """AdamW and Lion: λα flat (slope −1); Adam-L2: λ²α (slope −2); the batch and
     momentum slices have no derived flat direction; the SGD rules keep Page's three."""
-    from dynamics.slices import SLICES, slice_claims
+    from dynamics.jobs.slices import SLICES, slice_claims
 
     assert slice_claims("adamw")["lr_x_wd"] == ("lr*wd", -1.0) == slice_claims("lion")["lr_x_wd"]
     assert slice_claims("adam-l2")["lr_x_wd"] == ("lr**2*wd", -2.0)
@@ -180,7 +180,7 @@ def test_adamw_slices_from_the_cli_write_their_rule_and_claims(tmp_path):
     from typer.testing import CliRunner
 
     from cli import app
-    from dynamics.slices import ADAPTIVE_DEFAULTS
+    from dynamics.jobs.slices import ADAPTIVE_DEFAULTS
 
     result = CliRunner().invoke(app, ["simulate", "slices", "--rule", "adamw", "--out", str(tmp_path),
                                       "--points", "3", "--rows", "3", "--repeats", "1", "--steps", "20",

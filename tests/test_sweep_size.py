@@ -34,15 +34,15 @@ def test_the_toy_runs_in_bounded_chunks_with_the_same_losses(monkeypatch):
     trials = [objective.trial({"lr": 0.05 * (1 + i), "wd": 1e-3 * (1 + i % 3), "seed": i % 2}) for i in range(13)]
     whole = [r["score"] for r in objective.evaluate(trials, ".")]
     sizes = []
-    import dynamics.slices
+    import dynamics.jobs.slices
 
-    original = dynamics.slices.quadratic_final_loss
+    original = dynamics.jobs.slices.quadratic_final_loss
 
     def recorded(lr, **kw):
         sizes.append(len(lr))
         return original(lr, **kw)
 
-    monkeypatch.setattr(dynamics.slices, "quadratic_final_loss", recorded)
+    monkeypatch.setattr(dynamics.jobs.slices, "quadratic_final_loss", recorded)
     monkeypatch.setattr(objectives, "CHUNK_ELEMENTS", 3 * 10)  # 3 settings of D + D_b = 10
     chunked = [r["score"] for r in objective.evaluate(trials, ".")]
     assert max(sizes) == 3 and sum(sizes) == len(trials)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
-from dynamics import symbolic as S
+from dynamics.theory import symbolic as S
 from dynamics.util.errors import RidgelineError
 from dynamics.rules import ADAPTIVE, ORTHOGONAL, RULES
 

@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 from rich.console import Console
 
-from dynamics.trajectory import step_lrs
-from dynamics.transfer import relaxation_steps, timescale
+from dynamics.theory.trajectory import step_lrs
+from dynamics.jobs.transfer import relaxation_steps, timescale
 from test_train import tiny_config
 from training import train
 
@@ -52,8 +52,8 @@ def test_closing_table_prints_it_and_adam_l2_says_why_not(tmp_path, capsys):
 
 
 def test_validate_gives_the_same_timescale(tmp_path):
-    from dynamics.validate import load_run, timescale_line
-    from dynamics.transfer import Timescale
+    from dynamics.jobs.validate import load_run, timescale_line
+    from dynamics.jobs.transfer import Timescale
 
     summary = train(tiny_config(tmp_path, epochs=2), verbose=False)
     assert timescale_line(load_run(tmp_path / "run")) == Timescale.from_dict(summary).line()

@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import torch
 
-from dynamics.geometry import angle
+from dynamics.sim.geometry import angle
 from training import TrainConfig, train
 from training.model import ResNet9
 from training.rundir import FILES, METRIC_COLUMNS

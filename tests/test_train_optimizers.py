@@ -63,13 +63,13 @@ def test_adaptive_run_saves_its_rule_and_logs_the_first_moment(tmp_path, one_thr
 def test_validate_predicts_adaptive_runs_with_the_runs_rule(tmp_path, one_thread, optimizer):
     """validate on a tiny adaptive run: no trajectory (derived for SGD), and for adamw the
     closure is the white prediction scaled by √κ̄ in |w|, unchanged in angle (power_equilibrium)."""
-    from dynamics.validate import ValidateConfig, validate
+    from dynamics.jobs.validate import ValidateConfig, validate
 
     train(tiny_config(tmp_path, optimizer=optimizer, nesterov=False, lr=1e-3, wd=0.1, epochs=2), verbose=False)
     steps = validate(ValidateConfig(run_dir=str(tmp_path / "run"), figures=False)).steps
     assert steps.trajectory_norm_white.isna().all() and not steps.trajectory_phase.any()
     logged = steps[steps.step > 0]
-    from dynamics.symbolic import predict
+    from dynamics.theory.symbolic import predict
 
     C = logged["shape"].map(lambda s: float(np.prod([int(n) for n in s.split("x")]))).to_numpy()
     white = predict({"adamw": "adamw", "adam": "adam-l2", "lion": "lion"}[optimizer], logged.lr.to_numpy(), 0.1,

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 from dynamics.rules import get_rule
-from dynamics.symbolic import predict
-from dynamics.toys import CorrelatedDraw, correlated_power, tangent_noise
-from dynamics.trajectory import schedule_lr, step_lrs, trajectory
+from dynamics.theory.symbolic import predict
+from dynamics.sim.toys import CorrelatedDraw, correlated_power, tangent_noise
+from dynamics.theory.trajectory import schedule_lr, step_lrs, trajectory
 
 WD, RHO, G, STEPS = 0.01, 0.9, 1.0, 1200
 

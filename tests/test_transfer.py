@@ -10,12 +10,12 @@ from hypothesis import given, settings, strategies as st
 from typer.testing import CliRunner
 
 from cli import app
-from dynamics.transfer import INVARIANTS, TransferConfig, equivalent_lr, render, transfer
+from dynamics.jobs.transfer import INVARIANTS, TransferConfig, equivalent_lr, render, transfer
 from dynamics.util.errors import RidgelineError
 
 runner = CliRunner()
 
-#: the invariants each single move must keep (module docstring of dynamics.transfer)
+#: the invariants each single move must keep (module docstring of dynamics.jobs.transfer)
 KEEPS = {"batch_size": {"lr/N", "lr/((1-momentum)N)", "lr*wd/N", "u/N"},
          "momentum": {"lr/(1-momentum)", "u = lr*wd/(1-momentum)", "lr/((1-momentum)N)", "u/N"},
          "wd": {"lr*wd", "u = lr*wd/(1-momentum)", "lr*wd/N", "u/N"}}
@@ -72,10 +72,10 @@ def test_warnings_name_the_regime_left():
 
 
 def test_invariants_are_the_derived_ones():
-    """λ/(1−ρ), λ/((1−ρ)N) and λα are what dynamics.symbolic derives from the rules."""
+    """λ/(1−ρ), λ/((1−ρ)N) and λα are what dynamics.theory.symbolic derives from the rules."""
     import sympy as sp
 
-    from dynamics import symbolic as S
+    from dynamics.theory import symbolic as S
 
     args = (S.lam, S.N, 1 - S.rho, S.alpha)
     assert sp.simplify(INVARIANTS["lr/(1-momentum)"](*args) - S.momentum_invariant("nesterov")) == 0
@@ -142,7 +142,7 @@ def test_an_alpha_move_keeps_the_tensors_without_the_symmetry_on_lr_over_n_and_t
 
 
 # ---------------------------------------------- --to train_size / epochs / width (τ in epochs)
-from dynamics.transfer import TIMESCALE_RULES, relaxation_form, relaxation_steps  # noqa: E402
+from dynamics.jobs.transfer import TIMESCALE_RULES, relaxation_form, relaxation_steps  # noqa: E402
 
 sizes = st.integers(100, 200_000)
 
@@ -258,7 +258,7 @@ def test_the_adam_family_and_lion_move_wd_along_their_derived_invariant():
     symmetry derived from each rule (transfer --rule adamw was refused)."""
     from fractions import Fraction
 
-    from dynamics.transfer import TransferConfig, rescaling_exponent, transfer
+    from dynamics.jobs.transfer import TransferConfig, rescaling_exponent, transfer
 
     assert {r: rescaling_exponent(r) for r in ("adamw", "lion", "adam-l2")} == {
         "adamw": (1, "lr*wd"), "lion": (1, "lr*wd"), "adam-l2": (Fraction(1, 2), "lr**2*wd")}

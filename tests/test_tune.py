@@ -30,7 +30,7 @@ def best_toy_loss(seed: int) -> float:
     """The toy's lowest loss over a fine grid: u in steps of 2^(1/4) over a factor 64
     around 2e-3, 1 − momentum halved from 1 to 1/64, wd in steps of 10^(1/8) over three
     decades (one simulator call of 4,375 settings). The best must be inside the grid."""
-    from dynamics.slices import TOY_DEFAULTS, quadratic_final_loss
+    from dynamics.jobs.slices import TOY_DEFAULTS, quadratic_final_loss
 
     u = 2e-3 * 2.0 ** (np.arange(-12, 13)[:, None, None] / 4)
     omm = 2.0 ** -np.arange(7)[None, :, None]

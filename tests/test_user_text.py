@@ -82,7 +82,7 @@ def test_version():
 
 def test_choices_are_listed_in_help():
     from dynamics.rules import RULES
-    from dynamics.simulate import LOSSES, SCHEDULES
+    from dynamics.jobs.simulate import LOSSES, SCHEDULES
     from training.report.steps import PROFILES
     from training.search.objectives import OBJECTIVES
 
@@ -116,8 +116,8 @@ def test_figure_text_is_clean_and_in_pages_symbols(tmp_path, monkeypatch):
     import numpy as np
     import pandas as pd
 
-    from dynamics.ridge import fit_ridge
-    from dynamics.simulate import SimConfig
+    from dynamics.analysis.ridge import fit_ridge
+    from dynamics.jobs.simulate import SimConfig
     from figures.dynamics import trajectory_figure
     from figures.heatmap import slice_heatmap
 

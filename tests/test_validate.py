@@ -1,4 +1,4 @@
-"""``dynamics.validate`` on run directories whose truth is known, and ``ridgeline validate``.
+"""``dynamics.jobs.validate`` on run directories whose truth is known, and ``ridgeline validate``.
 
 The runs are the noise model advanced by the rules themselves (tests/synthetic_run.py),
 so the equilibrium is known: validate must recover measured/predicted = 1 there, and
@@ -15,9 +15,9 @@ from typer.testing import CliRunner
 
 from cli import app
 from dynamics.util.errors import RidgelineError
-from dynamics.symbolic import predict
+from dynamics.theory.symbolic import predict
 from dynamics.rules import ADAPTIVE, ORTHOGONAL, RULES
-from dynamics.validate import ValidateConfig, _ema, drifting_angle, load_run, validate
+from dynamics.jobs.validate import ValidateConfig, _ema, drifting_angle, load_run, validate
 from synthetic_run import make_run, warmup_constant
 
 LR, WD, MOMENTUM = 0.4, 5e-3, 0.9  # λα = 2e-3: relaxation ≈ 19 steps, so runs stay short
@@ -305,7 +305,7 @@ def test_closure_fails_for_a_run_with_skipped_steps(tmp_path):
 
 
 def test_closure_names_a_log_gap(equilibrium_run):
-    from dynamics.validate import _closure_cause
+    from dynamics.jobs.validate import _closure_cause
 
     steps = _check(equilibrium_run).steps
     one = steps[(steps.layer == "conv1.weight") & ~steps.step.between(400, 600)]
@@ -349,7 +349,7 @@ def test_nan_rows_inside_the_phase_are_counted_and_fail_the_layer(tmp_path, equi
 
 
 def test_nan_predictions_inside_the_phase_are_reported(equilibrium_run):
-    from dynamics.validate import summarise
+    from dynamics.jobs.validate import summarise
 
     result = _check(equilibrium_run)
     steps = result.steps.copy()
@@ -460,7 +460,7 @@ def test_validation_figure_draws_distinct_things_in_distinct_colours(tmp_path, m
 
 
 def test_a_note_several_layers_share_is_said_once_naming_them():
-    from dynamics.validate import _split_notes
+    from dynamics.jobs.validate import _split_notes
 
     layers = pd.DataFrame({"layer": ["a", "b", "c", "d"], "scale_invariant": [True, True, True, False],
                            "notes": ["x; y", "x; y; z", "y", "not scale-invariant: the noise model does not apply"]})

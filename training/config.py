@@ -196,11 +196,11 @@ def initial_scale(config: "TrainConfig") -> float:
 
     A number is used as it is; ``"follow"`` gives (λ/λ₀)^e, with λ₀ from
     ``symmetry_ref`` and e = a/b from the rule's rescaling exponents
-    (:func:`dynamics.symbolic.init_follow_exponent`: 1/2 for the SGD rules).
+    (:func:`dynamics.theory.symbolic.init_follow_exponent`: 1/2 for the SGD rules).
     """
     if config.init_scale != "follow":
         return float(config.init_scale)
-    from dynamics.symbolic import init_follow_exponent
+    from dynamics.theory.symbolic import init_follow_exponent
 
     lr0, _ = parse_symmetry_ref(config.symmetry_ref)
     return (config.lr / lr0) ** float(init_follow_exponent(config.rule))
@@ -243,7 +243,7 @@ def lr_at(config: TrainConfig, epoch_time: float) -> float:
     (Page: knots at 0, 5, 24 epochs); constant: the same warm-up, then λ.
     The trainer evaluates it at the middle of each step, (s + ½)/steps_per_epoch.
     """
-    from dynamics.trajectory import schedule_lr  # written once, for validate's trajectories too
+    from dynamics.theory.trajectory import schedule_lr  # written once, for validate's trajectories too
 
     return schedule_lr(epoch_time, config.lr, config.warmup, config.epochs, config.schedule)
 

@@ -13,7 +13,7 @@ For stationary gradients E|m|² = E|g|² (1 + 2ρ c)/(1 − ρ²) with c = E[m_{
 so k is the power of the ρ-filtered gradient relative to white noise of the same
 size: 1 for independent gradients, below 1 when successive gradients cancel within
 the momentum's memory (1/(1 − ρ) steps), above 1 when they persist. It is the one
-parameter of the correlated-noise model (:mod:`dynamics.correlated`), where it
+parameter of the correlated-noise model (:mod:`dynamics.theory.correlated`), where it
 enters through E[v·g] = c E|g|², the only moment the white model sets to zero.
 With ρ = 0 (plain SGD) k ≡ 1: the SGD norm does not see gradient correlations.
 

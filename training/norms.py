@@ -5,7 +5,7 @@ w_t into w_{t+1}, using the loss gradient g_t computed at w_t):
 
     weight_norm     |w_t|                      (the weights the gradient was taken at)
     grad_norm       |g_t|                      loss gradient only, WITHOUT weight decay
-    angular_update  ∠(w_t, w_{t+1})            dynamics.geometry.angle, radians
+    angular_update  ∠(w_t, w_{t+1})            dynamics.sim.geometry.angle, radians
     momentum_norm   |v_{t+1}|                  the optimiser's first-moment buffer after the
                                                step (SGD's momentum_buffer, Adam's and Lion's
                                                exp_avg; for plain SGD the rule's v' = g + α w)
@@ -14,7 +14,7 @@ w_t into w_{t+1}, using the loss gradient g_t computed at w_t):
 
 and on step 0, the initial weights before the first step, weight_norm only (the other
 columns empty). G = grad_norm · weight_norm is the scale-free gradient norm that
-dynamics.symbolic.predict takes, next to k. The functions return ``{column: tensor}`` with one
+dynamics.theory.symbolic.predict takes, next to k. The functions return ``{column: tensor}`` with one
 value per tensor (or per output channel, the rows of dim 0 of tensors with dim >= 2);
 :class:`training.monitor.Monitor` records whatever columns they return, so a new
 measurement is one new key here. Nothing here synchronises with the device: a few
@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import torch
 
-from dynamics.geometry import angle, angles
+from dynamics.sim.geometry import angle, angles
 
 # per-row hyperparameters the monitor writes beside the measurements (float64, not measured)
 HYPERPARAMETERS = ("lr", "wd", "momentum")

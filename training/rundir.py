@@ -29,7 +29,7 @@ from typing import Optional
 import torch
 
 from dynamics.util.errors import RidgelineError
-from dynamics.runtable import NORM_KINDS, read_config, read_norms, read_summary
+from dynamics.analysis.runtable import NORM_KINDS, read_config, read_norms, read_summary
 from dynamics.util.io import (DirectoryLock, atomic_write, claim_kind, ensure_dir, inside, write_csv,
                               write_failure, write_json)
 from training.config import TrainConfig

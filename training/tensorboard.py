@@ -6,7 +6,7 @@ source of truth. Per layer, at every logged step:
 
     weight_norm/LAYER   |w_t|
     angle/LAYER         ∠(w_t, w_{t+1}), radians
-    norm_ratio/LAYER    |w_t| / |w|*_t          (scale-invariant layers; dynamics.validate.compare:
+    norm_ratio/LAYER    |w_t| / |w|*_t          (scale-invariant layers; dynamics.jobs.validate.compare:
     angle_ratio/LAYER   θ̄_t / θ*_t               the white-noise prediction from the smoothed G)
 
 and ``lr/groupK``, λ_t of each param group.
@@ -68,8 +68,8 @@ class Board:
         self.last_step = int(new["step"].max())
 
     def _compare(self, norms):
-        """dynamics.validate.compare on the table so far: predictions and ratios per row."""
-        from dynamics.validate import Run, ValidateConfig, _rule_of, compare
+        """dynamics.jobs.validate.compare on the table so far: predictions and ratios per row."""
+        from dynamics.jobs.validate import Run, ValidateConfig, _rule_of, compare
 
         norms = norms.copy()
         norms["scale_invariant"] = norms["scale_invariant"].astype(str).str.lower().isin(["true", "1"])

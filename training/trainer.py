@@ -40,7 +40,7 @@ MIN_LOGGED_STEPS = 20
 def saved_config(out: str) -> Optional[dict]:
     """The configuration of the run in ``out`` (config.json, else the checkpoint's), or
     None when ``out`` holds no run: what ``ridgeline train --resume`` starts from."""
-    from dynamics.runtable import read_config
+    from dynamics.analysis.runtable import read_config
     from dynamics.util.io import claim_kind
 
     run = RunDir(out)
@@ -198,7 +198,7 @@ def _complete(frame):
         return frame
     import numpy as np
 
-    from dynamics.runtable import NORM_KINDS
+    from dynamics.analysis.runtable import NORM_KINDS
 
     missing = [c for c, kind in NORM_KINDS.items() if kind == "float" and c not in frame]
     return frame.assign(**{c: np.float32(np.nan) for c in missing}) if missing else frame
@@ -238,8 +238,8 @@ def _summary(config: TrainConfig, metrics: list[dict], step: int, total_steps: i
 
 def _timescale(config: TrainConfig, steps_per_epoch: int) -> dict:
     """The scale-invariant tensors' relaxation time at the peak λ, derived for the run's rule
-    (:func:`dynamics.transfer.timescale`): in steps, in epochs, and the run in relaxation times."""
-    from dynamics.transfer import Timescale, timescale
+    (:func:`dynamics.jobs.transfer.timescale`): in steps, in epochs, and the run in relaxation times."""
+    from dynamics.jobs.transfer import Timescale, timescale
 
     if steps_per_epoch < 1:
         return Timescale(math.nan, math.nan, math.nan).to_dict()
@@ -266,7 +266,7 @@ def _print_summary(console: Console, summary: dict) -> None:
     table.add_row("rule", f"{summary['rule']}  lr={summary['lr']} wd={summary['wd']} "
                           f"momentum={summary['momentum']}  batch={summary['batch_size']}")
     if "relaxation_steps" in summary:  # summaries written before it have no timescale
-        from dynamics.transfer import Timescale
+        from dynamics.jobs.transfer import Timescale
 
         t = Timescale.from_dict(summary)
         table.add_row("relaxation time", t.line() if t else summary.get("timescale_note")

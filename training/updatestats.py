@@ -4,7 +4,7 @@ AdamW and Adam step by λ u_t with the normalised update
 
     u_t = m̂_t / (√ŝ_t + ε)                           (dynamics.rules.adamw / adam_l2)
 
-whose size does not depend on |w|. The white noise model of :mod:`dynamics.adaptive`
+whose size does not depend on |w|. The white noise model of :mod:`dynamics.theory.adaptive`
 (independent gradients, every coordinate's second moment settled, ε = 0) gives
 E|u_t|² = C P_t with
 
@@ -25,11 +25,11 @@ coordinates get no gradient at all (dead channels); above 1 when gradients persi
 the optimiser's state before the step: for adamw u = −w' at w = 0, α = 0; for adam-l2
 (whose normalised quantity d = g + αw includes the decay) u = w − w'. κ is a property
 of the updates the optimiser takes, not of |w|: it is what
-:func:`dynamics.adaptive.predict` takes as ``power``. ν and ξ describe the normalised
+:func:`dynamics.theory.adaptive.predict` takes as ``power``. ν and ξ describe the normalised
 gradient n_t alone (1 and 0 in the white model): g ⟂ w, but Adam's elementwise
 normalisation tilts n off the tangent plane where coordinates differ in scale, and a
 radial share ξ of a few 1e−3 moves |w| by several per cent (``radial`` of
-:func:`dynamics.adaptive.predict`).
+:func:`dynamics.theory.adaptive.predict`).
 """
 
 from __future__ import annotations
@@ -87,14 +87,14 @@ def muon_stats(param: torch.Tensor, grad: torch.Tensor, state: dict, momentum: f
                adjust_lr: str = "original") -> torch.Tensor:
     """Muon's update O = NS(u) for the step about to be taken (the rule at λ = 1, α = 0 and
     w = 0 on the (out, in·k·k) matrix, so w' = −s O), and the two moments of
-    :mod:`dynamics.muon`'s model:
+    :mod:`dynamics.theory.muon`'s model:
 
         update_power_ratio      κ_t = |O_t|²/P, P the white model's E|O|² for the shape
         normalised_grad_radial  cos(w_t, O_t), the share of the update along w (the model:
                                 −S√(1 − q²)/(q√(1 + 2S)) at equilibrium, before the step's sign)
 
     (the second column, ν, is Adam's and NaN here); float64."""
-    from dynamics.muon import ns_statistics
+    from dynamics.theory.muon import ns_statistics
     from dynamics.rules import muon, muon_lr_scale
 
     matrix = (param.shape[0], param[0].numel())

@@ -6,7 +6,7 @@ it differ: the slope of the landscape averaged over seeds (``SliceSummary.slope`
 of the per-seed slopes (``SliceSummary.seed_mean``). :func:`estimators_markdown` prints
 both with their p-values and says where they disagree, beside what Page's claim is about:
 the score along the claimed diagonal through the ridge and its range against the range
-across it (:class:`dynamics.ridge.DiagonalProfile`).
+across it (:class:`dynamics.analysis.ridge.DiagonalProfile`).
 
 For the conv weights λα is an exact symmetry: (w, λ, α) → (r w, r² λ, α/r²) maps training
 onto itself. It is broken by (i) the initial |w₀|, which does not follow λ, (ii) the
@@ -23,7 +23,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from dynamics.ridge import _mean_se, diagonal_profile, paired_difference
+from dynamics.analysis.ridge import _mean_se, diagonal_profile, paired_difference
 
 
 def _pm(value: tuple, fmt: str = "{:+.2f}") -> str:
@@ -63,7 +63,7 @@ def _profile_text(profile, cells=None) -> str:
 def estimators_markdown(summaries) -> str:
     """One row per slice: both slope estimators with p (Student t, seeds − 1 dof), where they
     disagree, the diagonal profile along the claim, and its flatness."""
-    from dynamics.slices import CLAIM_SYMBOLS
+    from dynamics.jobs.slices import CLAIM_SYMBOLS
 
     header = ["slice", "claim (slope)", "slope of the mean landscape ± seed error", "p",
               "mean of per-seed slopes ± SE", "p", "the two estimators",

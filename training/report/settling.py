@@ -3,7 +3,7 @@
 Page's flat directions hold once the weight-norm control loop has settled: then a
 scale-invariant layer turns by the equilibrium angle per step, at leading order
 θ(λ, α, ρ) = √(2λα (1 + 2ρ − 2ρ³)/(1 + ρ)) for Nesterov momentum
-(:func:`dynamics.symbolic.equilibrium`, derived from the update rule's code), which
+(:func:`dynamics.theory.symbolic.equilibrium`, derived from the update rule's code), which
 depends on λα, not on λ and α apart. Where |w| has not yet reached its equilibrium,
 the layer turns by more or less than θ, λ and α matter separately, and the ridge can
 bend (docs/real-slices.md: the ``--init-scale`` runs test whether it does).
@@ -47,7 +47,7 @@ def _angle_rate(rule: str):
 
 
 def _one_run(run: Path, theta, momentum: float, wd: float) -> tuple[float, float, float]:
-    from dynamics.runtable import read_norms
+    from dynamics.analysis.runtable import read_norms
 
     frame = read_norms(run / "norms.csv", strict=False).frame
     frame = frame[frame["scale_invariant"].astype(bool)]
@@ -64,7 +64,7 @@ def settling(summary) -> list[RowSettling]:
     :class:`training.report.slices.SliceSummary`) whose ridge point exists."""
     import json
 
-    from dynamics.runtable import read_config
+    from dynamics.analysis.runtable import read_config
 
     path = Path(summary.path)
     if summary.fit is None:

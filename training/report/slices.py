@@ -3,16 +3,16 @@
 David Page ("How to Train Your ResNet 5: Hyperparameters", Myrtle AI blog) reads three
 flat directions off heatmaps of test accuracy: λ/N, λ/(1−ρ) and λα held fixed, i.e. a
 ridge of slope d log y / d log λ = +1 for y = N, +1 for y = 1−ρ and −1 for y = α
-(:data:`dynamics.slices.SLICES`). :func:`summarise` reads a ``ridgeline sweep
+(:data:`dynamics.jobs.slices.SLICES`). :func:`summarise` reads a ``ridgeline sweep
 --objective train`` directory (``sweep.json``, ``sweep_config.json``, ``records/``;
 finished or still running) and measures, as ``ridgeline simulate slices`` does on the toy:
 
-- the ridge of the mean score over seeds, fitted by :func:`dynamics.ridge.fit_ridge`;
+- the ridge of the mean score over seeds, fitted by :func:`dynamics.analysis.ridge.fit_ridge`;
 - the error of its slope across seeds, from the ridge of each seed alone
-  (:func:`dynamics.ridge.seed_slopes`), and z = (slope − claimed)/error;
+  (:func:`dynamics.analysis.ridge.seed_slopes`), and z = (slope − claimed)/error;
 - the length of the runs along the ridge in relaxation times τ of the weight norm,
   τ(λ) = (1−ρ)/(4λα) for Nesterov at leading order (derived by
-  :func:`dynamics.symbolic.equilibrium` from the rule's code), two ways: at the peak,
+  :func:`dynamics.theory.symbolic.equilibrium` from the rule's code), two ways: at the peak,
   T/τ(λ) for T steps, and integrated over the run's own schedule, Σ_t 1/τ(λ_t) with
   λ_t from :func:`training.config.lr_at` (Page's schedule spends about half a run's
   steps well below the peak λ, so the integral is about half the peak count).
@@ -82,7 +82,7 @@ CPU_SLICES = (
 #: Page's own scale: the full-width ResNet-9 on all 50,000 training images for 24 epochs,
 #: scored on the test set, around Page's defaults (N 512, ρ 0.9, α 5e-4, λ 0.4): λ a factor
 #: 2 apart over 0.025-6.4 and the other hyperparameter over the toy's ranges (N 128-2048,
-#: 1−ρ 0.025-0.4, α 1.25e-4-2e-3; dynamics.slices.SLICES), three seeds per point
+#: 1−ρ 0.025-0.4, α 1.25e-4-2e-3; dynamics.jobs.slices.SLICES), three seeds per point
 _PAGE = ("--log-every", "50")
 PAGE_SLICES = (
     SliceSpec("lr_batch", "lr=0.025:6.4:9", "batch_size=128:2048:5", 3, _PAGE),
@@ -96,7 +96,7 @@ class SliceSummary:
     """One real slice: the claim, the measured ridge and the run lengths along it."""
 
     path: str  # the sweep directory
-    name: str  # lr_x_<y>, the key of dynamics.slices.SLICES
+    name: str  # lr_x_<y>, the key of dynamics.jobs.slices.SLICES
     x: str  # "lr"
     y: str  # batch_size, one_minus_momentum or wd
     claim: str  # Page's flat direction, e.g. "lr*wd"
@@ -115,7 +115,7 @@ class SliceSummary:
     relax_integrated: list  # Σ_t 1/τ(λ_t) at each ridge point
     row_seeds: list  # per grid row, the best λ of each complete seed alone (NaN: none inside the grid)
     command: str  # the ridgeline sweep command that produced (or continues) it
-    fit: object = None  # dynamics.ridge.RidgeFit of the mean, for the figure
+    fit: object = None  # dynamics.analysis.ridge.RidgeFit of the mean, for the figure
     means: object = None  # pandas DataFrame: the mean score per grid point
     score: str = "val_acc"  # the score column of ``means``
     maximize: bool = True
@@ -127,7 +127,7 @@ class SliceSummary:
     seeds: list = None  # the numbers of every complete seed, in the order of per_seed
     seed_mean: tuple = (float("nan"), float("nan"))  # the mean of per_seed and its standard error
     p_t_seed_mean: float = float("nan")  # two-sided p of the mean of per_seed against the claim (t, n − 1 dof)
-    profile: object = None  # dynamics.ridge.DiagonalProfile through the ridge, or None
+    profile: object = None  # dynamics.analysis.ridge.DiagonalProfile through the ridge, or None
     frame: object = None  # pandas DataFrame: one row per finished run of the complete seeds (x, y, score, seed)
 
     @property
@@ -149,7 +149,7 @@ class SliceSummary:
 
 
 def _read_json(path: Path, what: str) -> dict:
-    from dynamics.runtable import read_json_object
+    from dynamics.analysis.runtable import read_json_object
 
     return read_json_object(path, what, "is this a `ridgeline sweep` directory?")
 
@@ -165,17 +165,17 @@ def sweep_command(path: Path) -> str:
 
 
 def equilibrium_numeric(rule: str, expression):
-    """``expression(equilibrium)`` of ``rule``'s derived equilibrium (:func:`dynamics.symbolic.equilibrium`)
+    """``expression(equilibrium)`` of ``rule``'s derived equilibrium (:func:`dynamics.theory.symbolic.equilibrium`)
     as a numpy function of (λ, α, ρ), e.g. the relaxation rate or the angle per step."""
     import sympy as sp
 
-    from dynamics.symbolic import alpha, equilibrium, lam, rho
+    from dynamics.theory.symbolic import alpha, equilibrium, lam, rho
 
     return sp.lambdify((lam, alpha, rho), expression(equilibrium(rule)), "numpy")
 
 
 def _relaxation_rate(rule: str):
-    """1/τ(λ, α, ρ) at leading order, derived from the rule (dynamics.symbolic)."""
+    """1/τ(λ, α, ρ) at leading order, derived from the rule (dynamics.theory.symbolic)."""
     return equilibrium_numeric(rule, lambda e: 1 / e.relaxation_steps_leading)
 
 
@@ -196,12 +196,12 @@ def run_lengths(config, rate, images: int | None = None) -> tuple[int, float, fl
 def summarise(path, null_draws: int = 500) -> SliceSummary:
     """The :class:`SliceSummary` of one ``ridgeline sweep --objective train`` directory;
     ``null_draws`` noisy copies of the exactly flat landscape give ``p_null``
-    (:func:`dynamics.ridge.flat_null`)."""
+    (:func:`dynamics.analysis.ridge.flat_null`)."""
     import dataclasses
 
-    from dynamics.ridge import (diagonal_profile, diagonal_r2, fit_ridge, flat_null, interior_only, ridge_points,
+    from dynamics.analysis.ridge import (diagonal_profile, diagonal_r2, fit_ridge, flat_null, interior_only, ridge_points,
                                 seed_mean_slope, seed_slopes, student_t_p)
-    from dynamics.slices import SLICES
+    from dynamics.jobs.slices import SLICES
     from training.config import TrainConfig
     from training.search.records import RecordStore
     from training.search.sweep import mean_frame, records_frame
@@ -306,7 +306,7 @@ def _r2_text(s: SliceSummary) -> str:
 
 def markdown(summaries: list[SliceSummary], commands: bool = True) -> str:
     """The summaries as one Markdown table, a row per slice; the commands below it."""
-    from dynamics.slices import CLAIM_SYMBOLS
+    from dynamics.jobs.slices import CLAIM_SYMBOLS
     from figures.heatmap import slope_text
 
     header = ["slice", "flat direction (claimed d log y / d log λ)", "fitted slope ± seed error", "z",
@@ -343,7 +343,7 @@ def rows_markdown(s: SliceSummary) -> str:
     """One slice row by row: the best λ of the mean score (ridge point) with its error
     across seeds, as a factor (10 to the standard error of log₁₀ λ* over all seeds
     whose best λ is inside the grid), the best mean score, and the run length there."""
-    from dynamics.slices import CLAIM_SYMBOLS
+    from dynamics.jobs.slices import CLAIM_SYMBOLS
 
     symbol = {"batch_size": "N", "one_minus_momentum": "1−ρ", "wd": "α"}[s.y]
     header = [symbol, "best λ (mean over seeds)", "× error across seeds", "best λ inside the grid",
@@ -370,8 +370,8 @@ def _toy_panel(toy_dir: Path, name: str) -> dict | None:
     """The toy's slice ``name`` from a ``ridgeline simulate slices`` directory, refitted."""
     import pandas as pd
 
-    from dynamics.ridge import diagonal_r2, fit_ridge, interior_only, seed_slopes
-    from dynamics.slices import CLAIM_SYMBOLS, SLICES
+    from dynamics.analysis.ridge import diagonal_r2, fit_ridge, interior_only, seed_slopes
+    from dynamics.jobs.slices import CLAIM_SYMBOLS, SLICES
 
     csv = toy_dir / f"{name}.csv"
     if not csv.is_file():
@@ -394,7 +394,7 @@ def _r2_title(r2) -> str:
 
 
 def _real_panel(s: SliceSummary) -> dict:
-    from dynamics.slices import CLAIM_SYMBOLS
+    from dynamics.jobs.slices import CLAIM_SYMBOLS
 
     if s.means is None:
         return dict(frame=None, title=f"{s.name}: no finished run yet")
@@ -421,7 +421,7 @@ def slices_figure(summaries: list[SliceSummary], toy_dir, path) -> Path:
     """The real slices (top row) above the toy's (bottom row, from ``toy_dir``, the output
     of ``ridgeline simulate slices``; None: no toy row), in the order λ × N, λ × (1−ρ), λ × α.
     Of several summaries of one slice (e.g. a departure experiment), the last is drawn."""
-    from dynamics.slices import SLICES
+    from dynamics.jobs.slices import SLICES
     from figures.heatmap import panel_grid
 
     from dynamics.util.io import ensure_dir

@@ -2,13 +2,13 @@
 
 Steps, in order, each calling the same library function as the command it cites:
 
-1. ``derive``: the invariants and equilibria of every rule (:mod:`dynamics.derive`);
+1. ``derive``: the invariants and equilibria of every rule (:mod:`dynamics.jobs.derive`);
 2. ``simulate-<rule>``: the noise loss, five settings with λα over two decades and
    ρ ∈ {0, 0.5, 0.9}, late-time |w| and angle against ``predict``
-   (:func:`dynamics.simulate.run`);
+   (:func:`dynamics.jobs.simulate.run`);
 3. ``relaxation``: λ drops 10x half-way; measured against derived relaxation time;
 4. ``slices``: Page's three heatmaps on the quadratic toy with ridge slopes
-   (:func:`dynamics.slices.run_slices`);
+   (:func:`dynamics.jobs.slices.run_slices`);
 5. ``sweep-<name>`` (full profile): Page's three slices on the real ResNet-9 at Page's
    scale (:func:`training.search.sweep.run_sweep`, the code path of ``ridgeline sweep``),
    only when CIFAR-10 can be found;
@@ -19,7 +19,7 @@ Steps, in order, each calling the same library function as the command it cites:
    ``--slices`` and never reruns them;
 7. ``train-<name>``: a real ResNet-9 run on CIFAR-10 (:func:`training.train`), only
    when CIFAR-10 can be found; otherwise skipped with a plain message;
-8. ``validate-<name>``: its per-layer comparison (:func:`dynamics.validate.validate`).
+8. ``validate-<name>``: its per-layer comparison (:func:`dynamics.jobs.validate.validate`).
 
 Then ``report.md`` and ``report.html`` (:mod:`training.report.text`) hold every table
 and figure with the command that reproduces it.
@@ -145,7 +145,7 @@ def _q(text: str) -> str:
 
 
 def _derive_step(cfg: ReportConfig, out: Path) -> dict:
-    from dynamics.derive import ignored_keys, render
+    from dynamics.jobs.derive import ignored_keys, render
     from dynamics.util.io import ensure_dir, write_text
 
     folder = ensure_dir(out / "derive")
@@ -161,7 +161,7 @@ def _derive_step(cfg: ReportConfig, out: Path) -> dict:
 
 
 def _simulate_step(cfg: ReportConfig, out: Path, rule: str, schedule: str = "constant") -> dict:
-    from dynamics.simulate import run, summary_json
+    from dynamics.jobs.simulate import run, summary_json
 
     folder = out / "simulate" / (rule if schedule == "constant" else "relaxation")
     result = run(_sim_config(cfg, rule, schedule), folder)
@@ -169,7 +169,7 @@ def _simulate_step(cfg: ReportConfig, out: Path, rule: str, schedule: str = "con
 
 
 def _sim_config(cfg: ReportConfig, rule: str, schedule: str):
-    from dynamics.simulate import SimConfig
+    from dynamics.jobs.simulate import SimConfig
 
     if schedule == "step":
         return SimConfig(loss="noise", rule="nesterov", lr=list(cfg.relax_lr), wd=cfg.relax_wd,
@@ -191,7 +191,7 @@ def _sim_command(cfg: ReportConfig, rule: str, schedule: str, out: Path) -> str:
 
 
 def _slices_step(cfg: ReportConfig, out: Path) -> dict:
-    from dynamics.slices import SlicesConfig, run_slices
+    from dynamics.jobs.slices import SlicesConfig, run_slices
 
     fits = run_slices(SlicesConfig(out=str(out / "slices"), points=cfg.slice_points,
                                    rows=cfg.slice_rows, repeats=cfg.slice_repeats,
@@ -243,7 +243,7 @@ def _train_step(cfg: ReportConfig, name: str, fields: dict, out: Path) -> dict:
 
 
 def _validate_step(cfg: ReportConfig, name: str, out: Path) -> dict:
-    from dynamics.validate import ValidateConfig, validate
+    from dynamics.jobs.validate import ValidateConfig, validate
 
     run_dir = out / "runs" / name
     result = validate(ValidateConfig(run_dir=str(run_dir), out=str(run_dir / "validation")))

@@ -104,7 +104,7 @@ def _simulate_section(steps, relax) -> str:
     text.append("λ drops 10x half-way (Nesterov, ρ = 0.9), every run starting at its predicted "
                 "equilibrium; the measured e-folding time of |w|²'s deviation against the derived "
                 "relaxation time −1/ln μ, and against the same fit applied to the exact moment map "
-                "iterated without noise through the same drop (`dynamics.simulate.relaxation_expected`): "
+                "iterated without noise through the same drop (`dynamics.jobs.simulate.relaxation_expected`): "
                 "the derivation seen through the fit. The fit starts once the gap is within 2% of the "
                 "plateau and runs to the end of the run.\n")
     if relax.status in ("done", "done earlier"):
@@ -149,7 +149,7 @@ def _slices_section(step) -> str:
                             "seed-to-seed error", "z = (fitted − expected)/error"], rows))
         text.append("\nThe error is the spread of the slopes fitted to each seed alone: the grid "
                     "points of one seed share a noise stream, so the line fit's own error "
-                    "understates the uncertainty (`dynamics/ridge.py`).\n")
+                    "understates the uncertainty (`dynamics/analysis/ridge.py`).\n")
         for name in step.result["fits"]:
             text.append(f"\n![{name}](slices/{name}.png)\n")
     return "\n".join(text) + _reproduce(step)
@@ -234,7 +234,7 @@ def _trajectory_block(layers) -> str:
                      r.get("closure_status", "–")])
     ok = sum(1 for r in layers if r["scale_invariant"] and r.get("trajectory_status_white") == "ok")
     return ("\n**Trajectory.** The moment map iterated along the run's own per-step λ from its initial "
-            "|w|, fed the measured G² (`dynamics.trajectory`); medians over every logged step after the "
+            "|w|, fed the measured G² (`dynamics.theory.trajectory`); medians over every logged step after the "
             "first relaxation time. The prediction is white noise; in brackets the closure, the same "
             "algebra fed the run's own gradient power ratio k (1 = uncorrelated gradients), which checks "
             "scale invariance, the log and the algebra and predicts nothing.\n\n"
@@ -259,7 +259,7 @@ def _validate_section(step, train_step) -> str:
             "cause. b: the measured momentum buffer over the noise model's (b < 1: gradients "
             "anti-correlated between steps; |w| then sits near √b of the white prediction). "
             "'angle, drifting': measured angle against the equilibrium of a norm growing at its "
-            "measured rate (`dynamics.validate.drifting_angle`).\n", _status(step)]
+            "measured rate (`dynamics.jobs.validate.drifting_angle`).\n", _status(step)]
     if step.status in ("done", "done earlier"):
         layers = step.result["layers"]
         rows, notes = [], []

@@ -6,7 +6,7 @@ step, ρ ``momentum``, α ``wd``, and a ``seed``) into a :class:`~training.searc
 ``{"score", "diverged", "summary"}``:
 
 - ``quadratic``: the final loss of the quadratic toy, scale-invariant weights plus a
-  small head without the symmetry (:func:`dynamics.slices.quadratic_final_loss`),
+  small head without the symmetry (:func:`dynamics.jobs.slices.quadratic_final_loss`),
   lower is better; *vectorised*: a whole list of settings is one simulator call per seed;
 - ``train``: the test accuracy of :func:`training.train` on a
   :class:`training.config.TrainConfig`, higher is better; one trial at a time, each
@@ -71,7 +71,7 @@ class QuadraticObjective:
 
     @classmethod
     def from_options(cls, args: list[str]) -> "QuadraticObjective":
-        from dynamics.slices import TOY_DEFAULTS, check_toy
+        from dynamics.jobs.slices import TOY_DEFAULTS, check_toy
 
         fields = _simulator_fields()
         values = parse_options(args, fields, owner="--objective quadratic")
@@ -102,14 +102,14 @@ class QuadraticObjective:
 
     def _chunk(self) -> int:
         """Settings per simulator call: :data:`CHUNK_ELEMENTS` over the toy's D + D_b."""
-        from dynamics.slices import toy_options
+        from dynamics.jobs.slices import toy_options
 
         o = toy_options() | self.options
         return max(1, CHUNK_ELEMENTS // (o["dim"] + o["head"]))
 
     def working_set(self, settings: int) -> float:
         """Bytes the simulator holds for a task of ``settings`` settings (one chunk)."""
-        from dynamics.slices import toy_options
+        from dynamics.jobs.slices import toy_options
 
         o = toy_options() | self.options
         return SIMULATOR_BUFFERS * 4.0 * min(settings, self._chunk()) * (o["dim"] + o["head"])
@@ -129,7 +129,7 @@ class QuadraticObjective:
     def _evaluate_chunk(self, trials: list[Trial], idx: list[int], seed: int, results: list) -> None:
         import numpy as np
 
-        from dynamics.slices import quadratic_final_loss
+        from dynamics.jobs.slices import quadratic_final_loss
 
         arrays = {k: np.array([trials[i].params[k] for i in idx], dtype=np.int64 if k == "batch_size" else float)
                   for k in ("lr", "batch_size", "momentum", "wd")}
@@ -173,7 +173,7 @@ def with_symmetry_ref(options: tuple[str, ...], lr: float | None, wd: float | No
 
 def _simulator_fields() -> dict[str, Any]:
     """Option name → type: the four hyperparameters, seed, and the simulator's keywords."""
-    from dynamics.slices import toy_options
+    from dynamics.jobs.slices import toy_options
 
     fields: dict[str, Any] = {"lr": float, "batch_size": int, "momentum": float, "wd": float,
                               "seed": int}

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dynamics.runtable import read_json_object
+from dynamics.analysis.runtable import read_json_object
 from dynamics.util.errors import RidgelineError
 from dynamics.util.io import (LOCK_FILES, DirectoryLock, claim_kind, ensure_dir, inside,  # noqa: F401  (re-exported)
                               remove_empty_dir, write_json)

@@ -5,7 +5,7 @@ The search space is three log-uniform coordinates, Page's rotated ones or the na
     rotated: log u, log(1 − ρ), log α     with u = λα/(1 − ρ), λ = u(1 − ρ)/α
     naive:   log λ, log(1 − ρ), log α
 
-(λ ``lr`` per step, ρ ``momentum``, α ``wd``; :func:`dynamics.symbolic.from_rotated`
+(λ ``lr`` per step, ρ ``momentum``, α ``wd``; :func:`dynamics.theory.symbolic.from_rotated`
 maps u back to λ). The first trial is the starting point (``enqueue_trial``); then
 Optuna's ask-and-tell loop proposes points and :func:`search` scores each one through
 the tune's evaluator, so every trial goes through the record store like the
@@ -37,7 +37,7 @@ def space_names(rotated: bool) -> tuple[str, str, str]:
 
 def to_space(point: dict, rotated: bool) -> dict:
     """(λ, ρ, α) -> the search coordinates."""
-    from dynamics.symbolic import to_rotated
+    from dynamics.theory.symbolic import to_rotated
 
     first = float(to_rotated(point["lr"], point["momentum"], point["wd"])) if rotated else point["lr"]
     return dict(zip(space_names(rotated), (first, 1.0 - point["momentum"], point["wd"])))
@@ -45,7 +45,7 @@ def to_space(point: dict, rotated: bool) -> dict:
 
 def from_space(values: dict, rotated: bool) -> dict:
     """The search coordinates -> (λ, ρ, α), canonical."""
-    from dynamics.symbolic import from_rotated
+    from dynamics.theory.symbolic import from_rotated
     from training.search.records import canonical
 
     momentum = 1.0 - values["one_minus_momentum"]

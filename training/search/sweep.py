@@ -15,7 +15,7 @@ The sweep directory ``--out`` holds
   recomputes nothing finished, and a run killed mid-way is simply run again;
 - ``records.csv``: one row per finished run (hyperparameters, seed, score, diverged);
 - ``heatmap.png`` and then, last, ``ridge.json`` once every run has finished: the ridge
-  of best mean score, fitted as a line in log-log axes by :func:`dynamics.ridge.fit_ridge`,
+  of best mean score, fitted as a line in log-log axes by :func:`dynamics.analysis.ridge.fit_ridge`,
   drawn by :func:`figures.heatmap.slice_heatmap` (the functions ``ridgeline simulate
   slices`` uses). ``ridge.json`` names the records it was fitted on (their number,
   repeats and a hash of their keys) and is the sweep's "finished" marker; both files
@@ -162,7 +162,7 @@ class SweepResult:
     records: object  # pandas DataFrame, one row per finished run (records.csv)
     total: int  # runs in the sweep
     new: int  # runs computed by this call
-    fit: object | None  # dynamics.ridge.RidgeFit, None until every run has finished
+    fit: object | None  # dynamics.analysis.ridge.RidgeFit, None until every run has finished
 
 
 def _check(config: SweepConfig) -> None:
@@ -378,8 +378,8 @@ def relaxation_times(objective, trial) -> float | None:
         return None if config.optimizer != "sgd" else run_lengths(config, _relaxation_rate(config.rule))[2]
     import torch
 
-    from dynamics.engine import schedule_factor
-    from dynamics.slices import steps_for_batch, toy_options
+    from dynamics.sim.engine import schedule_factor
+    from dynamics.jobs.slices import steps_for_batch, toy_options
 
     options = toy_options() | dict(objective.options)
     if options["rule"] not in ("sgd", "heavy-ball", "nesterov"):
@@ -506,7 +506,7 @@ def run_sweep(config: SweepConfig, *, console=None) -> SweepResult:
 
 def _ridge(config: SweepConfig, objective, frame, out: Path, console):
     """Fit the ridge of the mean score, save ridge.json and draw heatmap.png."""
-    from dynamics.ridge import fit_ridge, interior_only
+    from dynamics.analysis.ridge import fit_ridge, interior_only
     from figures.heatmap import slice_heatmap
 
     x, y, score = config.x.name, config.y.name, objective.score_name

@@ -7,7 +7,7 @@ Page ("How to Train Your ResNet 5") tuned λ ``lr`` (per step), ρ ``momentum`` 
   ``factor`` = 2 (or divide) and rerun until the score gets worse;
 - in the order λ, then ρ (halving or doubling 1 − ρ, not ρ), then α;
 - in the *rotated* coordinates (u, ρ, α) with u = λα/(1−ρ): while ρ or α moves, λ
-  follows as λ = u(1−ρ)/α (:func:`dynamics.symbolic.from_rotated`), so the nearly flat
+  follows as λ = u(1−ρ)/α (:func:`dynamics.theory.symbolic.from_rotated`), so the nearly flat
   directions λ/(1−ρ) and λα line up with the axes;
 - cycling until a full cycle brings no improvement.
 
@@ -92,7 +92,7 @@ class _Budget(Exception):
 def move(point: dict, coordinate: str, direction: int, factor: float, rotated: bool) -> dict | None:
     """``point`` with ``coordinate`` multiplied by factor**direction (1 − ρ for momentum);
     in rotated coordinates λ follows so that λα/(1−ρ) stays fixed. None if out of range."""
-    from dynamics.symbolic import from_rotated, to_rotated
+    from dynamics.theory.symbolic import from_rotated, to_rotated
 
     step = factor ** direction
     new = dict(point)
@@ -151,7 +151,7 @@ class _Evaluator:
 
 
 def _row(run: int, record: dict, coordinate: str) -> dict:
-    from dynamics.symbolic import to_rotated
+    from dynamics.theory.symbolic import to_rotated
 
     p = record["params"]
     return {"run": run, "coordinate": coordinate, "lr": p["lr"], "momentum": p["momentum"],
@@ -314,7 +314,7 @@ def run_tune(config: TuneConfig, *, console=None) -> TuneResult:
 
 
 def _rotated(frame):
-    from dynamics.symbolic import to_rotated
+    from dynamics.theory.symbolic import to_rotated
 
     return to_rotated(frame["lr"].to_numpy(float), frame["momentum"].to_numpy(float),
                       frame["wd"].to_numpy(float))

@@ -2,7 +2,7 @@
 
 David Page, "How to Train Your ResNet 5: Hyperparameters" (Myrtle AI blog), found
 almost-flat ridges in which λ/N, λ/(1−ρ) or λα is held fixed (λ lr per step, N batch
-size, ρ momentum, α wd per step). :mod:`dynamics.symbolic` derives them from the rules:
+size, ρ momentum, α wd per step). :mod:`dynamics.theory.symbolic` derives them from the rules:
 λ/(1−ρ) is the total weight of one gradient (``momentum_invariant``), λ/((1−ρ)N) fixes
 drift and diffusion per epoch (``linear_scaling``), λα is the exact rescaling symmetry
 of scale-invariant weights (``rescaling_symmetry``), and u = λα/(1−ρ) is Page's
@@ -31,7 +31,7 @@ and dataset size" (ICML 2025), derived here for each rule (:func:`relaxation_for
     width W → W': nothing in the standard parametrisation (no rule covered has the element
                   count C in τ); μP (adaptive rules): λ' = λW/W' and α' = αW'/W keep λα
 
-The relaxation time of |w| (``dynamics.symbolic.predict``, steps; ×N/M for epochs, M
+The relaxation time of |w| (``dynamics.theory.symbolic.predict``, steps; ×N/M for epochs, M
 training images) comes before and after, with warnings where the move leaves the
 regime in which the invariants were derived:
 
@@ -160,7 +160,7 @@ def _check(config: TransferConfig) -> tuple[dict, dict]:
         raise RidgelineError(f"--to {','.join(f'{k}={v:g}' for k, v in config.target.items())} "
                              "changes nothing; give a new batch_size, momentum or wd")
     moved = [k for k in ("batch_size", "momentum") if target[k] != source[k]]
-    if config.rule == "muon" and moved:  # dynamics.muon: (w, λ, α) → (rw, rλ, α/r) is its one exact symmetry
+    if config.rule == "muon" and moved:  # dynamics.theory.muon: (w, λ, α) → (rw, rλ, α/r) is its one exact symmetry
         raise RidgelineError(f"--rule muon: only lr*wd is derived invariant (NS(u) fixes the update's size, so "
                              f"neither lr/N nor lr/(1-momentum) carries over); --to may change wd, not {moved[0]}")
     if config.rule == "sgd" and (source["momentum"] or target["momentum"]):
@@ -202,9 +202,9 @@ def _relaxation(rule: str, p: dict) -> tuple[float, float]:
     """(exact, leading-order) relaxation time in steps; exact is NaN without equilibrium.
     It depends on λα and ρ alone (the rescaling symmetry λ → cλ, α → α/c), so it is
     evaluated at λ = α = √(λα): a λ and α far apart (1e-304, 1e300) evaluate as well."""
-    from dynamics.symbolic import predict
+    from dynamics.theory.symbolic import predict
 
-    if rule == "muon":  # |w|² ∝ q^(2t), q = 1 − λα, whatever the matrix (dynamics.muon)
+    if rule == "muon":  # |w|² ∝ q^(2t), q = 1 − λα, whatever the matrix (dynamics.theory.muon)
         q = 1 - p["lr"] * p["wd"]
         return (-1 / (2 * math.log(q)) if 0 < q < 1 else math.nan), 1 / (2 * p["lr"] * p["wd"])
     root = math.sqrt(p["lr"] * p["wd"])
@@ -333,9 +333,9 @@ def _render_scale(result: Transfer) -> list[str]:
 
 # ------------------------------------------------------------------ the timescale
 # The relaxation time τ of |w|² (e-folding, steps), as derived for each rule:
-#   SGD rules (dynamics.symbolic): τ = (1−ρ)/(4λα) at leading order, exactly a function
+#   SGD rules (dynamics.theory.symbolic): τ = (1−ρ)/(4λα) at leading order, exactly a function
 #     of λα and ρ (the rescaling symmetry), with no element count C: width cannot enter;
-#   AdamW, Lion (dynamics.adaptive): τ = −1/(2 ln(1 − λα)), exactly, for any C, β₁, β₂;
+#   AdamW, Lion (dynamics.theory.adaptive): τ = −1/(2 ln(1 − λα)), exactly, for any C, β₁, β₂;
 #   Adam with L2 decay: τ ∝ G^(2/3) C^(−2/3) α^(−2/3) λ^(−4/3): it needs the gradient.
 # In epochs τ_epoch = τ N/M (M training images, N batch). Wang and Aitchison, "How to set
 # AdamW's weight decay as you scale model and dataset size" (ICML 2025), find the best
@@ -356,11 +356,11 @@ def relaxation_form(rule: str):
     λα (then λ → cλ, α → α/c leaves it unchanged)."""
     import sympy as sp
 
-    from dynamics import symbolic as S
+    from dynamics.theory import symbolic as S
     from dynamics.rules import ADAPTIVE
 
     if rule in ADAPTIVE:
-        from dynamics import adaptive
+        from dynamics.theory import adaptive
 
         tau, size = adaptive.equilibrium(rule).relaxation_steps, adaptive.C
     else:
@@ -382,12 +382,12 @@ def _check_timescale_rule(rule: str) -> None:
 
 
 def relaxation_steps(rule: str, lr, wd, momentum=0.0, beta2=None):
-    """Exact relaxation time of |w|² in steps (−1/ln μ of the moment map, :func:`dynamics.symbolic.predict`)
+    """Exact relaxation time of |w|² in steps (−1/ln μ of the moment map, :func:`dynamics.theory.symbolic.predict`)
     for a rule whose τ depends on λα (and ρ, β₂) only; NaN where there is no stable equilibrium."""
     import numpy as np
 
     from dynamics.rules import ADAPTIVE
-    from dynamics.symbolic import predict
+    from dynamics.theory.symbolic import predict
 
     _check_timescale_rule(rule)
     extra = dict(elements=np.ones_like(np.asarray(lr, dtype=float)), beta2=beta2) if rule in ADAPTIVE else {}
@@ -435,7 +435,7 @@ def timescale(rule: str, lr: float, wd: float, momentum: float, steps_per_epoch:
     """The timescale of a run of ``epochs`` × ``steps_per_epoch`` steps at peak λ = ``lr``.
 
     With ``schedule`` (and ``warmup``, epochs) the trainer's λ_t of every step
-    (:func:`dynamics.trajectory.step_lrs`) adds the run along its schedule, Σ_t 1/τ(λ_t).
+    (:func:`dynamics.theory.trajectory.step_lrs`) adds the run along its schedule, Σ_t 1/τ(λ_t).
     Raises RidgelineError for a rule whose τ needs the gradient (adam-l2).
     """
     import numpy as np
@@ -444,7 +444,7 @@ def timescale(rule: str, lr: float, wd: float, momentum: float, steps_per_epoch:
     steps = steps_per_epoch * epochs
     along = None
     if schedule is not None:
-        from dynamics.trajectory import step_lrs
+        from dynamics.theory.trajectory import step_lrs
 
         lrs = step_lrs(lr, warmup, epochs, schedule, int(steps_per_epoch), int(round(steps)))
         taus = relaxation_steps(rule, lrs, wd, momentum, beta2)  # NaN at λ = 0 (and where unstable)
@@ -456,11 +456,11 @@ def timescale(rule: str, lr: float, wd: float, momentum: float, steps_per_epoch:
 #: rules the scale moves cover: their τ is a function of λα (and ρ, β₁, β₂), derived
 TIMESCALE_RULES = ("nesterov", "heavy-ball", "sgd", "adamw", "lion")
 #: the Adam family and Lion: their one derived flat direction is the rescaling invariant
-#: λ^(−c) α^b of :func:`dynamics.adaptive.rescaling_symmetry` (λα for AdamW and Lion, λ²α for
+#: λ^(−c) α^b of :func:`dynamics.theory.adaptive.rescaling_symmetry` (λα for AdamW and Lion, λ²α for
 #: Adam with L2), which carries a wd move (:func:`rescaling_transfer`)
 RESCALING_RULES = ("adamw", "adam-l2", "lion")
 CHOICES = tuple(dict.fromkeys(RULES + TIMESCALE_RULES + RESCALING_RULES))  # every --rule transfer takes
-#: AdamW's and Lion's exact rescaling invariant is λα (dynamics.adaptive), and λ/N, λα/N per epoch;
+#: AdamW's and Lion's exact rescaling invariant is λα (dynamics.theory.adaptive), and λ/N, λα/N per epoch;
 #: ρ's λ/(1−ρ) and u are the SGD rules' (shown for those)
 ADAPTIVE_INVARIANTS = ("lr/N", "lr*wd", "lr*wd/N")
 
@@ -613,13 +613,13 @@ def scale_transfer(config: TransferConfig) -> Transfer:
 
 def rescaling_exponent(rule: str):
     """(e, invariant) for an adaptive rule: the rescaling w → r w, λ → r^b λ, α → r^c α
-    derived from its update (:func:`dynamics.adaptive.rescaling_symmetry`) keeps
+    derived from its update (:func:`dynamics.theory.adaptive.rescaling_symmetry`) keeps
     λ^(−c) α^b, so a move α → α' is carried by λ' = λ (α/α')^e with e = b/(−c)
     (1 for AdamW and Lion, ½ for Adam with L2). ``invariant``: that product in lr, wd."""
     import sympy as sp
 
-    from dynamics.adaptive import rescaling_symmetry
-    from dynamics.symbolic import alpha, lam
+    from dynamics.theory.adaptive import rescaling_symmetry
+    from dynamics.theory.symbolic import alpha, lam
 
     sym = rescaling_symmetry(rule)
     name = str(sym["invariant"].subs({lam: sp.Symbol("lr"), alpha: sp.Symbol("wd")}))

@@ -1,7 +1,7 @@
 """The default (eager) step of the linear rules, fused from their derived coefficients.
 
 Every rule of the SGD family in :mod:`dynamics.rules` is linear in its state and the
-gradient; :func:`dynamics.symbolic.linear_coefficients` reads off
+gradient; :func:`dynamics.theory.symbolic.linear_coefficients` reads off
 
     w' = a w + b v + c g,        v' = d w + e v + f g
 
@@ -16,8 +16,8 @@ A = 1 − λα, B = −λρ, C = −λ; SGD, with b = 0, A = a, C = c). One step
 
 in place, one ``mul_`` and one ``addcmul_`` per further term: no (R, D) temporaries,
 no allocations, and a coefficient that is identically 0 costs no pass. A gradient
-given as a linear combination (:class:`dynamics.engine.SplitGradient`'s ``terms``,
-g = a w + Σ c x; the noise model's g = a w + k z, :func:`dynamics.toys.tangent_noise_terms`)
+given as a linear combination (:class:`dynamics.sim.engine.SplitGradient`'s ``terms``,
+g = a w + Σ c x; the noise model's g = a w + k z, :func:`dynamics.sim.toys.tangent_noise_terms`)
 is folded in, f g → (f a) w + Σ (f c) x, so g is never written either (heavy-ball on
 the noise model: two reductions over w and four in-place passes, 12 reads and writes
 of an (R, D) tensor, where a step must make at least 4). The rule stays the single
@@ -44,7 +44,7 @@ def coefficients(rule: str) -> dict:
     import sympy as sp
 
     from dynamics.rules import get_rule
-    from dynamics.symbolic import alpha, lam, linear_coefficients, rho
+    from dynamics.theory.symbolic import alpha, lam, linear_coefficients, rho
 
     k = linear_coefficients(rule)
     if k["b"] == 0:

@@ -49,8 +49,8 @@ def train_bn_nets(config, settings, w0: np.ndarray, recorder, progress=None) -> 
     import torch
     import torch.nn.functional as F
 
-    from dynamics.engine import schedule_factor
-    from dynamics.geometry import angle
+    from dynamics.sim.engine import schedule_factor
+    from dynamics.sim.geometry import angle
     from dynamics.rules import torch_sgd_kwargs
 
     torch.manual_seed(config.seed)

@@ -1,4 +1,4 @@
-"""``ridgeline derive``: the derivations of :mod:`dynamics.symbolic` as a table, LaTeX or JSON."""
+"""``ridgeline derive``: the derivations of :mod:`dynamics.theory.symbolic` as a table, LaTeX or JSON."""
 
 from __future__ import annotations
 
@@ -50,7 +50,7 @@ def point_of(point: dict[str, float], rules: list[str]) -> dict[str, float]:
     a one-line RidgelineError naming what is missing or out of range. One adaptive rule
     alone needs C; with several rules an adaptive rule's C-dependent values stay empty."""
     from dynamics.rules import ADAPTIVE
-    from dynamics.symbolic import check_hyperparameters
+    from dynamics.theory.symbolic import check_hyperparameters
 
     point = dict(point)
     if "beta1" in point:
@@ -95,10 +95,10 @@ def _sums_evaluated(expr, values: dict):
 
 def evaluate(rule: str, point: dict[str, float]) -> dict[str, float | None]:
     """Each formula's value at ``point`` (None where it has symbols the point lacks). For the
-    adaptive rules the exact |w|² and angle come from :func:`dynamics.adaptive.predict`."""
+    adaptive rules the exact |w|² and angle come from :func:`dynamics.theory.adaptive.predict`."""
     import sympy as sp
 
-    from dynamics import symbolic as S
+    from dynamics.theory import symbolic as S
     from dynamics.rules import ADAPTIVE, DEFAULT_BETA2
 
     full = point_of(point, [])  # render() has checked that one adaptive rule has its C
@@ -107,13 +107,13 @@ def evaluate(rule: str, point: dict[str, float]) -> dict[str, float | None]:
     if rule == "muon":
         if not {"A", "B"} <= set(full):
             return {f.key: None for f in S.derive(rule)} | {"relaxation_steps": None}
-        from dynamics import muon
+        from dynamics.theory import muon
 
         return muon.values(full["lr"], full["wd"], full["momentum"], (int(full["A"]), int(full["B"])),
                            bool(full.get("nesterov", 1)))
     exact = {}
     if rule in ADAPTIVE:
-        from dynamics import adaptive as A
+        from dynamics.theory import adaptive as A
 
         beta2 = full.get("beta2", DEFAULT_BETA2[rule])
         values |= {A.beta1: full["momentum"], A.beta2: beta2}
@@ -165,7 +165,7 @@ def render(rule: str, fmt: str, point: dict[str, float] | None = None) -> str:
 def _json(rules, point) -> str:
     import sympy as sp
 
-    from dynamics import symbolic as S
+    from dynamics.theory import symbolic as S
 
     doc = {}
     for rule in rules:
@@ -186,7 +186,7 @@ def _json(rules, point) -> str:
 def _latex(rules, point) -> str:
     import sympy as sp
 
-    from dynamics import symbolic as S
+    from dynamics.theory import symbolic as S
 
     lines = []
     for rule in rules:
@@ -203,7 +203,7 @@ def _table(rules, point) -> str:
     from rich.console import Console
     from rich.table import Table
 
-    from dynamics import symbolic as S
+    from dynamics.theory import symbolic as S
 
     import shutil
     import sys

@@ -24,8 +24,8 @@ import torch
 
 from dynamics.util.errors import RidgelineError
 from dynamics.rules import get_rule, stepper
-from dynamics.fused import idle_threads
-from dynamics.simulate import SCHEDULES  # the registry lives where the CLI can read it without torch
+from dynamics.sim.fused import idle_threads
+from dynamics.jobs.simulate import SCHEDULES  # the registry lives where the CLI can read it without torch
 WARMUP = 5 / 24  # Page's piecewise linear schedule peaks after 5 of 24 epochs
 DROP_AT, DROP_FACTOR = 0.5, 0.1  # "step": λ → λ/10 half-way through
 
@@ -84,7 +84,7 @@ class SplitGradient:
     is the same gradient as a linear combination, ``(a, [(c, x), ...])`` with
     g = a w + Σ c x (coefficient columns, shape (..., 1): a's leading shape is w's,
     each c's may view w's rows as (S, runs)), so that the fused eager step
-    (:mod:`dynamics.fused`) folds g into the update without writing it.
+    (:mod:`dynamics.sim.fused`) folds g into the update without writing it.
     """
 
     draw: Callable[[int], torch.Tensor]
@@ -106,9 +106,9 @@ def _keep(active, new, old):
 def _step_function(rule: str, gradient, compiled: bool, beta2=None, eps=None, options=None):
     """(w, v, z, λ_t, α, ρ, active) → (w', v', g): one step of every row, frozen rows kept.
 
-    Eager, for the linear rules: :func:`dynamics.fused.fused_step`, the same rule as
+    Eager, for the linear rules: :func:`dynamics.sim.fused.fused_step`, the same rule as
     in-place fused ops from its derived coefficients."""
-    from dynamics.fused import LINEAR, fused_step
+    from dynamics.sim.fused import LINEAR, fused_step
 
     if not compiled and rule in LINEAR:
         return fused_step(rule, gradient)
@@ -122,7 +122,7 @@ def _step_function(rule: str, gradient, compiled: bool, beta2=None, eps=None, op
         return w_new, v_new, g
 
     if compiled:
-        from dynamics.fused import choose_compile_threads
+        from dynamics.sim.fused import choose_compile_threads
 
         choose_compile_threads()
     return torch.compile(one_step, dynamic=False) if compiled else one_step
@@ -143,7 +143,7 @@ def integrate(gradient: Gradient, rule: str, w: torch.Tensor, v, *,
     less memory traffic per step, a one-off compilation of tens of seconds.
     The fused step of a gradient with ``terms`` never writes g; an observed step's g
     is then ``apply``'s, computed for the observer alone.
-    Eager steps run on at most the idle cores' threads (:func:`dynamics.fused.idle_threads`),
+    Eager steps run on at most the idle cores' threads (:func:`dynamics.sim.fused.idle_threads`),
     torch's count restored on return.
     ``v`` is the rule's initial state (:func:`dynamics.rules.initial_state`); ``beta2``
     and ``eps`` go to the adaptive rules, ``options`` (matrix shape, …) to muon

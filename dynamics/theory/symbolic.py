@@ -171,14 +171,14 @@ def init_follow_exponent(rule: str) -> sp.Rational:
     (up to BN's ε and rounding), the run at (λ₀, α·(λ/λ₀)^(−c/b)) with the usual |w₀|,
     rescaled by r = (λ/λ₀)^(1/b). For the SGD rules (a, b, c) = (1, 2, −2), so e = 1/2 and
     the orbit keeps λα; the adaptive rules take their own exponents
-    (:func:`dynamics.adaptive.rescaling_symmetry`).
+    (:func:`dynamics.theory.adaptive.rescaling_symmetry`).
     """
     if rule in ORTHOGONAL:
-        from dynamics.muon import rescaling_symmetry as muon_symmetry
+        from dynamics.theory.muon import rescaling_symmetry as muon_symmetry
 
         exps = muon_symmetry()
     elif rule in ADAPTIVE:
-        from dynamics.adaptive import rescaling_symmetry as adaptive_symmetry
+        from dynamics.theory.adaptive import rescaling_symmetry as adaptive_symmetry
 
         exps = adaptive_symmetry(rule)
     else:
@@ -222,13 +222,13 @@ class Equilibrium:
 @lru_cache(maxsize=None)
 def equilibrium(rule: str) -> Equilibrium:
     """Derive the equilibrium of ``rule`` under the noise model (see module docstring);
-    the adaptive rules' is :func:`dynamics.adaptive.equilibrium`, Muon's :func:`dynamics.muon.equilibrium`."""
+    the adaptive rules' is :func:`dynamics.theory.adaptive.equilibrium`, Muon's :func:`dynamics.theory.muon.equilibrium`."""
     if rule in ORTHOGONAL:
-        from dynamics import muon
+        from dynamics.theory import muon
 
         return muon.equilibrium()
     if rule in ADAPTIVE:
-        from dynamics import adaptive
+        from dynamics.theory import adaptive
 
         return adaptive.equilibrium(rule)
     w, v, g = sp.symbols("w v g")
@@ -304,13 +304,13 @@ def from_rotated(rotated, momentum, wd):
 @lru_cache(maxsize=None)
 def derive(rule: str) -> tuple[Formula, ...]:
     """Every derived result for ``rule``, in reading order (keys documented in README);
-    the adaptive rules' are :func:`dynamics.adaptive.derive`, Muon's :func:`dynamics.muon.derive`."""
+    the adaptive rules' are :func:`dynamics.theory.adaptive.derive`, Muon's :func:`dynamics.theory.muon.derive`."""
     if rule in ORTHOGONAL:
-        from dynamics import muon
+        from dynamics.theory import muon
 
         return muon.derive()
     if rule in ADAPTIVE:
-        from dynamics import adaptive
+        from dynamics.theory import adaptive
 
         return adaptive.derive(rule)
     first, total = gradient_weight(rule)
@@ -384,14 +384,14 @@ def predict(rule: str, lr, wd, momentum=0.0, grad_norm=1.0, power=None, *, eleme
 
     ``lr`` λ, ``wd`` α, ``momentum`` ρ (ignored by "sgd"; β₁ of the adaptive rules),
     ``grad_norm`` the scale-free gradient norm G = |g||w|; ``power`` k, the gradient
-    power through the momentum filter relative to white noise (:mod:`dynamics.correlated`;
+    power through the momentum filter relative to white noise (:mod:`dynamics.theory.correlated`;
     None: white, k = 1); for ``adamw`` the update power κ instead, and ``radial`` the
-    normalised gradient's radial share ξ (:func:`dynamics.adaptive.power_equilibrium`,
+    normalised gradient's radial share ξ (:func:`dynamics.theory.adaptive.power_equilibrium`,
     training.updatestats; None: 0). Scalars or broadcastable numpy arrays. The adaptive rules
-    (:mod:`dynamics.adaptive`) also need ``elements``, the number C of elements of the
+    (:mod:`dynamics.theory.adaptive`) also need ``elements``, the number C of elements of the
     tensor, and take β₂ (``beta2``, None: the rule's default); their effective lr is
     λ/|w| (per normalised coordinate), not λ/|w|². ``muon`` needs the matrix ``shape``
-    (A, B) or "AxB" and takes ``nesterov`` and ``adjust_lr`` (:func:`dynamics.muon.predict`;
+    (A, B) or "AxB" and takes ``nesterov`` and ``adjust_lr`` (:func:`dynamics.theory.muon.predict`;
     G plays no part: NS(u) does not see the gradient's size); its effective lr is λs/|w|.
     """
     get_rule(rule)
@@ -407,7 +407,7 @@ def predict(rule: str, lr, wd, momentum=0.0, grad_norm=1.0, power=None, *, eleme
         norm4_f, cos_f, jac_f = _numeric(rule)
         extra = ()
     else:
-        from dynamics.correlated import numeric
+        from dynamics.theory.correlated import numeric
 
         norm4_f, cos_f, jac_f = numeric(rule)
         extra = (power,)
@@ -438,7 +438,7 @@ def predict(rule: str, lr, wd, momentum=0.0, grad_norm=1.0, power=None, *, eleme
 
 
 def _predict_muon(lr, wd, momentum, shape, nesterov, adjust_lr, power, radial) -> Prediction:
-    from dynamics import muon
+    from dynamics.theory import muon
 
     if shape is None:
         raise RidgelineError("predicting muon needs the matrix shape, rows x columns (e.g. 64x576 for a "
@@ -456,7 +456,7 @@ def _predict_muon(lr, wd, momentum, shape, nesterov, adjust_lr, power, radial) -
 
 
 def _predict_adaptive(rule, lr, wd, momentum, grad_norm, elements, beta2, power=None, radial=None) -> Prediction:
-    from dynamics import adaptive
+    from dynamics.theory import adaptive
 
     scalar = all(np.ndim(a) == 0 for a in (lr, wd, momentum, grad_norm, elements, beta2, power, radial))
     if beta2 is not None and (np.any(np.asarray(beta2) < 0) or np.any(np.asarray(beta2) >= 1)):

@@ -2,7 +2,7 @@
 
 For every parameter tensor of a run directory (``norms.csv``, docs/run-directory.md) and every
 logged step t, with λ_t the learning rate of that step, α the weight decay, ρ the
-momentum and τ_t the relaxation time (all from :func:`dynamics.symbolic.predict`); α and
+momentum and τ_t the relaxation time (all from :func:`dynamics.theory.symbolic.predict`); α and
 ρ, like λ, are the values of that step in that tensor's own param group, and so is the
 rule (:func:`layer_run`; the trajectory takes every step's, :func:`step_hyperparameters`):
 
@@ -54,7 +54,7 @@ the likely cause (:func:`_closure_cause`: a log gap, skipped steps, or else a te
 is not scale-invariant).
 
 **Missing values.** The loader drops rows with a non-finite |w|, |g|, angle or λ
-(:func:`dynamics.runtable.read_norms`) and keeps their steps; those inside the phase
+(:func:`dynamics.analysis.runtable.read_norms`) and keeps their steps; those inside the phase
 judged fail the layer ("off (N non-finite rows)"). Non-finite predictions inside the
 phase are left out of the medians and counted (``nonfinite_<kind>``) in the notes.
 
@@ -67,7 +67,7 @@ Diagnostics, for where the noise model fails (docs/theory.md), each from the dat
 
 - *buffer ratio*: the momentum buffer's |v| against the noise model's for the
   measured |w| and |g| (rows 2-3 of the moment map of
-  :func:`dynamics.symbolic.equilibrium`), b = |v|/|v|_noise. b < 1: gradients
+  :func:`dynamics.theory.symbolic.equilibrium`), b = |v|/|v|_noise. b < 1: gradients
   anti-correlated from step to step (the iterate oscillates across a valley), b > 1:
   correlated. The stationary balance of the norm (for heavy-ball exactly: |w|² =
   λ(1+ρ)|v|²/(2α), whatever the correlations) then puts |w| near √b times the
@@ -78,7 +78,7 @@ Diagnostics, for where the noise model fails (docs/theory.md), each from the dat
   rate and gives the angle of that drifting equilibrium (``angle_ratio_drift``).
 - *adaptive rules*: AdamW's closure takes the measured update power κ and the
   normalised gradient's radial share ξ (``update_power_ratio``, ``normalised_grad_radial``;
-  training.updatestats, :func:`dynamics.adaptive.power_equilibrium`), each averaged as
+  training.updatestats, :func:`dynamics.theory.adaptive.power_equilibrium`), each averaged as
   EMA_τ (|w|² is a low-pass of λ²|u|² with time constant τ); the notes split κ into the
   gradients' k and the normalisation ν = κ/k. Adam-L2 and Lion have the white
   prediction only; Adam-L2's τ depends on G, so τ and Ḡ are solved together per layer.
@@ -128,8 +128,8 @@ class ValidateConfig:
     closure_tolerance: float = 0.03  # |median ratio − 1| above which the closure "fails"
     figures: bool = True  # draw the PNG figures
     all_layers: bool = False  # figures: every tensor, not only the scale-invariant ones
-    statistics_from: str | None = None  # a pilot run: prediction (a) with its k (κ, ξ), dynamics.forecast
-    forecast: str | None = None  # a `ridgeline forecast` directory: prediction (b), dynamics.forecast
+    statistics_from: str | None = None  # a pilot run: prediction (a) with its k (κ, ξ), dynamics.jobs.forecast
+    forecast: str | None = None  # a `ridgeline forecast` directory: prediction (b), dynamics.jobs.forecast
     mapping: str = "progress"  # how the pilot's profiles map onto this run: progress, epoch or loss
 
     def check(self) -> None:
@@ -199,13 +199,13 @@ def _rule_arguments(run: Run, df) -> dict:
 def load_run(run_dir: str | Path) -> Run:
     """Read a run directory, or raise a one-line RidgelineError saying what is wrong.
 
-    The files are checked by :mod:`dynamics.runtable`: a damaged config.json or
+    The files are checked by :mod:`dynamics.analysis.runtable`: a damaged config.json or
     summary.json is one line; norms.csv degrades per layer (what was repaired is printed
     as notes on stderr and kept in ``norms.attrs["notes"]``).
     """
     import sys
 
-    from dynamics.runtable import NORM_KINDS, read_config, read_norms, read_summary
+    from dynamics.analysis.runtable import NORM_KINDS, read_config, read_norms, read_summary
 
     path = Path(run_dir)
     hint = "give a directory written by `ridgeline train --out DIR`"
@@ -261,7 +261,7 @@ def _moment_map(rule: str):
     """(M, h) of the moment map (|w|², w·v, |v|²)' = M (…) + h |g|², as nested lists of numpy functions."""
     import sympy as sp
 
-    from dynamics import symbolic as S
+    from dynamics.theory import symbolic as S
 
     eq = S.equilibrium(rule)
     args = (S.lam, S.alpha, S.rho)
@@ -301,7 +301,7 @@ def drifting_angle(rule: str, lr, wd, momentum, rate) -> np.ndarray:
     A growing norm needs larger steps than the stationary balance (the radial growth is
     paid by the perpendicular step), so θ rises with r.
     """
-    from dynamics.trajectory import overlap_form
+    from dynamics.theory.trajectory import overlap_form
 
     M_f, h_f = _moment_map(rule)
     lr, wd, momentum, rate = np.broadcast_arrays(
@@ -391,7 +391,7 @@ def _layer_steps(run: Run, df, cfg: ValidateConfig):
 
 
 def _predict(run: Run, lr, G, extra, *power, **kw):
-    from dynamics.symbolic import predict
+    from dynamics.theory.symbolic import predict
 
     return predict(run.rule, lr, run.wd, run.momentum, G, *power, **kw, **extra)
 
@@ -521,10 +521,10 @@ def _why_no_schedule(e: Exception) -> str:
 
 def timescale_line(run: Run) -> str:
     """The run's relaxation time at its peak λ in steps and epochs, and the run's length in
-    relaxation times (:func:`dynamics.transfer.timescale`, from config.json and metrics.csv)."""
+    relaxation times (:func:`dynamics.jobs.transfer.timescale`, from config.json and metrics.csv)."""
     import pandas as pd
 
-    from dynamics.transfer import timescale
+    from dynamics.jobs.transfer import timescale
 
     c = run.config
     try:
@@ -548,7 +548,7 @@ def step_lrs_of(run: Run, logged: "pandas.DataFrame") -> tuple[np.ndarray, str]:
     """
     import pandas as pd
 
-    from dynamics.trajectory import step_lrs
+    from dynamics.theory.trajectory import step_lrs
 
     total = int(logged["step"].max())
     steps, lrs = logged["step"].to_numpy(float), logged["lr"].to_numpy(float)
@@ -669,8 +669,8 @@ def step_hyperparameters(run: Run, table, layers: list[str]):
 
 
 def trajectories(rules: list[str], lr, wd, momentum, grad_norm2, weight_norm0, power=None):
-    """:func:`dynamics.trajectory.trajectory` for layers with different rules: one call per rule."""
-    from dynamics.trajectory import Trajectory, trajectory
+    """:func:`dynamics.theory.trajectory.trajectory` for layers with different rules: one call per rule."""
+    from dynamics.theory.trajectory import Trajectory, trajectory
 
     T, L = grad_norm2.shape
     norm, angle = np.full((T + 1, L), np.nan), np.full((T, L), np.nan)
@@ -731,7 +731,7 @@ def _with_trajectories(run: Run, steps_table: "pandas.DataFrame") -> "pandas.Dat
     """Add the predicted trajectories to every row: white noise (a prediction) and the
     closure (the run's own k), as ``trajectory_norm_<kind>``, ``trajectory_angle_<kind>``.
 
-    :func:`dynamics.trajectory.trajectory` over all layers at once; inputs G² and
+    :func:`dynamics.theory.trajectory.trajectory` over all layers at once; inputs G² and
     (k − 1) G² interpolated between logged steps; start: the step-0 |w| (else the first
     logged one, with a zero buffer). Row of step t ≥ 1 (|w| before step t, the angle of
     step t) ↔ state after t − 1 steps; the step-0 row ↔ the initial state.
@@ -987,7 +987,7 @@ def summarise(steps: "pandas.DataFrame", cfg: ValidateConfig,  # noqa: F821
     prediction kind and of the closure, their statuses, and the notes.
 
     ``non_finite``: layer → the steps whose rows the loader dropped as not finite
-    (:func:`dynamics.runtable.read_norms`); inside the phase judged they fail the layer.
+    (:func:`dynamics.analysis.runtable.read_norms`); inside the phase judged they fail the layer.
     """
     import pandas as pd
 
@@ -1025,8 +1025,8 @@ def validate(cfg: ValidateConfig, console=None) -> Validation:
         layers = summarise(steps, cfg, run.norms.attrs.get("non_finite", {}))
     monitored, unmonitored = monitor_notes(run)
     layers = unmonitored_rows(layers, unmonitored, "; ".join(monitored))
-    if cfg.statistics_from or cfg.forecast:  # predictions from another run (dynamics.forecast)
-        from dynamics.forecast import extend_validation
+    if cfg.statistics_from or cfg.forecast:  # predictions from another run (dynamics.jobs.forecast)
+        from dynamics.jobs.forecast import extend_validation
 
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore", RuntimeWarning)
@@ -1054,7 +1054,7 @@ def validate(cfg: ValidateConfig, console=None) -> Validation:
         console.print(f"[yellow]note[/]: {note}", highlight=False)
     console.print(table(result))
     if cfg.statistics_from or cfg.forecast:
-        from dynamics.forecast import table as other_run_table
+        from dynamics.jobs.forecast import table as other_run_table
 
         console.print(other_run_table(layers, bool(cfg.statistics_from), bool(cfg.forecast)))
     for layer, notes in own.items():
@@ -1086,7 +1086,7 @@ def _run_notes(run: Run, steps) -> list[str]:
                      "white-noise predictions only, no closure")
     elif run.rule == "muon":
         notes.append("muon is predicted with its white-noise model (P and F of NS measured on Gaussian "
-                     "matrices of each layer's shape, dynamics.muon); no closure")
+                     "matrices of each layer's shape, dynamics.theory.muon); no closure")
     elif run.rule in ADAPTIVE and run.rule != "adamw":
         notes.append(f"no closure for {run.rule} (the update-power accounting is derived for adamw)")
     elif run.rule not in ADAPTIVE and not _has_power(run):

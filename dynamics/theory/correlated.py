@@ -1,6 +1,6 @@
 """Sympy derivation of the equilibrium under correlated gradient noise.
 
-**The model.** As in the white model (:mod:`dynamics.symbolic`), the gradient of a
+**The model.** As in the white model (:mod:`dynamics.theory.symbolic`), the gradient of a
 scale-invariant tensor stays in the tangent space, g_t ⟂ w_t, with |g_t|² = s =
 G²/|w_t|². What changes is its memory: successive gradients may be correlated. In
 the update rules (:mod:`dynamics.rules`) the past gradients reach the present only
@@ -26,7 +26,7 @@ within the momentum's window, Σ_τ ρ^(τ−1) times the lag-τ covariance, whi
 model would not. Plain SGD has no buffer, so its norm does not see correlations (k drops out).
 
 Results (exact in the model, and leading order in λα) mirror
-:func:`dynamics.symbolic.equilibrium`; at k = 1 they are the white ones.
+:func:`dynamics.theory.symbolic.equilibrium`; at k = 1 they are the white ones.
 """
 
 from __future__ import annotations
@@ -36,7 +36,7 @@ from functools import lru_cache
 
 import sympy as sp
 
-from dynamics import symbolic as S
+from dynamics.theory import symbolic as S
 from dynamics.rules import get_rule
 
 k = sp.Symbol("k", positive=True)  # gradient power ratio through the momentum filter

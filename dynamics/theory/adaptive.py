@@ -1,6 +1,6 @@
 """Sympy derivations for the adaptive rules: AdamW, Adam with L2 decay, Lion.
 
-As in :mod:`dynamics.symbolic`, the results start from the rules of
+As in :mod:`dynamics.theory.symbolic`, the results start from the rules of
 :mod:`dynamics.rules` applied to sympy symbols. Notation: λ learning rate, α weight
 decay, β₁ (the rules' ``momentum``) and β₂ the moment coefficients, C the number of
 elements of the tensor (or of one output row), G = |g||w| the scale-free gradient norm,
@@ -33,7 +33,7 @@ import numpy as np
 import sympy as sp
 
 from dynamics.rules import get_rule
-from dynamics.symbolic import Formula, G, alpha, lam, moments, tidy, _x, _y, _z, _s
+from dynamics.theory.symbolic import Formula, G, alpha, lam, moments, tidy, _x, _y, _z, _s
 from dynamics.util.errors import RidgelineError
 
 beta1 = sp.Symbol("beta_1", nonnegative=True)
@@ -214,7 +214,7 @@ def power_equilibrium(rule: str = "adamw") -> PowerEquilibrium:
     The rule's moment map of (x, y, z) = (|w|², w·m, |m|²) (``_adam_moment_map``'s
     construction) with three free statistics in place of the white ones: successive
     gradients correlated within the first moment's memory, E[m_{t−1}·g_t] = c |g|²
-    (white: 0; :mod:`dynamics.correlated`); a normalised gradient power
+    (white: 0; :mod:`dynamics.theory.correlated`); a normalised gradient power
     |g|²/(C V) = ν (white: 1; less when √ŝ overestimates a coordinate's typical |g|);
     and a radial share E[w·n] = ξ |w| √C of n = g/√V (white: 0, as g ⟂ w; not 0 when
     the elementwise normalisation tilts n off the tangent plane). The fixed point is

@@ -37,7 +37,7 @@ import numpy as np
 import sympy as sp
 
 from dynamics.rules import ADJUST_LR, muon, muon_lr_scale
-from dynamics.symbolic import Formula, alpha, lam, rho
+from dynamics.theory.symbolic import Formula, alpha, lam, rho
 from dynamics.util.errors import RidgelineError
 
 A_, B_ = sp.symbols("A B", positive=True, integer=True)  # rows (fan-out), columns of the matrix
@@ -56,7 +56,7 @@ TERMS = 4096  # exact terms of S = Σ q^j F(r_j); the tail from F's slope at 0, 
 class NS(sp.Function):
     """The Newton–Schulz output as a sympy function: NS(c u) = NS(u) for c > 0."""
 
-    scale_free = True  # dynamics.adaptive._degree: degree 0 in the rescaling
+    scale_free = True  # dynamics.theory.adaptive._degree: degree 0 in the rescaling
 
     @classmethod
     def eval(cls, u):
@@ -102,7 +102,7 @@ def buffer_correlation(nesterov: bool = True) -> tuple[sp.Expr, sp.Expr]:
 def rescaling_symmetry(nesterov: bool = True) -> dict:
     """(a, b, c) with w → r^a w, λ → r^b λ, α → r^c α, g → r^(−a) g, m → r^p m mapping the
     rule onto itself (NS scale-free), a = 1; then verified by substitution."""
-    from dynamics.adaptive import _degree
+    from dynamics.theory.adaptive import _degree
 
     r = sp.Symbol("rr", positive=True)
     w, g, m = sp.symbols("w g m", real=True)

@@ -17,7 +17,7 @@ gives
 a function of ηh alone, f(0) = 1 and f < 1 for ηh > 0: a gradient pushes the iterate up
 the far wall of the valley, so the next gradient points back. The same solution gives the
 gradient power E|g|² = σ² P(ηh), P = 1 + h²Σ_xx/σ² ≥ 1. examples/kstudy.py checks f on the
-simulator's quadratic toy (dynamics.toys.quadratic_gradient) and fits k over real runs.
+simulator's quadratic toy (dynamics.sim.toys.quadratic_gradient) and fits k over real runs.
 """
 
 from __future__ import annotations
@@ -112,7 +112,7 @@ def mixed_k(eta_h, rho: float, rule: str = "nesterov", curved_share: float = 1.0
 
 def toy_k(eta_h: float, rho: float = 0.9, rule: str = "nesterov", lr: float = 0.1, wd: float = 5e-4,
           dim: int = 512, steps: int = 6000, runs: int = 8, seed: int = 0) -> tuple[float, float]:
-    """(k measured, ηh reached) on the simulator's quadratic toy (dynamics.toys.quadratic_gradient,
+    """(k measured, ηh reached) on the simulator's quadratic toy (dynamics.sim.toys.quadratic_gradient,
     the rule of dynamics.rules with weight decay): half the directions flat, half of curvature h
     set so that ηh ≈ ``eta_h`` at the white equilibrium η = λ/|w|²; noise s = 1. k as
     training.gradstats measures it, power-weighted over the second half of the steps;
@@ -120,8 +120,8 @@ def toy_k(eta_h: float, rho: float = 0.9, rule: str = "nesterov", lr: float = 0.
     import torch
 
     from dynamics.rules import RULES
-    from dynamics.symbolic import predict
-    from dynamics.toys import quadratic_gradient
+    from dynamics.theory.symbolic import predict
+    from dynamics.sim.toys import quadratic_gradient
 
     gen = torch.Generator().manual_seed(seed)
     w_eq = float(predict(rule, lr, wd, rho, 1.0).weight_norm)  # white equilibrium at G = 1

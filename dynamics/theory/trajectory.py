@@ -1,8 +1,8 @@
 """Trajectory prediction: the moment map iterated along a run's own hyperparameters.
 
 The second moments x = E|w|², y = E[w·v], z = E|v|² of a scale-invariant tensor obey,
-exactly under the noise model (:mod:`dynamics.symbolic`, derivation 4; with gradient
-correlations :mod:`dynamics.correlated`),
+exactly under the noise model (:mod:`dynamics.theory.symbolic`, derivation 4; with gradient
+correlations :mod:`dynamics.theory.correlated`),
 
     (x, y, z)_{t+1} = M(λ_t, α_t, ρ_t) (x, y, z)_t + h(λ_t, α_t, ρ_t, k_t) s_t,   s_t = G_t²/x_t,   (T)
 
@@ -53,7 +53,7 @@ def overlap_form(rule: str):
     (λ, α, ρ), from the rule under the moment table (g ⟂ w, so |g|² does not enter)."""
     import sympy as sp
 
-    from dynamics import symbolic as S
+    from dynamics.theory import symbolic as S
     from dynamics.rules import get_rule
 
     w, v, g = sp.symbols("w v g")
@@ -74,7 +74,7 @@ class Trajectory:
 def _coefficients(rule: str, lr: np.ndarray, wd: np.ndarray, momentum: np.ndarray):
     """M (T, L, 3, 3), h₀ (T, L, 3), h₁ (T, L, 3), overlap c (T, L, 3) along the per-step
     (λ_t, α_t, ρ_t), each (T, L)."""
-    from dynamics.correlated import moment_map_numeric
+    from dynamics.theory.correlated import moment_map_numeric
 
     M_f, h0_f, h1_f = moment_map_numeric(rule)
     full = lambda e: np.broadcast_to(np.asarray(e, dtype=float), lr.shape)  # noqa: E731 - constants too

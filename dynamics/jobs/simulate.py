@@ -2,20 +2,20 @@
 
 A *setting* is one (λ, α, ρ, N); each is run ``runs`` times, so the state is a pair of
 (R, D) torch tensors (w, v) with R = settings × runs rows, advanced by
-:func:`dynamics.engine.integrate` with ``RULES[rule]`` and per-row hyperparameter
+:func:`dynamics.sim.engine.integrate` with ``RULES[rule]`` and per-row hyperparameter
 columns. Losses (all scale-invariant, L(cw) = L(w)):
 
 - ``noise``: the derivation's own model, g ⟂ w, |g| = G/|w|, independent across
-  steps, with G = σ/√N (:func:`dynamics.toys.noise_gradient`);
+  steps, with G = σ/√N (:func:`dynamics.sim.toys.noise_gradient`);
 - ``correlated``: the same, but each gradient carries the filtered past noise
-  with weight ``correlation`` (:class:`dynamics.toys.CorrelatedDraw`), and the
-  prediction takes its gradient power ratio k (:mod:`dynamics.correlated`);
-- ``quadratic``: L = ½ uᵀHu plus minibatch noise σ/√N (:mod:`dynamics.slices`);
+  with weight ``correlation`` (:class:`dynamics.sim.toys.CorrelatedDraw`), and the
+  prediction takes its gradient power ratio k (:mod:`dynamics.theory.correlated`);
+- ``quadratic``: L = ½ uᵀHu plus minibatch noise σ/√N (:mod:`dynamics.jobs.slices`);
 - ``bn-net``: a small batch-norm network trained by torch.optim.SGD
-  (:mod:`dynamics.bnnet`); w is its hidden pre-BN weight matrix.
+  (:mod:`dynamics.sim.bnnet`); w is its hidden pre-BN weight matrix.
 
 Every ``record_every`` steps the mean over a setting's runs of |w|, the angle of that
-step θ_t = ∠(w_t, w_t+1) (:func:`dynamics.geometry.angle`), the effective learning
+step θ_t = ∠(w_t, w_t+1) (:func:`dynamics.sim.geometry.angle`), the effective learning
 rate λ_t/|w|², the scale-free gradient norm G = |g||w| and the loss (where defined)
 are recorded beside ``predict(rule, λ_t, α, ρ, G)`` at the current λ_t (G exact for
 ``noise``, the measured RMS otherwise). The summary compares late-time means (last
@@ -47,7 +47,7 @@ from dynamics.util.errors import RidgelineError
 from dynamics.util.output import changed_settings, print_table
 
 LOSSES = ("noise", "correlated", "quadratic", "bn-net")
-SCHEDULES = ("constant", "piecewise", "step")  # the lr schedules of dynamics.engine.schedule_factor
+SCHEDULES = ("constant", "piecewise", "step")  # the lr schedules of dynamics.sim.engine.schedule_factor
 Number = float | Sequence[float]
 
 
@@ -112,9 +112,9 @@ def settings_table(config: SimConfig):
 
 def check_config(config: SimConfig):
     """Raise a one-line RidgelineError for anything outside the simulator's domain."""
-    from dynamics.engine import check_schedule
+    from dynamics.sim.engine import check_schedule
     from dynamics.rules import get_rule
-    from dynamics.symbolic import check_hyperparameters
+    from dynamics.theory.symbolic import check_hyperparameters
 
     if config.loss not in LOSSES:
         raise RidgelineError(f"unknown loss {config.loss!r}: choose one of {', '.join(LOSSES)}")
@@ -155,7 +155,7 @@ def check_config(config: SimConfig):
 
     if config.beta2 is not None and config.rule not in ADAPTIVE:
         raise RidgelineError(f"beta2 applies to the rules adamw, adam-l2 and lion, not {config.rule!r}")
-    from dynamics.engine import check_device
+    from dynamics.sim.engine import check_device
 
     check_device(config.device)
     check_size(config, len(table))
@@ -164,7 +164,7 @@ def check_config(config: SimConfig):
 
 def matrix_shape(config: SimConfig) -> tuple[int, int] | None:
     """Muon's (A, B) for each run's w, or None for the other rules."""
-    from dynamics.muon import parse_shape
+    from dynamics.theory.muon import parse_shape
 
     return parse_shape(config.shape) if config.rule == "muon" else None
 
@@ -267,7 +267,7 @@ class Recorder:
         """The trajectories: one row per (setting, record), with predictions."""
         import pandas as pd
 
-        from dynamics.symbolic import predict
+        from dynamics.theory.symbolic import predict
 
         cols = {k: np.stack([r[k] for r in self.rows]) for k in self.rows[0] if k != "step"}
         steps = np.array([r["step"] for r in self.rows])
@@ -306,8 +306,8 @@ def toy_gradient(config: SimConfig, settings, dtype, dev, gen):
     """
     import torch
 
-    from dynamics.engine import SplitGradient
-    from dynamics.toys import curvatures, quadratic_gradient, quadratic_loss, tangent_noise, tangent_noise_terms
+    from dynamics.sim.engine import SplitGradient
+    from dynamics.sim.toys import curvatures, quadratic_gradient, quadratic_loss, tangent_noise, tangent_noise_terms
 
     S, runs, D = len(settings), config.runs, config.dim
     n = torch.tensor(settings.batch_size.to_numpy(float), dtype=dtype, device=dev)
@@ -315,7 +315,7 @@ def toy_gradient(config: SimConfig, settings, dtype, dev, gen):
     z_buf = torch.empty(runs, D, dtype=dtype, device=dev)
     draw = lambda t: z_buf.normal_(generator=gen)  # noqa: E731  in place; the numbers of torch.randn(runs, D)
     if config.loss == "correlated":
-        from dynamics.toys import CorrelatedDraw
+        from dynamics.sim.toys import CorrelatedDraw
 
         draw = CorrelatedDraw((runs, D), config.correlation, gen, dtype, dev)
     if config.loss in ("noise", "correlated"):
@@ -341,7 +341,7 @@ def rule_arguments(config: SimConfig) -> dict:
 
 
 def _initial_norm(config: SimConfig, settings) -> np.ndarray:
-    from dynamics.symbolic import predict
+    from dynamics.theory.symbolic import predict
 
     if config.init_norm > 0:
         return np.full(len(settings), config.init_norm)
@@ -355,8 +355,8 @@ def simulate(config: SimConfig, progress: Callable[[int], None] | None = None) -
     """Run every setting ``config.runs`` times; trajectories and measured-vs-predicted summary."""
     import torch
 
-    from dynamics.engine import integrate
-    from dynamics.geometry import angle
+    from dynamics.sim.engine import integrate
+    from dynamics.sim.geometry import angle
     from dynamics.rules import initial_state
 
     settings = check_config(config)
@@ -364,7 +364,7 @@ def simulate(config: SimConfig, progress: Callable[[int], None] | None = None) -
     w0 = _initial_norm(config, settings)
     recorder = Recorder(S, runs)
     if config.loss == "bn-net":
-        from dynamics.bnnet import train_bn_nets
+        from dynamics.sim.bnnet import train_bn_nets
 
         train_bn_nets(config, settings, w0, recorder, progress)
         exact = None
@@ -393,7 +393,7 @@ def simulate(config: SimConfig, progress: Callable[[int], None] | None = None) -
                  if config.loss in ("noise", "correlated") else None)
     power = None
     if config.loss == "correlated":
-        from dynamics.toys import correlated_power
+        from dynamics.sim.toys import correlated_power
 
         power = correlated_power(config.correlation, settings.momentum.to_numpy(float))
     trajectories = recorder.frame(settings, config, exact, power)
@@ -529,7 +529,7 @@ def relaxation_expected(traj, rule: str, steps: int, drop_at: float = 0.5) -> fl
     through the same fit and window. Where the measured τ is far from this, the
     difference is the fit's on noisy data, not the derivation's; where this is far from
     −1/ln|μ|, it is the fit's too (the same map, linearised, gives −1/ln|μ|)."""
-    from dynamics.validate import _moment_map
+    from dynamics.jobs.validate import _moment_map
 
     M_f, h_f = _moment_map(rule)
     t = traj.step.to_numpy(float)
@@ -632,7 +632,7 @@ def run(config: SimConfig, out, as_json: bool = False) -> SimResult:
     (or, with ``as_json``, the summary as JSON on stdout and everything else on stderr)."""
     from pathlib import Path
 
-    from dynamics.engine import resolve_device
+    from dynamics.sim.engine import resolve_device
     from dynamics.util.io import DirectoryLock, claim_kind, ensure_dir, remove_empty_dir
 
     config = dataclasses.replace(config, device=resolve_device(config.device))
@@ -659,7 +659,7 @@ def _simulate_with_progress(config: SimConfig, as_json: bool) -> SimResult:
     from rich.console import Console
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from dynamics.engine import tune_allocator
+    from dynamics.sim.engine import tune_allocator
 
     tune_allocator()
     console = Console(stderr=as_json)

@@ -1,6 +1,6 @@
 """Page's three hyperparameter slices in toy form: final loss of the quadratic toy.
 
-The toy (:func:`dynamics.toys.quadratic_gradient`) is L(w) = ½ uᵀHu + L_b(b), u = w/|w|, with
+The toy (:func:`dynamics.sim.toys.quadratic_gradient`) is L(w) = ½ uᵀHu + L_b(b), u = w/|w|, with
 H = diag(0 … 0, h₁ … h_{D/2}): a flat half (L = 0 there) and a curved half with h
 log-spaced from ``curvature_min`` to ``curvature_max``, plus minibatch noise of
 scale-free size σ/√N. Training starts from the same direction u₀ = (1, …, 1)/√D for
@@ -10,7 +10,7 @@ schedule ends. The final loss is a sum over D/2 directions, so it averages itsel
 (about 12% seed-to-seed at D = 256). Lower is better.
 
 **The head.** Beside the scale-invariant weights w, the toy has D_b = ``head``
-parameters b without the symmetry (:func:`dynamics.toys.head_gradient`: a quadratic
+parameters b without the symmetry (:func:`dynamics.sim.toys.head_gradient`: a quadratic
 ½ Σ κ_j (b_j − b*)² with its own minibatch noise), the counterpart of the network's
 final layer and batch-norm scales and biases. Weight decay pulls b off its optimum, by
 α/(κ + α), and b's noise grows with its raw step λ/(1 − ρ) = u/α at fixed
@@ -28,7 +28,7 @@ higher (ρ 0.5 or 0.9, mean of seeds 0-2), while a factor 2 in u either way cost
 default), so a setting with batch size N runs T = round(steps · 512/N)
 steps. Per epoch of examples, drift
 and diffusion then depend on (λ, N) only through λ/N (the linear scaling rule, see
-:func:`dynamics.symbolic.linear_scaling`) as long as the gradient noise dominates
+:func:`dynamics.theory.symbolic.linear_scaling`) as long as the gradient noise dominates
 the gradient (N below the toy's critical batch size) and momentum's delay,
 1/(1 − ρ) steps, is short next to the weight-norm relaxation time.
 
@@ -88,10 +88,10 @@ def quadratic_final_loss(lr, batch_size, momentum, wd, seed: int = 0, steps: int
     """
     import torch
 
-    from dynamics.engine import SplitGradient, integrate
+    from dynamics.sim.engine import SplitGradient, integrate
     from dynamics.rules import initial_state
-    from dynamics.symbolic import check_hyperparameters, predict
-    from dynamics.toys import curvatures, head_gradient, head_loss, quadratic_gradient, quadratic_loss
+    from dynamics.theory.symbolic import check_hyperparameters, predict
+    from dynamics.sim.toys import curvatures, head_gradient, head_loss, quadratic_gradient, quadratic_loss
 
     check_toy(rule=rule, schedule=schedule, steps=steps, dim=dim, noise=noise, curvature_min=curvature_min,
               curvature_max=curvature_max, init_norm=init_norm, head=head, head_curvature_min=head_curvature_min,
@@ -166,7 +166,7 @@ def toy_options() -> dict:
 def check_toy(**options) -> None:
     """One-line errors for the toy's own options of :func:`quadratic_final_loss` (any
     subset; the rest at their defaults), before anything runs or is written."""
-    from dynamics.engine import check_device, check_schedule
+    from dynamics.sim.engine import check_device, check_schedule
     from dynamics.rules import get_rule
 
     o = toy_options() | options
@@ -194,7 +194,7 @@ def check_toy(**options) -> None:
 def z_score(slope, expected: float, seeds_err) -> float | None:
     """(fitted − expected slope) / the standard error across seeds of the slope: the one
     error that measures the fit's real uncertainty here (the toy's grid points share a
-    noise stream, so the fit's own error understates it; :mod:`dynamics.ridge`).
+    noise stream, so the fit's own error understates it; :mod:`dynamics.analysis.ridge`).
     None when there is no slope or fewer than two seeds."""
     if slope is None or seeds_err is None or not (np.isfinite(slope) and np.isfinite(seeds_err)) or seeds_err <= 0:
         return None
@@ -251,11 +251,11 @@ def slice_claims(rule: str) -> dict[str, tuple[str | None, float | None]]:
     if rule not in ADAPTIVE + ORTHOGONAL:
         return {name: (claim, expected) for name, (_, _, claim, expected, _) in SLICES.items()}
     if rule == "muon":  # (w, λ, α) → (rw, rλ, α/r): λα, like AdamW's; Muon's NS(u) ignores N's noise size
-        from dynamics.muon import rescaling_symmetry
+        from dynamics.theory.muon import rescaling_symmetry
 
         sym = rescaling_symmetry()
     else:
-        from dynamics.adaptive import rescaling_symmetry
+        from dynamics.theory.adaptive import rescaling_symmetry
 
         sym = rescaling_symmetry(rule)
     claim = {-1: "lr*wd", -2: "lr**2*wd"}.get(int(sym["c"] / sym["b"]) if sym["b"] else 0, str(sym["invariant"]))
@@ -311,7 +311,7 @@ def run_slices(config: SlicesConfig) -> dict:
     """
     import dataclasses
 
-    from dynamics.engine import resolve_device
+    from dynamics.sim.engine import resolve_device
     from dynamics.util.io import DirectoryLock, claim_kind, ensure_dir
 
     claim_kind(config.out, "simulate slices")
@@ -335,10 +335,10 @@ def _run_slices(config: SlicesConfig) -> dict:
     from rich.progress import Progress
     from rich.table import Table
 
-    from dynamics.engine import tune_allocator
+    from dynamics.sim.engine import tune_allocator
     from dynamics.util.io import ensure_dir, write_csv, write_json
     from dynamics.util.output import changed_settings, print_table
-    from dynamics.ridge import fit_ridge, interior_only, seed_slopes
+    from dynamics.analysis.ridge import fit_ridge, interior_only, seed_slopes
     from figures.heatmap import slice_heatmap
 
     out = ensure_dir(config.out)

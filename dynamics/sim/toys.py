@@ -51,7 +51,7 @@ def tangent_noise_terms(w: torch.Tensor, grad_norm, z: torch.Tensor) -> tuple[to
 
     since P⊥z = z − c w. Two reductions over w (|w| and z·w; z·w is one BLAS
     matrix-vector product when one draw serves every row) and no (R, D) temporary, so
-    the simulator's fused step (:mod:`dynamics.fused`) can fold g into the update
+    the simulator's fused step (:mod:`dynamics.sim.fused`) can fold g into the update
     without writing it. |P⊥z|² loses relative precision ε/sin²∠(z, w), negligible for
     a random z in D ≫ 1 dimensions (sin² ≈ 1 − 1/D).
     """
@@ -97,7 +97,7 @@ class CorrelatedDraw:
 
 def correlated_power(correlation, momentum, decay: float = CORRELATION_DECAY):
     """The statistic k = 1 + 2ρ Σ_{j≥1} ρ^(j−1) γ_j/γ₀ of :class:`CorrelatedDraw`'s process
-    (:mod:`dynamics.correlated`), from its autocovariance: with kernel 1, b(1−ψ)ψ^(i−1),
+    (:mod:`dynamics.theory.correlated`), from its autocovariance: with kernel 1, b(1−ψ)ψ^(i−1),
 
         γ₀ = 1 + b²(1−ψ)/(1+ψ),   γ_j = b(1−ψ)ψ^(j−1) + b²(1−ψ)ψ^j/(1+ψ)   (j ≥ 1),
 

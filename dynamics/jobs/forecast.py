@@ -1,6 +1,6 @@
 """Predictions that take their statistics from *another* run: transferred correlation and forecast.
 
-The moment map (:mod:`dynamics.trajectory`) needs two inputs per scale-invariant tensor
+The moment map (:mod:`dynamics.theory.trajectory`) needs two inputs per scale-invariant tensor
 and step: the scale-free gradient power G² = |g|²|w|² and the gradient power ratio k
 (:mod:`training.gradstats`; for AdamW the update power κ and the radial share ξ). A run's
 *own* k closes the moment algebra whatever the gradient process is (the closure of
@@ -93,7 +93,7 @@ class Clock:
 
 
 def run_clock(run) -> Clock:
-    """The clock of a loaded run (:class:`dynamics.validate.Run`) from metrics.csv and norms.csv."""
+    """The clock of a loaded run (:class:`dynamics.jobs.validate.Run`) from metrics.csv and norms.csv."""
     import pandas as pd
 
     total = int(run.norms["step"].max())
@@ -201,7 +201,7 @@ def _every_step(frame_steps: np.ndarray, values: np.ndarray, T: int) -> np.ndarr
 
 
 def trajectory_rows(traj, layers: list[str]) -> "pandas.DataFrame":  # noqa: F821
-    """A :class:`dynamics.trajectory.Trajectory` as rows (step, layer, weight_norm,
+    """A :class:`dynamics.theory.trajectory.Trajectory` as rows (step, layer, weight_norm,
     angular_update) for steps 0 … T, with validate's convention: row t has |w| before step
     t (after t − 1 steps; row 0 the initial weights) and the angle of step t."""
     import pandas as pd
@@ -232,9 +232,9 @@ def transferred(run, pilot, steps_table, mapping: str = "progress", window: floa
     /``_angle`` from the run's |w₀| with its own G² (as validate's white trajectory) and
     the pilot's k. Returns (table, notes).
     """
-    from dynamics.symbolic import predict
-    from dynamics.trajectory import trajectory
-    from dynamics.validate import _rule_arguments, step_lrs_of
+    from dynamics.theory.symbolic import predict
+    from dynamics.theory.trajectory import trajectory
+    from dynamics.jobs.validate import _rule_arguments, step_lrs_of
 
     notes = []
     prof = pilot if isinstance(pilot, Profiles) else profiles(pilot, window)
@@ -288,7 +288,7 @@ def _attach(table, rows, kind: str):
     """Sample a trajectory's rows at the table's logged steps as ``trajectory_norm_<kind>`` and
     ``trajectory_angle_<kind>``, smooth the angle with the kernel validate smooths the measured
     angle with (``angle_window`` where validate has it, else the relaxation time), add ratios."""
-    from dynamics.validate import _ema
+    from dynamics.jobs.validate import _ema
 
     table = table.copy()
     names = {q: f"trajectory_{q}_{kind}" for q in ("norm", "angle", "angle_smoothed", "norm_ratio", "angle_ratio")}
@@ -403,8 +403,8 @@ def planned_config(pilot_config: dict, to: dict) -> dict:
 
 
 def planned_schedule(c: dict) -> tuple[np.ndarray, Clock]:
-    """λ of every planned step (the trainer's schedule, :func:`dynamics.trajectory.step_lrs`) and the clock."""
-    from dynamics.trajectory import step_lrs
+    """λ of every planned step (the trainer's schedule, :func:`dynamics.theory.trajectory.step_lrs`) and the clock."""
+    from dynamics.theory.trajectory import step_lrs
 
     per_epoch = (int(c.get("train_size") or 50000) - int(c.get("holdout") or 0)) // int(c["batch_size"])
     epochs = float(c["epochs"])
@@ -446,9 +446,9 @@ def forecast(cfg: ForecastConfig, console=None) -> Forecast:
     """(b): predict |w| and angle of every scale-invariant layer of a planned run; write
     OUT/forecast.csv (step, layer, lr, G2, power, weight_norm, angular_update,
     weight_norm_white, angular_update_white), OUT/forecast.json and OUT/forecast.png."""
-    from dynamics.trajectory import trajectory
+    from dynamics.theory.trajectory import trajectory
     from dynamics.util.io import ensure_dir, write_csv, write_json
-    from dynamics.validate import load_run
+    from dynamics.jobs.validate import load_run
 
     cfg.check()
     pilot = load_run(cfg.pilot)
@@ -526,10 +526,10 @@ def forecast(cfg: ForecastConfig, console=None) -> Forecast:
 
 
 def pilot_curvatures(pilot, layers: list[str]) -> dict:
-    """h per layer: the curvature whose valley k = f(ηh, ρ) (:mod:`dynamics.kstudy`) best fits the
+    """h per layer: the curvature whose valley k = f(ηh, ρ) (:mod:`dynamics.analysis.kstudy`) best fits the
     pilot's logged k at its effective step η = λ/|w|², weighted by G², after the first tenth of
     the run and where λ is above 5% of its peak."""
-    from dynamics.kstudy import fit_curvature
+    from dynamics.analysis.kstudy import fit_curvature
 
     norms = pilot.norms
     total, peak = float(norms["step"].max()), float(norms["lr"].max())
@@ -544,8 +544,8 @@ def pilot_curvatures(pilot, layers: list[str]) -> dict:
 
 def _curvature_k(pilot, layers, rule, lam, wd, rho, G2, w0, first, iterations: int = 4):
     """k_t = f(η_t h) along the forecast's own η_t = λ_t/|w_t|², iterated with the trajectory."""
-    from dynamics.kstudy import curvature_k
-    from dynamics.trajectory import trajectory
+    from dynamics.analysis.kstudy import curvature_k
+    from dynamics.theory.trajectory import trajectory
 
     h = pilot_curvatures(pilot, layers)
     if not np.isfinite(list(h.values())).all():
@@ -584,7 +584,7 @@ def read_forecast(path) -> tuple["pandas.DataFrame", dict]:  # noqa: F821
     """A forecast directory's (forecast.csv, forecast.json), or a one-line RidgelineError."""
     import pandas as pd
 
-    from dynamics.runtable import read_json_object
+    from dynamics.analysis.runtable import read_json_object
 
     path = Path(path)
     hint = "give a directory written by `ridgeline forecast PILOT --out DIR`"
@@ -655,7 +655,7 @@ def summarise(steps_table, layers_table):
 def extend_validation(run, steps_table, layers_table, statistics_from=None, forecast_dir=None,
                       mapping: str = "progress", console=None):
     """validate's hook: add (a) with ``statistics_from`` and (b) with ``forecast_dir``."""
-    from dynamics.validate import load_run
+    from dynamics.jobs.validate import load_run
 
     if mapping not in MAPPINGS:
         raise RidgelineError(f"--map {mapping!r}: use {', '.join(MAPPINGS)}")

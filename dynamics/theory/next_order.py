@@ -1,6 +1,6 @@
 """Which way Page's ridges bend beyond leading order, from the derived equilibrium.
 
-At the weight-norm equilibrium of a scale-invariant tensor (:func:`dynamics.symbolic.equilibrium`)
+At the weight-norm equilibrium of a scale-invariant tensor (:func:`dynamics.theory.symbolic.equilibrium`)
 the direction w/|w| diffuses, per epoch of M/N steps, by
 
     D = (W/|w|²)² G² · M/N,   W = λ/(1−ρ) the total weight of one gradient,
@@ -32,7 +32,7 @@ def _norm4_per_g2(rule: str):
     """|w|⁴/G² at the exact fixed point of ``rule``, as a numpy function of (λ, α, ρ)."""
     import sympy as sp
 
-    from dynamics.symbolic import alpha, equilibrium, lam, rho
+    from dynamics.theory.symbolic import alpha, equilibrium, lam, rho
 
     e = equilibrium(rule)
     (g,) = [s for s in e.weight_norm4.free_symbols if s.name == "G"]
