@@ -15,7 +15,7 @@ from pathlib import Path
 
 
 
-#: line style per prediction kind (dynamics.jobs.validate.PREDICTIONS); the closure is drawn apart.
+#: line style per prediction kind (dynamics.analysis.validation.PREDICTIONS); the closure is drawn apart.
 #: Distinct things, distinct colours: the instantaneous equilibrium is purple, the
 #: equilibrium phase green, the measured values blue (|w|) and red (angle)
 KIND_STYLE = {"white": dict(color="black", ls="--", lw=1.3), "transferred": dict(color="tab:olive", ls="-.", lw=1.3),
@@ -24,14 +24,14 @@ CLOSURE_STYLE = dict(color="grey", ls=":", lw=1.3)
 
 
 def _kinds(df) -> list[str]:
-    from dynamics.jobs.validate import kinds_in
+    from dynamics.analysis.validation import kinds_in
 
     return kinds_in(df)
 
 
 def _predictions(ax, df, equilibrium: str, trajectory: str) -> None:
     """The instantaneous white equilibrium (faint), each prediction's trajectory, and the closure's."""
-    from dynamics.jobs.validate import PREDICTION_TITLES
+    from dynamics.analysis.validation import PREDICTION_TITLES
 
     ax.plot(df["step"], df[equilibrium], color="tab:purple", lw=2.5, alpha=0.25,
             label="instantaneous equilibrium (white)")

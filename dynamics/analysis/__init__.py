@@ -1,6 +1,6 @@
-"""Analysis (layer 4): maths over measured runs and sweep tables, no commands.
+"""Analysis (layer 2, docs/architecture.md): maths over measured runs and sweep tables, no commands.
 
-ridge (ridge fit), kstudy, runtable (checked loaders). May import dynamics.util,
-dynamics.rules, dynamics.schedules, dynamics.defaults, dynamics.theory and
-dynamics.sim; never jobs, training or figures.
+ridge (ridge fit), kstudy, runtable (checked loaders), validation (the logged run that
+validate and forecast share). May import dynamics.util, dynamics.rules, dynamics.registry,
+dynamics.theory and dynamics.sim; never jobs, training or figures.
 """

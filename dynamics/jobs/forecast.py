@@ -234,7 +234,7 @@ def transferred(run, pilot, steps_table, mapping: str = "progress", window: floa
     """
     from dynamics.theory.symbolic import predict
     from dynamics.theory.trajectory import trajectory
-    from dynamics.jobs.validate import _rule_arguments, step_lrs_of
+    from dynamics.analysis.validation import _rule_arguments, step_lrs_of
 
     notes = []
     prof = pilot if isinstance(pilot, Profiles) else profiles(pilot, window)
@@ -288,7 +288,7 @@ def _attach(table, rows, kind: str):
     """Sample a trajectory's rows at the table's logged steps as ``trajectory_norm_<kind>`` and
     ``trajectory_angle_<kind>``, smooth the angle with the kernel validate smooths the measured
     angle with (``angle_window`` where validate has it, else the relaxation time), add ratios."""
-    from dynamics.jobs.validate import _ema
+    from dynamics.analysis.validation import _ema
 
     table = table.copy()
     names = {q: f"trajectory_{q}_{kind}" for q in ("norm", "angle", "angle_smoothed", "norm_ratio", "angle_ratio")}
@@ -448,7 +448,7 @@ def forecast(cfg: ForecastConfig, console=None) -> Forecast:
     weight_norm_white, angular_update_white), OUT/forecast.json and OUT/forecast.png."""
     from dynamics.theory.trajectory import trajectory
     from dynamics.util.io import ensure_dir, write_csv, write_json
-    from dynamics.jobs.validate import load_run
+    from dynamics.analysis.validation import load_run
 
     cfg.check()
     pilot = load_run(cfg.pilot)
@@ -655,7 +655,7 @@ def summarise(steps_table, layers_table):
 def extend_validation(run, steps_table, layers_table, statistics_from=None, forecast_dir=None,
                       mapping: str = "progress", console=None):
     """validate's hook: add (a) with ``statistics_from`` and (b) with ``forecast_dir``."""
-    from dynamics.jobs.validate import load_run
+    from dynamics.analysis.validation import load_run
 
     if mapping not in MAPPINGS:
         raise RidgelineError(f"--map {mapping!r}: use {', '.join(MAPPINGS)}")
