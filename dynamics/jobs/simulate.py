@@ -43,11 +43,10 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from dynamics.registry import LOSSES, SIM_SCHEDULES as SCHEDULES  # noqa: F401  (the CLI's choice lists)
 from dynamics.util.errors import RidgelineError
 from dynamics.util.output import changed_settings, print_table
 
-LOSSES = ("noise", "correlated", "quadratic", "bn-net")
-SCHEDULES = ("constant", "piecewise", "step")  # the lr schedules of dynamics.sim.engine.schedule_factor
 Number = float | Sequence[float]
 
 

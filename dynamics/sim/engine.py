@@ -25,7 +25,7 @@ import torch
 from dynamics.util.errors import RidgelineError
 from dynamics.rules import get_rule, stepper
 from dynamics.sim.fused import idle_threads
-from dynamics.jobs.simulate import SCHEDULES  # the registry lives where the CLI can read it without torch
+from dynamics.registry import SIM_SCHEDULES as SCHEDULES  # the registry lives where the CLI can read it without torch
 WARMUP = 5 / 24  # Page's piecewise linear schedule peaks after 5 of 24 epochs
 DROP_AT, DROP_FACTOR = 0.5, 0.1  # "step": λ → λ/10 half-way through
 
