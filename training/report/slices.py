@@ -30,8 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dynamics.util.errors import RidgelineError
-
-CIFAR_TRAIN = 50_000  # training images of CIFAR-10 (train_size None: all left after the holdout)
+from training.relaxation import CIFAR_TRAIN, equilibrium_numeric, run_lengths  # noqa: F401  (re-exported)
+from training.relaxation import relaxation_rate as _relaxation_rate
 
 
 @dataclass(frozen=True)
@@ -162,35 +162,6 @@ def sweep_command(path: Path) -> str:
              *(shlex.quote(o) for o in cfg.get("options", ())), f"--x {axis(cfg['x'])}", f"--y {axis(cfg['y'])}",
              f"--out {shlex.quote(path.name)}"]
     return " ".join(parts)
-
-
-def equilibrium_numeric(rule: str, expression):
-    """``expression(equilibrium)`` of ``rule``'s derived equilibrium (:func:`dynamics.theory.symbolic.equilibrium`)
-    as a numpy function of (λ, α, ρ), e.g. the relaxation rate or the angle per step."""
-    import sympy as sp
-
-    from dynamics.theory.symbolic import alpha, equilibrium, lam, rho
-
-    return sp.lambdify((lam, alpha, rho), expression(equilibrium(rule)), "numpy")
-
-
-def _relaxation_rate(rule: str):
-    """1/τ(λ, α, ρ) at leading order, derived from the rule (dynamics.theory.symbolic)."""
-    return equilibrium_numeric(rule, lambda e: 1 / e.relaxation_steps_leading)
-
-
-def run_lengths(config, rate, images: int | None = None) -> tuple[int, float, float]:
-    """(steps, steps/τ at the peak λ, Σ_t 1/τ(λ_t)) of one run of ``config`` (a TrainConfig)
-    on ``images`` training images (None: train_size, or CIFAR-10's less the holdout)."""
-    from training.config import lr_at
-
-    images = images or config.train_size or CIFAR_TRAIN - config.holdout
-    per_epoch = images // config.batch_size
-    steps = per_epoch * config.epochs
-    peak = steps * float(rate(config.lr, config.wd, config.momentum))
-    integrated = sum(float(rate(lr_at(config, (s - 0.5) / per_epoch), config.wd, config.momentum))
-                     for s in range(1, steps + 1))
-    return steps, peak, integrated
 
 
 def summarise(path, null_draws: int = 500) -> SliceSummary:

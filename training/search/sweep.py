@@ -358,7 +358,7 @@ MIN_RELAXATION_TIMES = 3.0
 @functools.lru_cache(maxsize=None)
 def _relaxation_rate(rule: str):
     """1/τ(λ, α, ρ) of ``rule``, lambdified once per rule."""
-    from training.report.slices import _relaxation_rate as derived
+    from training.relaxation import relaxation_rate as derived
 
     return derived(rule)
 
@@ -369,7 +369,7 @@ def relaxation_times(objective, trial) -> float | None:
     where no τ is derived (the adaptive rules)."""
     import numpy as np
 
-    from training.report.slices import run_lengths
+    from training.relaxation import run_lengths
 
     if objective.name == "train":
         from training.config import TrainConfig
