@@ -1,6 +1,7 @@
-"""Jobs (layer 7): whole commands behind cli.py — config, checks, file writing, rich
-tables and plots.
+"""Jobs (layer 4, commands, docs/architecture.md): the work behind each command — config,
+checks, file writing, rich tables and plots.
 
 derive, simulate, slices, validate, transfer, forecast. May import every dynamics layer,
-the training core and figures; only cli.py imports jobs.
+figures and training (the same layer, without a circle); only other commands and cli.py
+import them.
 """
