@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Annotated, Callable, Optional
 
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from dynamics.util.errors import RidgelineError
 from dynamics.util.parse import number
@@ -73,22 +73,21 @@ def _choices(name: str, values) -> type[Enum]:
     return Enum(name, [(v, v) for v in values], type=str)
 
 
-# The registries themselves (none imports torch, sympy, pandas or matplotlib): a rule,
-# loss or schedule added to the library appears here without touching this file.
-from dynamics.jobs.derive import FORMATS as _DERIVE_FORMATS  # noqa: E402
+# The registries themselves (none imports numpy, torch, sympy, pandas or matplotlib, and
+# none imports a command's module): a rule, loss or schedule added to the library appears
+# here without touching this file. The commands' modules are imported inside the commands.
+from dynamics.registry import (COORDINATES as _COORDINATES, DERIVE_FORMATS as _DERIVE_FORMATS,  # noqa: E402
+                               EXECUTORS as _EXECUTORS, KEEPS as _KEEPS, LOSSES as _LOSSES, METHODS as _METHODS,
+                               OBJECTIVES as _OBJECTIVES, PARAMETRISATIONS as _PARAMETRISATIONS,
+                               REPORT_PROFILES as _PROFILES, SAMPLER_RUNS as _SAMPLER_RUNS,
+                               SIM_SCHEDULES as _SIM_SCHEDULES, SLICE_RULES as _SLICE_RULES,
+                               TRANSFER_RULES as _TRANSFER_RULES)
 from dynamics.rules import RULES as _RULES  # noqa: E402
-from dynamics.jobs.simulate import LOSSES as _LOSSES, SCHEDULES as _SIM_SCHEDULES  # noqa: E402
 from training.config import OPTIMIZERS as _OPTIMIZERS, SCHEDULES as _TRAIN_SCHEDULES, WD_ON as _WD_ON  # noqa: E402
-from training.report.steps import PROFILES as _PROFILES  # noqa: E402
-from training.search.executors import EXECUTORS as _EXECUTORS  # noqa: E402
-from training.search.objectives import OBJECTIVES as _OBJECTIVES  # noqa: E402
-from training.search.samplers import METHODS as _METHODS  # noqa: E402
-from training.search.tune import COORDINATES as _COORDINATES, SAMPLER_RUNS as _SAMPLER_RUNS  # noqa: E402
-from dynamics.jobs.transfer import CHOICES as _TRANSFER_RULES, KEEPS as _KEEPS, PARAMETRISATIONS as _PARAMETRISATIONS  # noqa: E402
 
 Rule = _choices("Rule", _RULES)
 DeriveRule = _choices("DeriveRule", [*_RULES, "all"])
-SliceRule = _choices("SliceRule", ("nesterov", "heavy-ball", "adamw", "adam-l2", "lion", "muon"))  # dynamics.jobs.slices.SLICE_RULES
+SliceRule = _choices("SliceRule", _SLICE_RULES)
 DeriveFormat = _choices("DeriveFormat", _DERIVE_FORMATS)
 SimFormat = _choices("SimFormat", ("table", "json"))
 TableFormat = _choices("TableFormat", ("table", "csv"))
@@ -603,6 +602,7 @@ def forecast(
 _PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 
 
+@functools.lru_cache(maxsize=None)
 def _pass_through_epilog() -> str:
     """The options sweep and tune hand to the objective, from the configs themselves."""
     from dynamics.jobs.slices import toy_options
@@ -615,7 +615,19 @@ def _pass_through_epilog() -> str:
             f"Options passed through to --objective quadratic (the toy's): {toy}.")
 
 
-_EPILOG = _pass_through_epilog()
+class _PassThroughCommand(TyperCommand):
+    """sweep and tune: their epilog lists the pass-through options, read from the toy's and
+    the trainer's configs when the help is shown, so that ``import cli`` loads neither."""
+
+    @property
+    def epilog(self) -> str:
+        return _pass_through_epilog()
+
+    @epilog.setter
+    def epilog(self, value) -> None:  # click's __init__ sets it; the property computes it
+        pass
+
+
 _ExecutorOpt = Annotated[Executor, typer.Option(
     help="local (this process, or one worker per visible GPU) or ray (pip install 'ridgeline\\[ray]').")]
 _RayAddressOpt = Annotated[Optional[str], typer.Option(
@@ -633,7 +645,7 @@ _TableFormatOpt = Annotated[TableFormat, typer.Option(
     "--format", help="Final table on stdout: a table (full values when piped) or CSV.")]
 
 
-@app.command(context_settings=_PASS_THROUGH, epilog=_EPILOG)
+@app.command(cls=_PassThroughCommand, context_settings=_PASS_THROUGH)
 @_library_call
 def sweep(
     ctx: typer.Context,
@@ -678,7 +690,7 @@ def sweep(
     run_sweep(SweepConfig(out=str(out), **values))
 
 
-@app.command(context_settings=_PASS_THROUGH, epilog=_EPILOG)
+@app.command(cls=_PassThroughCommand, context_settings=_PASS_THROUGH)
 @_library_call
 def tune(
     ctx: typer.Context,

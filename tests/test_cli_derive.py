@@ -14,9 +14,39 @@ runner = CliRunner()
 
 
 def test_help_imports_no_heavy_library():
-    code = ("import sys, cli; heavy = {'torch', 'sympy', 'seaborn', 'pandas', 'matplotlib'} "
+    code = ("import sys, cli; heavy = {'numpy', 'torch', 'sympy', 'seaborn', 'pandas', 'matplotlib'} "
             "& set(sys.modules); assert not heavy, heavy")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_import_cli_loads_only_the_registries():
+    """At module level cli.py reads its choice lists from the light registries
+    (docs/architecture.md); every command's own module is imported inside the command."""
+    code = ("import sys, cli; print(' '.join(sorted(m for m in sys.modules "
+            "if m.split('.')[0] in ('dynamics', 'training', 'figures'))))")
+    loaded = set(subprocess.run([sys.executable, "-c", code], check=True, capture_output=True,
+                                text=True).stdout.split())
+    assert loaded == {"dynamics", "dynamics.registry", "dynamics.rules", "dynamics.util", "dynamics.util.errors",
+                      "dynamics.util.parse", "training", "training.config"}
+
+
+def test_the_registry_mirrors_the_choices_its_owners_derive():
+    """dynamics.registry copies two lists whose owners build them: transfer's rules (three
+    lists of its own) and the report's profiles (a dict); the others are imported from it."""
+    from dynamics import registry
+    from dynamics.jobs import derive, simulate, slices, transfer
+    from dynamics.sim import engine
+    from training.report.steps import PROFILES
+    from training.search import executors, objectives, samplers, tune
+
+    assert registry.TRANSFER_RULES == transfer.CHOICES
+    assert registry.REPORT_PROFILES == tuple(PROFILES)
+    assert (derive.FORMATS, simulate.LOSSES, simulate.SCHEDULES, engine.SCHEDULES, slices.SLICE_RULES,
+            transfer.KEEPS, transfer.PARAMETRISATIONS, executors.EXECUTORS, objectives.OBJECTIVES,
+            samplers.METHODS, tune.COORDINATES, tune.SAMPLER_RUNS) == \
+        (registry.DERIVE_FORMATS, registry.LOSSES, registry.SIM_SCHEDULES, registry.SIM_SCHEDULES,
+         registry.SLICE_RULES, registry.KEEPS, registry.PARAMETRISATIONS, registry.EXECUTORS,
+         registry.OBJECTIVES, registry.METHODS, registry.COORDINATES, registry.SAMPLER_RUNS)
 
 
 def test_derive_json_has_every_rule_and_values_at_a_point():

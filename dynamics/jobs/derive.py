@@ -6,6 +6,7 @@ import io
 import json
 import math
 
+from dynamics.registry import DERIVE_FORMATS as FORMATS
 from dynamics.util.errors import RidgelineError
 from dynamics.rules import RULES
 
@@ -142,9 +143,6 @@ def evaluate(rule: str, point: dict[str, float]) -> dict[str, float | None]:
     except (RidgelineError, KeyError):
         out["relaxation_steps"] = None
     return out
-
-
-FORMATS = ("table", "latex", "json")
 
 
 def render(rule: str, fmt: str, point: dict[str, float] | None = None) -> str:

@@ -51,6 +51,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from dynamics.registry import SLICE_RULES  # the rules the slices take (the CLI's choice list)
 from dynamics.util.errors import RidgelineError
 
 REFERENCE_BATCH = 512  # examples per step at which ``steps`` is counted
@@ -226,10 +227,6 @@ SLICES = {
 #: the claims in Page's symbols, for the figures
 CLAIM_SYMBOLS = {"lr/N": "λ/N", "lr/(1-momentum)": "λ/(1−ρ)", "lr*wd": "λα", "lr**2*wd": "λ²α"}
 
-#: the rules the slices take: Page's SGD rules at TOY_DEFAULTS, the adaptive ones at
-#: ADAPTIVE_DEFAULTS (their best lr on the toy is near 0.03 at α = 0.05; the other
-#: slices' y ranges are the same)
-SLICE_RULES = ("nesterov", "heavy-ball", "adamw", "adam-l2", "lion", "muon")
 ADAPTIVE_DEFAULTS = {"lr": 0.03, "batch_size": 512, "momentum": 0.9, "wd": 0.05}
 
 

@@ -56,6 +56,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from functools import lru_cache
 
+from dynamics.registry import KEEPS, PARAMETRISATIONS  # --keep; --parametrisation (width: λ as it is, or λ ∝ 1/width)
 from dynamics.util.errors import RidgelineError
 
 #: what ``--from`` fills in when a name is left out: Page's setting (lr and wd on the mean loss)
@@ -344,8 +345,6 @@ def _render_scale(result: Transfer) -> list[str]:
 
 #: ``--to`` names that change the run's scale rather than the optimiser's setting
 SCALES = ("train_size", "epochs", "width")
-KEEPS = ("lr", "wd")  # --keep: the hyperparameter left as it is; the other one keeps τ
-PARAMETRISATIONS = ("standard", "mup")  # width: λ as it is, or λ ∝ 1/width (μP, adaptive rules)
 
 
 @lru_cache(maxsize=None)

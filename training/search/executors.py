@@ -15,12 +15,12 @@ import os
 from dataclasses import dataclass
 from typing import Callable
 
+from dynamics.registry import EXECUTORS  # noqa: F401  (the CLI's choice list: local, ray)
 from dynamics.util.errors import RidgelineError
 from dynamics.util.io import hold_worker_lock
 from training.search.records import Trial
 
 OnResult = Callable[[Trial, dict], None]
-EXECUTORS = ("local", "ray")
 
 
 def split_tasks(objective, trials: list[Trial], workers: int) -> list[list[Trial]]:

@@ -24,11 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from dynamics.registry import OBJECTIVES  # the CLI's choice list: quadratic, train
 from dynamics.util.errors import RidgelineError
 from training.search.options import dataclass_types, parse_options
 from training.search.records import HYPERPARAMETERS, Trial, canonical, trial_key
 
-OBJECTIVES = ("quadratic", "train")
 #: elements of one (settings, D + D_b) simulator tensor per call: a task's settings are
 #: simulated in chunks of at most this many elements (1 MB per float32 buffer), so its
 #: memory stays bounded and small next to the sweep's per-run bookkeeping

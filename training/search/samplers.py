@@ -22,9 +22,8 @@ from __future__ import annotations
 
 import math
 
+from dynamics.registry import METHODS  # the CLI's choice list: coordinate, tpe, random
 from dynamics.util.errors import RidgelineError
-
-METHODS = ("coordinate", "tpe", "random")
 
 #: log-uniform range of each coordinate (one_minus_momentum = 1 − ρ; 1 is plain SGD)
 DEFAULT_BOUNDS = {"lr": (1e-4, 10.0), "rotated": (1e-6, 0.1), "one_minus_momentum": (1e-3, 1.0),

@@ -31,6 +31,7 @@ import sys
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
+from dynamics.registry import COORDINATES, SAMPLER_RUNS  # --coordinates; runs of a sampler without --max-runs
 from dynamics.util.errors import RidgelineError
 from dynamics.util.output import changed_settings
 from dynamics.util.io import write_csv, write_json
@@ -39,11 +40,7 @@ from training.search.objectives import make_objective
 from training.search.records import RecordStore, abandon, canonical, claim_directory, make_record
 from training.search.samplers import METHODS, check_bounds, make_sampler, search
 
-COORDINATES = ("rotated", "naive")
 ORDER = ("lr", "momentum", "wd")  # Page's cycle
-#: distinct runs of --method tpe|random without --max-runs (a sampler never converges):
-#: Page's coordinate descent took 22 runs from his bad start, about as many again refine
-SAMPLER_RUNS = 50
 
 
 @dataclass(frozen=True)
