@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from typing import Callable
 
-from dynamics.registry import EXECUTORS  # noqa: F401  (the CLI's choice list: local, ray)
+from dynamics.registry import EXECUTORS  # the CLI's choice list: local, ray
 from dynamics.util.errors import RidgelineError
 from dynamics.util.io import hold_worker_lock
 from training.search.records import Trial
