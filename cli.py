@@ -495,13 +495,18 @@ def train(
         compile=compile, seed=seed, log_every=log_every, per_channel=per_channel, tensorboard=tensorboard,
         out=out)  # a str, not a Path: Path("") would turn an empty --out into "."
     if resume:
-        from training.config import resume_options
-        from training.trainer import saved_config
-
-        saved = saved_config(out) if out.strip() else None
-        if saved is not None:
-            options = resume_options(saved, _given(ctx, options), out)
+        options = _resumed_options(ctx, options, out)
     run_training(from_options(**options), resume=resume)
+
+
+def _resumed_options(ctx: typer.Context, options: dict, out: str) -> dict:
+    """``train --resume``: the run's saved settings, with the options given on the command line
+    checked against them (none saved in ``out``: ``options`` as they are)."""
+    from training.config import resume_options
+    from training.trainer import saved_config
+
+    saved = saved_config(out) if out.strip() else None
+    return resume_options(saved, _given(ctx, options), out) if saved is not None else options
 
 
 def _init_scale(text: str):

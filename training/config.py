@@ -253,70 +253,92 @@ _DEVICE = re.compile(r"^(auto|cpu|cuda(:\d+)?)$")
 
 def check(config: TrainConfig) -> None:
     """Raise a one-line RidgelineError for a config no run can use (before any data)."""
-    def bad(name, value, need):
-        raise RidgelineError(f"{name} must be {need}, got {value!r}")
+    _check_numbers(config)
+    _check_init(config)
+    _check_optimizer(config)
+    _check_run(config)
 
+
+def _bad(name, value, need):
+    """Raise the one-line error: ``<name> must be <need>, got <value>``."""
+    raise RidgelineError(f"{name} must be {need}, got {value!r}")
+
+
+def _check_numbers(config: TrainConfig) -> None:
+    """Epochs, batch size, width, λ, α and the other parameters' λ and α: each in its range."""
     if not isinstance(config.epochs, int) or config.epochs < 1:
-        bad("epochs", config.epochs, "an integer >= 1")
+        _bad("epochs", config.epochs, "an integer >= 1")
     if not isinstance(config.batch_size, int) or config.batch_size < 1:
-        bad("batch_size", config.batch_size, "an integer >= 1")
+        _bad("batch_size", config.batch_size, "an integer >= 1")
     if not (isinstance(config.width, (int, float)) and math.isfinite(config.width) and config.width > 0):
-        bad("width", config.width, "a number > 0 (1 = Page's ResNet-9, 0.125 for a quick CPU run)")
+        _bad("width", config.width, "a number > 0 (1 = Page's ResNet-9, 0.125 for a quick CPU run)")
     if not (math.isfinite(config.lr) and config.lr >= 0):
-        bad("lr", config.lr, "a finite number >= 0")
+        _bad("lr", config.lr, "a finite number >= 0")
     if not (math.isfinite(config.wd) and config.wd >= 0):
-        bad("wd", config.wd, "a finite number >= 0")
+        _bad("wd", config.wd, "a finite number >= 0")
     if config.wd_on not in WD_ON:
-        bad("wd_on", config.wd_on, "'all' or 'scale-invariant'")
+        _bad("wd_on", config.wd_on, "'all' or 'scale-invariant'")
     for name in ("other_lr", "other_wd"):
         value = getattr(config, name)
         if value is not None and not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
-            bad(name, value, "a finite number >= 0")
+            _bad(name, value, "a finite number >= 0")
+
+
+def _check_init(config: TrainConfig) -> None:
+    """init_scale (a number, or 'follow' with symmetry_ref and λ > 0); settings that exclude each other."""
     if config.init_scale == "follow":
         if config.symmetry_ref is None:
-            bad("init_scale", config.init_scale, "a number, or 'follow' with symmetry_ref lr=LR,wd=WD set")
+            _bad("init_scale", config.init_scale, "a number, or 'follow' with symmetry_ref lr=LR,wd=WD set")
         if config.lr == 0:
-            bad("init_scale", config.init_scale, "a number when lr is 0 ('follow' scales |w₀| by lr)")
+            _bad("init_scale", config.init_scale, "a number when lr is 0 ('follow' scales |w₀| by lr)")
     elif isinstance(config.init_scale, bool) or not (
             isinstance(config.init_scale, (int, float)) and math.isfinite(config.init_scale) and config.init_scale > 0):
-        bad("init_scale", config.init_scale, "a finite number > 0 (1 = the default initialisation) or 'follow'")
+        _bad("init_scale", config.init_scale, "a finite number > 0 (1 = the default initialisation) or 'follow'")
     if config.symmetry_ref is not None:
         parse_symmetry_ref(config.symmetry_ref)
     if config.other_wd is not None and config.wd_on != "all":
-        bad("other_wd", config.other_wd, "unset with wd_on 'scale-invariant' (which sets it to 0)")
+        _bad("other_wd", config.other_wd, "unset with wd_on 'scale-invariant' (which sets it to 0)")
     if config.other_lr is not None and config.lr == 0:
-        bad("other_lr", config.other_lr, "unset when lr is 0 (it follows lr's schedule, scaled)")
+        _bad("other_lr", config.other_lr, "unset when lr is 0 (it follows lr's schedule, scaled)")
+
+
+def _check_optimizer(config: TrainConfig) -> None:
+    """The optimizer and its settings: ρ (or β₁) in [0, 1), nesterov, adjust_lr, β₂, ε."""
     if config.optimizer not in OPTIMIZERS:
-        bad("optimizer", config.optimizer, f"one of {', '.join(OPTIMIZERS)}")
+        _bad("optimizer", config.optimizer, f"one of {', '.join(OPTIMIZERS)}")
     sgd = config.optimizer == "sgd"
     if not 0 <= config.momentum < 1:
-        bad("momentum" if sgd else "beta1", config.momentum, "in [0, 1)")
+        _bad("momentum" if sgd else "beta1", config.momentum, "in [0, 1)")
     if not sgd and config.nesterov and config.optimizer != "muon":
-        bad("nesterov", config.nesterov, f"False with optimizer {config.optimizer!r} (an SGD flag)")
+        _bad("nesterov", config.nesterov, f"False with optimizer {config.optimizer!r} (an SGD flag)")
     from dynamics.rules import ADJUST_LR
 
     if config.adjust_lr not in ADJUST_LR or (config.adjust_lr != "original" and config.optimizer != "muon"):
-        bad("adjust_lr", config.adjust_lr, f"one of {', '.join(ADJUST_LR)}, with optimizer muon")
+        _bad("adjust_lr", config.adjust_lr, f"one of {', '.join(ADJUST_LR)}, with optimizer muon")
     if config.beta2 is not None and not (sgd is False and config.optimizer != "muon" and 0 <= config.beta2 < 1):
-        bad("beta2", config.beta2, "in [0, 1), with optimizer adamw, adam or lion")
+        _bad("beta2", config.beta2, "in [0, 1), with optimizer adamw, adam or lion")
     if not (isinstance(config.eps, (int, float)) and math.isfinite(config.eps) and config.eps > 0):
-        bad("eps", config.eps, "a finite number > 0 (e.g. 1e-8)")
+        _bad("eps", config.eps, "a finite number > 0 (e.g. 1e-8)")
+
+
+def _check_run(config: TrainConfig) -> None:
+    """Schedule, warmup, logging, data sizes, device, random seed and output directory."""
     if config.schedule not in SCHEDULES:
-        bad("schedule", config.schedule, "'piecewise' or 'constant'")
+        _bad("schedule", config.schedule, "'piecewise' or 'constant'")
     if config.warmup_epochs is not None and not 0 <= config.warmup_epochs <= config.epochs:
-        bad("warmup_epochs", config.warmup_epochs, f"between 0 and epochs={config.epochs}")
+        _bad("warmup_epochs", config.warmup_epochs, f"between 0 and epochs={config.epochs}")
     if not isinstance(config.log_every, int) or config.log_every < 1:
-        bad("log_every", config.log_every, "an integer >= 1 (steps)")
+        _bad("log_every", config.log_every, "an integer >= 1 (steps)")
     if config.train_size is not None and (not isinstance(config.train_size, int) or config.train_size < 1):
-        bad("train_size", config.train_size, "an integer >= 1 or None (all)")
+        _bad("train_size", config.train_size, "an integer >= 1 or None (all)")
     if not isinstance(config.holdout, int) or config.holdout < 0:
-        bad("holdout", config.holdout, "an integer >= 0")
+        _bad("holdout", config.holdout, "an integer >= 0")
     if not isinstance(config.device, str) or not _DEVICE.match(config.device):
-        bad("device", config.device, "'auto', 'cpu', 'cuda' or 'cuda:N'")
+        _bad("device", config.device, "'auto', 'cpu', 'cuda' or 'cuda:N'")
     if not isinstance(config.seed, int) or not 0 <= config.seed < 2**63:
-        bad("seed", config.seed, f"an integer in [0, {2**63 - 1}] (torch's seed range)")
+        _bad("seed", config.seed, f"an integer in [0, {2**63 - 1}] (torch's seed range)")
     if config.out is not None and not str(config.out).strip():
-        bad("out", config.out, "a directory path (--out \"\" would save nothing)")
+        _bad("out", config.out, "a directory path (--out \"\" would save nothing)")
 
 
 #: the from_options arguments that set the first-moment family's fields (the rest are fields)

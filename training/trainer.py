@@ -89,8 +89,6 @@ def train(config: TrainConfig, *, resume: bool = False, verbose: bool = True,
 def _train(config: TrainConfig, run: Optional[RunDir], resume: bool, device, console: Console,
            on_step: Optional[Callable]) -> dict:
     """:func:`train` once the run directory (if any) is locked."""
-    import pandas as pd
-
     finished, ckpt = run.prepare(config, resume) if run else (None, None)
     if finished is not None:
         console.print(f"{run.path} already finished; its summary:")
@@ -106,26 +104,9 @@ def _train(config: TrainConfig, run: Optional[RunDir], resume: bool, device, con
     monitor = Monitor(setup.model, setup.optimizer, every=config.log_every, per_channel=config.per_channel)
     steps_per_epoch = len(train_set) // config.batch_size
     total_steps = steps_per_epoch * config.epochs
-    logged = total_steps // config.log_every
-    if logged < MIN_LOGGED_STEPS:
-        console.print(f"[yellow bold]warning[/]: {total_steps} steps at --log-every {config.log_every} "
-                      f"log the norms {logged} times; `ridgeline validate` needs about "
-                      f"{MIN_LOGGED_STEPS} or more: use --log-every "
-                      f"{max(1, total_steps // MIN_LOGGED_STEPS)} or train longer", highlight=False)
+    _warn_few_logs(console, config, total_steps)
 
-    metrics: list[dict] = []
-    norms, channels = pd.DataFrame(), (pd.DataFrame() if config.per_channel else None)
-    start_epoch, step, elapsed = 0, 0, 0.0
-    if ckpt is not None:
-        setup.model.load_state_dict(ckpt["model"])
-        setup.optimizer.load_state_dict(ckpt["optimizer"])
-        set_rng_state(ckpt["rng"])
-        start_epoch, step, elapsed, metrics = ckpt["epoch"], ckpt["step"], ckpt["seconds"], ckpt["metrics"]
-        norms, channels = run.tables  # read and checked by run.prepare, before the data
-        # the monitor counts on from the checkpoint's step (so logs no step 0) and its
-        # gradient statistic's filter state is restored (None in older checkpoints)
-        monitor.resume(step, ckpt.get("gradient_memory"))
-        console.print(f"resuming {run.path} after epoch {start_epoch} (step {step})")
+    start_epoch, step, elapsed, metrics, tables = _start_state(config, run, ckpt, setup, monitor, console)
     if run is not None and ckpt is None:
         run.write_start(config, {**environment(device, data["source"]),
                                  "data_fingerprint": data["fingerprint"]})
@@ -137,47 +118,9 @@ def _train(config: TrainConfig, run: Optional[RunDir], resume: bool, device, con
 
     console.print(f"{len(train_set)} training images, {steps_per_epoch} steps/epoch, "
                   f"{weight_count(setup.model) / 1e6:.3f} M weights, device {device}")
-    diverged, t0 = False, time.perf_counter() - elapsed
-    columns = (TextColumn("[bold]epoch {task.fields[epoch]}/" + str(config.epochs)), BarColumn(bar_width=20),
-               MofNCompleteColumn(), TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
-               TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False) as bar:
-        task = bar.add_task("train", total=total_steps, completed=step, epoch=start_epoch + 1,
-                            status=_status(metrics[-1] if metrics else None))
-        for epoch in range(start_epoch + 1, config.epochs + 1):
-            generator = torch.Generator(device=device).manual_seed(epoch_seed(config.seed, epoch))
-            batches = train_set.train_batches(config.batch_size, generator, config.cutout)
-            bar.update(task, epoch=epoch)
-            result = train_epoch(setup, config, batches, epoch, step, steps_per_epoch, monitor, on_step,
-                                 progress=lambda s, loss: bar.update(task, completed=s,
-                                                                     status=f"loss {loss:.3f}"))
-            step, diverged = result.step, result.diverged
-            row = {"epoch": epoch, "step": step, "lr": setup.optimizer.param_groups[0]["lr"],
-                   "train_loss": result.loss_sum / max(result.images, 1),
-                   "train_acc": result.correct / max(result.images, 1)}
-            row["test_loss"], row["test_acc"] = evaluate(setup, test_set)
-            if val_set is not None:
-                row["val_loss"], row["val_acc"] = evaluate(setup, val_set)
-            row["seconds"] = time.perf_counter() - t0
-            metrics.append(row)
-            new_norms, new_channels = (_complete(t) for t in monitor.fetch())
-            norms = pd.concat([norms, new_norms], ignore_index=True) if len(norms) else new_norms
-            if config.per_channel:
-                channels = pd.concat([channels, new_channels], ignore_index=True) if len(channels) else new_channels
-            if board is not None:
-                board.add(norms)
-            bar.update(task, completed=step, status=_status(row))
-            if run is not None:
-                checkpoint = None if diverged else {
-                    "model": setup.model.state_dict(), "optimizer": setup.optimizer.state_dict(),
-                    "rng": rng_state(), "gradient_memory": monitor.gradstats.memory,
-                    "epoch": epoch, "step": step, "seconds": row["seconds"],
-                    "metrics": metrics, "config": config.to_dict(), "data": data}
-                columns_order = METRIC_COLUMNS + [c for c in row if c not in METRIC_COLUMNS]
-                run.write_epoch(pd.DataFrame(metrics)[columns_order], norms, channels, checkpoint)
-            if diverged:
-                console.print(f"[red]diverged[/]: non-finite loss by step {step} (epoch {epoch}); stopping")
-                break
+    t0 = time.perf_counter() - elapsed
+    step, diverged = _epochs(config, run, device, (train_set, val_set, test_set), data, setup, monitor,
+                             board, on_step, console, (start_epoch, step, metrics, tables), t0)
 
     monitor.close()
     if board is not None:
@@ -188,6 +131,113 @@ def _train(config: TrainConfig, run: Optional[RunDir], resume: bool, device, con
         run.write_summary(summary)
     _print_summary(console, summary)
     return summary
+
+
+def _warn_few_logs(console: Console, config: TrainConfig, total_steps: int) -> None:
+    """Warn when ``total_steps // log_every`` is under :data:`MIN_LOGGED_STEPS`."""
+    logged = total_steps // config.log_every
+    if logged < MIN_LOGGED_STEPS:
+        console.print(f"[yellow bold]warning[/]: {total_steps} steps at --log-every {config.log_every} "
+                      f"log the norms {logged} times; `ridgeline validate` needs about "
+                      f"{MIN_LOGGED_STEPS} or more: use --log-every "
+                      f"{max(1, total_steps // MIN_LOGGED_STEPS)} or train longer", highlight=False)
+
+
+def _start_state(config: TrainConfig, run: Optional[RunDir], ckpt: Optional[dict], setup, monitor: Monitor,
+                 console: Console) -> tuple:
+    """``(start_epoch, step, elapsed, metrics, [norms, channels])``: empty for a new run, else
+    restored from the checkpoint (model, optimiser, random state and monitor with it)."""
+    import pandas as pd
+
+    if ckpt is None:
+        return 0, 0, 0.0, [], [pd.DataFrame(), (pd.DataFrame() if config.per_channel else None)]
+    setup.model.load_state_dict(ckpt["model"])
+    setup.optimizer.load_state_dict(ckpt["optimizer"])
+    set_rng_state(ckpt["rng"])
+    start_epoch, step, elapsed, metrics = ckpt["epoch"], ckpt["step"], ckpt["seconds"], ckpt["metrics"]
+    norms, channels = run.tables  # read and checked by run.prepare, before the data
+    # the monitor counts on from the checkpoint's step (so logs no step 0) and its
+    # gradient statistic's filter state is restored (None in older checkpoints)
+    monitor.resume(step, ckpt.get("gradient_memory"))
+    console.print(f"resuming {run.path} after epoch {start_epoch} (step {step})")
+    return start_epoch, step, elapsed, metrics, [norms, channels]
+
+
+def _epochs(config: TrainConfig, run: Optional[RunDir], device, sets: tuple, data: dict, setup,
+            monitor: Monitor, board, on_step: Optional[Callable], console: Console, state: tuple,
+            t0: float) -> tuple:
+    """Epochs ``start_epoch + 1 .. config.epochs`` under a progress bar, each one trained,
+    evaluated, appended to ``metrics`` and the tables ``[norms, channels]`` (in place) and
+    written; stops after a diverged epoch. Returns ``(step, diverged)``."""
+    train_set, val_set, test_set = sets
+    start_epoch, step, metrics, tables = state
+    steps_per_epoch = len(train_set) // config.batch_size
+    diverged = False
+    columns = (TextColumn("[bold]epoch {task.fields[epoch]}/" + str(config.epochs)), BarColumn(bar_width=20),
+               MofNCompleteColumn(), TextColumn("{task.fields[status]}"), TimeElapsedColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, console=console, transient=False) as bar:
+        task = bar.add_task("train", total=steps_per_epoch * config.epochs, completed=step,
+                            epoch=start_epoch + 1, status=_status(metrics[-1] if metrics else None))
+        for epoch in range(start_epoch + 1, config.epochs + 1):
+            generator = torch.Generator(device=device).manual_seed(epoch_seed(config.seed, epoch))
+            batches = train_set.train_batches(config.batch_size, generator, config.cutout)
+            bar.update(task, epoch=epoch)
+            result = train_epoch(setup, config, batches, epoch, step, steps_per_epoch, monitor, on_step,
+                                 progress=lambda s, loss: bar.update(task, completed=s,
+                                                                     status=f"loss {loss:.3f}"))
+            step, diverged = result.step, result.diverged
+            row = _epoch_row(setup, result, epoch, test_set, val_set, t0)
+            metrics.append(row)
+            _grow_tables(tables, monitor, config.per_channel)
+            if board is not None:
+                board.add(tables[0])
+            bar.update(task, completed=step, status=_status(row))
+            if run is not None:
+                _write_epoch(run, config, setup, monitor, data, metrics, tables, diverged)
+            if diverged:
+                console.print(f"[red]diverged[/]: non-finite loss by step {step} (epoch {epoch}); stopping")
+                break
+    return step, diverged
+
+
+def _epoch_row(setup, result, epoch: int, test_set, val_set, t0: float) -> dict:
+    """The metrics row of one finished epoch: mean train loss and accuracy over its
+    images, test (and held-out) loss and accuracy, seconds since ``t0``."""
+    row = {"epoch": epoch, "step": result.step, "lr": setup.optimizer.param_groups[0]["lr"],
+           "train_loss": result.loss_sum / max(result.images, 1),
+           "train_acc": result.correct / max(result.images, 1)}
+    row["test_loss"], row["test_acc"] = evaluate(setup, test_set)
+    if val_set is not None:
+        row["val_loss"], row["val_acc"] = evaluate(setup, val_set)
+    row["seconds"] = time.perf_counter() - t0
+    return row
+
+
+def _grow_tables(tables: list, monitor: Monitor, per_channel: bool) -> None:
+    """Append the monitor's new norm (and per-channel) rows to ``tables = [norms, channels]``."""
+    import pandas as pd
+
+    norms, channels = tables
+    new_norms, new_channels = (_complete(t) for t in monitor.fetch())
+    tables[0] = pd.concat([norms, new_norms], ignore_index=True) if len(norms) else new_norms
+    if per_channel:
+        tables[1] = pd.concat([channels, new_channels], ignore_index=True) if len(channels) else new_channels
+
+
+def _write_epoch(run: RunDir, config: TrainConfig, setup, monitor: Monitor, data: dict, metrics: list,
+                 tables: list, diverged: bool) -> None:
+    """Write the tables after the last epoch in ``metrics``, and its checkpoint unless it diverged."""
+    import pandas as pd
+
+    row = metrics[-1]
+    checkpoint = None if diverged else {
+        "model": setup.model.state_dict(), "optimizer": setup.optimizer.state_dict(),
+        "rng": rng_state(), "gradient_memory": monitor.gradstats.memory,
+        "epoch": row["epoch"], "step": row["step"], "seconds": row["seconds"],
+        "metrics": metrics, "config": config.to_dict(), "data": data}
+    columns_order = METRIC_COLUMNS + [c for c in row if c not in METRIC_COLUMNS]
+    run.write_epoch(pd.DataFrame(metrics)[columns_order], tables[0], tables[1], checkpoint)
 
 
 def _complete(frame):

@@ -454,20 +454,9 @@ def forecast(cfg: ForecastConfig, console=None) -> Forecast:
     pilot = load_run(cfg.pilot)
     _sgd_rule(pilot.rule, "a forecast")
     plan = planned_config(pilot.config, cfg.to)
-    if float(plan.get("momentum", 0.0)) == 0:
-        rule = "sgd"
-    elif pilot.rule in ("nesterov", "heavy-ball"):
-        rule = pilot.rule
-    else:
-        rule = "nesterov" if plan.get("nesterov", True) else "heavy-ball"
+    rule = _planned_rule(pilot.rule, plan)
     prof = profiles(pilot, cfg.window)
-    si = set(pilot.norms.loc[pilot.norms["scale_invariant"].astype(bool), "layer"])
-    layers = [l for l in prof.layers if l in si]
-    if not layers:
-        raise RidgelineError(f"the pilot {pilot.path} logs no scale-invariant layer: nothing to forecast")
-    notes = []
-    if not np.isfinite(prof.power[:, [prof.layers.index(l) for l in layers]]).any():
-        notes.append("the pilot has no grad_power_ratio: the forecast is white (k = 1)")
+    layers, notes = _forecast_layers(pilot, prof)
     lam, clock = planned_schedule(plan)
     if clock.total < 1:
         raise RidgelineError("the planned run has no steps: raise epochs or train_size")
@@ -476,18 +465,7 @@ def forecast(cfg: ForecastConfig, console=None) -> Forecast:
     scale = g2_scale(pilot.config, plan, cfg.batch_exponent, cfg.g2_exponents)
     G2 = prof.at("G2", clock, steps, cfg.mapping)[:, cols] * scale
     k = np.nan_to_num(prof.at("power", clock, steps, cfg.mapping)[:, cols], nan=1.0)
-    built = initial_norms(plan, layers)
-    if built is None:
-        w0 = np.array([prof.weight_norm0[l] for l in layers]) * float(plan.get("init_scale", 1.0)) \
-            / float(pilot.config.get("init_scale", 1.0))
-        notes.append("the pilot's layers are not Page's ResNet-9's: |w₀| from the pilot's step-0 row")
-    else:
-        w0 = np.array([built[l] for l in layers])
-        same = all(plan.get(n) == pilot.config.get(n) for n in ("seed", "width", "init_scale"))
-        logged = np.array([prof.weight_norm0[l] for l in layers])
-        if same and np.isfinite(logged).all() and np.max(np.abs(w0 / logged - 1)) > 1e-4:
-            notes.append(f"the built |w₀| differs from the pilot's step-0 |w| by up to "
-                         f"{np.max(np.abs(w0 / logged - 1)):.1%} (model changed since the pilot?)")
+    w0 = _planned_start(plan, pilot, prof, layers, notes)
     if not np.isfinite(w0).all() or not np.isfinite(G2).all():
         raise RidgelineError(f"the pilot {pilot.path} lacks |w₀| or G² for some layer: its norms.csv "
                              "must log step 0 and every scale-invariant layer")
@@ -498,14 +476,7 @@ def forecast(cfg: ForecastConfig, console=None) -> Forecast:
         notes.append("k = f(η h) of the quadratic valley, h per layer fitted on the pilot: "
                      + ", ".join(f"{l.split('.')[0]}{'' if l.startswith('prep') else '…'} {v:.3g}"
                                  for l, v in list(h.items())[:3]) + ", …")
-    white = trajectory(rule, lam, wd, rho, G2, w0)
-    rows = trajectory_rows(corr, layers)
-    w = trajectory_rows(white, layers)
-    rows["weight_norm_white"], rows["angular_update_white"] = w["weight_norm"], w["angular_update"]
-    pad = lambda a: np.vstack([np.full((1, a.shape[1]), np.nan), a]).reshape(-1)  # noqa: E731 - row 0: none
-    rows.insert(2, "lr", np.concatenate([[0.0], lam]).repeat(len(layers)))
-    rows.insert(3, "G2", pad(G2))
-    rows.insert(4, "power", pad(k))
+    rows = _forecast_rows(corr, trajectory(rule, lam, wd, rho, G2, w0), layers, lam, G2, k)
     out = ensure_dir(cfg.out)
     meta = {"pilot": str(pilot.path), "to": dict(cfg.to), "mapping": cfg.mapping,
             "batch_exponent": cfg.batch_exponent, "g2_exponents": dict(cfg.g2_exponents), "g2_scale": scale,
@@ -523,6 +494,59 @@ def forecast(cfg: ForecastConfig, console=None) -> Forecast:
     if console is not None:
         _print_forecast(console, rows, meta)
     return Forecast(rows, plan, notes, out)
+
+
+def _planned_rule(pilot_rule: str, plan: dict) -> str:
+    """The planned run's update rule: plain SGD at ρ = 0, else the pilot's momentum rule
+    (or the plan's ``nesterov`` choice when the pilot had none)."""
+    if float(plan.get("momentum", 0.0)) == 0:
+        return "sgd"
+    if pilot_rule in ("nesterov", "heavy-ball"):
+        return pilot_rule
+    return "nesterov" if plan.get("nesterov", True) else "heavy-ball"
+
+
+def _forecast_layers(pilot, prof: Profiles) -> tuple[list[str], list[str]]:
+    """``(layers, notes)``: the pilot's scale-invariant layers (an error without any) and a
+    note when none has a grad_power_ratio (the forecast is then white, k = 1)."""
+    si = set(pilot.norms.loc[pilot.norms["scale_invariant"].astype(bool), "layer"])
+    layers = [l for l in prof.layers if l in si]
+    if not layers:
+        raise RidgelineError(f"the pilot {pilot.path} logs no scale-invariant layer: nothing to forecast")
+    notes = []
+    if not np.isfinite(prof.power[:, [prof.layers.index(l) for l in layers]]).any():
+        notes.append("the pilot has no grad_power_ratio: the forecast is white (k = 1)")
+    return layers, notes
+
+
+def _planned_start(plan: dict, pilot, prof: Profiles, layers: list[str], notes: list[str]) -> np.ndarray:
+    """|w₀| per layer of the planned run: built from Page's ResNet-9 when the layers are its,
+    else the pilot's step-0 |w| times init_scale(plan)/init_scale(pilot); appends to ``notes``."""
+    built = initial_norms(plan, layers)
+    if built is None:
+        notes.append("the pilot's layers are not Page's ResNet-9's: |w₀| from the pilot's step-0 row")
+        return np.array([prof.weight_norm0[l] for l in layers]) * float(plan.get("init_scale", 1.0)) \
+            / float(pilot.config.get("init_scale", 1.0))
+    w0 = np.array([built[l] for l in layers])
+    same = all(plan.get(n) == pilot.config.get(n) for n in ("seed", "width", "init_scale"))
+    logged = np.array([prof.weight_norm0[l] for l in layers])
+    if same and np.isfinite(logged).all() and np.max(np.abs(w0 / logged - 1)) > 1e-4:
+        notes.append(f"the built |w₀| differs from the pilot's step-0 |w| by up to "
+                     f"{np.max(np.abs(w0 / logged - 1)):.1%} (model changed since the pilot?)")
+    return w0
+
+
+def _forecast_rows(corr, white, layers: list[str], lam: np.ndarray, G2: np.ndarray, k: np.ndarray):
+    """The forecast.csv table: the corrected trajectory's rows with the white one's |w| and
+    angle beside them, and the lr, G² and k per step (row 0, the start: lr 0, no G² or k)."""
+    rows = trajectory_rows(corr, layers)
+    w = trajectory_rows(white, layers)
+    rows["weight_norm_white"], rows["angular_update_white"] = w["weight_norm"], w["angular_update"]
+    pad = lambda a: np.vstack([np.full((1, a.shape[1]), np.nan), a]).reshape(-1)  # noqa: E731 - row 0: none
+    rows.insert(2, "lr", np.concatenate([[0.0], lam]).repeat(len(layers)))
+    rows.insert(3, "G2", pad(G2))
+    rows.insert(4, "power", pad(k))
+    return rows
 
 
 def pilot_curvatures(pilot, layers: list[str]) -> dict:

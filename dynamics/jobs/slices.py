@@ -91,25 +91,14 @@ def quadratic_final_loss(lr, batch_size, momentum, wd, seed: int = 0, steps: int
 
     from dynamics.sim.engine import SplitGradient, integrate
     from dynamics.rules import initial_state
-    from dynamics.theory.symbolic import check_hyperparameters, predict
     from dynamics.sim.toys import curvatures, head_gradient, head_loss, quadratic_gradient, quadratic_loss
 
     check_toy(rule=rule, schedule=schedule, steps=steps, dim=dim, noise=noise, curvature_min=curvature_min,
               curvature_max=curvature_max, init_norm=init_norm, head=head, head_curvature_min=head_curvature_min,
               head_curvature_max=head_curvature_max, head_noise=head_noise, device=device)
-    arrays = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (lr, batch_size, momentum, wd)))
-    shape = arrays[0].shape
-    lr_, n_, rho_, wd_ = (a.reshape(-1) for a in arrays)
-    check_hyperparameters(lr_, wd_, rho_)
-    if np.any(n_ < 1) or not np.all(np.isfinite(n_)):
-        raise RidgelineError(f"batch_size must be >= 1, got {batch_size}")
+    shape, (lr_, n_, rho_, wd_) = _flat_settings(lr, batch_size, momentum, wd)
     noise_std = noise / np.sqrt(n_)
-    if init_norm > 0:
-        w0 = np.full(lr_.shape, float(init_norm))
-    else:
-        w0 = np.asarray(predict(rule, lr_, wd_, rho_, noise_std, **_rule_arguments(rule, dim)).weight_norm,
-                        dtype=float)
-        w0 = np.where(np.isfinite(w0), w0, 1.0)  # no equilibrium (e.g. wd = 0): start at 1
+    w0 = _initial_norms(rule, lr_, wd_, rho_, noise_std, init_norm, dim)
 
     dtype, dev = torch.float32, torch.device(device)
     col = lambda a: torch.as_tensor(np.asarray(a, dtype=float), dtype=dtype, device=dev)[:, None]  # noqa: E731
@@ -138,6 +127,31 @@ def quadratic_final_loss(lr, batch_size, momentum, wd, seed: int = 0, steps: int
             loss = loss + head_loss(w[:, dim:], kappa, head_target)
         loss = loss.double().cpu().numpy()
     return np.where(np.isfinite(loss), loss, np.nan).reshape(shape)
+
+
+def _flat_settings(lr, batch_size, momentum, wd) -> tuple:
+    """``(shape, (λ, N, ρ, α))``: the settings broadcast together, as flat arrays, and
+    their broadcast shape; checked (N ≥ 1 and finite)."""
+    from dynamics.theory.symbolic import check_hyperparameters
+
+    arrays = np.broadcast_arrays(*(np.asarray(a, dtype=float) for a in (lr, batch_size, momentum, wd)))
+    lr_, n_, rho_, wd_ = (a.reshape(-1) for a in arrays)
+    check_hyperparameters(lr_, wd_, rho_)
+    if np.any(n_ < 1) or not np.all(np.isfinite(n_)):
+        raise RidgelineError(f"batch_size must be >= 1, got {batch_size}")
+    return arrays[0].shape, (lr_, n_, rho_, wd_)
+
+
+def _initial_norms(rule: str, lr_, wd_, rho_, noise_std, init_norm: float, dim: int) -> np.ndarray:
+    """|w₀| per setting: ``init_norm`` when > 0, else the predicted equilibrium norm |w|*
+    with G = σ/√N (1 where there is none, e.g. α = 0)."""
+    from dynamics.theory.symbolic import predict
+
+    if init_norm > 0:
+        return np.full(lr_.shape, float(init_norm))
+    w0 = np.asarray(predict(rule, lr_, wd_, rho_, noise_std, **_rule_arguments(rule, dim)).weight_norm,
+                    dtype=float)
+    return np.where(np.isfinite(w0), w0, 1.0)  # no equilibrium (e.g. wd = 0): start at 1
 
 
 def _rule_arguments(rule: str, dim: int) -> dict:
@@ -324,25 +338,42 @@ def run_slices(config: SlicesConfig) -> dict:
 
 
 def _run_slices(config: SlicesConfig) -> dict:
-    import dataclasses
-    import json
-
-    import pandas as pd
+    """:func:`run_slices` once the output directory is locked."""
     from rich.console import Console
     from rich.progress import Progress
-    from rich.table import Table
 
     from dynamics.sim.engine import tune_allocator
-    from dynamics.util.io import ensure_dir, write_csv, write_json
-    from dynamics.util.output import changed_settings, print_table
-    from dynamics.analysis.ridge import fit_ridge, interior_only, seed_slopes
-    from figures.heatmap import slice_heatmap
+    from dynamics.util.io import ensure_dir, write_json
+    from dynamics.util.output import changed_settings
 
     out = ensure_dir(config.out)
     tune_allocator()
     console = Console()
     console.print(f"[bold]ridgeline simulate slices[/] {changed_settings(config)}",
                   highlight=False, soft_wrap=True)
+    same = _same_settings(config, out)
+    fits = {}
+    with Progress(console=console) as bar:
+        task = bar.add_task("slices", total=len(SLICES) * config.repeats)
+        claims = slice_claims(config.rule)
+        for name, (y_col, _, _, _, _) in SLICES.items():
+            frame = _slice_data(name, config, out, same, lambda n=1: bar.advance(task, n))
+            fits[name] = _fit_slice(name, y_col, frame, config, out, *claims[name])
+    write_json(out / "ridge.json", fits)
+    _print_fits(console, config, fits)
+    console.print(f"wrote {out}/ridge.json and the heatmaps")
+    return fits
+
+
+def _same_settings(config: SlicesConfig, out) -> bool:
+    """Whether ``out/config.json`` holds these settings; if not, the slices and fits from
+    other settings are removed (they must not survive an interrupted rerun). Writes the
+    new config.json either way."""
+    import dataclasses
+    import json
+
+    from dynamics.util.io import write_json
+
     settings = dataclasses.asdict(config) | {"toy_defaults": slice_defaults(config.rule), "toy": toy_options()}
     settings.pop("out")
     previous = out / "config.json"
@@ -355,41 +386,60 @@ def _run_slices(config: SlicesConfig) -> dict:
             (out / f"{name}.csv").unlink(missing_ok=True)
         (out / "ridge.json").unlink(missing_ok=True)  # fitted on them
     write_json(previous, {"settings": settings})
-    fits = {}
-    with Progress(console=console) as bar:
-        task = bar.add_task("slices", total=len(SLICES) * config.repeats)
-        claims = slice_claims(config.rule)
-        for name, (y_col, _, _, _, _) in SLICES.items():
-            claim, expected = claims[name]
-            csv = out / f"{name}.csv"
-            if same and csv.exists():
-                frame = pd.read_csv(csv)
-                bar.advance(task, config.repeats)
-            else:
-                parts = []
-                for k in range(config.repeats):
-                    parts.append(slice_frame(name, config, config.seed + k))
-                    bar.advance(task)
-                frame = pd.concat(parts, ignore_index=True)
-                write_csv(csv, frame)
-            fit = interior_only(fit_ridge(frame, "lr", y_col, "loss", maximize=False))
-            # Within one seed every setting sees the same noise stream, so the ridge points'
-            # errors are correlated and the fit's covariance understates the uncertainty;
-            # the spread of the per-seed slopes measures it.
-            per_seed, seeds_err = seed_slopes(frame, "lr", y_col, "loss", maximize=False)
-            means = frame.groupby(["lr", y_col], as_index=False)["loss"].agg(lambda v: v.mean(skipna=False))
-            slice_heatmap(means, "lr", y_col, "loss", out / f"{name}.png", maximize=False,
-                          floor=float(4 * means.loss.min()), fit=fit, slope_err=seeds_err,
-                          title=f"quadratic toy, {config.rule}: final loss, mean of {config.repeats} seeds; "
-                                + (f"derived flat: {CLAIM_SYMBOLS.get(claim, claim)}" if claim else
-                                   "no flat direction derived") + "; ± seed-to-seed error")
-            fits[name] = fit.to_dict() | {"claim": claim, "expected_slope": expected,
-                                          "per_seed_slopes": per_seed,
-                                          "slope_err_seeds": seeds_err if np.isfinite(seeds_err) else None,
-                                          "z": None if expected is None else z_score(fit.slope, expected, seeds_err),
-                                          "no_slope": no_slope_reason(fit)}
-    write_json(out / "ridge.json", fits)
+    return same
+
+
+def _slice_data(name: str, config: SlicesConfig, out, same: bool, advance):
+    """One slice's final losses over every seed: read from ``<name>.csv`` when it is from the
+    same settings, else computed (one :func:`slice_frame` per seed) and written;
+    ``advance(n)`` moves the progress bar on by n seeds."""
+    import pandas as pd
+
+    from dynamics.util.io import write_csv
+
+    csv = out / f"{name}.csv"
+    if same and csv.exists():
+        advance(config.repeats)
+        return pd.read_csv(csv)
+    parts = []
+    for k in range(config.repeats):
+        parts.append(slice_frame(name, config, config.seed + k))
+        advance()
+    frame = pd.concat(parts, ignore_index=True)
+    write_csv(csv, frame)
+    return frame
+
+
+def _fit_slice(name: str, y_col: str, frame, config: SlicesConfig, out, claim, expected) -> dict:
+    """The ridge of one slice (fit to every seed, slope d log y / d log λ, its seed-to-seed
+    error and z against ``expected``), with its heatmap ``<name>.png``: its ridge.json entry."""
+    from dynamics.analysis.ridge import fit_ridge, interior_only, seed_slopes
+    from figures.heatmap import slice_heatmap
+
+    fit = interior_only(fit_ridge(frame, "lr", y_col, "loss", maximize=False))
+    # Within one seed every setting sees the same noise stream, so the ridge points'
+    # errors are correlated and the fit's covariance understates the uncertainty;
+    # the spread of the per-seed slopes measures it.
+    per_seed, seeds_err = seed_slopes(frame, "lr", y_col, "loss", maximize=False)
+    means = frame.groupby(["lr", y_col], as_index=False)["loss"].agg(lambda v: v.mean(skipna=False))
+    slice_heatmap(means, "lr", y_col, "loss", out / f"{name}.png", maximize=False,
+                  floor=float(4 * means.loss.min()), fit=fit, slope_err=seeds_err,
+                  title=f"quadratic toy, {config.rule}: final loss, mean of {config.repeats} seeds; "
+                        + (f"derived flat: {CLAIM_SYMBOLS.get(claim, claim)}" if claim else
+                           "no flat direction derived") + "; ± seed-to-seed error")
+    return fit.to_dict() | {"claim": claim, "expected_slope": expected,
+                            "per_seed_slopes": per_seed,
+                            "slope_err_seeds": seeds_err if np.isfinite(seeds_err) else None,
+                            "z": None if expected is None else z_score(fit.slope, expected, seeds_err),
+                            "no_slope": no_slope_reason(fit)}
+
+
+def _print_fits(console, config: SlicesConfig, fits: dict) -> None:
+    """The table of fitted ridge slopes against the flat directions derived for the rule."""
+    from rich.table import Table
+
     from dynamics.rules import ADAPTIVE
+    from dynamics.util.output import print_table
 
     table = Table(title="ridge slopes d log y / d log lr vs " + (
         f"the flat directions derived for {config.rule}" if config.rule in ADAPTIVE + ("muon",) else "Page's flat directions"))
@@ -404,5 +454,3 @@ def _run_slices(config: SlicesConfig) -> dict:
                       f"{serr:.3f}" if serr is not None else "n/a",
                       f"{f['z']:+.1f}" if f["z"] is not None else "n/a")
     print_table(console, table)
-    console.print(f"wrote {out}/ridge.json and the heatmaps")
-    return fits

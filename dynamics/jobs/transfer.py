@@ -552,28 +552,12 @@ def scale_transfer(config: TransferConfig) -> Transfer:
     has the element count C in τ, so with the standard parametrisation nothing moves; with
     μP (adaptive rules) λ' = λ W/W', and α' = α W'/W keeps λα, hence τ.
     """
-    from dynamics.rules import ADAPTIVE
-
     setting, before, after = _check_scale(config)
     rule, n, mom = config.rule, setting["batch_size"], setting["momentum"]
     lr, wd, notes = setting["lr"], setting["wd"], []
     form = relaxation_form(rule)[0]
     if after["width"] != before["width"]:
-        ratio = before["width"] / after["width"]
-        if config.parametrisation == "mup":
-            if rule not in ADAPTIVE:
-                raise RidgelineError(f"--parametrisation mup (lr ~ 1/width) is stated for the adaptive rules "
-                                     f"(adamw, lion); {rule}'s relaxation time {form} has no width in it: "
-                                     "use --parametrisation standard")
-            if config.keep == "wd":
-                raise RidgelineError("--parametrisation mup moves lr ~ 1/width itself, so wd must keep the "
-                                     "relaxation time: use --keep lr")
-            lr *= ratio
-            notes.append(f"width x{1 / ratio:.4g} under muP: lr ~ 1/width, so lr x{ratio:.4g}; wd keeps lr*wd")
-        else:
-            notes.append(f"width: the relaxation time derived for {rule}, {form} steps, has no element count "
-                         "in it: it does not depend on width at a fixed lr*wd, and the standard "
-                         "parametrisation keeps lr, so width moves nothing")
+        lr = _width_lr(config, before["width"] / after["width"], lr, form, notes)
     if after["epochs"] != before["epochs"]:
         notes.append(f"epochs x{after['epochs'] / before['epochs']:.4g}: the relaxation time in epochs does not "
                      "depend on the run's length, so the epochs move nothing; the run is "
@@ -583,21 +567,10 @@ def scale_transfer(config: TransferConfig) -> Transfer:
         raise RidgelineError(f"--from: no stable equilibrium for {rule} at lr={setting['lr']:g}, wd={setting['wd']:g}")
     target = tau0 * after["train_size"] / before["train_size"]  # τ N/M = τ' N/M': τ' = τ M'/M steps
     moved = "lr" if config.keep == "wd" else "wd"
-    other = {"lr": lr, "wd": wd}[config.keep]
-    value = {"lr": lr, "wd": wd}[moved]
-    leading = value
-    if not math.isclose(relaxation_steps(rule, lr, wd, mom), target, rel_tol=1e-14):  # else: τ is kept as it is
-        guess = setting["lr"] * setting["wd"] * tau0 / target / other  # leading order: τ ∝ 1/(λα)
-        tau_of = lambda x: relaxation_steps(rule, *((x, other) if moved == "lr" else (other, x)), mom)  # noqa: E731
-        value = guess if math.isclose(tau_of(guess), target, rel_tol=1e-13) else _solve(tau_of, target, guess)
-        leading = guess
+    value, leading = _move_to_tau(rule, setting, lr, wd, mom, config.keep, tau0, target)
     new = setting | {"lr": lr, "wd": wd, moved: value, "batch_size": int(n)}
     old = setting | {"batch_size": int(n)}
-    exact = [(Fraction(p["lr"]), Fraction(p["batch_size"]), 1 - Fraction(p["momentum"]), Fraction(p["wd"]))
-             for p in (old, new)]
-    names = INVARIANTS if rule not in ADAPTIVE else ADAPTIVE_INVARIANTS  # the rule's own invariants
-    invariants = [Invariant(name, float(INVARIANTS[name](*exact[0])), float(INVARIANTS[name](*exact[1])),
-                            INVARIANTS[name](*exact[0]) == INVARIANTS[name](*exact[1])) for name in names]
+    invariants = _invariants(rule, old, new)
     taus = (tau0, relaxation_steps(rule, new["lr"], new["wd"], mom))
     epochs = tuple(t * n / s["train_size"] for t, s in zip(taus, (before, after)))
     runs = tuple(s["epochs"] / e for s, e in zip((before, after), epochs))
@@ -608,6 +581,56 @@ def scale_transfer(config: TransferConfig) -> Transfer:
              "moved": factors, "moved_leading_order": {moved: leading / old[moved]}, "relaxation_form": str(form), "run_relaxation_times": {"before": runs[0], "after": runs[1]},
              "notes": notes}
     return Transfer(old, new, invariants, taus, epochs, warnings, None, scale)
+
+
+def _width_lr(config: TransferConfig, ratio: float, lr: float, form, notes: list) -> float:
+    """λ after a width move W → W', ``ratio`` = W/W': λ' = λ W/W' under μP (adaptive rules,
+    with wd keeping λα), λ unchanged under the standard parametrisation; appends a note."""
+    from dynamics.rules import ADAPTIVE
+
+    rule = config.rule
+    if config.parametrisation == "mup":
+        if rule not in ADAPTIVE:
+            raise RidgelineError(f"--parametrisation mup (lr ~ 1/width) is stated for the adaptive rules "
+                                 f"(adamw, lion); {rule}'s relaxation time {form} has no width in it: "
+                                 "use --parametrisation standard")
+        if config.keep == "wd":
+            raise RidgelineError("--parametrisation mup moves lr ~ 1/width itself, so wd must keep the "
+                                 "relaxation time: use --keep lr")
+        lr *= ratio
+        notes.append(f"width x{1 / ratio:.4g} under muP: lr ~ 1/width, so lr x{ratio:.4g}; wd keeps lr*wd")
+    else:
+        notes.append(f"width: the relaxation time derived for {rule}, {form} steps, has no element count "
+                     "in it: it does not depend on width at a fixed lr*wd, and the standard "
+                     "parametrisation keeps lr, so width moves nothing")
+    return lr
+
+
+def _move_to_tau(rule: str, setting: dict, lr: float, wd: float, mom: float, keep: str, tau0: float,
+                 target: float) -> tuple[float, float]:
+    """``(value, leading)``: the moved one of λ, α (the one not kept) whose exact τ is ``target``
+    steps, and its leading-order value λ'α' = λα τ₀/τ' (τ ∝ 1/(λα)); unchanged when τ already is."""
+    moved = "lr" if keep == "wd" else "wd"
+    other = {"lr": lr, "wd": wd}[keep]
+    value = {"lr": lr, "wd": wd}[moved]
+    leading = value
+    if not math.isclose(relaxation_steps(rule, lr, wd, mom), target, rel_tol=1e-14):  # else: τ is kept as it is
+        guess = setting["lr"] * setting["wd"] * tau0 / target / other  # leading order: τ ∝ 1/(λα)
+        tau_of = lambda x: relaxation_steps(rule, *((x, other) if moved == "lr" else (other, x)), mom)  # noqa: E731
+        value = guess if math.isclose(tau_of(guess), target, rel_tol=1e-13) else _solve(tau_of, target, guess)
+        leading = guess
+    return value, leading
+
+
+def _invariants(rule: str, old: dict, new: dict) -> list:
+    """The rule's own invariants (λ/N, λα, …) before and after, computed exactly in fractions."""
+    from dynamics.rules import ADAPTIVE
+
+    exact = [(Fraction(p["lr"]), Fraction(p["batch_size"]), 1 - Fraction(p["momentum"]), Fraction(p["wd"]))
+             for p in (old, new)]
+    names = INVARIANTS if rule not in ADAPTIVE else ADAPTIVE_INVARIANTS  # the rule's own invariants
+    return [Invariant(name, float(INVARIANTS[name](*exact[0])), float(INVARIANTS[name](*exact[1])),
+                      INVARIANTS[name](*exact[0]) == INVARIANTS[name](*exact[1])) for name in names]
 
 
 def rescaling_exponent(rule: str):

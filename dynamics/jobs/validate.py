@@ -846,21 +846,7 @@ def validate(cfg: ValidateConfig, console=None) -> Validation:
     console.print(f"[bold]validate[/bold] {run.path}  {hyperparameter_ranges(run)}  "
                   f"settings: {changed_settings(cfg, skip=('run_dir',))}", highlight=False, soft_wrap=True)
     console.print(f"relaxation time at the peak lr ({run.rule}, derived): {timescale_line(run)}", highlight=False)
-    import warnings
-
-    with warnings.catch_warnings(), np.errstate(all="ignore"):  # NaN/inf are handled, and reported below
-        warnings.simplefilter("ignore", RuntimeWarning)
-        steps = compare(run, cfg)
-        layers = summarise(steps, cfg, run.norms.attrs.get("non_finite", {}))
-    monitored, unmonitored = monitor_notes(run)
-    layers = unmonitored_rows(layers, unmonitored, "; ".join(monitored))
-    if cfg.statistics_from or cfg.forecast:  # predictions from another run (dynamics.jobs.forecast)
-        from dynamics.jobs.forecast import extend_validation
-
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore", RuntimeWarning)
-            steps, layers = extend_validation(run, steps, layers, cfg.statistics_from, cfg.forecast,
-                                              cfg.mapping, console)
+    steps, layers, unmonitored = _compared(run, cfg, console)
     write_json(out / "config.json", asdict(cfg) | {"rule": run.rule, "wd": run.wd,
                                                      "momentum": run.momentum})
     written, every = thin_steps(steps, run.path / "norms.csv")  # no larger than norms.csv
@@ -871,13 +857,7 @@ def validate(cfg: ValidateConfig, console=None) -> Validation:
     write_csv(out / "validation.csv", layers)
     result = Validation(run, steps, layers, cfg)
     if cfg.figures:
-        from figures.validation import plot_layers, plot_ratios
-
-        shown = steps if cfg.all_layers else steps[steps["scale_invariant"]]
-        if len(shown):
-            plot_layers(shown, out / "validation_norms.png", quantity="norm")
-            plot_layers(shown, out / "validation_angles.png", quantity="angle")
-            plot_ratios(shown, out / "validation_ratios.png", tolerance=cfg.tolerance)
+        _figures(cfg, steps, out)
     shared, own = _split_notes(layers)
     for note in _run_notes(run, steps) + shared:
         console.print(f"[yellow]note[/]: {note}", highlight=False)
@@ -893,6 +873,40 @@ def validate(cfg: ValidateConfig, console=None) -> Validation:
         console.print(f"{len(unmonitored)} tensors not monitored (status \"not monitored\"): "
                       f"{', '.join(unmonitored)}", highlight=False)
     return result
+
+
+def _compared(run, cfg: ValidateConfig, console) -> tuple:
+    """``(steps, layers, unmonitored)``: the per-step comparison and per-layer summary (with a
+    row per unmonitored tensor, and the other run's predictions when asked), NaN/inf silenced
+    here as they are handled and reported."""
+    import warnings
+
+    with warnings.catch_warnings(), np.errstate(all="ignore"):  # NaN/inf are handled, and reported below
+        warnings.simplefilter("ignore", RuntimeWarning)
+        steps = compare(run, cfg)
+        layers = summarise(steps, cfg, run.norms.attrs.get("non_finite", {}))
+    monitored, unmonitored = monitor_notes(run)
+    layers = unmonitored_rows(layers, unmonitored, "; ".join(monitored))
+    if cfg.statistics_from or cfg.forecast:  # predictions from another run (dynamics.jobs.forecast)
+        from dynamics.jobs.forecast import extend_validation
+
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore", RuntimeWarning)
+            steps, layers = extend_validation(run, steps, layers, cfg.statistics_from, cfg.forecast,
+                                              cfg.mapping, console)
+    return steps, layers, unmonitored
+
+
+def _figures(cfg: ValidateConfig, steps, out) -> None:
+    """validation_norms.png, validation_angles.png and validation_ratios.png of the shown layers
+    (the scale-invariant ones unless ``all_layers``)."""
+    from figures.validation import plot_layers, plot_ratios
+
+    shown = steps if cfg.all_layers else steps[steps["scale_invariant"]]
+    if len(shown):
+        plot_layers(shown, out / "validation_norms.png", quantity="norm")
+        plot_layers(shown, out / "validation_angles.png", quantity="angle")
+        plot_ratios(shown, out / "validation_ratios.png", tolerance=cfg.tolerance)
 
 
 def _console():

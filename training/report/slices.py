@@ -168,16 +168,41 @@ def summarise(path, null_draws: int = 500) -> SliceSummary:
     """The :class:`SliceSummary` of one ``ridgeline sweep --objective train`` directory;
     ``null_draws`` noisy copies of the exactly flat landscape give ``p_null``
     (:func:`dynamics.analysis.ridge.flat_null`)."""
-    import dataclasses
-
-    from dynamics.analysis.ridge import (diagonal_profile, diagonal_r2, fit_ridge, flat_null, interior_only, ridge_points,
-                                seed_mean_slope, seed_slopes, student_t_p)
-    from dynamics.jobs.slices import SLICES
-    from training.config import TrainConfig
-    from training.search.records import RecordStore
-    from training.search.sweep import mean_frame, records_frame
+    from dynamics.analysis.ridge import diagonal_profile, seed_mean_slope, student_t_p
 
     path = Path(path)
+    sweep, name, claim, expected = _slice_sweep(path)
+    x, y = sweep["x"]["name"], sweep["y"]["name"]
+    score, maximize = sweep["score"], sweep["maximize"]
+    points, repeats = sweep["x"]["points"] * sweep["y"]["points"], sweep["repeats"]
+    records, frame, complete, runs_done = _finished_frame(path, points)
+    fit, slope, fit_err, per_seed, seed_err, means = _ridge_fits(frame, complete, x, y, score, maximize)
+    r2, r2_seeds = _flatness(frame, complete, sweep, expected)
+    p_t, p_null, noise_sd = _seed_tests(frame, complete, sweep, slope, per_seed, seed_err, expected, null_draws)
+    seed_mean = seed_mean_slope(per_seed)
+    n_slopes = sum(math.isfinite(v) for v in per_seed)
+    p_t_seed_mean = (student_t_p((seed_mean[0] - expected) / seed_mean[1], n_slopes - 1)
+                     if n_slopes > 1 and seed_mean[1] > 0 else float("nan"))
+    profile = (diagonal_profile(frame, x, y, "score", expected, maximize)
+               if complete and sweep["y"]["points"] > 1 else None)
+    row_seeds = _row_seeds(frame, x, y, maximize, fit) if fit is not None and complete else []
+    lengths = _ridge_lengths(sweep, records, fit)
+    return SliceSummary(
+        path=str(path), name=name, x=x, y=y, claim=claim, expected=expected, slope=slope, fit_err=fit_err,
+        seed_err=seed_err, per_seed=per_seed, grid=_grid_text(sweep), runs_done=runs_done,
+        runs_total=points * repeats, seeds_done=len(complete), repeats=repeats, steps=[s for s, _, _ in lengths],
+        relax_peak=[p for _, p, _ in lengths], relax_integrated=[i for _, _, i in lengths], row_seeds=row_seeds,
+        r2=r2, r2_seeds=r2_seeds, p_t=p_t, p_null=p_null, noise_sd=noise_sd,
+        command=sweep_command(path), fit=fit, means=means, score=score, maximize=maximize,
+        seeds=sorted(complete), seed_mean=seed_mean, p_t_seed_mean=p_t_seed_mean, profile=profile,
+        frame=frame if complete else None)
+
+
+def _slice_sweep(path: Path) -> tuple:
+    """``(sweep, name, claim, expected)``: the sweep.json of a train sweep of one of Page's
+    slices (:data:`dynamics.jobs.slices.SLICES`), its name ``x_x_y``, claim and slope."""
+    from dynamics.jobs.slices import SLICES
+
     sweep = _read_json(path / "sweep.json", "sweep description")
     if sweep.get("kind") != "sweep" or sweep.get("objective") != "train":
         raise RidgelineError(f"{path} is not a `ridgeline sweep --objective train` directory")
@@ -187,17 +212,34 @@ def summarise(path, null_draws: int = 500) -> SliceSummary:
         raise RidgelineError(f"{path} sweeps {x} × {y}; Page's slices put lr on --x and batch_size, "
                              "one_minus_momentum or wd on --y")
     _, _, claim, expected, _ = SLICES[name]
+    return sweep, name, claim, expected
+
+
+def _finished_frame(path: Path, points: int) -> tuple:
+    """``(records, frame, complete, runs_done)``: the sweep's records, their table (only the
+    complete seeds' rows once any seed has all ``points`` grid points), those seeds, and
+    the count of finished runs."""
+    from training.search.records import RecordStore
+    from training.search.sweep import records_frame
+
     store = RecordStore(path)  # a damaged record is a one-line error naming it
     records = [store.load(p.stem) for p in sorted(store.dir.glob("*.json"))] if store.dir.is_dir() else []
     frame = records_frame(records)
-    score, maximize = sweep["score"], sweep["maximize"]
-    points, repeats = sweep["x"]["points"] * sweep["y"]["points"], sweep["repeats"]
     runs_done = len(frame)
-    fit, per_seed, means = None, [], None
-    slope = fit_err = seed_err = float("nan")
     complete = [seed for seed, n in frame.groupby("seed").size().items() if n >= points] if len(frame) else []
     if complete:  # a seed still running would weigh some grid points and not others
         frame = frame[frame["seed"].isin(complete)]
+    return records, frame, complete, runs_done
+
+
+def _ridge_fits(frame, complete: list, x: str, y: str, score: str, maximize: bool) -> tuple:
+    """``(fit, slope, fit_err, per_seed, seed_err, means)``: the ridge line fitted to the mean
+    over seeds (inside the grid only), and each complete seed's slope with their spread."""
+    from dynamics.analysis.ridge import fit_ridge, interior_only, seed_slopes
+    from training.search.sweep import mean_frame
+
+    fit, per_seed, means = None, [], None
+    slope = fit_err = seed_err = float("nan")
     if len(frame):
         means = mean_frame(frame, x, y).rename(columns={"score": score})
         try:
@@ -207,30 +249,62 @@ def summarise(path, null_draws: int = 500) -> SliceSummary:
             fit = None
         if complete:  # the ridge of a seed alone only once it covers the whole grid
             per_seed, seed_err = seed_slopes(frame.rename(columns={"score": score}), x, y, score, maximize)
-    row_seeds, r2, r2_seeds = [], (float("nan"), float("nan")), []
+    return fit, slope, fit_err, per_seed, seed_err, means
+
+
+def _flatness(frame, complete: list, sweep: dict, expected: float) -> tuple:
+    """``(r2, r2_seeds)``: score variance explained along the claim and along the other
+    diagonal (:func:`dynamics.analysis.ridge.diagonal_r2`), over the grid and per complete seed."""
+    from dynamics.analysis.ridge import diagonal_r2
+
+    x, y = sweep["x"]["name"], sweep["y"]["name"]
+    points = sweep["x"]["points"] * sweep["y"]["points"]
+    r2, r2_seeds = (float("nan"), float("nan")), []
     if len(frame) and sweep["y"]["points"] > 1:  # every grid point there: Page's flatness over the grid
         if len(frame.groupby([x, y])) == points:
             r2 = diagonal_r2(frame, x, y, "score", expected)
         r2_seeds = [diagonal_r2(part, x, y, "score", expected) for seed, part in frame.groupby("seed")
                     if seed in complete]
+    return r2, r2_seeds
+
+
+def _seed_tests(frame, complete: list, sweep: dict, slope: float, per_seed: list, seed_err: float,
+                expected: float, null_draws: int) -> tuple:
+    """``(p_t, p_null, noise_sd)``: is the slope's departure from the claim more than seed noise?
+    ``p_t`` from t = (slope − expected) / seed_err with n − 1 dof, ``noise_sd`` the score's sd
+    about its grid point's mean, ``p_null`` from the flat null landscape with that noise."""
+    from dynamics.analysis.ridge import flat_null, student_t_p
+
+    x, y, maximize = sweep["x"]["name"], sweep["y"]["name"], sweep["maximize"]
+    points = sweep["x"]["points"] * sweep["y"]["points"]
     p_t = p_null = noise_sd = float("nan")
-    if len(complete) > 1 and math.isfinite(slope):  # is the departure more than seed noise?
+    if len(complete) > 1 and math.isfinite(slope):
         n = sum(math.isfinite(v) for v in per_seed)
         p_t = student_t_p((slope - expected) / seed_err, n - 1) if seed_err > 0 and n > 1 else float("nan")
         cell = frame.groupby([x, y])["score"].transform("mean")
         noise_sd = math.sqrt(float(((frame["score"] - cell) ** 2).sum()) / max(1, len(frame) - points))
         p_null = flat_null(frame, x, y, "score", maximize, expected, len(complete), noise_sd, slope,
                            draws=null_draws)
-    seed_mean = seed_mean_slope(per_seed)
-    n_slopes = sum(math.isfinite(v) for v in per_seed)
-    p_t_seed_mean = (student_t_p((seed_mean[0] - expected) / seed_mean[1], n_slopes - 1)
-                     if n_slopes > 1 and seed_mean[1] > 0 else float("nan"))
-    profile = (diagonal_profile(frame, x, y, "score", expected, maximize)
-               if complete and sweep["y"]["points"] > 1 else None)
-    if fit is not None and complete:  # every seed alone: its best λ per row, inside the grid only
-        per_row = [{yv: lr for (lr, yv), ok in zip(*ridge_points(part, x, y, "score", maximize)) if ok}
-                   for _, part in frame.groupby("seed", sort=True)]
-        row_seeds = [[seeds.get(yv, float("nan")) for seeds in per_row] for _, yv in fit.points]
+    return p_t, p_null, noise_sd
+
+
+def _row_seeds(frame, x: str, y: str, maximize: bool, fit) -> list:
+    """Per grid row of ``fit``, the best λ of each seed alone (NaN: none inside the grid)."""
+    from dynamics.analysis.ridge import ridge_points
+
+    per_row = [{yv: lr for (lr, yv), ok in zip(*ridge_points(part, x, y, "score", maximize)) if ok}
+               for _, part in frame.groupby("seed", sort=True)]
+    return [[seeds.get(yv, float("nan")) for seeds in per_row] for _, yv in fit.points]
+
+
+def _ridge_lengths(sweep: dict, records: list, fit) -> list:
+    """:func:`run_lengths` at each ridge point of ``fit`` on the images the runs really had
+    (empty without a fit, or for an optimiser other than SGD, whose τ is not derived)."""
+    import dataclasses
+
+    from training.config import TrainConfig
+
+    y = sweep["y"]["name"]
     base = TrainConfig(**{k: v for k, v in sweep.get("base", {}).items()
                           if k in {f.name for f in dataclasses.fields(TrainConfig)}})
     rate = _relaxation_rate(base.rule) if base.optimizer == "sgd" else None  # τ derived for SGD rules only
@@ -241,19 +315,15 @@ def summarise(path, null_draws: int = 500) -> SliceSummary:
         hyper = {"lr": lr, **({"momentum": 1 - yv} if y == "one_minus_momentum" else
                               {"batch_size": int(yv)} if y == "batch_size" else {y: yv})}
         lengths.append(run_lengths(dataclasses.replace(base, **hyper), rate, images))
+    return lengths
+
+
+def _grid_text(sweep: dict) -> str:
+    """The grid in words, e.g. ``λ 0.025–0.8 (6) × α 0.001–0.008 (4)``."""
     symbol = {"lr": "λ", "batch_size": "N", "one_minus_momentum": "1−ρ", "wd": "α"}
-    grid = " × ".join(f"{symbol[a['name']]} {a['lo']:g}" + (f"–{a['hi']:g}" if a["points"] > 1 else "")
+    return " × ".join(f"{symbol[a['name']]} {a['lo']:g}" + (f"–{a['hi']:g}" if a["points"] > 1 else "")
                       + f" ({a['points']})"
                       for a in (sweep["x"], sweep["y"]))
-    return SliceSummary(
-        path=str(path), name=name, x=x, y=y, claim=claim, expected=expected, slope=slope, fit_err=fit_err,
-        seed_err=seed_err, per_seed=per_seed, grid=grid, runs_done=runs_done, runs_total=points * repeats,
-        seeds_done=len(complete), repeats=repeats, steps=[s for s, _, _ in lengths],
-        relax_peak=[p for _, p, _ in lengths], relax_integrated=[i for _, _, i in lengths], row_seeds=row_seeds,
-        r2=r2, r2_seeds=r2_seeds, p_t=p_t, p_null=p_null, noise_sd=noise_sd,
-        command=sweep_command(path), fit=fit, means=means, score=score, maximize=maximize,
-        seeds=sorted(complete), seed_mean=seed_mean, p_t_seed_mean=p_t_seed_mean, profile=profile,
-        frame=frame if complete else None)
 
 
 def _range(values, fmt="{:.1f}") -> str:

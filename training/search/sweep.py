@@ -437,7 +437,6 @@ def mean_frame(frame, x: str, y: str):
 def run_sweep(config: SweepConfig, *, console=None) -> SweepResult:
     """Run (or resume) the sweep; write records, records.csv, ridge.json, heatmap.png."""
     from rich.console import Console
-    from rich.progress import Progress
 
     report_to = console or Console()  # the final table, on stdout
     console = console or Console(stderr=True)  # progress and notes
@@ -458,39 +457,13 @@ def run_sweep(config: SweepConfig, *, console=None) -> SweepResult:
         for derived in ("ridge.json", "heatmap.png"):  # rebuilt below once every run is done
             (out / derived).unlink(missing_ok=True)
         write_json(out / "sweep_config.json", asdict(config))
-        console.print(f"[bold]sweep[/] {config.objective}: {config.x.name} x {config.y.name}, "
-                      f"{len(trials)} runs -> {out}")
-        console.print(f"settings: {changed_settings(config, skip=('objective', 'x', 'y', 'out'))}",
-                      highlight=False, soft_wrap=True)
-        note = short_runs_note(config, objective, trials)
-        if note:
-            console.print(f"[yellow bold]warning[/]: too short: {note}", highlight=False, soft_wrap=True)
+        _announce(config, objective, trials, out, console)
         store = RecordStore(out)
         pending = list({t.key: t for t in trials if not store.has(t.key)}.values())
         before = f"runs ({len(trials) - len(pending)} done before)"
         if config.max_runs is not None:
             pending = pending[: config.max_runs]
-        with Progress(console=console, transient=False) as progress:
-            bar = progress.add_task(before, total=len(pending))
-
-            started, warned = time.monotonic(), []
-
-            def finished(trial, result):
-                store.write(make_record(objective.name, trial, result))
-                progress.update(bar, advance=1, description=before)
-                done_now = progress.tasks[bar].completed
-                left = len(pending) - done_now
-                hours = (time.monotonic() - started) / done_now * left / 3600
-                if hours > 1 and not warned:  # once: at this pace the rest takes hours
-                    warned.append(hours)
-                    console.print(f"[yellow]note[/]: at this pace the {left} runs left take about "
-                                  f"{hours:.1f} h; --max-runs N stops after N (a rerun continues)")
-
-            def report(text):  # within a trial, when it runs in this process
-                progress.update(bar, description=f"{before}: {text}")
-
-            if pending:
-                executor.run(objective, pending, str(out.resolve()), finished, report)
+        _run_pending(objective, executor, store, pending, before, out, console)
         frame = records_frame(store.load(t.key) for t in trials if store.has(t.key))
         write_csv(out / "records.csv", frame)
         fit = _ridge(config, objective, frame, out, console) if len(frame) == len(trials) else None
@@ -502,6 +475,46 @@ def run_sweep(config: SweepConfig, *, console=None) -> SweepResult:
     result = SweepResult(out, frame, len(trials), len(pending), fit)
     _print_summary(report_to, config, objective, result)
     return result
+
+
+def _announce(config: SweepConfig, objective, trials: list, out: Path, console) -> None:
+    """The sweep's first lines: what runs where, the changed settings, a too-short warning."""
+    console.print(f"[bold]sweep[/] {config.objective}: {config.x.name} x {config.y.name}, "
+                  f"{len(trials)} runs -> {out}")
+    console.print(f"settings: {changed_settings(config, skip=('objective', 'x', 'y', 'out'))}",
+                  highlight=False, soft_wrap=True)
+    note = short_runs_note(config, objective, trials)
+    if note:
+        console.print(f"[yellow bold]warning[/]: too short: {note}", highlight=False, soft_wrap=True)
+
+
+def _run_pending(objective, executor, store: RecordStore, pending: list, before: str, out: Path,
+                 console) -> None:
+    """Run the ``pending`` trials under a progress bar, writing each record as it finishes;
+    once, a note when the pace (seconds per run × runs left) says the rest takes over an hour."""
+    from rich.progress import Progress
+
+    with Progress(console=console, transient=False) as progress:
+        bar = progress.add_task(before, total=len(pending))
+
+        started, warned = time.monotonic(), []
+
+        def finished(trial, result):
+            store.write(make_record(objective.name, trial, result))
+            progress.update(bar, advance=1, description=before)
+            done_now = progress.tasks[bar].completed
+            left = len(pending) - done_now
+            hours = (time.monotonic() - started) / done_now * left / 3600
+            if hours > 1 and not warned:  # once: at this pace the rest takes hours
+                warned.append(hours)
+                console.print(f"[yellow]note[/]: at this pace the {left} runs left take about "
+                              f"{hours:.1f} h; --max-runs N stops after N (a rerun continues)")
+
+        def report(text):  # within a trial, when it runs in this process
+            progress.update(bar, description=f"{before}: {text}")
+
+        if pending:
+            executor.run(objective, pending, str(out.resolve()), finished, report)
 
 
 def _ridge(config: SweepConfig, objective, frame, out: Path, console):
@@ -537,12 +550,8 @@ def records_identity(frame, repeats: int) -> dict:
 
 
 def _print_summary(console, config: SweepConfig, objective, result: SweepResult) -> None:
-    import numpy as np
-    from rich import box
-
-    from dynamics.util.output import print_table
-    from rich.table import Table
-
+    """The final report: the mean scores (a table, or every digit as CSV on stdout), the runs
+    finished and left, and the ridge."""
     x, y = config.x.name, config.y.name
     frame = result.records
     if config.format == "csv" and len(frame):  # every digit, one row per grid point
@@ -551,36 +560,51 @@ def _print_summary(console, config: SweepConfig, objective, result: SweepResult)
         from rich.console import Console
 
         console = Console(stderr=True)  # stdout holds the CSV alone
-    better = "higher" if objective.maximize else "lower"
-    table = Table(title=f"mean {objective.score_name} ({better} is better)", box=box.SIMPLE_HEAD,
-                  padding=(0, 1))
     if len(frame) and config.format == "table" and max(config.x.points, config.y.points) > PRINTED_POINTS:
         console.print(f"(a {config.x.points:,} × {config.y.points:,} grid is too wide to print; its "
                       f"scores are in {result.out / 'records.csv'} and the heatmap)")
-    elif len(frame):
-        grid = mean_frame(frame, x, y).pivot(index=y, columns=x, values="score")
-        grid = grid.sort_index(ascending=False)  # rows top to bottom as in the heatmap
-        finite = grid.to_numpy(float)[np.isfinite(grid.to_numpy(float))]
-        exponent = int(np.floor(np.log10(np.abs(finite).max()))) if finite.size and finite.any() else 0
-        exponent = exponent if abs(exponent) >= 2 else 0  # print 1.23 (x 1e-4), not 0.000123
-        if exponent:
-            table.title += f", in units of 1e{exponent}"
-        table.add_column(f"{y} \\ {x}", no_wrap=True)
-        for xv in grid.columns:
-            table.add_column(f"{xv:.3g}", justify="right", no_wrap=True)
-        for yv, row in grid.iterrows():
-            table.add_row(f"{yv:.3g}", *("-" if v != v else f"{v / 10.0**exponent:.3g}" for v in row))
-        if config.format == "table":
-            print_table(console, table)
+    elif len(frame) and config.format == "table":
+        from dynamics.util.output import print_table
+
+        print_table(console, _score_table(objective, frame, x, y))
     left = result.total - len(frame)
     diverged = int(frame["diverged"].sum()) if len(frame) else 0
     console.print(f"{len(frame)}/{result.total} runs finished ({result.new} new)"
                   + (f"; {diverged} diverged (scored as the worst: their grid points show '-' "
                      "and never hold the ridge)" if diverged else "")
                   + (f"; {left} left: rerun the same command to continue" if left else ""))
-    fit = result.fit
-    if fit is None:
-        return
+    if result.fit is not None:
+        _print_ridge(console, result.fit, x, y, result.out)
+
+
+def _score_table(objective, frame, x: str, y: str):
+    """The mean score per grid point as a table, rows top to bottom as in the heatmap, in
+    units of 10^e when |e| ≥ 2 for e = ⌊log10 max |score|⌋ (1.23 × 1e-4, not 0.000123)."""
+    import numpy as np
+    from rich import box
+    from rich.table import Table
+
+    better = "higher" if objective.maximize else "lower"
+    table = Table(title=f"mean {objective.score_name} ({better} is better)", box=box.SIMPLE_HEAD,
+                  padding=(0, 1))
+    grid = mean_frame(frame, x, y).pivot(index=y, columns=x, values="score")
+    grid = grid.sort_index(ascending=False)  # rows top to bottom as in the heatmap
+    finite = grid.to_numpy(float)[np.isfinite(grid.to_numpy(float))]
+    exponent = int(np.floor(np.log10(np.abs(finite).max()))) if finite.size and finite.any() else 0
+    exponent = exponent if abs(exponent) >= 2 else 0  # print 1.23 (x 1e-4), not 0.000123
+    if exponent:
+        table.title += f", in units of 1e{exponent}"
+    table.add_column(f"{y} \\ {x}", no_wrap=True)
+    for xv in grid.columns:
+        table.add_column(f"{xv:.3g}", justify="right", no_wrap=True)
+    for yv, row in grid.iterrows():
+        table.add_row(f"{yv:.3g}", *("-" if v != v else f"{v / 10.0**exponent:.3g}" for v in row))
+    return table
+
+
+def _print_ridge(console, fit, x: str, y: str, out: Path) -> None:
+    """The ridge line log y = slope · log x + intercept over the rows whose best x is inside
+    the grid, or the one row's best x, or which rows' best x is on the grid's edge."""
     inside = sum(fit.interior) if fit.interior else len(fit.points)
     if inside >= 2:
         error = (f"± {fit.slope_err:.3f}" if math.isfinite(fit.slope_err) else
@@ -596,4 +620,4 @@ def _print_summary(console, config: SweepConfig, objective, result: SweepResult)
         console.print(f"[yellow]no ridge inside the grid[/]: the best {x} of "
                       f"{len(fit.points) - inside} of {len(fit.points)} rows is on the grid's edge "
                       f"({x} = {', '.join(edges)}); move or widen --x")
-    console.print(f"-> {result.out / 'ridge.json'}, {result.out / 'heatmap.png'}")
+    console.print(f"-> {out / 'ridge.json'}, {out / 'heatmap.png'}")

@@ -234,14 +234,40 @@ def _check(config: TuneConfig) -> None:
 
 def run_tune(config: TuneConfig, *, console=None) -> TuneResult:
     """Run (or resume) the descent; write tune.csv, trials.csv and tune_summary.json."""
-    import pandas as pd
     from rich.console import Console
-
-    from training.search.sweep import records_frame
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     report_to = console or Console()  # Page's table, on stdout
     console = console or Console(stderr=True)  # progress and notes
+    config, objective, start, rotated = _prepare(config)
+    executor = make_executor(config.executor, workers=config.workers,
+                             ray_address=config.ray_address, cpus_per_trial=config.cpus_per_trial,
+                             gpus_per_trial=config.gpus_per_trial)
+    out = Path(config.out)
+    lock = claim_directory(out, "tune", describe(config, objective))
+    table: list[dict] = []
+    budget = config.max_runs if config.max_runs is not None or config.method == "coordinate" else SAMPLER_RUNS
+    try:
+        write_json(out / "tune_config.json", asdict(config))
+        console.print(f"[bold]tune[/] {config.objective}, {config.method}, in {config.coordinates} coordinates "
+                      f"from lr={config.lr:g}, momentum={config.momentum:g}, wd={config.wd:g} -> {out}")
+        console.print(f"settings: {changed_settings(config, skip=('objective', 'out', 'lr', 'momentum', 'wd'))}",
+                      highlight=False, soft_wrap=True)
+        evaluator, converged = _run_search(config, objective, executor, out, budget, start, rotated, table, console)
+        seed_table, trials, best = _write_results(config, objective, out, evaluator, table, converged)
+    except BaseException:
+        abandon(out, "tune", lock)  # refused before its first record: no tune.json left behind
+        raise
+    finally:
+        lock.release()
+    result = TuneResult(out, seed_table, trials, best, len(evaluator.runs), evaluator.new, converged)
+    _print_summary(report_to, objective, result, config.format)
+    return result
+
+
+def _prepare(config: TuneConfig) -> tuple:
+    """``(config, objective, start, rotated)``: the checked config with the start (lr,
+    momentum, wd: given, else the objective's defaults) and sampler bounds filled in,
+    checked by the objective before anything is written."""
     _check(config)
     if config.objective == "train":  # --init-scale follow, --exact-symmetry: about the start
         from training.search.objectives import with_symmetry_ref
@@ -257,57 +283,57 @@ def run_tune(config: TuneConfig, *, console=None) -> TuneResult:
         config = replace(config, bounds=tuple((n, *canonical(list(lh))) for n, lh in bounds.items()))
     config = replace(config, **start)
     objective.trial(start)  # checks the start before anything is written
-    executor = make_executor(config.executor, workers=config.workers,
-                             ray_address=config.ray_address, cpus_per_trial=config.cpus_per_trial,
-                             gpus_per_trial=config.gpus_per_trial)
-    out = Path(config.out)
-    lock = claim_directory(out, "tune", describe(config, objective))
-    table: list[dict] = []
-    budget = config.max_runs if config.max_runs is not None or config.method == "coordinate" else SAMPLER_RUNS
-    try:
-        write_json(out / "tune_config.json", asdict(config))
-        console.print(f"[bold]tune[/] {config.objective}, {config.method}, in {config.coordinates} coordinates "
-                      f"from lr={config.lr:g}, momentum={config.momentum:g}, wd={config.wd:g} -> {out}")
-        console.print(f"settings: {changed_settings(config, skip=('objective', 'out', 'lr', 'momentum', 'wd'))}",
-                      highlight=False, soft_wrap=True)
-        columns = [SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn()]
-        with Progress(*columns, console=console) as progress:
-            bar = progress.add_task("runs: 0")
-            evaluator = _Evaluator(
-                objective, executor, RecordStore(out), str(out.resolve()), budget,
-                tick=lambda: progress.update(bar, description=f"runs: {len(evaluator.runs)}"),
-                report=lambda text: progress.update(
-                    bar, description=f"runs: {len(evaluator.runs)}, next: {text}"))
-            converged = config.method == "coordinate"  # a sampler never converges
-            try:
-                if config.method == "coordinate":
-                    descend(evaluator, start, objective.maximize, config.factor, rotated,
-                            tolerance=config.tolerance, refine=config.refine, log=table.append)
-                else:
-                    search(evaluator, start, objective.maximize, config.method, rotated,
-                           seed=config.sampler_seed, bounds=dict((n, lh) for n, *lh in config.bounds),
-                           max_asks=20 * budget, log=table.append)
-            except _Budget:
-                converged = False
-        trials = pd.DataFrame(evaluator.rows)
-        seed_table = pd.DataFrame(table)[["run", "coordinate", "lr", "momentum", "wd", "score"]]
-        seed_table.insert(5, "rotated", [canonical(float(v)) for v in _rotated(seed_table)])
-        write_csv(out / "tune.csv", seed_table)
-        write_csv(out / "trials.csv", trials)
-        write_csv(out / "records.csv", records_frame(evaluator.records))
-        best = seed_table.iloc[-1].to_dict()
-        write_json(out / "tune_summary.json", {
-            "runs": len(evaluator.runs), "converged": converged, "coordinates": config.coordinates,
-            "method": config.method,
-            "best": best, "score": objective.score_name, "maximize": objective.maximize})
-    except BaseException:
-        abandon(out, "tune", lock)  # refused before its first record: no tune.json left behind
-        raise
-    finally:
-        lock.release()
-    result = TuneResult(out, seed_table, trials, best, len(evaluator.runs), evaluator.new, converged)
-    _print_summary(report_to, objective, result, config.format)
-    return result
+    return config, objective, start, rotated
+
+
+def _run_search(config: TuneConfig, objective, executor, out: Path, budget: int, start: dict, rotated: bool,
+                table: list, console) -> tuple:
+    """``(evaluator, converged)``: the coordinate descent or the sampler's search from ``start``
+    under a spinner, each accepted point appended to ``table``; stops at ``budget`` runs
+    (then not converged; a sampler never converges)."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    columns = [SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn()]
+    with Progress(*columns, console=console) as progress:
+        bar = progress.add_task("runs: 0")
+        evaluator = _Evaluator(
+            objective, executor, RecordStore(out), str(out.resolve()), budget,
+            tick=lambda: progress.update(bar, description=f"runs: {len(evaluator.runs)}"),
+            report=lambda text: progress.update(
+                bar, description=f"runs: {len(evaluator.runs)}, next: {text}"))
+        converged = config.method == "coordinate"  # a sampler never converges
+        try:
+            if config.method == "coordinate":
+                descend(evaluator, start, objective.maximize, config.factor, rotated,
+                        tolerance=config.tolerance, refine=config.refine, log=table.append)
+            else:
+                search(evaluator, start, objective.maximize, config.method, rotated,
+                       seed=config.sampler_seed, bounds=dict((n, lh) for n, *lh in config.bounds),
+                       max_asks=20 * budget, log=table.append)
+        except _Budget:
+            converged = False
+    return evaluator, converged
+
+
+def _write_results(config: TuneConfig, objective, out: Path, evaluator, table: list, converged: bool) -> tuple:
+    """Write tune.csv (the accepted points, with the rotated coordinate), trials.csv,
+    records.csv and tune_summary.json; return ``(seed_table, trials, best)``."""
+    import pandas as pd
+
+    from training.search.sweep import records_frame
+
+    trials = pd.DataFrame(evaluator.rows)
+    seed_table = pd.DataFrame(table)[["run", "coordinate", "lr", "momentum", "wd", "score"]]
+    seed_table.insert(5, "rotated", [canonical(float(v)) for v in _rotated(seed_table)])
+    write_csv(out / "tune.csv", seed_table)
+    write_csv(out / "trials.csv", trials)
+    write_csv(out / "records.csv", records_frame(evaluator.records))
+    best = seed_table.iloc[-1].to_dict()
+    write_json(out / "tune_summary.json", {
+        "runs": len(evaluator.runs), "converged": converged, "coordinates": config.coordinates,
+        "method": config.method,
+        "best": best, "score": objective.score_name, "maximize": objective.maximize})
+    return seed_table, trials, best
 
 
 def _rotated(frame):
