@@ -90,7 +90,8 @@ def quadratic_final_loss(lr, batch_size, momentum, wd, seed: int = 0, steps: int
 
     from dynamics.sim.engine import SplitGradient, integrate
     from dynamics.rules import initial_state
-    from dynamics.theory.symbolic import check_hyperparameters, predict
+    from dynamics.theory.dispatch import predict
+    from dynamics.theory.symbolic import check_hyperparameters
     from dynamics.sim.toys import curvatures, head_gradient, head_loss, quadratic_gradient, quadratic_loss
 
     check_toy(rule=rule, schedule=schedule, steps=steps, dim=dim, noise=noise, curvature_min=curvature_min,

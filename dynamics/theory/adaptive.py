@@ -33,15 +33,11 @@ import numpy as np
 import sympy as sp
 
 from dynamics.rules import get_rule
-from dynamics.theory.symbolic import Formula, G, alpha, lam, moments, tidy, _x, _y, _z, _s
+from dynamics.theory.core import (  # noqa: F401 - C, V, β₁, β₂, r = √V: the adaptive rules' symbols
+    C, Formula, G, V, _s, _t, _x, _y, _z, alpha, beta1, beta2, lam, r_, rational as _rational, tidy)
+from dynamics.theory.symbolic import moments
 from dynamics.util.errors import RidgelineError
 
-beta1 = sp.Symbol("beta_1", nonnegative=True)
-beta2 = sp.Symbol("beta_2", nonnegative=True)
-C = sp.Symbol("C", positive=True)  # elements of the tensor (or row)
-V = sp.Symbol("V", positive=True)  # per-coordinate second moment of what is normalised
-r_ = sp.Symbol("r", positive=True)  # √V
-_t = sp.Symbol("t", positive=True)
 _j = sp.Symbol("j", integer=True, positive=True)
 
 ADAM = ("adamw", "adam-l2")
@@ -49,11 +45,6 @@ LION_TERMS = 256  # exact terms of Lion's correlation sum; the tail in closed fo
 
 
 # ------------------------------------------------------------- rescaling exponents
-def _rational(expr):
-    """x**0.5 (the rules' square root, which numpy and torch need) as sympy's exact √x."""
-    return expr.replace(lambda e: e.is_Pow and e.exp.is_Float, lambda e: sp.Pow(e.base, sp.nsimplify(e.exp)))
-
-
 def _degree(expr, r, equations: set):
     """The power of ``r`` in ``expr``, collecting the equations that make every sum
     homogeneous (the rescaled rule maps onto itself only if each sum's terms agree)."""
