@@ -35,7 +35,7 @@ import sympy as sp
 from dynamics.rules import get_rule
 from dynamics.theory.core import (  # noqa: F401 - C, V, β₁, β₂, r = √V: the adaptive rules' symbols
     C, Formula, G, V, _s, _t, _x, _y, _z, alpha, beta1, beta2, lam, r_, rational as _rational, tidy)
-from dynamics.theory.symbolic import moments
+from dynamics.theory.moments import WHITE, second_moments
 from dynamics.util.errors import RidgelineError
 
 _j = sp.Symbol("j", integer=True, positive=True)
@@ -112,11 +112,11 @@ def _adam_moment_map(rule: str):
     w1 = sp.powsimp(w1.subs(late).subs(s1, r_**2), force=True)  # bias corrections 1, s = V
     w1 = _rational(w1)
     assert r_ in w1.free_symbols and not w1.free_symbols & {k}
-    new = [moments(sp.expand(e), w, m, g) for e in (w1 * w1, w1 * m1, m1 * m1)]
+    new = [second_moments(sp.expand(e), w, m, g, WHITE) for e in (w1 * w1, w1 * m1, m1 * m1)]
     state = sp.Matrix([_x, _y, _z])
     M = sp.Matrix(new).jacobian(state)
     h = sp.Matrix(new).diff(_s)
-    cos_num = moments(sp.expand(w * w1), w, m, g)  # w·w' in moments
+    cos_num = second_moments(sp.expand(w * w1), w, m, g, WHITE)  # w·w' in moments
     return M, h, cos_num
 
 

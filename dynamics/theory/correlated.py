@@ -37,6 +37,7 @@ from functools import lru_cache
 import sympy as sp
 
 from dynamics.theory import symbolic as S
+from dynamics.theory.moments import WHITE, second_moments
 from dynamics.rules import get_rule
 
 k = sp.Symbol("k", positive=True)  # gradient power ratio through the momentum filter
@@ -75,7 +76,7 @@ def equilibrium(rule: str) -> CorrelatedEquilibrium:
     (fixed,) = sp.linsolve((sp.eye(3) - Mm, h), *state)
     K = sp.factor(fixed[0])  # x = K s = K G²/x
     norm4 = sp.factor(K * S.G**2)
-    overlap = S.moments(w * w1, w, v, g)  # E[w·w'] has no v·g term
+    overlap = second_moments(w * w1, w, v, g, WHITE)  # E[w·w'] has no v·g term
     cos = sp.factor(sp.cancel(overlap.subs({S._x: fixed[0], S._y: fixed[1], S._z: fixed[2]}) / fixed[0]))
     return CorrelatedEquilibrium(
         rule=rule, moment_map=Mm, noise_vector=h, weight_norm4=norm4,

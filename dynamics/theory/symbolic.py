@@ -20,7 +20,8 @@ with a … f functions of (λ, α, ρ). The derivations are:
 3. *rescaling symmetry*: exponents with w → r^a w, λ → r^b λ, α → r^c α, v → r^p v,
    g → r^(−a) g (scale invariance) mapping (1) onto itself: (1, 2, −2, −1);
 4. *equilibrium*: under the noise model g ⟂ w, g ⟂ v, |g|² = G²/|w|², the second
-   moments x = |w|², y = w·v, z = |v|² obey x' = M (x, y, z) + h s with s = |g|²;
+   moments x = |w|², y = w·v, z = |v|² obey x' = M (x, y, z) + h s with s = |g|²
+   (:func:`dynamics.theory.moments.moment_map` with the white table);
    its fixed point, the angular update cos θ = w·w'/|w|², the effective learning
    rate λ/|w|², and the relaxation time from the Jacobian at the fixed point;
 5. *rotated coordinates* (λα/(1−ρ), ρ, α) and the map back.
@@ -42,6 +43,7 @@ from dynamics.rules import ADAPTIVE, ORTHOGONAL, get_rule
 from dynamics.theory.core import (  # noqa: F401 - the core's names, re-exported for symbolic's readers
     C, Formula, G, M_ex, N, Prediction, V, _s, _t, _x, _y, _z, alpha, beta1, beta2, check_hyperparameters,
     lam, leading_order, r_, rational, rho, tidy, u)
+from dynamics.theory.moments import WHITE, moment_map
 from dynamics.util.errors import RidgelineError
 
 
@@ -158,14 +160,6 @@ def rescaling_symmetry(rule: str) -> dict[str, sp.Expr]:
 
 
 # 4. ----------------------------------------------------------------- equilibrium
-def moments(expr: sp.Expr, w, v, g) -> sp.Expr:
-    """Replace products of (w, v, g) by second moments under the noise model."""
-    table = {(2, 0, 0): _x, (1, 1, 0): _y, (0, 2, 0): _z, (0, 0, 2): _s,
-             (1, 0, 1): 0, (0, 1, 1): 0}  # g ⟂ w; g independent of v with mean 0
-    poly = sp.Poly(sp.expand(expr), w, v, g)
-    return sp.expand(sum(c * table[m] for m, c in poly.terms()))
-
-
 @dataclass(frozen=True)
 class Equilibrium:
     """Sympy expressions for one rule's equilibrium (exact and leading order in λα)."""
@@ -190,16 +184,12 @@ def equilibrium(rule: str) -> Equilibrium:
     """Derive the equilibrium of an SGD-family ``rule`` under the noise model (module
     docstring); any rule's: :func:`dynamics.theory.dispatch.equilibrium`."""
     sgd_family(rule)
-    w, v, g = sp.symbols("w v g")
-    w1, v1 = get_rule(rule)(w, v, g, lam, alpha, rho)
-    new = [moments(e, w, v, g) for e in (w1 * w1, w1 * v1, v1 * v1)]
-    state = sp.Matrix([_x, _y, _z])
-    Mm = sp.Matrix(new).jacobian(state)
-    h = sp.Matrix(new).diff(_s)
+    mm = moment_map(rule, WHITE)  # (x, y, z)' = M (x, y, z) + h s
+    Mm, h, state = mm.matrix, mm.noise_vector, mm.state
     (fixed,) = sp.linsolve((sp.eye(3) - Mm, h), *state)  # (x, y, z) per unit s
     K = sp.factor(fixed[0])  # x = K s = K G²/x  =>  |w|⁴ = K G²
     norm4 = sp.factor(K * G**2)
-    cos = sp.factor(sp.cancel(moments(w * w1, w, v, g).subs({_x: fixed[0], _y: fixed[1]}) / fixed[0]))
+    cos = sp.factor(sp.cancel(mm.overlap.subs({_x: fixed[0], _y: fixed[1]}) / fixed[0]))
     norm4_leading = leading_order(norm4)
     _, weight = gradient_weight(rule)
     J = Mm - h * sp.Matrix([[1 / K, 0, 0]])  # ∂(h G²/x)/∂x = −h/K at the fixed point
