@@ -138,3 +138,40 @@ def test_unknown_noise_entry_fails_in_one_line():
     with pytest.raises(RidgelineError, match="unknown") as err:
         moment_map("nesterov", WHITE | {"gv": 0})
     assert "\n" not in str(err.value)
+
+
+def _theory_imports() -> dict[str, set[str]]:
+    """{module: the dynamics.theory modules it imports, at any depth of the file} by ast."""
+    import ast
+    import pathlib
+
+    import dynamics.theory
+
+    root = pathlib.Path(dynamics.theory.__file__).parent
+    names = {p.stem for p in root.glob("*.py") if p.stem != "__init__"}
+    graph = {}
+    for name in names:
+        found = set()
+        for node in ast.walk(ast.parse((root / f"{name}.py").read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module == "dynamics.theory":
+                found |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("dynamics.theory."):
+                found.add(node.module.split(".")[2])
+            elif isinstance(node, ast.Import):
+                found |= {a.name.split(".")[2] for a in node.names if a.name.startswith("dynamics.theory.")}
+        graph[name] = (found & names) - {name}
+    return graph
+
+
+def test_theory_imports_run_one_way():
+    """The derivations never import the dispatch, symbolic none of the other families, and
+    the graph has no cycle (lazy imports inside functions count too)."""
+    graph = _theory_imports()
+    assert not any("dispatch" in deps for deps in graph.values())
+    assert graph["core"] == set() and graph["moments"] == {"core"}
+    assert graph["symbolic"] <= {"core", "moments"}
+    done: set[str] = set()
+    while len(done) < len(graph):  # peel off modules whose imports are all placed: a cycle would stall
+        ready = {m for m, deps in graph.items() if m not in done and deps <= done}
+        assert ready, f"import cycle among {sorted(set(graph) - done)}"
+        done |= ready
