@@ -41,16 +41,16 @@ import sympy as sp
 
 from dynamics.rules import ADAPTIVE, ORTHOGONAL, get_rule
 from dynamics.theory.core import (  # noqa: F401 - the core's names, re-exported for symbolic's readers
-    C, Formula, G, M_ex, N, Prediction, V, _s, _t, _x, _y, _z, alpha, beta1, beta2, check_hyperparameters,
-    lam, leading_order, r_, rational, rho, tidy, u)
-from dynamics.theory.moments import WHITE, moment_map
+    Formula, G, M_ex, N, Prediction, _s, _t, _x, _y, _z, alpha, check_hyperparameters, lam, leading_order,
+    rho, tidy, u)
+from dynamics.theory.moments import WHITE, linear_update, moment_map
 from dynamics.util.errors import RidgelineError
 
 
 def linear_coefficients(rule: str) -> dict[str, sp.Expr]:
-    """The coefficients a … f of (1), read off the rule applied to scalar symbols."""
-    w, v, g = sp.symbols("w v g")
-    w1, v1 = get_rule(rule)(w, v, g, lam, alpha, rho)
+    """The coefficients a … f of (1), read off the rule applied to scalar symbols
+    (:func:`dynamics.theory.moments.linear_update`)."""
+    w, v, g, w1, v1 = linear_update(sgd_family(rule))
     out = {}
     for name, expr, var in zip("abcdef", [w1] * 3 + [v1] * 3, [w, v, g] * 2):
         out[name] = sp.expand(sp.diff(expr, var))
