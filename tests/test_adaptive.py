@@ -6,7 +6,8 @@ import pytest
 import sympy as sp
 
 from dynamics.theory import adaptive as A
-from dynamics.theory.symbolic import G, alpha, lam, predict
+from dynamics.theory.dispatch import predict
+from dynamics.theory.symbolic import G, alpha, lam
 
 
 def _formula(rule, key):

@@ -119,7 +119,7 @@ def test_rule_choices_come_from_the_registry():
 def test_derive_at_gives_the_adaptive_rules_values():
     """--at takes beta1 (= momentum), beta2 and C: the exact values are predict's, the
     leading forms and the paper's evaluated, Lion's infinite sums included."""
-    from dynamics.theory.symbolic import predict
+    from dynamics.theory.dispatch import predict
 
     point = "lr=0.01,wd=1,beta1=0.9,beta2=0.99,C=256,C_row=64,G_row=0.5"
     for rule in ("adamw", "adam-l2", "lion"):

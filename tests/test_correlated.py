@@ -9,7 +9,7 @@ import torch
 from dynamics.theory import correlated as C
 from dynamics.theory import symbolic as S
 from dynamics.jobs.simulate import SimConfig, simulate
-from dynamics.theory.symbolic import predict
+from dynamics.theory.dispatch import predict
 from dynamics.sim.toys import CorrelatedDraw, correlated_power
 
 RULES = ("sgd", "heavy-ball", "nesterov", "decoupled")

@@ -14,7 +14,8 @@ import torch
 
 from dynamics.sim.geometry import angle
 from dynamics.rules import ADAPTIVE, ORTHOGONAL, RULES
-from dynamics.theory.symbolic import equilibrium, lam, alpha, rho, G, predict
+from dynamics.theory.dispatch import predict
+from dynamics.theory.symbolic import equilibrium, lam, alpha, rho, G
 from dynamics.sim.toys import noise_gradient
 
 SETTINGS = [  # (lr, wd, momentum): lr·wd from 2e-3 to 2e-2, momentum 0, 0.5, 0.9

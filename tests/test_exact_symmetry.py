@@ -128,6 +128,6 @@ def test_a_sweep_centres_the_control_on_its_grid_and_records_it():
 @pytest.mark.parametrize("rule,exponent", [("nesterov", 0.5), ("heavy-ball", 0.5), ("adamw", 1), ("lion", 1),
                                            ("muon", 1)])
 def test_the_init_exponent_is_derived_for_every_family(rule, exponent):
-    from dynamics.theory.symbolic import init_follow_exponent
+    from dynamics.theory.dispatch import init_follow_exponent
 
     assert float(init_follow_exponent(rule)) == exponent  # a/b of the rule's rescaling exponents

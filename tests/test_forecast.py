@@ -241,7 +241,7 @@ def make_adamw_run(path, lr, seed=0, correlation=-0.5, spread=2.0, steps=1500, w
     anti-correlated gradients make the update power κ < 1, a property of the gradient process
     that carries over between learning rates."""
     from dynamics.rules import DEFAULT_BETA2
-    from dynamics.theory.symbolic import predict
+    from dynamics.theory.dispatch import predict
     from training.updatestats import update_stats
 
     beta1, beta2, dim = 0.9, DEFAULT_BETA2["adamw"], 512

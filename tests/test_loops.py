@@ -116,7 +116,7 @@ def test_onecycle_default_momentum_cycle_is_followed_step_by_step(tmp_path):
     validate(ValidateConfig(str(out), figures=False))  # the equilibrium at a logged step: that step's ρ
     table = pd.read_csv(out / "validation" / "validation_steps.csv")
     one = table[(table.layer == "0.weight") & (table.step == 20)].iloc[0]
-    from dynamics.theory.symbolic import predict
+    from dynamics.theory.dispatch import predict
 
     expect = predict("nesterov", one.lr, one.wd, one.momentum, one.G_smoothed)
     assert one.momentum == pytest.approx(record.hyper[19][0][2])
@@ -165,7 +165,7 @@ def test_param_groups_each_tensor_gets_its_own_groups_values(tmp_path):
     assert np.all(second.wd == 5e-2) and np.all(second.momentum == 0.8)
     validate(ValidateConfig(str(out), figures=False))
     table = pd.read_csv(out / "validation" / "validation_steps.csv")
-    from dynamics.theory.symbolic import predict
+    from dynamics.theory.dispatch import predict
 
     for layer, wd_, rho_ in (("0.weight", 5e-3, 0.9), ("3.weight", 5e-2, 0.8)):
         row = table[(table.layer == layer) & (table.step == 25)].iloc[0]

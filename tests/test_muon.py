@@ -172,7 +172,7 @@ def test_monitor_follows_muon_in_any_loop(which, tmp_path):
 def test_validate_predicts_muon_layers_from_their_matrix(tmp_path):
     """A monitored run with ridgeline's Muon: validate predicts the conv with rule muon on its
     (out, in·k·k) matrix and the BN tensors with Nesterov SGD at their own α, ρ."""
-    from dynamics.theory.symbolic import predict
+    from dynamics.theory.dispatch import predict
     from dynamics.jobs.validate import ValidateConfig, compare, load_run
     from training.monitor import Monitor
 

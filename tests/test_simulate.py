@@ -17,7 +17,7 @@ import pytest
 
 from dynamics.util.errors import RidgelineError
 from dynamics.jobs.simulate import SimConfig, relaxation_time, settings_table, simulate, summary_json
-from dynamics.theory.symbolic import predict
+from dynamics.theory.dispatch import predict
 
 SETTINGS = [  # (lr, wd, momentum): lr·wd = 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-3
     (0.1, 1e-2, 0.9), (0.2, 1.5e-2, 0.5), (0.25, 4e-2, 0.0),

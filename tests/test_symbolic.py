@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import sympy as sp
 
+from dynamics.theory import dispatch as D
 from dynamics.theory import symbolic as S
 from dynamics.util.errors import RidgelineError
 from dynamics.rules import ADAPTIVE, ORTHOGONAL, RULES
@@ -73,7 +74,7 @@ def test_rotated_coordinates_round_trip():
 
 @pytest.mark.parametrize("rule", [r for r in RULES if r not in ADAPTIVE + ORTHOGONAL])  # their own: test_adaptive, test_muon
 def test_predict_exact_close_to_leading_order_for_small_lr_wd(rule):
-    p = S.predict(rule, 0.01, 1e-4, 0.5)
+    p = D.predict(rule, 0.01, 1e-4, 0.5)
     eq = S.equilibrium(rule)
     vals = {S.lam: 0.01, S.alpha: 1e-4, S.rho: 0.5, S.G: 1.0}
     assert p.weight_norm == pytest.approx(float(eq.weight_norm4_leading.subs(vals)) ** 0.25, rel=1e-3)
@@ -84,10 +85,10 @@ def test_predict_exact_close_to_leading_order_for_small_lr_wd(rule):
 
 
 def test_predict_scales_with_grad_norm_and_vectorises():
-    p1, p2 = S.predict("nesterov", 0.4, 5e-4, 0.9, 1.0), S.predict("nesterov", 0.4, 5e-4, 0.9, 4.0)
+    p1, p2 = D.predict("nesterov", 0.4, 5e-4, 0.9, 1.0), D.predict("nesterov", 0.4, 5e-4, 0.9, 4.0)
     assert p2.weight_norm == pytest.approx(2 * p1.weight_norm)  # |w| ∝ √G
     assert p2.angular_update == pytest.approx(p1.angular_update)  # the angle is scale-free
-    arr = S.predict("nesterov", np.array([0.4, 0.0]), 5e-4, 0.9, np.array([1.0, 1.0]))
+    arr = D.predict("nesterov", np.array([0.4, 0.0]), 5e-4, 0.9, np.array([1.0, 1.0]))
     assert arr.weight_norm[0] == pytest.approx(p1.weight_norm) and math.isnan(arr.weight_norm[1])
 
 
@@ -100,11 +101,11 @@ def test_predict_scales_with_grad_norm_and_vectorises():
 ])
 def test_predict_rejects_bad_input(kwargs, match):
     with pytest.raises(RidgelineError, match=match):
-        S.predict("heavy-ball", **kwargs)
+        D.predict("heavy-ball", **kwargs)
 
 
 def test_predict_vectorises_plain_sgd_whose_jacobian_has_constant_entries():
-    arr = S.predict("sgd", np.array([0.1, 0.2]), 1e-3, 0.9, np.array([1.0, 2.0]))
-    one = S.predict("sgd", 0.2, 1e-3, 0.0, 2.0)
+    arr = D.predict("sgd", np.array([0.1, 0.2]), 1e-3, 0.9, np.array([1.0, 2.0]))
+    one = D.predict("sgd", 0.2, 1e-3, 0.0, 2.0)
     assert arr.weight_norm[1] == pytest.approx(one.weight_norm)
     assert arr.relaxation_steps[1] == pytest.approx(one.relaxation_steps)

@@ -69,7 +69,7 @@ def test_validate_predicts_adaptive_runs_with_the_runs_rule(tmp_path, one_thread
     steps = validate(ValidateConfig(run_dir=str(tmp_path / "run"), figures=False)).steps
     assert steps.trajectory_norm_white.isna().all() and not steps.trajectory_phase.any()
     logged = steps[steps.step > 0]
-    from dynamics.theory.symbolic import predict
+    from dynamics.theory.dispatch import predict
 
     C = logged["shape"].map(lambda s: float(np.prod([int(n) for n in s.split("x")]))).to_numpy()
     white = predict({"adamw": "adamw", "adam": "adam-l2", "lion": "lion"}[optimizer], logged.lr.to_numpy(), 0.1,

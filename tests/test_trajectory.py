@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from dynamics.rules import get_rule
-from dynamics.theory.symbolic import predict
+from dynamics.theory.dispatch import predict
 from dynamics.sim.toys import CorrelatedDraw, correlated_power, tangent_noise
 from dynamics.theory.trajectory import schedule_lr, step_lrs, trajectory
 

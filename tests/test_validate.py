@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from cli import app
 from dynamics.util.errors import RidgelineError
-from dynamics.theory.symbolic import predict
+from dynamics.theory.dispatch import predict
 from dynamics.rules import ADAPTIVE, ORTHOGONAL, RULES
 from dynamics.jobs.validate import ValidateConfig, _ema, drifting_angle, load_run, validate
 from synthetic_run import make_run, warmup_constant

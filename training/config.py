@@ -200,7 +200,7 @@ def initial_scale(config: "TrainConfig") -> float:
     """
     if config.init_scale != "follow":
         return float(config.init_scale)
-    from dynamics.theory.symbolic import init_follow_exponent
+    from dynamics.theory.dispatch import init_follow_exponent
 
     lr0, _ = parse_symmetry_ref(config.symmetry_ref)
     return (config.lr / lr0) ** float(init_follow_exponent(config.rule))

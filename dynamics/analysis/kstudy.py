@@ -120,7 +120,7 @@ def toy_k(eta_h: float, rho: float = 0.9, rule: str = "nesterov", lr: float = 0.
     import torch
 
     from dynamics.rules import RULES
-    from dynamics.theory.symbolic import predict
+    from dynamics.theory.dispatch import predict
     from dynamics.sim.toys import quadratic_gradient
 
     gen = torch.Generator().manual_seed(seed)

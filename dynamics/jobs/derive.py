@@ -99,6 +99,7 @@ def evaluate(rule: str, point: dict[str, float]) -> dict[str, float | None]:
     adaptive rules the exact |w|² and angle come from :func:`dynamics.theory.adaptive.predict`."""
     import sympy as sp
 
+    from dynamics.theory import dispatch as D
     from dynamics.theory import symbolic as S
     from dynamics.rules import ADAPTIVE, DEFAULT_BETA2
 
@@ -107,7 +108,7 @@ def evaluate(rule: str, point: dict[str, float]) -> dict[str, float | None]:
     values[S.u] = float(S.to_rotated(full["lr"], full["momentum"], full["wd"]))
     if rule == "muon":
         if not {"A", "B"} <= set(full):
-            return {f.key: None for f in S.derive(rule)} | {"relaxation_steps": None}
+            return {f.key: None for f in D.derive(rule)} | {"relaxation_steps": None}
         from dynamics.theory import muon
 
         return muon.values(full["lr"], full["wd"], full["momentum"], (int(full["A"]), int(full["B"])),
@@ -120,13 +121,13 @@ def evaluate(rule: str, point: dict[str, float]) -> dict[str, float | None]:
         values |= {A.beta1: full["momentum"], A.beta2: beta2}
         values |= {sp.Symbol(n, positive=True): full[n] for n in ("C", "C_row", "G_row") if n in full}
         if "C" in full:
-            p = S.predict(rule, full["lr"], full["wd"], full["momentum"], full["grad_norm"],
+            p = D.predict(rule, full["lr"], full["wd"], full["momentum"], full["grad_norm"],
                           elements=full["C"], beta2=beta2)
             exact = {"weight_norm_sq": p.weight_norm**2, "weight_norm_equation": p.weight_norm**2,
                      "angular_update": p.angular_update}
     values = {k: sp.Float(x) for k, x in values.items()}
     out: dict[str, float | None] = {}
-    for f in S.derive(rule):
+    for f in D.derive(rule):
         expr = f.expr
         if f.key in exact:
             out[f.key] = float(exact[f.key])
@@ -138,7 +139,7 @@ def evaluate(rule: str, point: dict[str, float]) -> dict[str, float | None]:
         out[f.key] = value.real if abs(value.imag) < 1e-12 and math.isfinite(value.real) else None
     try:
         extra = {} if rule not in ADAPTIVE else dict(elements=full["C"], beta2=full.get("beta2"))
-        out["relaxation_steps"] = S.predict(rule, full["lr"], full["wd"], full["momentum"],
+        out["relaxation_steps"] = D.predict(rule, full["lr"], full["wd"], full["momentum"],
                                             full["grad_norm"], **extra).relaxation_steps
     except (RidgelineError, KeyError):
         out["relaxation_steps"] = None
@@ -163,13 +164,13 @@ def render(rule: str, fmt: str, point: dict[str, float] | None = None) -> str:
 def _json(rules, point) -> str:
     import sympy as sp
 
-    from dynamics.theory import symbolic as S
+    from dynamics.theory import dispatch as D
 
     doc = {}
     for rule in rules:
         values = evaluate(rule, point) if point is not None else {}
         formulas = {}
-        for f in S.derive(rule):
+        for f in D.derive(rule):
             entry = {"expr": sp.sstr(f.expr), "latex": sp.latex(f.expr), "meaning": f.meaning}
             if point is not None:
                 entry["value"] = values.get(f.key)
@@ -184,12 +185,12 @@ def _json(rules, point) -> str:
 def _latex(rules, point) -> str:
     import sympy as sp
 
-    from dynamics.theory import symbolic as S
+    from dynamics.theory import dispatch as D
 
     lines = []
     for rule in rules:
         lines.append(f"% {rule}")
-        for f in S.derive(rule):
+        for f in D.derive(rule):
             name = f.key.replace("_", r"\_")
             lines.append(rf"\text{{{name}}} &= {sp.latex(f.expr)} \\  % {f.meaning}")
         lines.append("")
@@ -201,7 +202,7 @@ def _table(rules, point) -> str:
     from rich.console import Console
     from rich.table import Table
 
-    from dynamics.theory import symbolic as S
+    from dynamics.theory import dispatch as D
 
     import shutil
     import sys
@@ -221,7 +222,7 @@ def _table(rules, point) -> str:
         if point is not None:
             table.add_column("value", justify="right")
         table.add_column("meaning", style="dim")
-        for f in S.derive(rule):
+        for f in D.derive(rule):
             row = [f.key, sp.sstr(f.expr)]
             if point is not None:
                 v = values.get(f.key)

@@ -232,7 +232,7 @@ def transferred(run, pilot, steps_table, mapping: str = "progress", window: floa
     /``_angle`` from the run's |w₀| with its own G² (as validate's white trajectory) and
     the pilot's k. Returns (table, notes).
     """
-    from dynamics.theory.symbolic import predict
+    from dynamics.theory.dispatch import predict
     from dynamics.theory.trajectory import trajectory
     from dynamics.analysis.validation import _rule_arguments, step_lrs_of
 

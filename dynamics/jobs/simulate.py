@@ -266,7 +266,7 @@ class Recorder:
         """The trajectories: one row per (setting, record), with predictions."""
         import pandas as pd
 
-        from dynamics.theory.symbolic import predict
+        from dynamics.theory.dispatch import predict
 
         cols = {k: np.stack([r[k] for r in self.rows]) for k in self.rows[0] if k != "step"}
         steps = np.array([r["step"] for r in self.rows])
@@ -340,7 +340,7 @@ def rule_arguments(config: SimConfig) -> dict:
 
 
 def _initial_norm(config: SimConfig, settings) -> np.ndarray:
-    from dynamics.theory.symbolic import predict
+    from dynamics.theory.dispatch import predict
 
     if config.init_norm > 0:
         return np.full(len(settings), config.init_norm)

@@ -145,7 +145,7 @@ def _flat_settings(lr, batch_size, momentum, wd) -> tuple:
 def _initial_norms(rule: str, lr_, wd_, rho_, noise_std, init_norm: float, dim: int) -> np.ndarray:
     """|w₀| per setting: ``init_norm`` when > 0, else the predicted equilibrium norm |w|*
     with G = σ/√N (1 where there is none, e.g. α = 0)."""
-    from dynamics.theory.symbolic import predict
+    from dynamics.theory.dispatch import predict
 
     if init_norm > 0:
         return np.full(lr_.shape, float(init_norm))

@@ -203,7 +203,7 @@ def _relaxation(rule: str, p: dict) -> tuple[float, float]:
     """(exact, leading-order) relaxation time in steps; exact is NaN without equilibrium.
     It depends on λα and ρ alone (the rescaling symmetry λ → cλ, α → α/c), so it is
     evaluated at λ = α = √(λα): a λ and α far apart (1e-304, 1e300) evaluate as well."""
-    from dynamics.theory.symbolic import predict
+    from dynamics.theory.dispatch import predict
 
     if rule == "muon":  # |w|² ∝ q^(2t), q = 1 − λα, whatever the matrix (dynamics.theory.muon)
         q = 1 - p["lr"] * p["wd"]
@@ -386,7 +386,7 @@ def relaxation_steps(rule: str, lr, wd, momentum=0.0, beta2=None):
     import numpy as np
 
     from dynamics.rules import ADAPTIVE
-    from dynamics.theory.symbolic import predict
+    from dynamics.theory.dispatch import predict
 
     _check_timescale_rule(rule)
     extra = dict(elements=np.ones_like(np.asarray(lr, dtype=float)), beta2=beta2) if rule in ADAPTIVE else {}

@@ -263,7 +263,7 @@ def _layer_steps(run: Run, df, cfg: ValidateConfig):
 
 
 def _predict(run: Run, lr, G, extra, *power, **kw):
-    from dynamics.theory.symbolic import predict
+    from dynamics.theory.dispatch import predict
 
     return predict(run.rule, lr, run.wd, run.momentum, G, *power, **kw, **extra)
 

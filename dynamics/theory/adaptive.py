@@ -33,15 +33,11 @@ import numpy as np
 import sympy as sp
 
 from dynamics.rules import get_rule
-from dynamics.theory.symbolic import Formula, G, alpha, lam, moments, tidy, _x, _y, _z, _s
+from dynamics.theory.core import (  # noqa: F401 - C, V, β₁, β₂, r = √V: the adaptive rules' symbols
+    C, Formula, G, V, _s, _x, _y, _z, alpha, beta1, beta2, lam, leading_order, r_, rational as _rational, tidy)
+from dynamics.theory.moments import WHITE, moment_map
 from dynamics.util.errors import RidgelineError
 
-beta1 = sp.Symbol("beta_1", nonnegative=True)
-beta2 = sp.Symbol("beta_2", nonnegative=True)
-C = sp.Symbol("C", positive=True)  # elements of the tensor (or row)
-V = sp.Symbol("V", positive=True)  # per-coordinate second moment of what is normalised
-r_ = sp.Symbol("r", positive=True)  # √V
-_t = sp.Symbol("t", positive=True)
 _j = sp.Symbol("j", integer=True, positive=True)
 
 ADAM = ("adamw", "adam-l2")
@@ -49,11 +45,6 @@ LION_TERMS = 256  # exact terms of Lion's correlation sum; the tail in closed fo
 
 
 # ------------------------------------------------------------- rescaling exponents
-def _rational(expr):
-    """x**0.5 (the rules' square root, which numpy and torch need) as sympy's exact √x."""
-    return expr.replace(lambda e: e.is_Pow and e.exp.is_Float, lambda e: sp.Pow(e.base, sp.nsimplify(e.exp)))
-
-
 def _degree(expr, r, equations: set):
     """The power of ``r`` in ``expr``, collecting the equations that make every sum
     homogeneous (the rescaled rule maps onto itself only if each sum's terms agree)."""
@@ -109,26 +100,6 @@ def rescaling_symmetry(rule: str) -> dict[str, sp.Expr]:
     return exps
 
 
-# ------------------------------------------------------------------- Adam: moments
-@lru_cache(maxsize=None)
-def _adam_moment_map(rule: str):
-    """(M, h): (x, y, z)' = M (x, y, z) + h s, x = |w|², y = w·m, z = |m|², s = |g|² = C V,
-    at late times with s settled (noise model); entries depend on r = √V for adam-l2."""
-    w, m, g = sp.symbols("w m g")
-    k = sp.Symbol("k", positive=True)
-    w1, (m1, s1, _) = get_rule(rule)(w, (m, r_**2, k), g, lam, alpha, beta1, beta2=beta2, eps=0)
-    late = {beta1 ** (k + 1): 0, beta2 ** (k + 1): 0}
-    w1 = sp.powsimp(w1.subs(late).subs(s1, r_**2), force=True)  # bias corrections 1, s = V
-    w1 = _rational(w1)
-    assert r_ in w1.free_symbols and not w1.free_symbols & {k}
-    new = [moments(sp.expand(e), w, m, g) for e in (w1 * w1, w1 * m1, m1 * m1)]
-    state = sp.Matrix([_x, _y, _z])
-    M = sp.Matrix(new).jacobian(state)
-    h = sp.Matrix(new).diff(_s)
-    cos_num = moments(sp.expand(w * w1), w, m, g)  # w·w' in moments
-    return M, h, cos_num
-
-
 @dataclass(frozen=True)
 class AdaptiveEquilibrium:
     rule: str
@@ -141,17 +112,16 @@ class AdaptiveEquilibrium:
     relaxation_steps: sp.Expr
 
 
-def _leading(expr):
-    return sp.factor(sp.cancel(expr.subs({lam: _t * lam})).as_leading_term(_t).subs(_t, 1))
-
-
 @lru_cache(maxsize=None)
 def _adam_fixed(rule: str):
-    """The fixed point (x, y, z) per unit s at given r, and cos θ there."""
-    M, h, cos_num = _adam_moment_map(rule)
-    (fixed,) = sp.linsolve((sp.eye(3) - M, h), _x, _y, _z)
+    """The fixed point (x, y, z) per unit s at given r, and cos θ there, of the moment map
+    (x, y, z)' = M (x, y, z) + h s, x = |w|², y = w·m, z = |m|², s = |g|² = C V, at late
+    times with s settled (noise model; :func:`dynamics.theory.moments.moment_map`, white
+    table); M and h depend on r = √V for adam-l2."""
+    mm = moment_map(rule, WHITE)
+    (fixed,) = sp.linsolve((sp.eye(3) - mm.matrix, mm.noise_vector), _x, _y, _z)
     fixed = [sp.factor(f) for f in fixed]
-    cos = sp.factor(sp.cancel(cos_num.subs({_x: fixed[0], _y: fixed[1]}) / fixed[0]))
+    cos = sp.factor(sp.cancel(mm.overlap.subs({_x: fixed[0], _y: fixed[1]}) / fixed[0]))
     return fixed, cos
 
 
@@ -166,20 +136,20 @@ def equilibrium(rule: str) -> AdaptiveEquilibrium:
     if rule == "adamw":
         x = sp.factor(sp.cancel(x))
         assert r_ not in x.free_symbols, "AdamW's |w| must not depend on the gradient size"
-        lead = sp.sqrt(_leading(x))
+        lead = sp.sqrt(leading_order(x))
         cos = sp.factor(sp.cancel(cos))
         relax = -1 / (2 * sp.log(q))
         norm2, row = x, lead.subs(C, sp.Symbol("C_row", positive=True))
     else:  # x = K(r) s with s = |g|² = G²/x, and r² = V = (G²/x + α²x)/C
         xs = sp.Symbol("x", positive=True)  # |w|²
         norm2 = sp.Eq(xs**2, sp.factor(fixed[0] * G**2))  # with r = √((G²/x + α²x)/C)
-        r_lead = sp.solve(sp.Eq(G**2, _leading(x) * C * r_**2), r_)[0]  # α²x ≪ G²/x
-        lead = sp.simplify(sp.sqrt(_leading(x).subs(r_, r_lead)))
+        r_lead = sp.solve(sp.Eq(G**2, leading_order(x) * C * r_**2), r_)[0]  # α²x ≪ G²/x
+        lead = sp.simplify(sp.sqrt(leading_order(x).subs(r_, r_lead)))
         row = lead.subs({C: sp.Symbol("C_row", positive=True), G: sp.Symbol("G_row", positive=True)})
         # leading order, β₁ = 0: x' − x = −(2λα/r) x + λ² C with r = G/√(C x) ∝ x^(−1/2),
         # so d(x' − x)/dx = −(3/2)(2λα/r) at the fixed point
         relax = sp.simplify(r_lead / (3 * lam * alpha))
-    angle_lead = tidy(sp.sqrt(2 * _leading(1 - (cos if rule == "adamw" else cos.subs(r_, r_lead)))))
+    angle_lead = tidy(sp.sqrt(2 * leading_order(1 - (cos if rule == "adamw" else cos.subs(r_, r_lead)))))
     return AdaptiveEquilibrium(rule, norm2, tidy(lead), tidy(row), cos, angle_lead,
                                tidy(sp.simplify(lam / lead)), relax)
 
@@ -192,6 +162,8 @@ _nu = sp.Symbol("nu", positive=True)  # |g|²/(C V): normalised gradient power p
 
 xi = sp.Symbol("xi", real=True)  # radial share of the normalised gradient, E[ŵ·n]/√C
 _R = sp.Symbol("R", positive=True)  # |w|
+#: the measured statistics as a noise table: E[w·g] = r E[w·n] = ξ|w|√C r, E[m_{t−1}·g_t] = c |g|²
+POWER_NOISE = {"gg": _s, "wg": xi * _R * sp.sqrt(C) * r_, "vg": _c * _s}
 
 
 @dataclass(frozen=True)
@@ -211,8 +183,8 @@ def power_equilibrium(rule: str = "adamw") -> PowerEquilibrium:
     """Derive AdamW's fixed point with the white model's assumptions about the normalised
     update replaced by measurable statistics.
 
-    The rule's moment map of (x, y, z) = (|w|², w·m, |m|²) (``_adam_moment_map``'s
-    construction) with three free statistics in place of the white ones: successive
+    The rule's moment map of (x, y, z) = (|w|², w·m, |m|²) (:func:`dynamics.theory.moments.moment_map`
+    with the table :data:`POWER_NOISE`) with three free statistics in place of the white ones: successive
     gradients correlated within the first moment's memory, E[m_{t−1}·g_t] = c |g|²
     (white: 0; :mod:`dynamics.theory.correlated`); a normalised gradient power
     |g|²/(C V) = ν (white: 1; less when √ŝ overestimates a coordinate's typical |g|);
@@ -226,21 +198,8 @@ def power_equilibrium(rule: str = "adamw") -> PowerEquilibrium:
     """
     if rule != "adamw":
         raise RidgelineError(f"the update-power equilibrium is derived for adamw only, not {rule!r}")
-    w, m, g = sp.symbols("w m g")
-    k = sp.Symbol("k", positive=True)
-    w1, (m1, s1, _) = get_rule(rule)(w, (m, r_**2, k), g, lam, alpha, beta1, beta2=beta2, eps=0)
-    w1 = _rational(sp.powsimp(w1.subs({beta1 ** (k + 1): 0, beta2 ** (k + 1): 0}).subs(s1, r_**2), force=True))
-    radial = xi * _R * sp.sqrt(C) * r_  # E[w·g] = r E[w·n]
-    table = {(2, 0, 0): _x, (1, 1, 0): _y, (0, 2, 0): _z, (0, 0, 2): _s, (1, 0, 1): radial, (0, 1, 1): _c * _s}
-
-    def mom(expr):
-        poly = sp.Poly(sp.expand(expr), w, m, g)
-        return sp.expand(sum(cf * table[mono] for mono, cf in poly.terms()))
-
-    new = sp.Matrix([mom(e) for e in (w1 * w1, w1 * m1, m1 * m1)])
-    state = sp.Matrix([_x, _y, _z])
-    M = new.jacobian(state)
-    (fixed,) = sp.linsolve((sp.eye(3) - M, new - M * state), _x, _y, _z)
+    mm = moment_map(rule, POWER_NOISE)
+    (fixed,) = sp.linsolve((sp.eye(3) - mm.matrix, mm.forcing), _x, _y, _z)
     forcing = {_s: _nu * C * r_**2}
     x, z = (sp.expand(sp.cancel(f.subs(forcing))) for f in (fixed[0], fixed[2]))
     white_p = (1 - beta1) / (1 + beta1)
@@ -253,7 +212,7 @@ def power_equilibrium(rule: str = "adamw") -> PowerEquilibrium:
     white = sp.factor(x.subs({_c: 0, _nu: 1, xi: 0}))
     assert sp.simplify(A - kappa * white) == 0 and B.subs(xi, 0) == 0, "at ξ = 0, |w|² = κ |w|²_white"
     norm = (B + sp.sqrt(B**2 + 4 * A)) / 2
-    cos_x = mom(sp.expand(w * w1)).subs({_x: _R**2, _y: fixed[1]}) / _R**2
+    cos_x = mm.overlap.subs({_x: _R**2, _y: fixed[1]}) / _R**2
     cos = sp.cancel(cos_x.subs(forcing).subs(_c, c_of))
     assert r_ not in cos.free_symbols
     cos_white = sp.factor(sp.cancel(cos.subs({xi: 0}).subs(_R, sp.sqrt(A))))
@@ -349,7 +308,8 @@ def derive(rule: str) -> tuple[Formula, ...]:
 @lru_cache(maxsize=None)
 def _adam_numeric(rule: str):
     fixed, cos = _adam_fixed(rule)
-    M, h, _ = _adam_moment_map(rule)
+    mm = moment_map(rule, WHITE)
+    M, h = mm.matrix, mm.noise_vector
     args = (lam, alpha, beta1, r_)
     return (sp.lambdify(args, fixed, "numpy"), sp.lambdify(args, cos, "numpy"),
             sp.lambdify(args, list(M), "numpy"), sp.lambdify(args, list(h), "numpy"))

@@ -37,7 +37,7 @@ import numpy as np
 import sympy as sp
 
 from dynamics.rules import ADJUST_LR, muon, muon_lr_scale
-from dynamics.theory.symbolic import Formula, alpha, lam, rho
+from dynamics.theory.core import Formula, alpha, lam, rho
 from dynamics.util.errors import RidgelineError
 
 A_, B_ = sp.symbols("A B", positive=True, integer=True)  # rows (fan-out), columns of the matrix

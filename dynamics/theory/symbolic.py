@@ -20,10 +20,16 @@ with a … f functions of (λ, α, ρ). The derivations are:
 3. *rescaling symmetry*: exponents with w → r^a w, λ → r^b λ, α → r^c α, v → r^p v,
    g → r^(−a) g (scale invariance) mapping (1) onto itself: (1, 2, −2, −1);
 4. *equilibrium*: under the noise model g ⟂ w, g ⟂ v, |g|² = G²/|w|², the second
-   moments x = |w|², y = w·v, z = |v|² obey x' = M (x, y, z) + h s with s = |g|²;
+   moments x = |w|², y = w·v, z = |v|² obey x' = M (x, y, z) + h s with s = |g|²
+   (:func:`dynamics.theory.moments.moment_map` with the white table);
    its fixed point, the angular update cos θ = w·w'/|w|², the effective learning
    rate λ/|w|², and the relaxation time from the Jacobian at the fixed point;
 5. *rotated coordinates* (λα/(1−ρ), ρ, α) and the map back.
+
+These are the SGD family's (sgd, heavy-ball, nesterov, decoupled). The symbols and helpers
+live in :mod:`dynamics.theory.core` (re-exported here); the choice of family for any rule,
+and the numbers (``predict``), in :mod:`dynamics.theory.dispatch`, which imports this module
+and never the other way round.
 """
 
 from __future__ import annotations
@@ -31,31 +37,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 
-import numpy as np
 import sympy as sp
 
+from dynamics.rules import ADAPTIVE, ORTHOGONAL, get_rule
+from dynamics.theory.core import (  # noqa: F401 - the core's names, re-exported for symbolic's readers
+    Formula, G, M_ex, N, Prediction, _s, _t, _x, _y, _z, alpha, check_hyperparameters, lam, leading_order,
+    rho, tidy, u)
+from dynamics.theory.moments import WHITE, linear_update, moment_map
 from dynamics.util.errors import RidgelineError
-from dynamics.rules import ADAPTIVE, ORTHOGONAL, RULES, get_rule
-
-lam, alpha, G, N, M_ex = sp.symbols("lambda alpha G N M", positive=True)
-rho = sp.Symbol("rho", nonnegative=True)
-u = sp.Symbol("u", positive=True)  # the rotated coordinate λα/(1−ρ)
-_t = sp.Symbol("t", positive=True)  # bookkeeping for "leading order in λα"
-
-
-@dataclass(frozen=True)
-class Formula:
-    """One derived result: a key, what it means, and the sympy expression."""
-
-    key: str
-    meaning: str
-    expr: sp.Expr
 
 
 def linear_coefficients(rule: str) -> dict[str, sp.Expr]:
-    """The coefficients a … f of (1), read off the rule applied to scalar symbols."""
-    w, v, g = sp.symbols("w v g")
-    w1, v1 = get_rule(rule)(w, v, g, lam, alpha, rho)
+    """The coefficients a … f of (1), read off the rule applied to scalar symbols
+    (:func:`dynamics.theory.moments.linear_update`)."""
+    w, v, g, w1, v1 = linear_update(sgd_family(rule))
     out = {}
     for name, expr, var in zip("abcdef", [w1] * 3 + [v1] * 3, [w, v, g] * 2):
         out[name] = sp.expand(sp.diff(expr, var))
@@ -63,16 +58,15 @@ def linear_coefficients(rule: str) -> dict[str, sp.Expr]:
     return out
 
 
-def leading_order(expr: sp.Expr) -> sp.Expr:
-    """The leading term of a rational ``expr`` for small λ (so small λα) at fixed α, ρ."""
-    return sp.factor(sp.cancel(expr.subs(lam, _t * lam)).as_leading_term(_t).subs(_t, 1))
-
-
-def tidy(expr: sp.Expr) -> sp.Expr:
-    """Simplify using 0 ≤ ρ < 1 (sympy cannot assume ρ < 1, so write ρ = 1 − q, q > 0)."""
-    q = sp.Symbol("q", positive=True)
-    out = sp.powsimp(sp.factor(expr.subs(rho, 1 - q)), force=True).subs(q, 1 - rho)
-    return out.replace(lambda e: e.is_Pow and e.base.is_Add, lambda e: sp.factor(e.base) ** e.exp)
+def sgd_family(rule: str) -> str:
+    """``rule`` if it is one of the SGD family (state (w, v), linear in (w, v, g)); a one-line
+    RidgelineError otherwise (the adaptive rules and Muon have their own modules)."""
+    get_rule(rule)
+    if rule in ADAPTIVE or rule in ORTHOGONAL:
+        raise RidgelineError(f"{rule!r} is not an SGD-family rule: its derivation is in "
+                             f"dynamics.theory.{'muon' if rule in ORTHOGONAL else 'adaptive'} "
+                             "(dynamics.theory.dispatch chooses it)")
+    return rule
 
 
 # 1. ---------------------------------------------------------------- gradient weight
@@ -137,8 +131,10 @@ def rescaling_symmetry(rule: str) -> dict[str, sp.Expr]:
 
     Every term of the transformed w' must carry r^a and every term of v' r^p; the
     solution is a one-parameter family, normalised to a = 1, then verified by
-    substituting it back into the rule.
+    substituting it back into the rule. SGD family; any rule's:
+    :func:`dynamics.theory.dispatch.rescaling_symmetry`.
     """
+    sgd_family(rule)
     r = sp.Symbol("r", positive=True)
     w, v, g = sp.symbols("w v g", positive=True)
     ea, eb, ec, ep = sp.symbols("a b c p")
@@ -163,43 +159,7 @@ def rescaling_symmetry(rule: str) -> dict[str, sp.Expr]:
     return exps
 
 
-def init_follow_exponent(rule: str) -> sp.Rational:
-    """e = a/b with |w₀| ∝ (λ/λ₀)^e: the initial scale that keeps a run on the orbit of the
-    rescaling symmetry (w, λ, α) → (r^a w, r^b λ, r^c α) through its reference point.
-
-    A run at (λ, α) whose scale-invariant tensors start at (λ/λ₀)^(a/b) |w₀| is, exactly
-    (up to BN's ε and rounding), the run at (λ₀, α·(λ/λ₀)^(−c/b)) with the usual |w₀|,
-    rescaled by r = (λ/λ₀)^(1/b). For the SGD rules (a, b, c) = (1, 2, −2), so e = 1/2 and
-    the orbit keeps λα; the adaptive rules take their own exponents
-    (:func:`dynamics.theory.adaptive.rescaling_symmetry`).
-    """
-    if rule in ORTHOGONAL:
-        from dynamics.theory.muon import rescaling_symmetry as muon_symmetry
-
-        exps = muon_symmetry()
-    elif rule in ADAPTIVE:
-        from dynamics.theory.adaptive import rescaling_symmetry as adaptive_symmetry
-
-        exps = adaptive_symmetry(rule)
-    else:
-        exps = rescaling_symmetry(rule)
-    if exps["b"] == 0:
-        raise ValueError(f"the rescaling symmetry of {rule!r} does not move λ")
-    return sp.nsimplify(exps["a"] / exps["b"])
-
-
 # 4. ----------------------------------------------------------------- equilibrium
-_x, _y, _z, _s = sp.symbols("x y z s", positive=True)  # |w|², w·v, |v|², |g|²
-
-
-def moments(expr: sp.Expr, w, v, g) -> sp.Expr:
-    """Replace products of (w, v, g) by second moments under the noise model."""
-    table = {(2, 0, 0): _x, (1, 1, 0): _y, (0, 2, 0): _z, (0, 0, 2): _s,
-             (1, 0, 1): 0, (0, 1, 1): 0}  # g ⟂ w; g independent of v with mean 0
-    poly = sp.Poly(sp.expand(expr), w, v, g)
-    return sp.expand(sum(c * table[m] for m, c in poly.terms()))
-
-
 @dataclass(frozen=True)
 class Equilibrium:
     """Sympy expressions for one rule's equilibrium (exact and leading order in λα)."""
@@ -221,26 +181,15 @@ class Equilibrium:
 
 @lru_cache(maxsize=None)
 def equilibrium(rule: str) -> Equilibrium:
-    """Derive the equilibrium of ``rule`` under the noise model (see module docstring);
-    the adaptive rules' is :func:`dynamics.theory.adaptive.equilibrium`, Muon's :func:`dynamics.theory.muon.equilibrium`."""
-    if rule in ORTHOGONAL:
-        from dynamics.theory import muon
-
-        return muon.equilibrium()
-    if rule in ADAPTIVE:
-        from dynamics.theory import adaptive
-
-        return adaptive.equilibrium(rule)
-    w, v, g = sp.symbols("w v g")
-    w1, v1 = get_rule(rule)(w, v, g, lam, alpha, rho)
-    new = [moments(e, w, v, g) for e in (w1 * w1, w1 * v1, v1 * v1)]
-    state = sp.Matrix([_x, _y, _z])
-    Mm = sp.Matrix(new).jacobian(state)
-    h = sp.Matrix(new).diff(_s)
+    """Derive the equilibrium of an SGD-family ``rule`` under the noise model (module
+    docstring); any rule's: :func:`dynamics.theory.dispatch.equilibrium`."""
+    sgd_family(rule)
+    mm = moment_map(rule, WHITE)  # (x, y, z)' = M (x, y, z) + h s
+    Mm, h, state = mm.matrix, mm.noise_vector, mm.state
     (fixed,) = sp.linsolve((sp.eye(3) - Mm, h), *state)  # (x, y, z) per unit s
     K = sp.factor(fixed[0])  # x = K s = K G²/x  =>  |w|⁴ = K G²
     norm4 = sp.factor(K * G**2)
-    cos = sp.factor(sp.cancel(moments(w * w1, w, v, g).subs({_x: fixed[0], _y: fixed[1]}) / fixed[0]))
+    cos = sp.factor(sp.cancel(mm.overlap.subs({_x: fixed[0], _y: fixed[1]}) / fixed[0]))
     norm4_leading = leading_order(norm4)
     _, weight = gradient_weight(rule)
     J = Mm - h * sp.Matrix([[1 / K, 0, 0]])  # ∂(h G²/x)/∂x = −h/K at the fixed point
@@ -303,16 +252,9 @@ def from_rotated(rotated, momentum, wd):
 # ------------------------------------------------------------------ all, by name
 @lru_cache(maxsize=None)
 def derive(rule: str) -> tuple[Formula, ...]:
-    """Every derived result for ``rule``, in reading order (keys documented in README);
-    the adaptive rules' are :func:`dynamics.theory.adaptive.derive`, Muon's :func:`dynamics.theory.muon.derive`."""
-    if rule in ORTHOGONAL:
-        from dynamics.theory import muon
-
-        return muon.derive()
-    if rule in ADAPTIVE:
-        from dynamics.theory import adaptive
-
-        return adaptive.derive(rule)
+    """Every derived result for an SGD-family ``rule``, in reading order (keys documented in
+    README); any rule's: :func:`dynamics.theory.dispatch.derive`."""
+    sgd_family(rule)
     first, total = gradient_weight(rule)
     scaling = linear_scaling(rule)
     sym = rescaling_symmetry(rule)
@@ -342,129 +284,3 @@ def derive(rule: str) -> tuple[Formula, ...]:
         Formula("rotated_u", "Page's tuning coordinate u", rotated_coordinates()["u"]),
         Formula("rotated_lambda", "the map back: λ from (u, ρ, α)", back),
     )
-
-
-# ------------------------------------------------------------------------ numbers
-@dataclass(frozen=True)
-class Prediction:
-    """Equilibrium of a scale-invariant parameter under the noise model.
-
-    Floats for scalar inputs, numpy arrays for array inputs (NaN where no stable
-    equilibrium exists).
-    """
-
-    weight_norm: float  # |w|*
-    angular_update: float  # radians per step
-    effective_lr: float  # λ/|w|*², per step
-    relaxation_steps: float  # −1/ln μ_max of the linearised moment map, steps
-
-
-@lru_cache(maxsize=None)
-def _numeric(rule: str):
-    eq = equilibrium(rule)
-    args = (lam, alpha, rho, G)
-    return (sp.lambdify(args, eq.weight_norm4, "numpy"),
-            sp.lambdify(args, eq.cos_angle, "numpy"),
-            sp.lambdify(args, list(eq.jacobian), "numpy"))  # 9 entries, row-major
-
-
-def check_hyperparameters(lr, wd, momentum) -> None:
-    """Raise a one-line RidgelineError for values outside the rules' domain."""
-    if np.any(np.asarray(lr) < 0) or not np.all(np.isfinite(lr)):
-        raise RidgelineError(f"lr must be a finite number >= 0, got {lr}")
-    if np.any(np.asarray(wd) < 0) or not np.all(np.isfinite(wd)):
-        raise RidgelineError(f"wd must be a finite number >= 0, got {wd}")
-    if np.any(np.asarray(momentum) < 0) or np.any(np.asarray(momentum) >= 1):
-        raise RidgelineError(f"momentum must be in [0, 1), got {momentum}")
-
-
-def predict(rule: str, lr, wd, momentum=0.0, grad_norm=1.0, power=None, *, elements=None,
-            beta2=None, radial=None, shape=None, nesterov=True, adjust_lr="original") -> Prediction:
-    """Equilibrium |w|, angular update, effective lr and relaxation time.
-
-    ``lr`` λ, ``wd`` α, ``momentum`` ρ (ignored by "sgd"; β₁ of the adaptive rules),
-    ``grad_norm`` the scale-free gradient norm G = |g||w|; ``power`` k, the gradient
-    power through the momentum filter relative to white noise (:mod:`dynamics.theory.correlated`;
-    None: white, k = 1); for ``adamw`` the update power κ instead, and ``radial`` the
-    normalised gradient's radial share ξ (:func:`dynamics.theory.adaptive.power_equilibrium`,
-    training.updatestats; None: 0). Scalars or broadcastable numpy arrays. The adaptive rules
-    (:mod:`dynamics.theory.adaptive`) also need ``elements``, the number C of elements of the
-    tensor, and take β₂ (``beta2``, None: the rule's default); their effective lr is
-    λ/|w| (per normalised coordinate), not λ/|w|². ``muon`` needs the matrix ``shape``
-    (A, B) or "AxB" and takes ``nesterov`` and ``adjust_lr`` (:func:`dynamics.theory.muon.predict`;
-    G plays no part: NS(u) does not see the gradient's size); its effective lr is λs/|w|.
-    """
-    get_rule(rule)
-    check_hyperparameters(lr, wd, momentum)
-    if rule in ORTHOGONAL:
-        return _predict_muon(lr, wd, momentum, shape, nesterov, adjust_lr, power, radial)
-    if rule in ADAPTIVE:
-        return _predict_adaptive(rule, lr, wd, momentum, grad_norm, elements, beta2, power, radial)
-    if rule == "sgd":
-        momentum = np.zeros_like(np.asarray(momentum, dtype=float))
-    scalar = all(np.ndim(a) == 0 for a in (lr, wd, momentum, grad_norm, power))
-    if power is None or rule == "sgd":  # plain SGD's norm does not see correlations
-        norm4_f, cos_f, jac_f = _numeric(rule)
-        extra = ()
-    else:
-        from dynamics.theory.correlated import numeric
-
-        norm4_f, cos_f, jac_f = numeric(rule)
-        extra = (power,)
-    lr, wd, momentum, grad_norm, *extra = np.broadcast_arrays(
-        *(np.asarray(a, dtype=float) for a in (lr, wd, momentum, grad_norm, *extra)))
-    with np.errstate(all="ignore"):
-        norm4 = np.asarray(norm4_f(lr, wd, momentum, grad_norm, *extra), dtype=float)
-        cos = np.asarray(cos_f(lr, wd, momentum, grad_norm, *extra), dtype=float)
-        entries = (np.broadcast_to(np.asarray(e, dtype=float), lr.shape)  # constants too
-                   for e in jac_f(lr, wd, momentum, grad_norm, *extra))
-        jac = np.stack(list(entries), axis=-1).reshape(*lr.shape, 3, 3)
-        ok = (lr > 0) & (wd > 0) & np.isfinite(norm4) & (norm4 > 0) & (np.abs(cos) <= 1)
-        ok &= np.all(np.isfinite(jac), axis=(-2, -1))
-        mu = np.full(lr.shape, np.nan)
-        mu[ok] = np.abs(np.linalg.eigvals(jac[ok])).max(axis=-1)
-        ok &= mu < 1
-        norm = np.where(ok, norm4 ** 0.25, np.nan)
-        out = Prediction(norm, np.where(ok, np.arccos(np.clip(cos, -1, 1)), np.nan),
-                         np.where(ok, lr / norm**2, np.nan), np.where(ok, -1 / np.log(mu), np.nan))
-    if scalar:
-        if not ok:
-            raise RidgelineError(
-                f"no stable equilibrium for {rule} at lr={lr}, wd={wd}, momentum={momentum}: "
-                "it needs lr > 0, wd > 0 and lr*wd small enough for the rule to be stable")
-        return Prediction(*(float(x) for x in (out.weight_norm, out.angular_update,
-                                               out.effective_lr, out.relaxation_steps)))
-    return out
-
-
-def _predict_muon(lr, wd, momentum, shape, nesterov, adjust_lr, power, radial) -> Prediction:
-    from dynamics.theory import muon
-
-    if shape is None:
-        raise RidgelineError("predicting muon needs the matrix shape, rows x columns (e.g. 64x576 for a "
-                             "64x64x3x3 conv)")
-    if power is not None or radial is not None:
-        raise RidgelineError("a measured update power or radial share applies to adamw only, not muon")
-    scalar = all(np.ndim(a) == 0 for a in (lr, wd, momentum))
-    norm, theta, eff, tau, ok = muon.predict(lr, wd, momentum, shape, nesterov, adjust_lr)
-    if scalar:
-        if not ok:
-            raise RidgelineError(f"no stable equilibrium for muon at lr={lr}, wd={wd}, momentum={momentum}: "
-                                 "it needs lr > 0, wd > 0 and lr*wd < 1")
-        return Prediction(*(float(x) for x in (norm, theta, eff, tau)))
-    return Prediction(norm, theta, eff, tau)
-
-
-def _predict_adaptive(rule, lr, wd, momentum, grad_norm, elements, beta2, power=None, radial=None) -> Prediction:
-    from dynamics.theory import adaptive
-
-    scalar = all(np.ndim(a) == 0 for a in (lr, wd, momentum, grad_norm, elements, beta2, power, radial))
-    if beta2 is not None and (np.any(np.asarray(beta2) < 0) or np.any(np.asarray(beta2) >= 1)):
-        raise RidgelineError(f"beta2 must be in [0, 1), got {beta2}")
-    norm, theta, eff, tau, ok = adaptive.predict(rule, lr, wd, momentum, grad_norm, elements, beta2, power, radial)
-    if scalar:
-        if not ok:
-            raise RidgelineError(f"no stable equilibrium for {rule} at lr={lr}, wd={wd}, momentum={momentum}: "
-                                 "it needs lr > 0, wd > 0 and lr*wd < 1")
-        return Prediction(*(float(x) for x in (norm, theta, eff, tau)))
-    return Prediction(norm, theta, eff, tau)

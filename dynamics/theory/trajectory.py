@@ -53,14 +53,14 @@ def overlap_form(rule: str):
     (λ, α, ρ), from the rule under the moment table (g ⟂ w, so |g|² does not enter)."""
     import sympy as sp
 
-    from dynamics.theory import symbolic as S
-    from dynamics.rules import get_rule
+    from dynamics.theory import core
+    from dynamics.theory.moments import WHITE, moment_map
+    from dynamics.theory.symbolic import sgd_family
 
-    w, v, g = sp.symbols("w v g")
-    w1, _ = get_rule(rule)(w, v, g, S.lam, S.alpha, S.rho)
-    form = S.moments(w * w1, w, v, g)
-    assert form.coeff(S._s) == 0, "E[w·w'] must not depend on |g|² when g ⟂ w"
-    return sp.lambdify((S.lam, S.alpha, S.rho), [form.coeff(m) for m in (S._x, S._y, S._z)], "numpy")
+    form = moment_map(sgd_family(rule), WHITE).overlap
+    assert form.coeff(core._s) == 0, "E[w·w'] must not depend on |g|² when g ⟂ w"
+    coefficients = [form.coeff(m) for m in (core._x, core._y, core._z)]
+    return sp.lambdify((core.lam, core.alpha, core.rho), coefficients, "numpy")
 
 
 @dataclass(frozen=True)
