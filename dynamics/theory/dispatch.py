@@ -20,37 +20,31 @@ from dynamics.theory.core import Formula, G, Prediction, alpha, check_hyperparam
 from dynamics.util.errors import RidgelineError
 
 
+def _family(rule: str, name: str):
+    """The family function ``name`` for ``rule`` (Muon's take no rule; the others do)."""
+    get_rule(rule)
+    if rule in ORTHOGONAL:
+        return getattr(muon, name)
+    family = adaptive if rule in ADAPTIVE else symbolic
+    return lambda: getattr(family, name)(rule)
+
+
 @lru_cache(maxsize=None)
 def equilibrium(rule: str):
     """The equilibrium of ``rule`` under its family's noise model: :func:`symbolic.equilibrium`,
     :func:`adaptive.equilibrium` or :func:`muon.equilibrium`."""
-    get_rule(rule)
-    if rule in ORTHOGONAL:
-        return muon.equilibrium()
-    if rule in ADAPTIVE:
-        return adaptive.equilibrium(rule)
-    return symbolic.equilibrium(rule)
+    return _family(rule, "equilibrium")()
 
 
 @lru_cache(maxsize=None)
 def derive(rule: str) -> tuple[Formula, ...]:
     """Every derived result for ``rule``, in reading order (keys documented in README)."""
-    get_rule(rule)
-    if rule in ORTHOGONAL:
-        return muon.derive()
-    if rule in ADAPTIVE:
-        return adaptive.derive(rule)
-    return symbolic.derive(rule)
+    return _family(rule, "derive")()
 
 
 def rescaling_symmetry(rule: str) -> dict:
     """The exact rescaling symmetry of ``rule``, from its family's derivation."""
-    get_rule(rule)
-    if rule in ORTHOGONAL:
-        return muon.rescaling_symmetry()
-    if rule in ADAPTIVE:
-        return adaptive.rescaling_symmetry(rule)
-    return symbolic.rescaling_symmetry(rule)
+    return _family(rule, "rescaling_symmetry")()
 
 
 def init_follow_exponent(rule: str) -> sp.Rational:
