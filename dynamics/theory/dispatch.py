@@ -137,6 +137,18 @@ def _predict_sgd_family(rule, lr, wd, momentum, grad_norm, power) -> Prediction:
     return out
 
 
+def _stable(rule, lr, wd, momentum, scalar: bool, result) -> Prediction:
+    """A family's ``(norm, theta, eff, tau, ok)`` as a Prediction; a scalar point without a
+    stable equilibrium (ok false) is refused in one line."""
+    *values, ok = result
+    if not scalar:
+        return Prediction(*values)
+    if not ok:
+        raise RidgelineError(f"no stable equilibrium for {rule} at lr={lr}, wd={wd}, momentum={momentum}: "
+                             "it needs lr > 0, wd > 0 and lr*wd < 1")
+    return Prediction(*(float(x) for x in values))
+
+
 def _predict_muon(lr, wd, momentum, shape, nesterov, adjust_lr, power, radial) -> Prediction:
     if shape is None:
         raise RidgelineError("predicting muon needs the matrix shape, rows x columns (e.g. 64x576 for a "
@@ -144,23 +156,12 @@ def _predict_muon(lr, wd, momentum, shape, nesterov, adjust_lr, power, radial) -
     if power is not None or radial is not None:
         raise RidgelineError("a measured update power or radial share applies to adamw only, not muon")
     scalar = all(np.ndim(a) == 0 for a in (lr, wd, momentum))
-    norm, theta, eff, tau, ok = muon.predict(lr, wd, momentum, shape, nesterov, adjust_lr)
-    if scalar:
-        if not ok:
-            raise RidgelineError(f"no stable equilibrium for muon at lr={lr}, wd={wd}, momentum={momentum}: "
-                                 "it needs lr > 0, wd > 0 and lr*wd < 1")
-        return Prediction(*(float(x) for x in (norm, theta, eff, tau)))
-    return Prediction(norm, theta, eff, tau)
+    return _stable("muon", lr, wd, momentum, scalar, muon.predict(lr, wd, momentum, shape, nesterov, adjust_lr))
 
 
 def _predict_adaptive(rule, lr, wd, momentum, grad_norm, elements, beta2, power=None, radial=None) -> Prediction:
     scalar = all(np.ndim(a) == 0 for a in (lr, wd, momentum, grad_norm, elements, beta2, power, radial))
     if beta2 is not None and (np.any(np.asarray(beta2) < 0) or np.any(np.asarray(beta2) >= 1)):
         raise RidgelineError(f"beta2 must be in [0, 1), got {beta2}")
-    norm, theta, eff, tau, ok = adaptive.predict(rule, lr, wd, momentum, grad_norm, elements, beta2, power, radial)
-    if scalar:
-        if not ok:
-            raise RidgelineError(f"no stable equilibrium for {rule} at lr={lr}, wd={wd}, momentum={momentum}: "
-                                 "it needs lr > 0, wd > 0 and lr*wd < 1")
-        return Prediction(*(float(x) for x in (norm, theta, eff, tau)))
-    return Prediction(norm, theta, eff, tau)
+    return _stable(rule, lr, wd, momentum, scalar,
+                   adaptive.predict(rule, lr, wd, momentum, grad_norm, elements, beta2, power, radial))

@@ -234,7 +234,7 @@ def _finished_frame(path: Path, points: int) -> tuple:
 
 def _ridge_fits(frame, complete: list, x: str, y: str, score: str, maximize: bool) -> tuple:
     """``(fit, slope, fit_err, per_seed, seed_err, means)``: the ridge line fitted to the mean
-    over seeds (inside the grid only), and each complete seed's slope with their spread."""
+    over seeds (inside the grid only), and the slope of each complete seed alone with their spread."""
     from dynamics.analysis.ridge import fit_ridge, interior_only, seed_slopes
     from training.search.sweep import mean_frame
 
