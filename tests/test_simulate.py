@@ -16,7 +16,8 @@ import pandas as pd
 import pytest
 
 from dynamics.util.errors import RidgelineError
-from dynamics.jobs.simulate import SimConfig, relaxation_time, settings_table, simulate, summary_json
+from dynamics.analysis.relaxation import relaxation_time
+from dynamics.jobs.simulate import SimConfig, settings_table, simulate, summary_json
 from dynamics.theory.dispatch import predict
 
 SETTINGS = [  # (lr, wd, momentum): lr·wd = 1e-3, 3e-3, 1e-2, 3e-2, 1e-1, 3e-3

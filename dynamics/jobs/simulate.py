@@ -27,8 +27,8 @@ point, so it is the e-folding time of *small* deviations of x = E|w|². After a 
 drop x falls about 3x, and while the deviation is large the decay is slower (the
 noise injected per step, G²/|w|², changes with x: iterating the exact moment map
 shows the same). So "settled" is measured where the linearisation holds: the
-e-folding time τ of x(t) − x∞ fitted from the first record within 2% of the
-plateau to the end of the run (:func:`relaxation_time`). Where μ is a complex pair
+e-folding time τ of x(t) − x∞ fitted from the first record within 10% of the
+plateau to the end of the run (:func:`dynamics.analysis.relaxation.relaxation_time`). Where μ is a complex pair
 (momentum rules, λα ≳ (1 − ρ)²/4) x rings under the envelope |μ|^t and τ = −1/ln|μ|
 is the envelope's e-folding time; the fit then has a damped cosine.
 """
@@ -43,6 +43,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from dynamics.analysis.relaxation import relaxation_time
 from dynamics.registry import LOSSES, SIM_SCHEDULES as SCHEDULES  # noqa: F401  (the CLI's choice lists)
 from dynamics.util.errors import RidgelineError
 from dynamics.util.output import changed_settings, print_table
@@ -472,55 +473,6 @@ def summarize(trajectories, settings, config: SimConfig):
     return summary.reset_index()
 
 
-def relaxation_time(traj, steps: int, drop_at: float = 0.5, start: float = 0.02) -> tuple[float, float]:
-    """(measured, predicted) e-folding time of x = E|w|² after the drop, in steps.
-
-    Measured: the τ of the least-squares fit
-
-        x(t) = x∞ + e^(−(t − t₀)/τ) (A cos ω(t − t₀) + B sin ω(t − t₀))
-
-    (x∞, A, B linear; τ, and ω = 0 or at least half a period in the window, by a grid
-    zoomed in four times, :func:`_damped_fit`) to the
-    records from t₀, the first after the drop with |x − x_end| ≤ ``start``·x_end (x_end
-    the mean over the last 20% of the run), to the end: the linear regime of the module
-    docstring, with the plateau pinning x∞. The slowest eigenvalues μ of the momentum
-    rules' moment map are a complex pair where λα is large next to (1 − ρ)²; x then
-    rings around its plateau under the envelope |μ|^t, and a plain exponential fitted
-    to it is off by a factor 0.4 to 1.6, depending on where the window cuts the ringing.
-    ω = 0 is the plain exponential of a real μ; the ringing fit is taken only where it
-    fits better and its deviation crosses the plateau within 7τ (a slower "ringing"
-    stands in for the curvature of the map). Deviations of 5% still decay about 1.4%
-    slower than the linearisation (iterating the exact moment map shows it), a bias far
-    below the noise of a CPU-sized run. Predicted: ``relaxation_steps`` of ``predict``
-    at the lowered λ, −1/ln|μ|. NaN when the run never gets within ``start`` of its
-    plateau, the best τ is at the end of the search range, or the window after t₀ is
-    shorter than 3τ.
-    """
-    t = traj.step.to_numpy(float)
-    x = traj.weight_norm_sq.to_numpy(float)
-    after = t > drop_at * steps
-    if not after.any():
-        return float("nan"), float("nan")
-    predicted = float(np.nanmean(traj.predicted_relaxation_steps.to_numpy(float)[after]))
-    x_end = x[t > 0.8 * steps].mean()
-    tt, xx = t[after], x[after]
-    close = np.flatnonzero(np.abs(xx - x_end) <= start * x_end)
-    if not len(close) or len(tt) - close[0] < 8:
-        return float("nan"), predicted
-    tt, xx = tt[close[0]:] - tt[close[0]], xx[close[0]:]
-    plain = _zoom(tt, xx, np.logspace(0, np.log10(50 * steps), 80), np.zeros(1), 0.0, 0.0)
-    if plain is None:
-        return float("nan"), predicted
-    dt, span = float(np.median(np.diff(tt))), float(tt[-1])
-    w_min = np.pi / span  # at least half a period in the window
-    d_omega = (np.pi / (4 * dt) - w_min) / 40  # up to 8 records per period
-    ring = _zoom(tt, xx, np.logspace(0, np.log10(50 * steps), 80), w_min + d_omega * np.arange(41), w_min, d_omega)
-    # ringing only where the fitted deviation crosses the plateau while still above 0.1%
-    # of its start (7 e-foldings): a slower "oscillation" is the moment map's curvature
-    tau = ring[0] if ring is not None and ring[2] < plain[2] and ring[3] < 7 * ring[0] else plain[0]
-    return (tau if tau < span / 3 else float("nan")), predicted  # 3 e-foldings seen, or not settled
-
-
 def relaxation_expected(traj, rule: str, steps: int, drop_at: float = 0.5) -> float:
     """What :func:`relaxation_time` gives on the exact moment map of (|w|², w·v, |v|²)
     iterated without noise through the same drop (the fixed point before it, G² the run's
@@ -549,44 +501,6 @@ def relaxation_expected(traj, rule: str, steps: int, drop_at: float = 0.5) -> fl
         M, h = maps[lrs[-1] if step >= drop_at * steps else lrs[0]]
         m = M @ m + h * G2 / m[0]
     return relaxation_time(traj.assign(weight_norm_sq=x[t.astype(int)]), steps, drop_at)[0]
-
-
-def _zoom(t, x, taus, omegas, w_min, d_omega):
-    """(τ, ω, RSS, first zero of the fitted deviation) of the best damped fit, zooming in on
-    the grid's best (τ, ω) four times; None when τ sits at the end of the first grid."""
-    r = _damped_fit(t, x, taus, omegas)
-    i, j = np.unravel_index(int(np.argmin(r)), r.shape)
-    if i in (0, len(taus) - 1):
-        return None
-    for _ in range(4):
-        taus = np.geomspace(taus[i - 1], taus[i + 1], 7)
-        if omegas[j] > 0:
-            omegas = np.maximum(omegas[j] + d_omega * np.linspace(-1, 1, 7), w_min)
-            d_omega /= 3
-        r = _damped_fit(t, x, taus, omegas)
-        i, j = np.unravel_index(int(np.argmin(r)), r.shape)
-        i = min(max(i, 1), len(taus) - 2)
-    tau, omega = float(taus[i]), float(omegas[j])
-    if omega == 0:
-        return tau, omega, float(r[i, j]), np.inf
-    decay = np.exp(-t / tau)
-    basis = np.stack([np.ones_like(t), decay * np.cos(omega * t), decay * np.sin(omega * t)], 1)
-    _, a, b = np.linalg.lstsq(basis, x, rcond=None)[0]
-    phase = np.arctan2(-b, a)  # deviation ∝ cos(ωt + phase)
-    first = ((np.pi / 2 - phase) % np.pi) / omega
-    return tau, omega, float(r[i, j]), first
-
-
-def _damped_fit(t: np.ndarray, x: np.ndarray, taus: np.ndarray, omegas: np.ndarray) -> np.ndarray:
-    """Residual sum of squares of the best x∞ + e^(−t/τ)(A cos ωt + B sin ωt), per (τ, ω)."""
-    decay = np.exp(-t[None, :] / taus[:, None])  # (taus, records)
-    out = np.empty((len(taus), len(omegas)))
-    for j, omega in enumerate(omegas):
-        basis = np.stack([np.ones_like(decay), decay * np.cos(omega * t), decay * np.sin(omega * t)], -1)
-        gram = np.einsum("tni,tnj->tij", basis, basis)
-        coef = np.einsum("tij,tj->ti", np.linalg.pinv(gram), np.einsum("tni,n->ti", basis, x))
-        out[:, j] = np.sum((np.einsum("tni,ti->tn", basis, coef) - x) ** 2, 1)
-    return out
 
 
 def summary_json(result: SimResult) -> dict:

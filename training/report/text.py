@@ -105,7 +105,7 @@ def _simulate_section(steps, relax) -> str:
                 "equilibrium; the measured e-folding time of |w|²'s deviation against the derived "
                 "relaxation time −1/ln μ, and against the same fit applied to the exact moment map "
                 "iterated without noise through the same drop (`dynamics.jobs.simulate.relaxation_expected`): "
-                "the derivation seen through the fit. The fit starts once the gap is within 2% of the "
+                "the derivation seen through the fit. The fit starts once the gap is within 10% of the "
                 "plateau and runs to the end of the run.\n")
     if relax.status in ("done", "done earlier"):
         rows, unexplained = [], []
