@@ -73,7 +73,7 @@ def test_bn_net_runs_with_its_defaults(tmp_path):
     """Every loss runs with the command's defaults (bn-net's batch norm needs N >= 2)."""
     from dynamics.jobs.simulate import default_batch_size
 
-    assert default_batch_size("bn-net") >= 2
+    assert default_batch_size("bn-net") == 16 and default_batch_size("noise") == 1
     result = runner.invoke(app, ["simulate", "--loss", "bn-net", "--out", str(tmp_path / "bn"),
                                  "--steps", "20", "--record-every", "10", "--repeats", "2", "--dim", "16"])
     assert result.exit_code == 0, result.output
