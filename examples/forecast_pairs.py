@@ -154,7 +154,8 @@ def main() -> None:
                         continue
                     for group, (med, worst) in _groups(_layer_medians(steps, col)).items():
                         rec = dict(pair=label, change=what, mapping=how, kind=kind, quantity=q, group=group,
-                                   median=med, worst=worst)
+                                   median=med, worst=worst,
+                                   same_schedule=P.config["schedule"] == T.config["schedule"])
                         (rows if how == "progress" else clocks).append(rec)
                         if how == "progress" and kind != "white":
                             clocks.append(rec)
@@ -177,6 +178,8 @@ def main() -> None:
     print(markdown(pairs))
     print()
     print(compact(pairs))
+    print()
+    print(goal_table(pairs))
     print()
     print(clock_table(clocks))
     print()
@@ -214,6 +217,31 @@ def compact(pairs: pd.DataFrame, kinds=("white", "a", "b", "b, fitted G²")) -> 
                     else (lambda k: f"{part.loc[k, 'median']:.2f}")
                 cells.append(" · ".join(fmt(k) if k in part.index else "–" for k in kinds))
         lines.append(f"| {label} | {what} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+#: the issue's goals on the inner convs' median ratio, (|w|, angle) per prediction
+GOALS = {"white": (0.05, 0.08), "a": (0.03, 0.05), "b": (0.05, 0.08), "b, fitted G²": (0.05, 0.08)}
+
+
+def goal_table(pairs: pd.DataFrame) -> str:
+    """Per prediction, how many pairs have the inner convs' median |w| and angle ratio
+    within the goal, over every pair and over the pairs on the same schedule (the goal of
+    (b) is stated for those), with the median error over the pairs."""
+    if pairs.empty:
+        return "(no pairs)"
+    lines = ["| prediction (goal |w|, angle) | pairs | |w| within | angle within | median error |w|, angle |",
+             "|---|---|---|---|---|"]
+    inner = pairs[pairs["group"] == "inner"]
+    for kind, (g_norm, g_angle) in GOALS.items():
+        for subset, df in (("all", inner), ("same schedule", inner[inner["same_schedule"]])):
+            df = df[df["kind"] == kind]
+            if df.empty:
+                continue
+            err = {q: (df[df["quantity"] == q]["median"] - 1).abs() for q in ("norm", "angle")}
+            lines.append(f"| ({kind}) ({g_norm:.0%}, {g_angle:.0%}) | {subset}, {len(err['norm'])} "
+                         f"| {(err['norm'] <= g_norm).sum()} | {(err['angle'] <= g_angle).sum()} "
+                         f"| {err['norm'].median():.1%}, {err['angle'].median():.1%} |")
     return "\n".join(lines)
 
 

@@ -10,6 +10,8 @@
 #              a sweep axis needs 2 points)
 #   size2500low, epochs20low, width4low: wd 0.00015625 and 0.0003125, below those grids
 #              (added when the 2,500-image optimum came out near the grid's low end)
+#   size10000high: wd 0.005 and 0.01 at 10,000 images, above its grid (added when its
+#              accuracy came out flat up to the grid's top, to find where it falls)
 # Each grid is centred on the prediction of keeping the relaxation time in epochs
 # (wd x 1/4 for 4x the images; unchanged for 2x the epochs or 2x the width) and spans
 # wd x 1/4 ... x 4 around it, so "no move" is inside the grid too.
@@ -30,6 +32,7 @@ case $PART in
   size2500low)  args="--x wd=0.00015625:0.0003125:2 --train-size 2500 --epochs 10 --width 0.125" ;;
   epochs20low)  args="--x wd=0.00015625:0.0003125:2 --train-size 2500 --epochs 20 --width 0.125" ;;
   width4low)    args="--x wd=0.00015625:0.0003125:2 --train-size 2500 --epochs 10 --width 0.25" ;;
+  size10000high) args="--x wd=0.005:0.01:2 --train-size 10000 --epochs 10 --width 0.125" ;;
   naive10000) WD=${4:?naive10000 needs WD}; PART=naive10000_$WD
               args="--x wd=$WD:$(awk "BEGIN{print 2*$WD}"):2 --train-size 10000 --epochs 10 --width 0.125" ;;
   *) echo "unknown PART $PART: size2500, size10000, epochs20, width4 or naive10000" >&2; exit 2 ;;
