@@ -97,9 +97,8 @@ PILOT = ("ridgeline train --out runs/pilot --width 0.125 --train-size 2000 --bat
 EXAMPLES: dict[str, Example] = {
     "derive": Example(
         "ridgeline derive --rule heavy-ball --at lr=0.4,wd=5e-4,momentum=0.9",
-        rows("result", "momentum_invariant", "batch_invariant", "rescaling_invariant",
-             "weight_norm4_leading", "angular_update_leading", "total_effective_lr_leading_rotated",
-             "relaxation_steps_leading", head=1, columns=(0, 1, 2))),
+        rows("result", "momentum_invariant", "rescaling_invariant", "weight_norm4_leading",
+             "angular_update_leading", "relaxation_steps_leading", head=1, columns=(0, 1, 2))),
     "simulate": Example(
         "ridgeline simulate --rule nesterov --lr 0.1,0.4 --wd 5e-3 --momentum 0.9 --out runs/sim",
         rows("lr", "0.1", "0.4", tail=1, more=False)),
@@ -110,8 +109,7 @@ EXAMPLES: dict[str, Example] = {
         note="about 8 minutes on two cores"),
     "validate": Example(
         "ridgeline validate runs/pilot",
-        rows("layer", "prep.conv.weight", "layer1.0.conv.weight", "layer3.2.res2.conv.weight",
-             columns=(0, 6, 7, 8, 9, 10, 11, 12), tail=2),
+        rows("layer", "prep.conv.weight", "layer3.2.res2.conv.weight", columns=(0, 6, 7, 8, 9, 10, 11, 12), tail=2),
         "a 2-minute training run first", setup=(PILOT,), creates="runs/pilot"),
     "forecast": Example(
         "ridgeline forecast runs/pilot --to wd=0.02 --out runs/forecast",
