@@ -91,12 +91,12 @@ def best_log2_wd(points: dict) -> tuple[float, bool]:
     return (float(vertex), False) if x[0] <= vertex <= x[-1] else (top, True)
 
 
-#: accuracy below a seed's best at which the wd is past the good range ("edge")
+#: accuracy below the best of a seed at which the wd is past the good range ("edge")
 DROP = 0.03
 
 
 def edge_log2_wd(points: dict, drop: float = DROP) -> float | None:
-    """log₂ of the wd above the best where one seed's accuracy has fallen ``drop`` below its
+    """log₂ of the wd above the best where the accuracy of one seed has fallen ``drop`` below its
     best, interpolated linearly in log₂ wd; None when it never falls that far on the grid.
     Where accuracy is flat over most of the grid and falls off a cliff at large wd, this
     is the grid's one sharp feature, and the rule predicts it moves as the best wd does."""
@@ -175,7 +175,7 @@ def main(out: str) -> None:
               + (f", {b['edge']} at the grid's edge" if b["edge"] else "") + "): "
               + " ".join(f"s{s}={v:.3g}" for s, v in sorted(b["per_seed"].items())))
         c = b["cliff"]
-        print(f"  edge ({DROP:.0%} below a seed's best) at wd "
+        print(f"  edge ({DROP:.0%} below the best of each seed) at wd "
               + (f"{2 ** c[0]:.4g} (x/÷ {2 ** c[1]:.3g})" if np.isfinite(c[0]) else "beyond the grid for a seed") + ": "
               + " ".join("–" if v is None else f"{v:.3g}" for v in b["cliff_per_seed"]))
     print(f"\ntime of the finished runs: {cpu / 3600:.2f} h (the sum of their 'seconds': wall time on one niced core)")
