@@ -104,7 +104,7 @@ def test_the_ridge_row_by_row_with_its_error_across_seeds(parabola_slice):
     known = [[0.4 * (wd / 1e-3) ** -(1 + e) for e in eps.values()] for wd in wds]  # seed s's own λ* per row
     assert [yv for _, yv in s.fit.points] == pytest.approx(wds)
     assert sum(s.row_seeds, []) == pytest.approx(sum(known, []), rel=1e-9)
-    # equal curvatures: the mean score peaks at the geometric mean of the seeds' λ*
+    # equal curvatures: the mean score peaks at the geometric mean of the per-seed λ*
     assert [lr for lr, _ in s.fit.points] == pytest.approx([math.sqrt(a * b) for a, b in known], rel=1e-9)
     table = rows_markdown(s)
     factor = 10 ** (abs(math.log10(known[0][1] / known[0][0])) / 2)  # stdev of two values / √2

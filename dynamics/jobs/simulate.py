@@ -28,9 +28,9 @@ drop x falls about 3x, and while the deviation is large the decay is slower (the
 noise injected per step, G²/|w|², changes with x: iterating the exact moment map
 shows the same). So "settled" is measured where the linearisation holds: the
 e-folding time τ of x(t) − x∞ fitted from the first record within 10% of the
-plateau to the end of the run (:func:`dynamics.analysis.relaxation.relaxation_time`). Where μ is a complex pair
-(momentum rules, λα ≳ (1 − ρ)²/4) x rings under the envelope |μ|^t and τ = −1/ln|μ|
-is the envelope's e-folding time; the fit then has a damped cosine.
+plateau to the end of the run (:func:`dynamics.analysis.relaxation.relaxation_time`).
+Where μ is a complex pair (momentum rules, λα ≳ (1 − ρ)²/4) x rings under the envelope
+|μ|^t and τ = −1/ln|μ| is the envelope's e-folding time; the fit then has a damped cosine.
 """
 
 from __future__ import annotations
